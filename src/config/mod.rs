@@ -1,0 +1,542 @@
+//! Configuration: this module owns the TOML schema, its validation, and the
+//! validated runtime [`Config`] that every other module reads.
+//!
+//! Two layers:
+//!
+//! - `raw`: serde structs that mirror the file key for key (kebab-case,
+//!   `deny_unknown_fields`), filled table by table and key by key so that
+//!   one bad value does not hide the next.
+//! - `validate`: turns the raw layer into [`Config`] with typed values
+//!   (socket addresses, durations, prefixes, decoded TSIG secrets, paths
+//!   resolved against the config file's directory), checking everything
+//!   and collecting every problem as a [`ConfigError`] with its key path
+//!   (`dns.listen[1]`, `zone[2].name`, `bgp.peer[0].asn`) and line.
+//!
+//! [`Config::load`] returns either a whole valid `Config` or
+//! [`ConfigErrors`] listing all problems at once; nothing is half-applied.
+//! The user-facing contract for the keys is `CONFIG.md`; the file
+//! `config.example.toml` at the repository root documents every key.
+
+mod duration;
+mod raw;
+mod validate;
+mod values;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+pub use duration::{format_duration, parse_duration};
+pub use values::{
+    Community, LargeCommunity, Prefix, decode_base64, normalize_dns_name, parse_socket_addr,
+    qtype_from_name,
+};
+
+/// The validated runtime configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub node: NodeConfig,
+    pub dns: DnsConfig,
+    /// `[[tsig-key]]`, in file order; names are unique.
+    pub tsig_keys: Vec<TsigKey>,
+    /// `[[zone]]`, in file order; names are unique.
+    pub zones: Vec<ZoneConfig>,
+    /// `[secondary]`: the SOA timer clamps for secondary zones that do not
+    /// set their own (also used for zones added at runtime).
+    pub secondary: TimerLimits,
+    pub bgp: BgpConfig,
+    pub health: HealthConfig,
+    pub mgmt: MgmtConfig,
+    pub identity: IdentityConfig,
+}
+
+/// `[node]`.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// NSID, CHAOS `id.server` / `hostname.bind`, identity JSON.
+    pub id: String,
+    /// Persisted zones and timers; resolved against the config file's
+    /// directory (default `var/pharos`).
+    pub data_dir: PathBuf,
+    pub location: NodeLocation,
+}
+
+/// `[node.location]`: free text shown by the identity endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeLocation {
+    pub city: Option<String>,
+    pub country: Option<String>,
+    /// Lowercase ISO 3166-1 alpha-2 code.
+    pub country_iso: Option<String>,
+    pub display: Option<String>,
+}
+
+/// `[dns]`.
+#[derive(Debug, Clone)]
+pub struct DnsConfig {
+    /// UDP and TCP on each; at least one, no duplicates.
+    pub listen: Vec<SocketAddr>,
+    /// CHAOS `version.bind`; `None` answers REFUSED.
+    pub version: Option<String>,
+    /// Answer the EDNS NSID option with `node.id`.
+    pub nsid: bool,
+    /// Largest UDP response with EDNS, 512..=4096 (default 1232).
+    pub udp_payload: u16,
+    pub tcp_max_connections: usize,
+    pub tcp_idle_timeout: Duration,
+    /// UDP worker threads per listen address (0 = one per CPU).
+    pub udp_workers: usize,
+}
+
+/// `[[tsig-key]]`. `Debug` does not print the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TsigKey {
+    /// Key name, lowercase, without the trailing dot.
+    pub name: String,
+    pub algorithm: TsigAlgorithm,
+    /// The decoded secret.
+    pub secret: Vec<u8>,
+}
+
+impl fmt::Debug for TsigKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TsigKey")
+            .field("name", &self.name)
+            .field("algorithm", &self.algorithm)
+            .field("secret", &format_args!("<{} bytes>", self.secret.len()))
+            .finish()
+    }
+}
+
+/// The TSIG HMAC algorithms (RFC 8945).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TsigAlgorithm {
+    HmacMd5,
+    HmacSha1,
+    HmacSha224,
+    HmacSha256,
+    HmacSha384,
+    HmacSha512,
+}
+
+impl TsigAlgorithm {
+    pub const ALL: [TsigAlgorithm; 6] = [
+        TsigAlgorithm::HmacMd5,
+        TsigAlgorithm::HmacSha1,
+        TsigAlgorithm::HmacSha224,
+        TsigAlgorithm::HmacSha256,
+        TsigAlgorithm::HmacSha384,
+        TsigAlgorithm::HmacSha512,
+    ];
+
+    /// The name used in the config file (`hmac-sha256`).
+    pub fn name(self) -> &'static str {
+        match self {
+            TsigAlgorithm::HmacMd5 => "hmac-md5",
+            TsigAlgorithm::HmacSha1 => "hmac-sha1",
+            TsigAlgorithm::HmacSha224 => "hmac-sha224",
+            TsigAlgorithm::HmacSha256 => "hmac-sha256",
+            TsigAlgorithm::HmacSha384 => "hmac-sha384",
+            TsigAlgorithm::HmacSha512 => "hmac-sha512",
+        }
+    }
+
+    /// The algorithm name as it appears in a TSIG record, without the
+    /// trailing dot (`hmac-md5.sig-alg.reg.int` for MD5).
+    pub fn wire_name(self) -> &'static str {
+        match self {
+            TsigAlgorithm::HmacMd5 => "hmac-md5.sig-alg.reg.int",
+            other => other.name(),
+        }
+    }
+
+    /// Length of the full MAC in octets.
+    pub fn mac_len(self) -> usize {
+        match self {
+            TsigAlgorithm::HmacMd5 => 16,
+            TsigAlgorithm::HmacSha1 => 20,
+            TsigAlgorithm::HmacSha224 => 28,
+            TsigAlgorithm::HmacSha256 => 32,
+            TsigAlgorithm::HmacSha384 => 48,
+            TsigAlgorithm::HmacSha512 => 64,
+        }
+    }
+
+    /// Accepts the config name or the wire name, any case, with or without
+    /// a trailing dot.
+    pub fn from_name(s: &str) -> Option<TsigAlgorithm> {
+        let s = s.strip_suffix('.').unwrap_or(s).to_ascii_lowercase();
+        TsigAlgorithm::ALL
+            .into_iter()
+            .find(|a| a.name() == s || a.wire_name() == s)
+    }
+}
+
+impl fmt::Display for TsigAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for TsigAlgorithm {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        TsigAlgorithm::from_name(s).ok_or_else(|| format!("unknown TSIG algorithm {s:?}"))
+    }
+}
+
+/// `[[zone]]`.
+#[derive(Debug, Clone)]
+pub struct ZoneConfig {
+    /// Zone apex in presentation form, lowercase, without the trailing dot
+    /// (the root zone is ".").
+    pub name: String,
+    pub source: ZoneSource,
+}
+
+#[derive(Debug, Clone)]
+pub enum ZoneSource {
+    /// A zone file, path resolved against the config file's directory.
+    File(PathBuf),
+    /// A secondary zone transferred from its primaries.
+    Secondary {
+        /// Tried in order; port 53 when the config omits it.
+        primaries: Vec<SocketAddr>,
+        /// Name of a key in [`Config::tsig_keys`] (normalized like
+        /// [`TsigKey::name`]); signs SOA/IXFR/AXFR, required on NOTIFY.
+        tsig_key: Option<String>,
+        /// NOTIFY sources accepted beside the primaries.
+        allow_notify: Vec<Prefix>,
+        /// SOA timer clamps (zone keys, else `[secondary]`, else defaults).
+        timers: TimerLimits,
+    },
+}
+
+impl ZoneSource {
+    pub fn is_secondary(&self) -> bool {
+        matches!(self, ZoneSource::Secondary { .. })
+    }
+}
+
+/// Bounds applied to a secondary zone's SOA refresh, retry and expire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimerLimits {
+    pub refresh_min: Duration,
+    pub refresh_max: Duration,
+    pub retry_min: Duration,
+    pub retry_max: Duration,
+    pub expire_min: Duration,
+    pub expire_max: Duration,
+}
+
+impl Default for TimerLimits {
+    /// refresh and retry 2s..=1d, expire 10s..=8w.
+    fn default() -> Self {
+        const DAY: u64 = 86_400;
+        TimerLimits {
+            refresh_min: Duration::from_secs(2),
+            refresh_max: Duration::from_secs(DAY),
+            retry_min: Duration::from_secs(2),
+            retry_max: Duration::from_secs(DAY),
+            expire_min: Duration::from_secs(10),
+            expire_max: Duration::from_secs(56 * DAY),
+        }
+    }
+}
+
+impl TimerLimits {
+    /// The SOA refresh (seconds) clamped to the limits.
+    pub fn refresh(&self, soa_secs: u32) -> Duration {
+        clamp_secs(soa_secs, self.refresh_min, self.refresh_max)
+    }
+    /// The SOA retry (seconds) clamped to the limits.
+    pub fn retry(&self, soa_secs: u32) -> Duration {
+        clamp_secs(soa_secs, self.retry_min, self.retry_max)
+    }
+    /// The SOA expire (seconds) clamped to the limits.
+    pub fn expire(&self, soa_secs: u32) -> Duration {
+        clamp_secs(soa_secs, self.expire_min, self.expire_max)
+    }
+}
+
+fn clamp_secs(secs: u32, min: Duration, max: Duration) -> Duration {
+    Duration::from_secs(u64::from(secs)).clamp(min, max.max(min))
+}
+
+/// `[bgp]`. When `enabled`, `asn` is nonzero and `router_id` is set.
+#[derive(Debug, Clone)]
+pub struct BgpConfig {
+    pub enabled: bool,
+    pub asn: u32,
+    /// `0.0.0.0` when BGP is disabled and no router id is configured.
+    pub router_id: Ipv4Addr,
+    /// Valid, distinct, IPv4 at most /24 and IPv6 at most /48.
+    pub announce: Vec<Prefix>,
+    pub communities: Vec<Community>,
+    pub large_communities: Vec<LargeCommunity>,
+    pub peers: Vec<BgpPeer>,
+}
+
+impl Default for BgpConfig {
+    fn default() -> Self {
+        BgpConfig {
+            enabled: false,
+            asn: 0,
+            router_id: Ipv4Addr::UNSPECIFIED,
+            announce: Vec::new(),
+            communities: Vec::new(),
+            large_communities: Vec::new(),
+            peers: Vec::new(),
+        }
+    }
+}
+
+/// `[[bgp.peer]]`. `Debug` does not print the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BgpPeer {
+    pub address: IpAddr,
+    /// TCP port of the peer (default 179).
+    pub port: u16,
+    pub asn: u32,
+    /// Source address of the session; same family as `address`.
+    pub local_address: Option<IpAddr>,
+    /// TCP-MD5 (RFC 2385) password.
+    pub password: Option<String>,
+    /// TTL for eBGP multihop, 1..=255 (default 1).
+    pub multihop: u8,
+    /// Seconds; 0 or 3..=65535 (default 9).
+    pub hold_time: u16,
+    /// Distinct, at least one (default ipv4 and ipv6).
+    pub families: Vec<AddressFamily>,
+    /// Next hop for IPv4 routes over an IPv6 session (required then).
+    pub ipv4_next_hop: Option<Ipv4Addr>,
+    /// Next hop for IPv6 routes over an IPv4 session (required then).
+    pub ipv6_next_hop: Option<Ipv6Addr>,
+    /// Extra copies of our ASN in the AS path, 0..=16.
+    pub prepend: u8,
+    /// MULTI_EXIT_DISC to send; `None` sends none.
+    pub med: Option<u32>,
+}
+
+impl fmt::Debug for BgpPeer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BgpPeer")
+            .field("address", &self.address)
+            .field("port", &self.port)
+            .field("asn", &self.asn)
+            .field("local_address", &self.local_address)
+            .field("password", &self.password.as_ref().map(|_| "<set>"))
+            .field("multihop", &self.multihop)
+            .field("hold_time", &self.hold_time)
+            .field("families", &self.families)
+            .field("ipv4_next_hop", &self.ipv4_next_hop)
+            .field("ipv6_next_hop", &self.ipv6_next_hop)
+            .field("prepend", &self.prepend)
+            .field("med", &self.med)
+            .finish()
+    }
+}
+
+impl BgpPeer {
+    pub fn carries(&self, family: AddressFamily) -> bool {
+        self.families.contains(&family)
+    }
+}
+
+/// An address family a BGP session carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AddressFamily {
+    Ipv4,
+    Ipv6,
+}
+
+impl AddressFamily {
+    pub fn name(self) -> &'static str {
+        match self {
+            AddressFamily::Ipv4 => "ipv4",
+            AddressFamily::Ipv6 => "ipv6",
+        }
+    }
+
+    pub fn of(addr: &IpAddr) -> AddressFamily {
+        if addr.is_ipv4() {
+            AddressFamily::Ipv4
+        } else {
+            AddressFamily::Ipv6
+        }
+    }
+}
+
+impl fmt::Display for AddressFamily {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// `[health]`.
+#[derive(Debug, Clone)]
+pub struct HealthConfig {
+    pub interval: Duration,
+    /// Consecutive good probes to become healthy (>= 1).
+    pub rise: u32,
+    /// Consecutive bad probes to become unhealthy (>= 1).
+    pub fall: u32,
+    /// `None`: probe the SOA of every zone.
+    pub probe: Option<HealthProbe>,
+    /// Present = drained. Default `<data-dir>/maintenance`.
+    pub maintenance_file: PathBuf,
+    /// Between BGP withdraw and stop on SIGTERM.
+    pub drain: Duration,
+}
+
+/// `health.probe = "example.com SOA"`: a query sent to the node's own
+/// listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthProbe {
+    /// Normalized like [`ZoneConfig::name`].
+    pub name: String,
+    pub qtype: u16,
+}
+
+/// `[mgmt]`.
+#[derive(Debug, Clone)]
+pub struct MgmtConfig {
+    /// `None` (no `mgmt.listen`): no management API.
+    pub listen: Option<SocketAddr>,
+    /// Bearer token for mutating calls. Default `<data-dir>/token`.
+    pub token_file: PathBuf,
+}
+
+/// `[identity]`.
+#[derive(Debug, Clone, Default)]
+pub struct IdentityConfig {
+    /// Empty: no identity endpoint.
+    pub listen: Vec<SocketAddr>,
+}
+
+/// Every problem found in a config file, each with its key path.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigErrors {
+    pub file: PathBuf,
+    pub errors: Vec<ConfigError>,
+}
+
+/// One problem: where (key path, and line/column when known) and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Key path such as `dns.listen[1]` or `zone[2].file`; empty for
+    /// problems with the file as a whole (unreadable, TOML syntax).
+    pub key: String,
+    pub message: String,
+    /// 1-based line in the file, when known.
+    pub line: Option<usize>,
+    /// 1-based column in the file, when known.
+    pub column: Option<usize>,
+}
+
+impl ConfigError {
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            key: key.into(),
+            message: message.into(),
+            line: None,
+            column: None,
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.key, self.message)
+        }
+    }
+}
+
+impl fmt::Display for ConfigErrors {
+    /// ```text
+    /// pharos.toml: 2 errors
+    ///   pharos.toml:14:29: dns.listen[1]: "127.0.0.1:99999" is not an address (expected ...)
+    ///   pharos.toml:20:1: zone[0].fil: unknown key `fil` (did you mean `file`?)
+    /// ```
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let file = self.file.display();
+        let n = self.errors.len();
+        write!(f, "{file}: {n} error{}", if n == 1 { "" } else { "s" })?;
+        for e in &self.errors {
+            match (e.line, e.column) {
+                (Some(l), Some(c)) => write!(f, "\n  {file}:{l}:{c}: {e}")?,
+                (Some(l), None) => write!(f, "\n  {file}:{l}: {e}")?,
+                _ => write!(f, "\n  {file}: {e}")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+impl Config {
+    /// Reads, parses and validates a config file. Relative paths in it are
+    /// resolved against the file's directory.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
+            file: path.to_path_buf(),
+            errors: vec![ConfigError::new("", format!("cannot read the file: {e}"))],
+        })?;
+        let base = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        Config::from_str(&text, base, path)
+    }
+
+    /// Parses and validates config text. `base_dir` resolves relative
+    /// paths; `file` names the file in errors.
+    pub fn from_str(text: &str, base_dir: &Path, file: &Path) -> Result<Config, ConfigErrors> {
+        let fail = |errors| ConfigErrors {
+            file: file.to_path_buf(),
+            errors,
+        };
+        let doc = raw::Document::parse(text).map_err(|e| fail(vec![e]))?;
+        let (raw, failed, mut errors) = doc.sections();
+        let config = validate::validate(&raw, &failed, base_dir, &mut errors);
+        if errors.is_empty() {
+            return Ok(config);
+        }
+        for e in &mut errors {
+            doc.locate(e);
+        }
+        // File order; errors without a position (missing sections) last.
+        errors.sort_by_key(|e| (e.line.is_none(), e.line, e.column));
+        Err(fail(errors))
+    }
+
+    /// The `[[tsig-key]]` with this name (case-insensitive, trailing dot
+    /// ignored).
+    pub fn tsig_key(&self, name: &str) -> Option<&TsigKey> {
+        let name = name.strip_suffix('.').unwrap_or(name);
+        self.tsig_keys
+            .iter()
+            .find(|k| k.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The configured zone with this name (case-insensitive, trailing dot
+    /// ignored).
+    pub fn zone(&self, name: &str) -> Option<&ZoneConfig> {
+        let name = match name.strip_suffix('.') {
+            Some("") | None => name,
+            Some(n) => n,
+        };
+        self.zones
+            .iter()
+            .find(|z| z.name.eq_ignore_ascii_case(name))
+    }
+}

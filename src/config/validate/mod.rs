@@ -1,0 +1,678 @@
+//! The validation layer: raw TOML values to the typed [`Config`]. Every
+//! check reports through [`Check::err`] with the key path of the offending
+//! value, and validation always runs to the end so that all problems are
+//! reported together.
+
+mod bgp;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::raw::{Failed, RawConfig, RawZone};
+use super::values::{
+    Prefix, decode_base64, normalize_dns_name, parse_socket_addr, qtype_from_name,
+};
+use super::{
+    Config, ConfigError, DnsConfig, HealthConfig, HealthProbe, IdentityConfig, MgmtConfig,
+    NodeConfig, NodeLocation, TimerLimits, TsigAlgorithm, TsigKey, ZoneConfig, ZoneSource,
+    format_duration, parse_duration,
+};
+
+/// Validates the raw layer; problems are appended to `errors`. The returned
+/// `Config` is meaningful only when no errors were added.
+pub(super) fn validate(
+    raw: &RawConfig,
+    failed: &Failed,
+    base: &Path,
+    errors: &mut Vec<ConfigError>,
+) -> Config {
+    let mut c = Check {
+        failed,
+        errors,
+        base,
+    };
+    let node = c.node(raw);
+    let dns = c.dns(raw);
+    let (tsig_keys, key_names) = c.tsig_keys(raw);
+    let secondary = c.timers(
+        "secondary",
+        raw.secondary_fields(),
+        &TimerLimits::default(),
+        false,
+    );
+    let zones = c.zones(raw, &key_names, &secondary);
+    let bgp = c.bgp(&raw.bgp);
+    let health = c.health(raw, &node.data_dir);
+    let mgmt = MgmtConfig {
+        listen: raw
+            .mgmt
+            .listen
+            .as_ref()
+            .and_then(|s| c.socket_addr("mgmt.listen", s, None)),
+        token_file: c.path_or(
+            "mgmt.token-file",
+            &raw.mgmt.token_file,
+            &node.data_dir,
+            "token",
+        ),
+    };
+    let identity = IdentityConfig {
+        listen: c.socket_addrs("identity.listen", raw.identity.listen.as_deref(), None),
+    };
+    c.address_conflicts(&dns, &mgmt, &identity);
+    Config {
+        node,
+        dns,
+        tsig_keys,
+        zones,
+        secondary,
+        bgp,
+        health,
+        mgmt,
+        identity,
+    }
+}
+
+const TIMER_KEYS: [&str; 6] = [
+    "refresh-min",
+    "refresh-max",
+    "retry-min",
+    "retry-max",
+    "expire-min",
+    "expire-max",
+];
+
+type TimerFields<'r> = [&'r Option<String>; 6];
+
+impl RawConfig {
+    fn secondary_fields(&self) -> TimerFields<'_> {
+        let s = &self.secondary;
+        [
+            &s.refresh_min,
+            &s.refresh_max,
+            &s.retry_min,
+            &s.retry_max,
+            &s.expire_min,
+            &s.expire_max,
+        ]
+    }
+}
+
+impl RawZone {
+    fn timer_fields(&self) -> TimerFields<'_> {
+        [
+            &self.refresh_min,
+            &self.refresh_max,
+            &self.retry_min,
+            &self.retry_max,
+            &self.expire_min,
+            &self.expire_max,
+        ]
+    }
+}
+
+struct Check<'a> {
+    failed: &'a Failed,
+    errors: &'a mut Vec<ConfigError>,
+    base: &'a Path,
+}
+
+impl Check<'_> {
+    /// Records a problem, unless the value already failed to parse.
+    fn err(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        let key = key.into();
+        if !self.failed.covers(&key) {
+            self.errors.push(ConfigError::new(key, message));
+        }
+    }
+
+    fn node(&mut self, raw: &RawConfig) -> NodeConfig {
+        let n = &raw.node;
+        let id = match &n.id {
+            Some(id) => {
+                self.text("node.id", id);
+                id.clone()
+            }
+            None => {
+                self.err(
+                    "node.id",
+                    "required: the node's name (NSID, CHAOS id.server, identity JSON)",
+                );
+                String::new()
+            }
+        };
+        let data_dir = match n.data_dir.as_deref() {
+            Some("") => {
+                self.err("node.data-dir", "must not be empty");
+                PathBuf::new()
+            }
+            Some(dir) => self.base.join(dir),
+            None => self.base.join("var/pharos"),
+        };
+        let l = &n.location;
+        let country_iso = l.country_iso.as_ref().map(|code| {
+            if code.len() != 2 || !code.bytes().all(|b| b.is_ascii_alphabetic()) {
+                self.err(
+                    "node.location.country-iso",
+                    format!("{code:?} is not a two-letter ISO 3166 code"),
+                );
+            }
+            code.to_ascii_lowercase()
+        });
+        NodeConfig {
+            id,
+            data_dir,
+            location: NodeLocation {
+                city: l.city.clone(),
+                country: l.country.clone(),
+                country_iso,
+                display: l.display.clone(),
+            },
+        }
+    }
+
+    /// A string sent in DNS TXT data: 1..=255 octets, no control characters.
+    fn text(&mut self, key: &str, s: &str) {
+        if s.is_empty() {
+            self.err(key, "must not be empty");
+        } else if s.len() > 255 {
+            self.err(key, format!("is {} octets long (at most 255)", s.len()));
+        } else if s.chars().any(char::is_control) {
+            self.err(key, "contains control characters");
+        }
+    }
+
+    fn dns(&mut self, raw: &RawConfig) -> DnsConfig {
+        let d = &raw.dns;
+        let listen = match d.listen.as_deref() {
+            None => {
+                self.err(
+                    "dns.listen",
+                    "required: at least one address, e.g. [\"127.0.0.1:5353\"]",
+                );
+                Vec::new()
+            }
+            Some([]) => {
+                self.err("dns.listen", "must list at least one address");
+                Vec::new()
+            }
+            Some(list) => self.socket_addrs("dns.listen", Some(list), Some(53)),
+        };
+        if let Some(v) = &d.version {
+            self.text("dns.version", v);
+        }
+        DnsConfig {
+            listen,
+            version: d.version.clone(),
+            nsid: d.nsid.unwrap_or(false),
+            udp_payload: self.int("dns.udp-payload", d.udp_payload, 1232, 512..=4096),
+            tcp_max_connections: self.int(
+                "dns.tcp-max-connections",
+                d.tcp_max_connections,
+                1024,
+                1..=1_000_000,
+            ),
+            tcp_idle_timeout: self.positive_duration(
+                "dns.tcp-idle-timeout",
+                &d.tcp_idle_timeout,
+                Duration::from_secs(10),
+            ),
+            udp_workers: self.int("dns.udp-workers", d.udp_workers, 0, 0..=1024),
+        }
+    }
+
+    /// The valid keys, and the normalized names of all keys (valid or not,
+    /// so that a bad secret does not also produce "no such key" errors).
+    fn tsig_keys(&mut self, raw: &RawConfig) -> (Vec<TsigKey>, Vec<String>) {
+        let mut keys = Vec::new();
+        let mut names: Vec<String> = Vec::new();
+        for (i, k) in raw.tsig_key.iter().enumerate() {
+            let p = format!("tsig-key[{i}]");
+            let name = match &k.name {
+                None => {
+                    self.err(format!("{p}.name"), "required");
+                    None
+                }
+                Some(n) => match normalize_dns_name(n) {
+                    Err(e) => {
+                        self.err(format!("{p}.name"), e);
+                        None
+                    }
+                    Ok(n) => {
+                        if let Some(j) = names.iter().position(|m| *m == n) {
+                            self.err(
+                                format!("{p}.name"),
+                                format!("duplicate key name {n:?} (also tsig-key[{j}])"),
+                            );
+                        }
+                        Some(n)
+                    }
+                },
+            };
+            let algorithm = match k.algorithm.as_deref() {
+                None => {
+                    self.err(format!("{p}.algorithm"), "required, e.g. \"hmac-sha256\"");
+                    None
+                }
+                Some(a) => {
+                    let alg = TsigAlgorithm::from_name(a);
+                    if alg.is_none() {
+                        let known: Vec<&str> =
+                            TsigAlgorithm::ALL.iter().map(|a| a.name()).collect();
+                        self.err(
+                            format!("{p}.algorithm"),
+                            format!("unknown algorithm {a:?} (expected {})", known.join(", ")),
+                        );
+                    }
+                    alg
+                }
+            };
+            let secret = match k.secret.as_deref() {
+                None => {
+                    self.err(format!("{p}.secret"), "required (base64)");
+                    None
+                }
+                Some(s) => match decode_base64(s) {
+                    Ok(b) if b.is_empty() => {
+                        self.err(format!("{p}.secret"), "must not be empty");
+                        None
+                    }
+                    Ok(b) => Some(b),
+                    Err(e) => {
+                        self.err(format!("{p}.secret"), e);
+                        None
+                    }
+                },
+            };
+            if let Some(n) = &name {
+                names.push(n.clone());
+            }
+            if let (Some(name), Some(algorithm), Some(secret)) = (name, algorithm, secret) {
+                keys.push(TsigKey {
+                    name,
+                    algorithm,
+                    secret,
+                });
+            }
+        }
+        (keys, names)
+    }
+
+    /// SOA timer clamps at `prefix` (`secondary` or `zone[i]`): values set
+    /// there, else `inherited`. With `nested`, a min > max that involves
+    /// only inherited values is not reported again.
+    fn timers(
+        &mut self,
+        prefix: &str,
+        fields: TimerFields<'_>,
+        inherited: &TimerLimits,
+        nested: bool,
+    ) -> TimerLimits {
+        let i = inherited;
+        let defaults = [
+            i.refresh_min,
+            i.refresh_max,
+            i.retry_min,
+            i.retry_max,
+            i.expire_min,
+            i.expire_max,
+        ];
+        let v: [Duration; 6] = std::array::from_fn(|n| {
+            self.duration(
+                &format!("{prefix}.{}", TIMER_KEYS[n]),
+                fields[n],
+                defaults[n],
+            )
+        });
+        for pair in [0, 2, 4] {
+            let (min, max) = (v[pair], v[pair + 1]);
+            if min <= max {
+                continue;
+            }
+            let set_here = fields[pair].is_some() || fields[pair + 1].is_some();
+            if nested && !set_here {
+                continue;
+            }
+            let which = if fields[pair].is_some() || !set_here {
+                pair
+            } else {
+                pair + 1
+            };
+            self.err(
+                format!("{prefix}.{}", TIMER_KEYS[which]),
+                format!(
+                    "{} ({}) is greater than {} ({})",
+                    TIMER_KEYS[pair],
+                    format_duration(min),
+                    TIMER_KEYS[pair + 1],
+                    format_duration(max),
+                ),
+            );
+        }
+        TimerLimits {
+            refresh_min: v[0],
+            refresh_max: v[1],
+            retry_min: v[2],
+            retry_max: v[3],
+            expire_min: v[4],
+            expire_max: v[5],
+        }
+    }
+
+    fn zones(
+        &mut self,
+        raw: &RawConfig,
+        key_names: &[String],
+        secondary: &TimerLimits,
+    ) -> Vec<ZoneConfig> {
+        let mut zones = Vec::new();
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        for (i, z) in raw.zone.iter().enumerate() {
+            let p = format!("zone[{i}]");
+            let name = match &z.name {
+                None => {
+                    self.err(format!("{p}.name"), "required");
+                    None
+                }
+                Some(n) => match normalize_dns_name(n) {
+                    Err(e) => {
+                        self.err(format!("{p}.name"), e);
+                        None
+                    }
+                    Ok(n) => {
+                        if let Some(j) = seen.get(&n) {
+                            self.err(
+                                format!("{p}.name"),
+                                format!("duplicate zone {n:?} (also zone[{j}])"),
+                            );
+                        } else {
+                            seen.insert(n.clone(), i);
+                        }
+                        Some(n)
+                    }
+                },
+            };
+            let source = match (&z.file, &z.primaries) {
+                (Some(file), None) => {
+                    self.file_zone_extras(&p, z);
+                    if file.is_empty() {
+                        self.err(format!("{p}.file"), "must not be empty");
+                    }
+                    Some(ZoneSource::File(self.base.join(file)))
+                }
+                (None, Some(primaries)) => {
+                    Some(self.secondary_zone(&p, z, primaries, key_names, secondary))
+                }
+                (Some(_), Some(_)) => {
+                    self.err(&p, "set either `file` or `primaries`, not both");
+                    None
+                }
+                (None, None) => {
+                    let failed = self.failed.covers(&format!("{p}.file"))
+                        || self.failed.covers(&format!("{p}.primaries"));
+                    if !failed {
+                        self.err(
+                            &p,
+                            "needs `file` (a zone loaded from disk) or `primaries` (a secondary zone)",
+                        );
+                    }
+                    None
+                }
+            };
+            if let (Some(name), Some(source)) = (name, source) {
+                zones.push(ZoneConfig { name, source });
+            }
+        }
+        zones
+    }
+
+    /// Secondary-only keys on a file zone are mistakes.
+    fn file_zone_extras(&mut self, p: &str, z: &RawZone) {
+        let mut set: Vec<&str> = Vec::new();
+        if z.tsig_key.is_some() {
+            set.push("tsig-key");
+        }
+        if z.allow_notify.is_some() {
+            set.push("allow-notify");
+        }
+        for (n, field) in z.timer_fields().iter().enumerate() {
+            if field.is_some() {
+                set.push(TIMER_KEYS[n]);
+            }
+        }
+        for key in set {
+            self.err(
+                format!("{p}.{key}"),
+                "applies only to secondary zones (with `primaries`), not to `file` zones",
+            );
+        }
+    }
+
+    fn secondary_zone(
+        &mut self,
+        p: &str,
+        z: &RawZone,
+        primaries: &[String],
+        key_names: &[String],
+        secondary: &TimerLimits,
+    ) -> ZoneSource {
+        let key = format!("{p}.primaries");
+        if primaries.is_empty() {
+            self.err(&key, "must list at least one primary");
+        }
+        let primaries = self.socket_addrs(&key, Some(primaries), Some(53));
+        for (n, s) in z.primaries.iter().flatten().enumerate() {
+            if parse_socket_addr(s, Some(53)).is_ok_and(|sa| sa.port() == 0) {
+                self.err(format!("{key}[{n}]"), "port 0 is not a valid primary port");
+            }
+        }
+        let tsig_key = z.tsig_key.as_ref().and_then(|k| {
+            let key = format!("{p}.tsig-key");
+            match normalize_dns_name(k) {
+                Err(e) => {
+                    self.err(key, e);
+                    None
+                }
+                Ok(n) => {
+                    if !key_names.contains(&n) && !self.failed.any_under("tsig-key[") {
+                        self.err(key, format!("no [[tsig-key]] named {k:?}"));
+                    }
+                    Some(n)
+                }
+            }
+        });
+        let mut allow_notify = Vec::new();
+        for (n, s) in z.allow_notify.iter().flatten().enumerate() {
+            match Prefix::parse_addr_or_prefix(s) {
+                Ok(pfx) => allow_notify.push(pfx),
+                Err(e) => self.err(format!("{p}.allow-notify[{n}]"), e),
+            }
+        }
+        let timers = self.timers(p, z.timer_fields(), secondary, true);
+        ZoneSource::Secondary {
+            primaries,
+            tsig_key,
+            allow_notify,
+            timers,
+        }
+    }
+
+    fn health(&mut self, raw: &RawConfig, data_dir: &Path) -> HealthConfig {
+        let h = &raw.health;
+        let probe = h.probe.as_deref().and_then(|s| {
+            let parts: Vec<&str> = s.split_whitespace().collect();
+            let (name, qtype) = match parts.as_slice() {
+                [name] => (*name, "SOA"),
+                [name, qtype] => (*name, *qtype),
+                _ => {
+                    self.err(
+                        "health.probe",
+                        format!("{s:?}: expected \"NAME TYPE\", e.g. \"example.com SOA\""),
+                    );
+                    return None;
+                }
+            };
+            let name = normalize_dns_name(name)
+                .map_err(|e| self.err("health.probe", e))
+                .ok()?;
+            let Some(qtype) = qtype_from_name(qtype) else {
+                self.err("health.probe", format!("unknown record type {qtype:?}"));
+                return None;
+            };
+            Some(HealthProbe { name, qtype })
+        });
+        HealthConfig {
+            interval: self.positive_duration(
+                "health.interval",
+                &h.interval,
+                Duration::from_secs(1),
+            ),
+            rise: self.int("health.rise", h.rise, 2, 1..=1000),
+            fall: self.int("health.fall", h.fall, 2, 1..=1000),
+            probe,
+            maintenance_file: self.path_or(
+                "health.maintenance-file",
+                &h.maintenance_file,
+                data_dir,
+                "maintenance",
+            ),
+            drain: self.duration("health.drain", &h.drain, Duration::from_secs(5)),
+        }
+    }
+
+    /// DNS listeners also take TCP, so no address may serve two roles.
+    fn address_conflicts(&mut self, dns: &DnsConfig, mgmt: &MgmtConfig, id: &IdentityConfig) {
+        let mut all: Vec<(String, SocketAddr)> = Vec::new();
+        all.extend(
+            dns.listen
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (format!("dns.listen[{i}]"), *a)),
+        );
+        all.extend(mgmt.listen.map(|a| ("mgmt.listen".to_string(), a)));
+        all.extend(
+            id.listen
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (format!("identity.listen[{i}]"), *a)),
+        );
+        let section = |k: &str| k.split('[').next().unwrap_or(k).to_string();
+        for (n, (key, addr)) in all.iter().enumerate() {
+            if addr.port() == 0 {
+                continue;
+            }
+            if let Some((other, _)) = all[..n]
+                .iter()
+                .find(|(k, a)| a == addr && section(k) != section(key))
+            {
+                self.err(key, format!("{addr} is already used by {other}"));
+            }
+        }
+    }
+
+    fn path_or(&mut self, key: &str, raw: &Option<String>, dir: &Path, name: &str) -> PathBuf {
+        match raw.as_deref() {
+            Some("") => {
+                self.err(key, "must not be empty");
+                PathBuf::new()
+            }
+            Some(p) => self.base.join(p),
+            None => dir.join(name),
+        }
+    }
+
+    fn duration(&mut self, key: &str, raw: &Option<String>, default: Duration) -> Duration {
+        match raw.as_deref().map(parse_duration) {
+            None => default,
+            Some(Ok(d)) => d,
+            Some(Err(e)) => {
+                self.err(key, e);
+                default
+            }
+        }
+    }
+
+    fn positive_duration(
+        &mut self,
+        key: &str,
+        raw: &Option<String>,
+        default: Duration,
+    ) -> Duration {
+        let d = self.duration(key, raw, default);
+        if d.is_zero() {
+            self.err(key, "must be greater than 0");
+            return default;
+        }
+        d
+    }
+
+    fn int<T: TryFrom<i64>>(
+        &mut self,
+        key: &str,
+        raw: Option<i64>,
+        default: T,
+        range: RangeInclusive<i64>,
+    ) -> T {
+        match raw {
+            None => default,
+            Some(v) if range.contains(&v) => T::try_from(v).unwrap_or(default),
+            Some(v) => {
+                self.err(
+                    key,
+                    format!("{v} is out of range ({}..={})", range.start(), range.end()),
+                );
+                default
+            }
+        }
+    }
+
+    fn socket_addr(&mut self, key: &str, s: &str, default_port: Option<u16>) -> Option<SocketAddr> {
+        parse_socket_addr(s, default_port)
+            .map_err(|e| self.err(key, e))
+            .ok()
+    }
+
+    /// Parses each address of a list at `key[i]`, reporting duplicates.
+    fn socket_addrs(
+        &mut self,
+        key: &str,
+        list: Option<&[String]>,
+        default_port: Option<u16>,
+    ) -> Vec<SocketAddr> {
+        let mut out: Vec<SocketAddr> = Vec::new();
+        let mut index_of: Vec<usize> = Vec::new();
+        for (i, s) in list.unwrap_or_default().iter().enumerate() {
+            let k = format!("{key}[{i}]");
+            let Some(sa) = self.socket_addr(&k, s, default_port) else {
+                continue;
+            };
+            if let Some(j) = out.iter().position(|a| *a == sa) {
+                self.err(k, format!("duplicate of {key}[{}] ({sa})", index_of[j]));
+                continue;
+            }
+            out.push(sa);
+            index_of.push(i);
+        }
+        out
+    }
+
+    /// Parses each element of an optional list at `key[i]`.
+    fn each<T>(
+        &mut self,
+        key: &str,
+        list: &Option<Vec<String>>,
+        parse: fn(&str) -> Result<T, String>,
+    ) -> Vec<T> {
+        let mut out = Vec::new();
+        for (i, s) in list.iter().flatten().enumerate() {
+            match parse(s) {
+                Ok(v) => out.push(v),
+                Err(e) => self.err(format!("{key}[{i}]"), e),
+            }
+        }
+        out
+    }
+}

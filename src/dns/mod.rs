@@ -1,0 +1,17 @@
+//! The DNS front door: listeners, query parsing, the answer algorithm and
+//! response encoding.
+//!
+//! `query` parses a request without allocating; `answer` runs the RFC 1034
+//! algorithm against a zone snapshot and writes the reply through
+//! `message::Writer`; `udp` and `tcp` move bytes. Everything between the
+//! socket read and the socket write happens in [`Server::handle`], a plain
+//! function of (request bytes, transport) that the fuzz target calls too.
+
+pub mod answer;
+pub mod message;
+pub mod query;
+pub mod server;
+pub mod tcp;
+pub mod udp;
+
+pub use server::{Server, ServerOptions, Transport};

@@ -1,0 +1,312 @@
+//! One request in, one response out: header checks, opcode and class
+//! dispatch, zone selection, EDNS (RFC 6891), NSID (RFC 5001), CHAOS
+//! identity names, TSIG refusal, and the final OPT record.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::answer::{self, rcode};
+use super::message::{Section, Writer};
+use super::query::{self, Query, Reject, hflag, opt};
+use crate::zone::{Store, rtype};
+
+/// How a request arrived.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+/// Fixed answer settings taken from the config.
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    /// node.id: NSID, CHAOS id.server and hostname.bind.
+    pub node_id: String,
+    pub nsid: bool,
+    /// CHAOS version.bind; `None` answers REFUSED.
+    pub version: Option<String>,
+    /// Largest UDP response with EDNS.
+    pub udp_payload: u16,
+}
+
+/// Counters kept by the query path.
+#[derive(Default)]
+pub struct Counters {
+    pub queries_udp: AtomicU64,
+    pub queries_tcp: AtomicU64,
+    pub dropped: AtomicU64,
+    pub formerr: AtomicU64,
+    pub truncated: AtomicU64,
+    pub refused: AtomicU64,
+    pub nxdomain: AtomicU64,
+    pub panics: AtomicU64,
+}
+
+/// The query handler shared by every listener.
+pub struct Server {
+    store: Store,
+    opts: ServerOptions,
+    pub counters: Counters,
+}
+
+/// Largest DNS message.
+pub const MAX_MESSAGE: usize = 65535;
+const CLASS_IN: u16 = 1;
+const CLASS_CH: u16 = 3;
+const CLASS_ANY: u16 = 255;
+
+impl Server {
+    pub fn new(store: Store, opts: ServerOptions) -> Server {
+        Server {
+            store,
+            opts,
+            counters: Counters::default(),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Answers one request. `out` must hold [`MAX_MESSAGE`] octets. Returns
+    /// the response length; 0 means no response is sent.
+    pub fn handle(&self, req: &[u8], transport: Transport, out: &mut [u8]) -> usize {
+        match transport {
+            Transport::Udp => self.counters.queries_udp.fetch_add(1, Ordering::Relaxed),
+            Transport::Tcp => self.counters.queries_tcp.fetch_add(1, Ordering::Relaxed),
+        };
+        let q = match query::parse(req) {
+            Ok(q) => q,
+            Err(Reject::Drop) => {
+                self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                return 0;
+            }
+            Err(Reject::FormErr { question_len }) => {
+                self.counters.formerr.fetch_add(1, Ordering::Relaxed);
+                return formerr(req, question_len, out);
+            }
+        };
+        let max = match (transport, q.edns) {
+            (Transport::Tcp, _) => MAX_MESSAGE,
+            (Transport::Udp, Some(e)) => {
+                (e.payload.max(512)).min(self.opts.udp_payload.max(512)) as usize
+            }
+            (Transport::Udp, None) => 512,
+        };
+        let opt_len = self.opt_len(&q);
+        let mut w = Writer::new(out, max.saturating_sub(opt_len));
+        let flags = hflag::QR | (q.flags & (0x7800 | hflag::RD | hflag::CD));
+        w.header(q.id, flags);
+        if w.question(q.qname, q.qtype, q.qclass).is_err() {
+            return 0;
+        }
+        let mut ext_rcode: u16 = 0;
+        let rc = self.dispatch(&q, transport, &mut w, &mut ext_rcode);
+        match rc {
+            rcode::REFUSED => {
+                self.counters.refused.fetch_add(1, Ordering::Relaxed);
+            }
+            rcode::NXDOMAIN => {
+                self.counters.nxdomain.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {}
+        }
+        w.set_rcode(rc);
+        if w.flags() & hflag::TC != 0 {
+            self.counters.truncated.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(e) = q.edns {
+            w.set_limit(MAX_MESSAGE);
+            let mut rdata = [0u8; 4 + 255];
+            let mut rlen = 0;
+            if e.nsid && self.opts.nsid && ext_rcode == 0 {
+                let id = self.opts.node_id.as_bytes();
+                let n = id.len().min(255);
+                rdata[0..2].copy_from_slice(&opt::NSID.to_be_bytes());
+                rdata[2..4].copy_from_slice(&(n as u16).to_be_bytes());
+                rdata[4..4 + n].copy_from_slice(&id[..n]);
+                rlen = 4 + n;
+            }
+            let ttl = ((ext_rcode as u32 >> 4) << 24) | if e.dnssec_ok { 0x8000 } else { 0 };
+            let _ = w.raw_record(
+                Section::Additional,
+                &[0],
+                rtype::OPT,
+                self.opts.udp_payload,
+                ttl,
+                &rdata[..rlen],
+            );
+        }
+        w.finish()
+    }
+
+    /// Room kept for the OPT record of the response.
+    fn opt_len(&self, q: &Query<'_>) -> usize {
+        match q.edns {
+            None => 0,
+            Some(e) => {
+                11 + if e.nsid && self.opts.nsid {
+                    4 + self.opts.node_id.len().min(255)
+                } else {
+                    0
+                }
+            }
+        }
+    }
+
+    fn dispatch(
+        &self,
+        q: &Query<'_>,
+        transport: Transport,
+        w: &mut Writer<'_>,
+        ext_rcode: &mut u16,
+    ) -> u8 {
+        if let Some(e) = q.edns
+            && e.version > 0
+        {
+            *ext_rcode = rcode::BADVERS;
+            return 0;
+        }
+        match q.opcode {
+            0 => {}
+            // NOTIFY and UPDATE from a source not allowed to send them.
+            4 | 5 => return rcode::NOTAUTH,
+            _ => return rcode::NOTIMP,
+        }
+        if let Some(tsig) = q.tsig {
+            return self.tsig_unknown_key(q, &tsig, w);
+        }
+        match q.qclass {
+            CLASS_IN | CLASS_ANY => {}
+            CLASS_CH => return self.chaos(q, w),
+            _ => return rcode::REFUSED,
+        }
+        match q.qtype {
+            0 => return rcode::NOTIMP,
+            rtype::AXFR if transport == Transport::Udp => return rcode::NOTIMP,
+            rtype::AXFR | rtype::IXFR => {
+                // Transfers out are not offered (no secondaries configured).
+                let set = self.store.load();
+                return match set.find(q.lower()) {
+                    Some(_) => rcode::NOTAUTH,
+                    None => rcode::REFUSED,
+                };
+            }
+            _ => {}
+        }
+        let set = self.store.load();
+        let mut lower = q.lower();
+        // DS belongs to the parent side of a cut: if the query is for the
+        // apex of a zone whose parent is also served here, answer from it.
+        let mut served = set.find(lower);
+        if q.qtype == rtype::DS
+            && let Some(s) = served
+            && s.zone.apex() == lower
+            && lower.len() > 1
+        {
+            let up = crate::zone::name::parent(lower);
+            if let Some(p) = set.find(up) {
+                served = Some(p);
+            }
+        }
+        let Some(served) = served else {
+            return rcode::REFUSED;
+        };
+        if served.expired {
+            return rcode::SERVFAIL;
+        }
+        let zone = &served.zone;
+        lower = q.lower();
+        answer::answer(zone, lower, q.qtype, q.dnssec_ok(), w)
+    }
+
+    /// CHAOS TXT id.server / hostname.bind / version.bind / version.server.
+    fn chaos(&self, q: &Query<'_>, w: &mut Writer<'_>) -> u8 {
+        if q.qtype != rtype::TXT {
+            return rcode::REFUSED;
+        }
+        let text = match q.lower() {
+            b"\x02id\x06server\x00" | b"\x08hostname\x04bind\x00" => self.opts.node_id.as_str(),
+            b"\x07version\x04bind\x00" | b"\x07version\x06server\x00" => match &self.opts.version {
+                Some(v) => v.as_str(),
+                None => return rcode::REFUSED,
+            },
+            _ => return rcode::REFUSED,
+        };
+        let mut rd = [0u8; 256];
+        let n = text.len().min(255);
+        rd[0] = n as u8;
+        rd[1..1 + n].copy_from_slice(&text.as_bytes()[..n]);
+        w.set_aa(true);
+        // The CHAOS class is written by hand: the writer assumes IN.
+        if write_chaos_txt(w, &rd[..1 + n]).is_err() {
+            w.set_tc();
+        }
+        rcode::NOERROR
+    }
+
+    /// A request signed with a key this node does not have (RFC 8945 5.2.1).
+    fn tsig_unknown_key(
+        &self,
+        q: &Query<'_>,
+        tsig: &query::TsigInfo<'_>,
+        w: &mut Writer<'_>,
+    ) -> u8 {
+        let served = self.store.load().find(q.lower()).is_some();
+        if !served {
+            return rcode::REFUSED;
+        }
+        let mut rdata = [0u8; 255 + 16];
+        let alg = tsig.algorithm;
+        let mut n = alg.len().min(255);
+        rdata[..n].copy_from_slice(&alg[..n]);
+        rdata[n..n + 6].copy_from_slice(&tsig.time);
+        rdata[n + 6..n + 8].copy_from_slice(&tsig.fudge.to_be_bytes());
+        n += 8;
+        rdata[n..n + 2].copy_from_slice(&0u16.to_be_bytes()); // MAC size
+        rdata[n + 2..n + 4].copy_from_slice(&q.id.to_be_bytes());
+        rdata[n + 4..n + 6].copy_from_slice(&17u16.to_be_bytes()); // BADKEY
+        rdata[n + 6..n + 8].copy_from_slice(&0u16.to_be_bytes());
+        n += 8;
+        let _ = w.raw_record(
+            Section::Additional,
+            tsig.key,
+            rtype::TSIG,
+            CLASS_ANY,
+            0,
+            &rdata[..n],
+        );
+        rcode::NOTAUTH
+    }
+}
+
+fn write_chaos_txt(w: &mut Writer<'_>, rd: &[u8]) -> Result<(), super::message::Full> {
+    // Owner: pointer to the question name.
+    let mut rec = [0u8; 2 + 10 + 256];
+    rec[0] = 0xc0;
+    rec[1] = 0x0c;
+    rec[2..4].copy_from_slice(&rtype::TXT.to_be_bytes());
+    rec[4..6].copy_from_slice(&CLASS_CH.to_be_bytes());
+    rec[6..10].copy_from_slice(&0u32.to_be_bytes());
+    rec[10..12].copy_from_slice(&(rd.len() as u16).to_be_bytes());
+    rec[12..12 + rd.len()].copy_from_slice(rd);
+    w.raw_bytes(Section::Answer, &rec[..12 + rd.len()])
+}
+
+/// A FORMERR response echoing as much of the request as was understood.
+fn formerr(req: &[u8], question_len: usize, out: &mut [u8]) -> usize {
+    if req.len() < 12 {
+        return 0;
+    }
+    let flags = u16::from_be_bytes([req[2], req[3]]);
+    let rflags = hflag::QR | (flags & (0x7800 | hflag::RD | hflag::CD)) | rcode::FORMERR as u16;
+    out[..2].copy_from_slice(&req[..2]);
+    out[2..4].copy_from_slice(&rflags.to_be_bytes());
+    out[4..12].fill(0);
+    let mut len = 12;
+    if question_len > 0 && 12 + question_len <= req.len() {
+        out[12..12 + question_len].copy_from_slice(&req[12..12 + question_len]);
+        out[4..6].copy_from_slice(&1u16.to_be_bytes());
+        len += question_len;
+    }
+    len
+}

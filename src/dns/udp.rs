@@ -1,0 +1,221 @@
+//! UDP listeners: one socket per worker thread (SO_REUSEPORT), each reading
+//! and answering in batches with `recvmmsg`/`sendmmsg`. No task or
+//! allocation per packet.
+//!
+//! Sockets are bound by [`bind`] at start-up; [`spawn`] then runs one
+//! blocking thread per socket. A worker that fails reports through the
+//! `exited` channel so the supervisor can take the node down.
+
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::server::{MAX_MESSAGE, Server, Transport};
+
+/// Datagrams read per system call.
+const BATCH: usize = 32;
+/// Largest request accepted; longer datagrams are dropped.
+const MAX_REQUEST: usize = 4096;
+/// How often a blocked worker looks at the stop flag.
+const STOP_POLL: Duration = Duration::from_millis(500);
+
+/// Binds `count` sockets to `addr` with SO_REUSEPORT.
+pub fn bind(addr: SocketAddr, count: usize) -> io::Result<Vec<UdpSocket>> {
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count.max(1) {
+        let domain = if addr.is_ipv4() {
+            Domain::IPV4
+        } else {
+            Domain::IPV6
+        };
+        let sock = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
+        if addr.is_ipv6() {
+            sock.set_only_v6(true)?;
+        }
+        #[cfg(unix)]
+        sock.set_reuse_port(true)?;
+        sock.set_recv_buffer_size(4 << 20).ok();
+        sock.set_send_buffer_size(4 << 20).ok();
+        sock.bind(&addr.into())?;
+        sock.set_read_timeout(Some(STOP_POLL))?;
+        out.push(sock.into());
+    }
+    Ok(out)
+}
+
+/// Starts one worker thread per socket.
+pub fn spawn(
+    sockets: Vec<UdpSocket>,
+    server: Arc<Server>,
+    stop: Arc<AtomicBool>,
+    exited: UnboundedSender<String>,
+) -> io::Result<Vec<std::thread::JoinHandle<()>>> {
+    let mut handles = Vec::new();
+    for (i, sock) in sockets.into_iter().enumerate() {
+        let server = server.clone();
+        let stop = stop.clone();
+        let exited = exited.clone();
+        let local = sock.local_addr()?;
+        let h = std::thread::Builder::new()
+            .name(format!("udp-{i}"))
+            .spawn(move || {
+                let result = worker(&sock, &server, &stop);
+                if !stop.load(Ordering::Relaxed) {
+                    let why = match result {
+                        Ok(()) => "stopped".to_string(),
+                        Err(e) => e.to_string(),
+                    };
+                    let _ = exited.send(format!("UDP listener {local} worker {i} exited: {why}"));
+                }
+            })?;
+        handles.push(h);
+    }
+    Ok(handles)
+}
+
+/// Answers one request, containing any panic to that request.
+#[inline]
+fn answer(server: &Server, req: &[u8], out: &mut [u8]) -> usize {
+    match catch_unwind(AssertUnwindSafe(|| server.handle(req, Transport::Udp, out))) {
+        Ok(n) => n,
+        Err(_) => {
+            server.counters.panics.fetch_add(1, Ordering::Relaxed);
+            0
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn worker(sock: &UdpSocket, server: &Server, stop: &AtomicBool) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let fd = sock.as_raw_fd();
+    let mut req = vec![0u8; BATCH * MAX_REQUEST];
+    let mut resp = vec![0u8; BATCH * MAX_MESSAGE];
+    // SAFETY: these are plain C structs for which all-zero is a valid value.
+    let mut addrs: Vec<libc::sockaddr_storage> = vec![unsafe { std::mem::zeroed() }; BATCH];
+    let mut iov_in: Vec<libc::iovec> = vec![
+        libc::iovec {
+            iov_base: std::ptr::null_mut(),
+            iov_len: 0
+        };
+        BATCH
+    ];
+    let mut iov_out: Vec<libc::iovec> = iov_in.clone();
+    let mut hdr_in: Vec<libc::mmsghdr> = vec![unsafe { std::mem::zeroed() }; BATCH];
+    let mut hdr_out: Vec<libc::mmsghdr> = vec![unsafe { std::mem::zeroed() }; BATCH];
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        for i in 0..BATCH {
+            iov_in[i].iov_base = req[i * MAX_REQUEST..].as_mut_ptr().cast();
+            iov_in[i].iov_len = MAX_REQUEST;
+            let h = &mut hdr_in[i].msg_hdr;
+            h.msg_name = (&mut addrs[i] as *mut libc::sockaddr_storage).cast();
+            h.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            h.msg_iov = &mut iov_in[i];
+            h.msg_iovlen = 1;
+            h.msg_control = std::ptr::null_mut();
+            h.msg_controllen = 0;
+            h.msg_flags = 0;
+            hdr_in[i].msg_len = 0;
+        }
+        // SAFETY: every header points at live buffers of the stated sizes.
+        let n = unsafe {
+            libc::recvmmsg(
+                fd,
+                hdr_in.as_mut_ptr(),
+                BATCH as libc::c_uint,
+                libc::MSG_WAITFORONE,
+                std::ptr::null_mut(),
+            )
+        };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            match err.kind() {
+                io::ErrorKind::WouldBlock
+                | io::ErrorKind::TimedOut
+                | io::ErrorKind::Interrupted => continue,
+                _ if err.raw_os_error() == Some(libc::ECONNREFUSED) => continue,
+                _ => return Err(err),
+            }
+        }
+        let mut out_count = 0usize;
+        for i in 0..n as usize {
+            if hdr_in[i].msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
+                server.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            let len = (hdr_in[i].msg_len as usize).min(MAX_REQUEST);
+            let request = &req[i * MAX_REQUEST..i * MAX_REQUEST + len];
+            let out = &mut resp[out_count * MAX_MESSAGE..(out_count + 1) * MAX_MESSAGE];
+            let rlen = answer(server, request, out);
+            if rlen == 0 {
+                continue;
+            }
+            iov_out[out_count].iov_base = out.as_mut_ptr().cast();
+            iov_out[out_count].iov_len = rlen;
+            let h = &mut hdr_out[out_count].msg_hdr;
+            h.msg_name = (&mut addrs[i] as *mut libc::sockaddr_storage).cast();
+            h.msg_namelen = hdr_in[i].msg_hdr.msg_namelen;
+            h.msg_iov = &mut iov_out[out_count];
+            h.msg_iovlen = 1;
+            h.msg_control = std::ptr::null_mut();
+            h.msg_controllen = 0;
+            h.msg_flags = 0;
+            out_count += 1;
+        }
+        let mut sent = 0usize;
+        while sent < out_count {
+            // SAFETY: headers [sent, out_count) point at live buffers.
+            let r = unsafe {
+                libc::sendmmsg(
+                    fd,
+                    hdr_out[sent..].as_mut_ptr(),
+                    (out_count - sent) as libc::c_uint,
+                    0,
+                )
+            };
+            if r <= 0 {
+                // Skip the message that failed (e.g. unreachable destination).
+                sent += 1;
+                server.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            } else {
+                sent += r as usize;
+            }
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn worker(sock: &UdpSocket, server: &Server, stop: &AtomicBool) -> io::Result<()> {
+    let mut req = vec![0u8; MAX_REQUEST];
+    let mut resp = vec![0u8; MAX_MESSAGE];
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        match sock.recv_from(&mut req) {
+            Ok((len, peer)) => {
+                let rlen = answer(server, &req[..len], &mut resp);
+                if rlen > 0 {
+                    let _ = sock.send_to(&resp[..rlen], peer);
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => return Err(e),
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! pharos: an anycast authoritative DNS node.
+//!
+//! Module map (dependencies run top to bottom, never back up):
+//!
+//! ```text
+//! main.rs -> cli        argument parsing, one function per sub-command
+//!            supervisor binds every socket, spawns the tasks, owns shutdown
+//!   dns                 listeners (UDP workers, TCP), query parsing, the answer
+//!                       algorithm, EDNS/NSID/CHAOS, response encoding
+//!   zone                the store: immutable zone snapshots behind arc-swap,
+//!                       lookup structures, zone-file loading and validation
+//!   config              TOML schema (serde) and the validated runtime Config
+//! ```
+//!
+//! The query path (`dns::answer`) reads zone snapshots without locking:
+//! `zone::Store` publishes a new `ZoneSet` atomically whenever a zone changes.
+
+pub mod cli;
+pub mod config;
+pub mod dns;
+pub mod error;
+pub mod supervisor;
+pub mod zone;

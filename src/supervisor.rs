@@ -1,0 +1,175 @@
+//! Start-up and shutdown: loads the zones, binds every socket, starts the
+//! listeners, then waits for a signal or for a listener to die.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use tokio::sync::Semaphore;
+use tracing::{error, info, warn};
+
+use crate::config::{Config, ZoneSource};
+use crate::dns::tcp::{self, TcpOptions};
+use crate::dns::{Server, ServerOptions, udp};
+use crate::error::Error;
+use crate::zone::{Store, Zone, ZoneSet, file};
+
+/// Runs the node until SIGTERM/SIGINT or a fatal listener error.
+pub fn serve(config: Config) -> Result<(), Error> {
+    let zones = load_zones(&config);
+    let store = Store::new(ZoneSet::from_zones(zones));
+    let server = Arc::new(Server::new(
+        store,
+        ServerOptions {
+            node_id: config.node.id.clone(),
+            nsid: config.dns.nsid,
+            version: config.dns.version.clone(),
+            udp_payload: config.dns.udp_payload,
+        },
+    ));
+
+    // Bind everything before serving anything.
+    let workers = match config.dns.udp_workers {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let mut udp_sockets = Vec::new();
+    let mut tcp_listeners = Vec::new();
+    for addr in &config.dns.listen {
+        let socks =
+            udp::bind(*addr, workers).map_err(|e| Error::Startup(format!("UDP {addr}: {e}")))?;
+        udp_sockets.extend(socks);
+        let l = tcp::bind(*addr).map_err(|e| Error::Startup(format!("TCP {addr}: {e}")))?;
+        tcp_listeners.push((*addr, l));
+    }
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers.clamp(1, 4))
+        .enable_all()
+        .thread_name("pharos-rt")
+        .build()
+        .map_err(|e| Error::Startup(format!("tokio runtime: {e}")))?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (died_tx, mut died_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let udp_threads = udp::spawn(udp_sockets, server.clone(), stop.clone(), died_tx.clone())
+        .map_err(|e| Error::Startup(format!("UDP workers: {e}")))?;
+
+    let result = runtime.block_on(async {
+        let limit = Arc::new(Semaphore::new(config.dns.tcp_max_connections.max(1)));
+        let opts = TcpOptions {
+            max_connections: config.dns.tcp_max_connections,
+            idle_timeout: config.dns.tcp_idle_timeout,
+        };
+        for (addr, listener) in tcp_listeners {
+            let server = server.clone();
+            let limit = limit.clone();
+            let died = died_tx.clone();
+            tokio::spawn(async move {
+                let err = tcp::serve(listener, server, opts, limit).await;
+                let _ = died.send(format!("TCP listener {addr} failed: {err}"));
+            });
+        }
+        info!(
+            listen = ?config.dns.listen,
+            zones = server.store().load().len(),
+            udp_workers = workers,
+            "serving"
+        );
+        tokio::select! {
+            why = died_rx.recv() => {
+                let why = why.unwrap_or_else(|| "listener channel closed".into());
+                error!("{why}; stopping");
+                Err(Error::Runtime(why))
+            }
+            sig = shutdown_signal() => {
+                info!("{sig}: stopping");
+                Ok(())
+            }
+        }
+    });
+    stop.store(true, Ordering::Relaxed);
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    for t in udp_threads {
+        let _ = t.join();
+    }
+    result
+}
+
+async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return "SIGINT";
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = tokio::signal::ctrl_c() => "SIGINT",
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "interrupt"
+    }
+}
+
+/// Loads every file zone, in parallel. A zone that fails is logged and left
+/// out; the others are served.
+pub fn load_zones(config: &Config) -> Vec<Arc<Zone>> {
+    let jobs: Vec<(&str, &std::path::Path)> = config
+        .zones
+        .iter()
+        .filter_map(|z| match &z.source {
+            ZoneSource::File(path) => Some((z.name.as_str(), path.as_path())),
+            _ => None,
+        })
+        .collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(jobs.len().max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results = std::sync::Mutex::new(Vec::with_capacity(jobs.len()));
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&(name, path)) = jobs.get(i) else {
+                        break;
+                    };
+                    let started = Instant::now();
+                    match file::load_zone_file(name, path) {
+                        Ok(loaded) => {
+                            for w in &loaded.warnings {
+                                warn!(zone = name, "{w}");
+                            }
+                            info!(
+                                zone = name,
+                                serial = loaded.zone.info.serial,
+                                records = loaded.zone.info.records,
+                                ms = started.elapsed().as_millis() as u64,
+                                "zone loaded"
+                            );
+                            if let Ok(mut r) = results.lock() {
+                                r.push(Arc::new(loaded.zone));
+                            }
+                        }
+                        Err(errs) => {
+                            for e in &errs.0 {
+                                error!(zone = name, "{e}");
+                            }
+                            error!(zone = name, "zone not loaded; it is not served");
+                        }
+                    }
+                }
+            });
+        }
+    });
+    results.into_inner().unwrap_or_default()
+}

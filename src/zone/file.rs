@@ -1,0 +1,355 @@
+//! Reading zone files in RFC 1035 master format into a [`ZoneBuilder`].
+//!
+//! The text is scanned by the `domain` crate's zone-file parser (it knows
+//! every DNSSEC type and RFC 3597 generic syntax); this module drives it,
+//! follows relative `$INCLUDE`s, tracks line numbers for messages and adds
+//! LOC (RFC 1876), which that parser lacks, by rewriting it to generic form.
+//! This is the only module that uses `domain`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use domain::base::iana::Class;
+use domain::base::name::{Name, ToName};
+use domain::base::rdata::ComposeRecordData;
+use domain::zonefile::inplace::{Entry, Zonefile};
+
+use super::build::{Built, SourcePos, ZoneBuilder, ZoneIssue};
+use super::{Zone, name};
+
+/// Deepest `$INCLUDE` nesting accepted.
+const MAX_INCLUDE_DEPTH: usize = 16;
+
+/// A zone loaded from a file.
+pub struct LoadedZone {
+    pub zone: Zone,
+    pub warnings: Vec<ZoneIssue>,
+}
+
+/// Why a zone file could not be loaded: every problem, with file and line.
+#[derive(Debug)]
+pub struct ZoneFileErrors(pub Vec<ZoneIssue>);
+
+impl fmt::Display for ZoneFileErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, issue) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{issue}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ZoneFileErrors {}
+
+/// Loads and validates the zone `apex` (presentation format) from `path`.
+pub fn load_zone_file(apex: &str, path: &Path) -> Result<LoadedZone, ZoneFileErrors> {
+    let one = |message: String| {
+        ZoneFileErrors(vec![ZoneIssue {
+            file: Some(path.display().to_string()),
+            line: 0,
+            message,
+        }])
+    };
+    let apex_wire = name::from_text(apex).map_err(one)?;
+    let origin = Name::<Bytes>::from_octets(Bytes::from(apex_wire.clone()))
+        .map_err(|e| one(format!("invalid zone name {apex:?}: {e}")))?;
+    let mut builder = ZoneBuilder::new(&apex_wire);
+    read_file(&mut builder, path, origin, 0);
+    let Built { zone, warnings } = builder.build().map_err(ZoneFileErrors)?;
+    Ok(LoadedZone { zone, warnings })
+}
+
+/// Parses zone-file text (no `$INCLUDE` base directory) — used by tests and
+/// the fuzz target.
+pub fn load_zone_text(apex: &str, text: &str) -> Result<LoadedZone, ZoneFileErrors> {
+    let one = |message: String| {
+        ZoneFileErrors(vec![ZoneIssue {
+            file: None,
+            line: 0,
+            message,
+        }])
+    };
+    let apex_wire = name::from_text(apex).map_err(one)?;
+    let origin = Name::<Bytes>::from_octets(Bytes::from(apex_wire.clone()))
+        .map_err(|e| one(format!("invalid zone name {apex:?}: {e}")))?;
+    let mut builder = ZoneBuilder::new(&apex_wire);
+    let file = builder.add_file("<text>");
+    read_text(&mut builder, text, file, None, origin, 0);
+    let Built { zone, warnings } = builder.build().map_err(ZoneFileErrors)?;
+    Ok(LoadedZone { zone, warnings })
+}
+
+fn read_file(builder: &mut ZoneBuilder, path: &Path, origin: Name<Bytes>, depth: usize) {
+    let file = builder.add_file(&path.display().to_string());
+    let text = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            builder.error(SourcePos { file, line: 0 }, format!("cannot read: {e}"));
+            return;
+        }
+    };
+    let text = String::from_utf8_lossy(&text);
+    read_text(builder, &text, file, Some(path), origin, depth);
+}
+
+fn read_text(
+    builder: &mut ZoneBuilder,
+    text: &str,
+    file: u16,
+    path: Option<&Path>,
+    origin: Name<Bytes>,
+    depth: usize,
+) {
+    let text = rewrite_loc(text);
+    let mut lines = LineMap::new(text.as_bytes());
+    let mut zf = Zonefile::from(text.as_bytes());
+    zf.set_origin(origin);
+    zf.set_default_class(Class::IN);
+    let mut owner = Vec::with_capacity(256);
+    let mut rdata = Vec::with_capacity(512);
+    loop {
+        let before = zf.current_offset();
+        let entry = match zf.next_entry() {
+            Ok(Some(entry)) => entry,
+            Ok(None) => break,
+            Err(e) => {
+                // domain's error reads "line:col: message"; its line can be
+                // one past the entry, so name the line the entry starts on.
+                let msg = e.to_string();
+                let (_, rest) = split_line_prefix(&msg);
+                let line = lines.entry_line(before);
+                builder.error(SourcePos { file, line }, rest.to_string());
+                return;
+            }
+        };
+        let line = lines.entry_line(before);
+        let pos = SourcePos { file, line };
+        match entry {
+            Entry::Record(rec) => {
+                if rec.class() != Class::IN {
+                    builder.error(
+                        pos,
+                        format!("class {} is not supported (only IN)", rec.class()),
+                    );
+                    continue;
+                }
+                owner.clear();
+                rdata.clear();
+                if rec.owner().compose(&mut owner).is_err()
+                    || rec.data().compose_rdata(&mut rdata).is_err()
+                {
+                    builder.error(pos, "record too long".into());
+                    continue;
+                }
+                builder.add(
+                    &owner,
+                    rec.rtype().to_int(),
+                    rec.ttl().as_secs(),
+                    &rdata,
+                    pos,
+                );
+            }
+            Entry::Include {
+                path: inc,
+                origin: inc_origin,
+            } => {
+                if depth >= MAX_INCLUDE_DEPTH {
+                    builder.error(pos, "$INCLUDE nested too deeply".into());
+                    return;
+                }
+                let inc = String::from_utf8_lossy(inc.as_slice()).into_owned();
+                let target = resolve_include(path, &inc);
+                let Some(target) = target else {
+                    builder.error(
+                        pos,
+                        format!("$INCLUDE {inc}: relative path without a base file"),
+                    );
+                    continue;
+                };
+                let origin = match inc_origin.or_else(|| zf.origin().ok()) {
+                    Some(o) => o,
+                    None => {
+                        builder.error(pos, "$INCLUDE without an origin".into());
+                        continue;
+                    }
+                };
+                read_file(builder, &target, origin, depth + 1);
+            }
+        }
+    }
+}
+
+fn resolve_include(base: Option<&Path>, inc: &str) -> Option<PathBuf> {
+    let p = Path::new(inc);
+    if p.is_absolute() {
+        return Some(p.to_path_buf());
+    }
+    let dir = base?.parent().unwrap_or(Path::new("."));
+    Some(dir.join(p))
+}
+
+fn split_line_prefix(msg: &str) -> (u32, &str) {
+    let mut parts = msg.splitn(3, ':');
+    let line = parts.next().and_then(|l| l.trim().parse().ok());
+    let _col = parts.next();
+    match (line, parts.next()) {
+        (Some(line), Some(rest)) => (line, rest.trim()),
+        _ => (0, msg),
+    }
+}
+
+/// Maps byte offsets to 1-based line numbers, for offsets that only grow.
+struct LineMap<'a> {
+    text: &'a [u8],
+    pos: usize,
+    line: u32,
+}
+
+impl<'a> LineMap<'a> {
+    fn new(text: &'a [u8]) -> Self {
+        LineMap {
+            text,
+            pos: 0,
+            line: 1,
+        }
+    }
+
+    fn advance_to(&mut self, to: usize) {
+        let to = to.min(self.text.len());
+        if to > self.pos {
+            self.line += self.text[self.pos..to]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count() as u32;
+            self.pos = to;
+        }
+    }
+
+    /// Line of the first entry starting at or after `from`: skips blanks,
+    /// comments and `$` directive lines.
+    fn entry_line(&mut self, from: usize) -> u32 {
+        self.advance_to(from);
+        let mut i = self.pos;
+        let t = self.text;
+        let mut line = self.line;
+        let mut at_line_start = i == 0 || t.get(i.wrapping_sub(1)) == Some(&b'\n');
+        while i < t.len() {
+            match t[i] {
+                b'\n' => {
+                    line += 1;
+                    at_line_start = true;
+                    i += 1;
+                }
+                b' ' | b'\t' | b'\r' => {
+                    i += 1;
+                }
+                b';' => {
+                    while i < t.len() && t[i] != b'\n' {
+                        i += 1;
+                    }
+                }
+                b'$' if at_line_start => {
+                    while i < t.len() && t[i] != b'\n' {
+                        i += 1;
+                    }
+                }
+                _ => break,
+            }
+        }
+        line
+    }
+}
+
+/// Rewrites single-line LOC records to RFC 3597 generic syntax, which the
+/// scanner understands. Other lines are left as they are.
+fn rewrite_loc(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text
+        .lines()
+        .any(|l| l.split_whitespace().any(|t| t.eq_ignore_ascii_case("LOC")))
+    {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        match rewrite_loc_line(line) {
+            Some(new) => out.push_str(&new),
+            None => out.push_str(line),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+fn rewrite_loc_line(line: &str) -> Option<String> {
+    let body = line.split(';').next()?;
+    if body.contains('(') || body.contains('"') {
+        return None;
+    }
+    let starts_blank = body.starts_with([' ', '\t']);
+    let tokens: Vec<&str> = body.split_whitespace().collect();
+    let mut i = if starts_blank { 0 } else { 1 };
+    // Skip TTL and class in either order.
+    while let Some(t) = tokens.get(i) {
+        let is_ttl = t.chars().next().is_some_and(|c| c.is_ascii_digit());
+        let is_class = ["IN", "CH", "HS", "CS"]
+            .iter()
+            .any(|c| t.eq_ignore_ascii_case(c));
+        if is_ttl || is_class {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    if !tokens.get(i)?.eq_ignore_ascii_case("LOC") || tokens.get(i + 1) == Some(&"\\#") {
+        return None;
+    }
+    let wire = super::loc::parse(&tokens[i + 1..])?;
+    let hex: String = wire.iter().map(|b| format!("{b:02X}")).collect();
+    let prefix = tokens[..i].join(" ");
+    let lead = if starts_blank { " " } else { "" };
+    let nl = if line.ends_with('\n') { "\n" } else { "" };
+    Some(format!(
+        "{lead}{prefix} TYPE29 \\# {} {hex}{nl}",
+        wire.len()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ZONE: &str = "$ORIGIN example.test.\n$TTL 300\n@ IN SOA ns1 host 1 2 3 4 5\n  IN NS ns1\nns1 A 192.0.2.1\n; comment\n\nwww CNAME ns1\nwww A 192.0.2.9\n";
+
+    #[test]
+    fn cname_beside_data_names_the_line() {
+        let err = load_zone_text("example.test", ZONE).err().unwrap();
+        let text = err.to_string();
+        assert!(text.contains(":8:"), "{text}");
+        assert!(text.contains("CNAME beside other data"), "{text}");
+    }
+
+    #[test]
+    fn syntax_error_names_the_line() {
+        let err = load_zone_text(
+            "example.test",
+            "$ORIGIN example.test.\n@ 300 SOA ns1 host 1 2 3 4 5\nx 300 A 300.1.1.1\n",
+        )
+        .err()
+        .unwrap();
+        assert!(err.to_string().contains(":3:"), "{err}");
+    }
+
+    #[test]
+    fn loads_loc_and_generic() {
+        let z = "@ 300 SOA ns1 host 1 2 3 4 5\n@ 300 NS ns1\nns1 300 A 192.0.2.1\nloc 300 LOC 52 22 23.000 N 4 53 32.000 E -2.00m 0.00m 10000m 10m\ng 300 TYPE65000 \\# 2 0A0B\n";
+        let loaded = load_zone_text("example.test", z).unwrap();
+        let id = loaded
+            .zone
+            .find(&name::from_text("loc.example.test").unwrap())
+            .unwrap();
+        assert!(loaded.zone.get(id, 29).is_some());
+    }
+}

@@ -1,0 +1,208 @@
+//! Config loading from real files: the bundled `config.example.toml`
+//! round-trips to the values it documents, and a broken file is rejected
+//! with every error and its key path, by the library and by
+//! `pharos check-config`.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use pharos::config::{AddressFamily, Config, ConfigErrors, TimerLimits, ZoneSource};
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().expect("test address")
+}
+
+#[test]
+fn example_config_round_trips() {
+    let root = repo_root();
+    let path = root.join("config.example.toml");
+    let c = match Config::load(&path) {
+        Ok(c) => c,
+        Err(e) => panic!("config.example.toml does not load:\n{e}"),
+    };
+
+    assert_eq!(c.node.id, "example-1");
+    assert_eq!(c.node.data_dir, root.join("var/pharos"));
+    assert_eq!(c.node.location.country_iso.as_deref(), Some("gb"));
+
+    assert_eq!(
+        c.dns.listen,
+        vec![addr("127.0.0.1:5353"), addr("[::1]:5353")]
+    );
+    assert_eq!(c.dns.version.as_deref(), Some("pharos"));
+    assert!(c.dns.nsid);
+    assert_eq!(c.dns.udp_payload, 1232);
+    assert_eq!(c.dns.tcp_max_connections, 1024);
+    assert_eq!(c.dns.tcp_idle_timeout, Duration::from_secs(10));
+    assert_eq!(c.dns.udp_workers, 0);
+
+    assert_eq!(c.zones.len(), 1);
+    assert_eq!(c.zones[0].name, "example.com");
+    match &c.zones[0].source {
+        ZoneSource::File(p) => {
+            assert_eq!(p, &root.join("zones/example.com.zone"));
+        }
+        other => panic!("example.com should be a file zone, got {other:?}"),
+    }
+    assert!(c.tsig_keys.is_empty());
+    // The [secondary] table in the example spells out the defaults.
+    assert_eq!(c.secondary, TimerLimits::default());
+
+    let b = &c.bgp;
+    assert!(!b.enabled, "BGP must be off in the example");
+    assert_eq!(b.asn, 60564);
+    assert_eq!(b.router_id, Ipv4Addr::new(10, 0, 0, 1));
+    let announce: Vec<String> = b.announce.iter().map(|p| p.to_string()).collect();
+    assert_eq!(announce, ["193.47.147.0/24", "2001:67c:1b43::/48"]);
+    assert_eq!(b.communities.len(), 1);
+    assert_eq!(b.communities[0].to_string(), "60564:100");
+    assert_eq!(b.peers.len(), 1);
+    let p = &b.peers[0];
+    assert_eq!(p.address, IpAddr::from([10, 255, 0, 1]));
+    assert_eq!((p.asn, p.port, p.multihop, p.hold_time), (65000, 179, 1, 9));
+    assert_eq!(p.families, [AddressFamily::Ipv4, AddressFamily::Ipv6]);
+    assert!(p.ipv6_next_hop.is_some());
+
+    let h = &c.health;
+    assert_eq!(h.interval, Duration::from_secs(1));
+    assert_eq!((h.rise, h.fall), (2, 2));
+    assert_eq!(h.drain, Duration::from_secs(5));
+    assert_eq!(h.maintenance_file, root.join("var/pharos/maintenance"));
+    assert_eq!(
+        h.probe.as_ref().map(|p| p.name.as_str()),
+        Some("example.com")
+    );
+
+    assert_eq!(c.mgmt.listen, Some(addr("127.0.0.1:8053")));
+    assert_eq!(c.mgmt.token_file, root.join("var/pharos/token"));
+    assert!(c.identity.listen.is_empty());
+}
+
+/// Every commented-out example in config.example.toml is valid too, once
+/// uncommented (with a real secret in place of the placeholder).
+#[test]
+fn example_config_commented_keys_are_valid() {
+    let text = std::fs::read_to_string(repo_root().join("config.example.toml"))
+        .expect("read config.example.toml");
+    let mut out = String::new();
+    for line in text.lines() {
+        let uncommented = line.strip_prefix("# ").unwrap_or(line);
+        // Only lines that are TOML, not prose: table headers and key = value.
+        let is_header = uncommented.starts_with('[')
+            && uncommented.ends_with(']')
+            && !uncommented.contains(' ');
+        let is_toml = is_header
+            || uncommented
+                .split_once(" = ")
+                .is_some_and(|(k, _)| k.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'));
+        let line = if line.starts_with("# ") && is_toml {
+            uncommented
+        } else {
+            line
+        };
+        out.push_str(&line.replace("\"base64...\"", "\"c2VjcmV0c2VjcmV0\""));
+        out.push('\n');
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("all.toml");
+    std::fs::write(&path, &out).expect("write config");
+    let c = match Config::load(&path) {
+        Ok(c) => c,
+        Err(e) => panic!("uncommented example does not load:\n{e}\n---\n{out}"),
+    };
+    assert_eq!(c.tsig_keys.len(), 1);
+    assert_eq!(c.zones.len(), 2);
+    assert!(c.zones[1].source.is_secondary());
+    assert_eq!(c.identity.listen, vec![addr("127.0.0.1:8080")]);
+    assert_eq!(c.bgp.peers[0].password.as_deref(), Some("secret"));
+}
+
+const BROKEN: &str = r#"# a config with many mistakes
+[node]
+id = "broken-1"
+
+[dns]
+listen = ["127.0.0.1:5353", "127.0.0.1:99999"]
+udp-payload = 100000
+tcp-idle-timeout = "ten seconds"
+
+[[zone]]
+name = "example.com"
+fil = "zones/example.com.zone"
+
+[[zone]]
+name = "example.net"
+primaries = ["192.0.2.1"]
+tsig-key = "missing-key"
+
+[bgp]
+announce = ["193.0.0.1/24"]
+
+[[bgp.peer]]
+address = "10.255.0.1"
+asn = 0
+families = ["ipv4"]
+"#;
+
+const BROKEN_KEYS: &[&str] = &[
+    "dns.listen[1]",
+    "dns.udp-payload",
+    "dns.tcp-idle-timeout",
+    "zone[0].fil",
+    "zone[1].tsig-key",
+    "bgp.announce[0]",
+    "bgp.peer[0].asn",
+];
+
+fn write_broken(dir: &Path) -> PathBuf {
+    let path = dir.join("broken.toml");
+    std::fs::write(&path, BROKEN).expect("write broken config");
+    path
+}
+
+#[test]
+fn broken_config_reports_every_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = write_broken(dir.path());
+    let err: ConfigErrors = match Config::load(&path) {
+        Ok(_) => panic!("broken config accepted"),
+        Err(e) => e,
+    };
+    assert_eq!(err.file, path);
+    let keys: Vec<&str> = err.errors.iter().map(|e| e.key.as_str()).collect();
+    assert!(err.errors.len() >= 3);
+    assert_eq!(keys, BROKEN_KEYS, "{err}");
+    assert!(err.errors.iter().all(|e| e.line.is_some()), "{err}");
+    let bgp = &err.errors[5];
+    assert!(
+        bgp.message.contains("193.0.0.1/24 has host bits set"),
+        "{bgp:?}"
+    );
+    assert_eq!(bgp.line, Some(20));
+}
+
+#[test]
+fn check_config_binary_lists_every_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = write_broken(dir.path());
+    let out = Command::new(env!("CARGO_BIN_EXE_pharos"))
+        .arg("check-config")
+        .arg(&path)
+        .output()
+        .expect("run pharos");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr:\n{stderr}");
+    for key in BROKEN_KEYS {
+        assert!(
+            stderr.contains(&format!(": {key}: ")),
+            "{key} missing:\n{stderr}"
+        );
+    }
+    assert!(stderr.contains(&path.display().to_string()), "{stderr}");
+}
