@@ -23,6 +23,8 @@
 #   --keep             keep the whole work dir (zones, server data); otherwise
 #                      only results, configs and logs are kept
 #   -h, --help
+# environment: PHAROS_BIN=path  bench this pharos binary (no build)
+# exit status: 0 all runs done, 1 a server failed to build/load/answer, 2 setup error
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -83,6 +85,7 @@ for v in duration repeat clients tcp_clients outstanding max_qps big_count port_
 done
 [ "$duration" -gt 0 ] || die "--duration must be > 0"
 [ "$repeat" -gt 0 ] || die "--repeat must be > 0"
+[ "$big_count" -gt 0 ] || die "--big-count must be > 0 (use --skip-big for no big zone)"
 
 server_list=()
 IFS=, read -r -a req <<<"$servers"
@@ -117,10 +120,12 @@ fi
 command -v python3 >/dev/null 2>&1 || die "python3 is needed (apt-get install -y python3)"
 [ -e /proc/self/stat ] || die "/proc is needed"
 
-PHAROS=$repo/target/release/pharos
+PHAROS=${PHAROS_BIN:-$repo/target/release/pharos}
 pharos_error=""
 if has pharos; then
-    if [ "$build" = 1 ] || [ ! -x "$PHAROS" ]; then
+    if [ -n "${PHAROS_BIN:-}" ]; then
+        [ -x "$PHAROS" ] || die "PHAROS_BIN=$PHAROS is not an executable"
+    elif [ "$build" = 1 ] || [ ! -x "$PHAROS" ]; then
         command -v cargo >/dev/null 2>&1 || die "cargo not found (needed to build pharos; or drop it with --servers knot,nsd)"
         echo "bench-dns: cargo build --release (in $repo)" >&2
         if ! (cd "$repo" && cargo build --release --bin pharos) >&2; then
@@ -156,6 +161,7 @@ stop_server() {  # server
     wait "$pid" 2>/dev/null
     return 0
 }
+# shellcheck disable=SC2317  # called from the EXIT trap
 cleanup() {
     local s
     for s in "${!spid[@]}"; do stop_server "$s"; done
@@ -299,6 +305,8 @@ fail_all() {  # server status
 # before it idle), measure load time and memory, and leave them running.
 live=()
 zlist=$(IFS=,; echo "${zones[*]}")
+# the last record of big.test too, in case a server answers before it is all in
+also=""; [ "$skip_big" = 1 ] || also=h$((big_count - 1)).big.test
 for s in "${server_list[@]}"; do
     echo
     echo "=== load: $s"
@@ -317,8 +325,8 @@ for s in "${server_list[@]}"; do
     start_server "$s" "$dir" "$conf"
     sport[$s]=$port
     echo "  $s: pid ${spid[$s]} on 127.0.0.1:$port, loading ${zones[*]}..."
-    if ! load_s=$(python3 "$lib" wait-auth 127.0.0.1 "$port" "$zlist" "$t0" "$load_timeout" "${spid[$s]}"); then
-        echo "  $s: did not answer the SOA of every zone authoritatively" >&2
+    if ! load_s=$(python3 "$lib" wait-auth 127.0.0.1 "$port" "$zlist" "$t0" "$load_timeout" "${spid[$s]}" --also "$also"); then
+        echo "  $s: did not answer the SOA of every zone${also:+ (and $also A)} authoritatively" >&2
         show_logs "$dir"
         fail_all "$s" fail:load
         stop_server "$s"
@@ -340,6 +348,7 @@ done
 
 # Query phase: every scenario against every live server in turn, --repeat
 # rounds, so that background noise hits all servers alike.
+[ ${#live[@]} -gt 0 ] || repeat=0
 if [ ${#live[@]} -gt 0 ]; then
     busy=$(python3 "$lib" busy 1)
     echo
@@ -385,6 +394,8 @@ done
 
 [ -s "$results" ] || die "no results"
 python3 "$lib" report "$results" "$results_json" "$work/meta.txt"
+rc=$?
 echo
 echo "results: $results (one row per run)"
 echo "         $results_json (runs, medians, ratios, target verdict)"
+exit $rc

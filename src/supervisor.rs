@@ -36,8 +36,7 @@ pub fn serve(config: Config) -> Result<(), Error> {
     let mut udp_sockets = Vec::new();
     let mut tcp_listeners = Vec::new();
     for addr in &config.dns.listen {
-        let socks =
-            udp::bind(*addr, workers).map_err(|e| Error::Startup(format!("UDP {addr}: {e}")))?;
+        let socks = udp::bind(*addr, workers).map_err(|e| Error::Startup(format!("UDP {addr}: {e}")))?;
         udp_sockets.extend(socks);
         let l = tcp::bind(*addr).map_err(|e| Error::Startup(format!("TCP {addr}: {e}")))?;
         tcp_listeners.push((*addr, l));

@@ -9,8 +9,8 @@
 mod common;
 
 use common::{
-    DigHeader, Pharos, PharosOpts, Zone, answer_section, authority_section, client_text, dig,
-    dnsdiff_zones, have_ipv6_loopback, kdig, pharos_cmd, repo_root,
+    DigHeader, Pharos, PharosOpts, Zone, answer_section, authority_section, client_text, dig, dnsdiff_zones,
+    have_ipv6_loopback, kdig, pharos_cmd, repo_root,
 };
 
 const NODE_ID: &str = "clients-node-1";
@@ -19,10 +19,7 @@ const VERSION: &str = "pharos-clients-test";
 /// The bundled zones: the dnsdiff zones plus zones/example.com.zone.
 fn bundled_zones() -> Vec<Zone> {
     let mut zones = dnsdiff_zones();
-    zones.push(Zone::new(
-        "example.com",
-        &repo_root().join("zones/example.com.zone"),
-    ));
+    zones.push(Zone::new("example.com", &repo_root().join("zones/example.com.zone")));
     zones
 }
 
@@ -33,7 +30,7 @@ fn start() -> Pharos {
         nsid: true,
         version: Some(VERSION.into()),
         udp_payload: 1232,
-        ipv6: true,
+        ipv6: have_ipv6_loopback(),
         ready_zone: Some("example.test".into()),
         ..Default::default()
     })
@@ -50,11 +47,7 @@ fn args(server: &[String], rest: &[&str]) -> Vec<String> {
 fn assert_header(h: &DigHeader, text: &str, status: &str, flags: &[&str], not_flags: &[&str]) {
     assert_eq!(h.status, status, "status; output:\n{text}");
     for f in flags {
-        assert!(
-            h.has_flag(f),
-            "flag {f} missing in {:?}; output:\n{text}",
-            h.flags
-        );
+        assert!(h.has_flag(f), "flag {f} missing in {:?}; output:\n{text}", h.flags);
     }
     for f in not_flags {
         assert!(
@@ -80,23 +73,14 @@ fn kdig_udp_soa() {
     let out = kdig(&args(&p.at(), &["+norec", "example.test", "SOA"]));
     let (text, h) = client_text(&out);
     assert_header(&h, &text, "NOERROR", &["qr", "aa"], &["tc", "ra", "rd"]);
-    assert_eq!(
-        (h.query, h.answer, h.authority),
-        (1, 1, 0),
-        "counts; output:\n{text}"
-    );
+    assert_eq!((h.query, h.answer, h.authority), (1, 1, 0), "counts; output:\n{text}");
     let ans = answer_section(&text);
     assert_eq!(
         ans,
-        vec![
-            "example.test. 3600 IN SOA ns1.example.test. hostmaster.example.test. 2024010101 7200 3600 1209600 300"
-        ],
+        vec!["example.test. 3600 IN SOA ns1.example.test. hostmaster.example.test. 2024010101 7200 3600 1209600 300"],
         "output:\n{text}"
     );
-    assert!(
-        text.contains(&format!("@{}(UDP)", p.port)),
-        "not over UDP:\n{text}"
-    );
+    assert!(text.contains(&format!("@{}(UDP)", p.port)), "not over UDP:\n{text}");
 }
 
 #[test]
@@ -111,10 +95,7 @@ fn kdig_tcp() {
         vec!["www.example.test. 3600 IN A 192.0.2.80"],
         "output:\n{text}"
     );
-    assert!(
-        text.contains(&format!("@{}(TCP)", p.port)),
-        "not over TCP:\n{text}"
-    );
+    assert!(text.contains(&format!("@{}(TCP)", p.port)), "not over TCP:\n{text}");
 }
 
 #[test]
@@ -152,10 +133,7 @@ fn ipv6_listener() {
         vec!["www.example.test. 3600 IN AAAA 2001:db8::80"],
         "output:\n{text}"
     );
-    assert!(
-        text.contains(&format!("::1@{}(UDP)", p.port)),
-        "not from ::1:\n{text}"
-    );
+    assert!(text.contains(&format!("::1@{}(UDP)", p.port)), "not from ::1:\n{text}");
 
     let out = dig(&args(&p.at6(), &["+tcp", "+norec", "example.test", "SOA"]));
     let (text, h) = client_text(&out);
@@ -178,10 +156,7 @@ fn large_answer_without_edns_is_truncated() {
     ));
     let (text, h) = client_text(&out);
     assert_header(&h, &text, "NOERROR", &["qr", "aa", "tc"], &[]);
-    assert!(
-        h.answer < 40,
-        "a truncated answer cannot hold all 40 records:\n{text}"
-    );
+    assert!(h.answer < 40, "a truncated answer cannot hold all 40 records:\n{text}");
     let received: usize = text
         .lines()
         .find_map(|l| l.strip_prefix(";; MSG SIZE  rcvd: "))
@@ -205,10 +180,7 @@ fn large_answer_without_edns_is_truncated() {
 #[test]
 fn truncated_answer_retried_over_tcp_is_complete() {
     let p = start();
-    let out = dig(&args(
-        &p.at(),
-        &["+noedns", "+norec", "big.example.test", "A"],
-    ));
+    let out = dig(&args(&p.at(), &["+noedns", "+norec", "big.example.test", "A"]));
     let (text, h) = client_text(&out);
     assert!(
         text.contains(";; Truncated, retrying in TCP mode."),
@@ -231,13 +203,7 @@ fn large_answer_with_edns_fits() {
     let p = start();
     let out = kdig(&args(
         &p.at(),
-        &[
-            "+bufsize=1232",
-            "+ignore",
-            "+norec",
-            "big.example.test",
-            "A",
-        ],
+        &["+bufsize=1232", "+ignore", "+norec", "big.example.test", "A"],
     ));
     let (text, h) = client_text(&out);
     assert_header(&h, &text, "NOERROR", &["qr", "aa"], &["tc"]);
@@ -251,20 +217,11 @@ fn udp_payload_caps_responses() {
     let p = start();
     let out = dig(&args(
         &p.at(),
-        &[
-            "+bufsize=4096",
-            "+ignore",
-            "+norec",
-            "bigtxt.example.test",
-            "TXT",
-        ],
+        &["+bufsize=4096", "+ignore", "+norec", "bigtxt.example.test", "TXT"],
     ));
     let (text, h) = client_text(&out);
     assert_header(&h, &text, "NOERROR", &["qr", "aa", "tc"], &[]);
-    let out = dig(&args(
-        &p.at(),
-        &["+tcp", "+norec", "bigtxt.example.test", "TXT"],
-    ));
+    let out = dig(&args(&p.at(), &["+tcp", "+norec", "bigtxt.example.test", "TXT"]));
     let (text, h) = client_text(&out);
     assert_header(&h, &text, "NOERROR", &["qr", "aa"], &["tc"]);
     assert_eq!(h.answer, 6, "output:\n{text}");
@@ -332,20 +289,12 @@ fn chaos_identity_and_version() {
 #[test]
 fn name_outside_every_zone_is_refused() {
     let p = start();
-    for (client, name) in [
-        ("kdig", "www.example.org"),
-        ("dig", "."),
-        ("dig", "example.net"),
-    ] {
+    for (client, name) in [("kdig", "www.example.org"), ("dig", "."), ("dig", "example.net")] {
         let a = args(&p.at(), &["+norec", name, "A"]);
         let out = if client == "kdig" { kdig(&a) } else { dig(&a) };
         let (text, h) = client_text(&out);
         assert_header(&h, &text, "REFUSED", &["qr"], &["aa", "tc"]);
-        assert_eq!(
-            (h.answer, h.authority),
-            (0, 0),
-            "{client} {name}; output:\n{text}"
-        );
+        assert_eq!((h.answer, h.authority), (0, 0), "{client} {name}; output:\n{text}");
     }
 }
 
@@ -424,10 +373,7 @@ fn example_com_zone() {
 #[test]
 fn config_example_is_valid() {
     let path = repo_root().join("config.example.toml");
-    assert!(
-        path.is_file(),
-        "config.example.toml is missing at the repository root"
-    );
+    assert!(path.is_file(), "config.example.toml is missing at the repository root");
     let out = pharos_cmd(&["check-config", path.to_str().unwrap()]);
     assert!(
         out.status.success(),

@@ -31,10 +31,7 @@ fn example_config_round_trips() {
     assert_eq!(c.node.data_dir, root.join("var/pharos"));
     assert_eq!(c.node.location.country_iso.as_deref(), Some("gb"));
 
-    assert_eq!(
-        c.dns.listen,
-        vec![addr("127.0.0.1:5353"), addr("[::1]:5353")]
-    );
+    assert_eq!(c.dns.listen, vec![addr("127.0.0.1:5353"), addr("[::1]:5353")]);
     assert_eq!(c.dns.version.as_deref(), Some("pharos"));
     assert!(c.dns.nsid);
     assert_eq!(c.dns.udp_payload, 1232);
@@ -74,10 +71,7 @@ fn example_config_round_trips() {
     assert_eq!((h.rise, h.fall), (2, 2));
     assert_eq!(h.drain, Duration::from_secs(5));
     assert_eq!(h.maintenance_file, root.join("var/pharos/maintenance"));
-    assert_eq!(
-        h.probe.as_ref().map(|p| p.name.as_str()),
-        Some("example.com")
-    );
+    assert_eq!(h.probe.as_ref().map(|p| p.name.as_str()), Some("example.com"));
 
     assert_eq!(c.mgmt.listen, Some(addr("127.0.0.1:8053")));
     assert_eq!(c.mgmt.token_file, root.join("var/pharos/token"));
@@ -88,15 +82,12 @@ fn example_config_round_trips() {
 /// uncommented (with a real secret in place of the placeholder).
 #[test]
 fn example_config_commented_keys_are_valid() {
-    let text = std::fs::read_to_string(repo_root().join("config.example.toml"))
-        .expect("read config.example.toml");
+    let text = std::fs::read_to_string(repo_root().join("config.example.toml")).expect("read config.example.toml");
     let mut out = String::new();
     for line in text.lines() {
         let uncommented = line.strip_prefix("# ").unwrap_or(line);
         // Only lines that are TOML, not prose: table headers and key = value.
-        let is_header = uncommented.starts_with('[')
-            && uncommented.ends_with(']')
-            && !uncommented.contains(' ');
+        let is_header = uncommented.starts_with('[') && uncommented.ends_with(']') && !uncommented.contains(' ');
         let is_toml = is_header
             || uncommented
                 .split_once(" = ")
@@ -180,10 +171,7 @@ fn broken_config_reports_every_error() {
     assert_eq!(keys, BROKEN_KEYS, "{err}");
     assert!(err.errors.iter().all(|e| e.line.is_some()), "{err}");
     let bgp = &err.errors[5];
-    assert!(
-        bgp.message.contains("193.0.0.1/24 has host bits set"),
-        "{bgp:?}"
-    );
+    assert!(bgp.message.contains("193.0.0.1/24 has host bits set"), "{bgp:?}");
     assert_eq!(bgp.line, Some(20));
 }
 
@@ -199,10 +187,7 @@ fn check_config_binary_lists_every_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "stderr:\n{stderr}");
     for key in BROKEN_KEYS {
-        assert!(
-            stderr.contains(&format!(": {key}: ")),
-            "{key} missing:\n{stderr}"
-        );
+        assert!(stderr.contains(&format!(": {key}: ")), "{key} missing:\n{stderr}");
     }
     assert!(stderr.contains(&path.display().to_string()), "{stderr}");
 }

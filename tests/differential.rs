@@ -16,9 +16,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{
-    Knot, KnotOpts, Pharos, PharosOpts, dnsdiff_dir, dnsdiff_zones, require_dnspython, tail,
-};
+use common::{Knot, KnotOpts, Pharos, PharosOpts, dnsdiff_dir, dnsdiff_zones, require_dnspython, tail};
 
 /// Runs dnsdiff.py between `reference` and `test` and returns (exit code, stdout, stderr).
 fn run_dnsdiff(reference: &str, test: &str, extra: &[&str]) -> (Option<i32>, String, String) {
@@ -74,9 +72,7 @@ fn pharos_answers_like_knot() {
         let diffs = difference_lines(&stdout);
         let per_category: Vec<&str> = stdout
             .lines()
-            .filter(|l| {
-                l.starts_with("differences by category") || l.starts_with("ignored differences")
-            })
+            .filter(|l| l.starts_with("differences by category") || l.starts_with("ignored differences"))
             .collect();
         panic!(
             "dnsdiff: pharos (127.0.0.1:{}) differs from Knot (127.0.0.1:{}) -- exit {code:?}\n\
@@ -93,10 +89,7 @@ fn pharos_answers_like_knot() {
         );
     }
     println!("{}", summary(&stdout));
-    assert!(
-        pharos.log().len() < 50_000_000,
-        "pharos log is growing without bound"
-    );
+    assert!(pharos.log().len() < 50_000_000, "pharos log is growing without bound");
 }
 
 /// The reference setup itself is sound: two Knots with the same settings
@@ -139,10 +132,7 @@ fn dnsdiff_harness_unit_tests() {
         String::from_utf8_lossy(&out.stdout),
         stderr
     );
-    assert!(
-        stderr.contains("OK"),
-        "unexpected unittest output:\n{stderr}"
-    );
+    assert!(stderr.contains("OK"), "unexpected unittest output:\n{stderr}");
 }
 
 /// The shell scripts of the harness parse.

@@ -13,9 +13,10 @@ Subcommands:
       Print how many CPUs the whole machine kept busy over SECONDS.
   port-free PORT
       Exit 0 if 127.0.0.1:PORT is free for both UDP and TCP, else 1.
-  wait-auth HOST PORT ZONES T0 TIMEOUT PID
+  wait-auth HOST PORT ZONES T0 TIMEOUT PID [--also NAMES]
       Poll every 20 ms with an SOA query (UDP, RD=0) for each zone in the
-      comma-separated ZONES until every one gets NOERROR + AA + an answer.
+      comma-separated ZONES (and an A query for each of NAMES) until every
+      one gets NOERROR + AA + an answer.
       Print the seconds elapsed since T0 (a Unix time as a float, taken just
       before the server was started).  Exit 1 on timeout, 3 if PID died.
   mem PID
@@ -34,6 +35,7 @@ Subcommands:
       Append a row that records a failure.
   report TSV JSON [META]
       Print the tables with pharos/Knot and NSD/Knot ratios; write JSON.
+      Exit 1 if any run failed.
 """
 import argparse
 import json
@@ -218,10 +220,6 @@ def make_query(name, qtype, qid):
         struct.pack("!HH", qtype, 1)
 
 
-def soa_query(zone, qid):
-    return make_query(zone, 6, qid)
-
-
 RCODES = {0: "NOERROR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
 
 # name, qtype, (rcode, aa, answer, authority, additional), what.  A count is
@@ -283,20 +281,21 @@ def cmd_probe(a):
 
 
 def cmd_wait_auth(a):
-    zones = [z for z in a.zones.split(",") if z]
-    pending = set(zones)
+    # (name, qtype): the SOA of every zone, plus --also names (type A)
+    pending = {(z, 6) for z in a.zones.split(",") if z}
+    pending |= {(n, 1) for n in a.also.split(",") if n}
     deadline = a.t0 + a.timeout
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.settimeout(0.02)
     qid = 0
     while pending:
         if not os.path.exists("/proc/%d" % a.pid):
-            print("server process %d is gone" % a.pid, file=sys.stderr)
+            print("  the server process (%d) exited" % a.pid, file=sys.stderr)
             return 3
         for z in sorted(pending):
             qid = (qid + 1) & 0xFFFF
             try:
-                s.sendto(soa_query(z, qid), (a.host, a.port))
+                s.sendto(make_query(z[0], z[1], qid), (a.host, a.port))
                 end = time.time() + 0.02
                 while True:
                     data = s.recv(4096)
@@ -316,8 +315,10 @@ def cmd_wait_auth(a):
             print("%.3f" % (now - a.t0))
             return 0
         if now > deadline:
-            print("no authoritative SOA within %ds for: %s"
-                  % (a.timeout, ", ".join(sorted(pending))), file=sys.stderr)
+            print("  no authoritative answer within %ds for: %s"
+                  % (a.timeout, ", ".join("%s %s" % (n, "SOA" if t == 6 else "A")
+                                          for n, t in sorted(pending))),
+                  file=sys.stderr)
             return 1
         time.sleep(0.02)
     return 0
@@ -620,7 +621,7 @@ def cmd_report(a):
             for r in srows:
                 mib = lambda k: fmt(r.get(k) and r[k] / 1024, "%.1f")
                 print("%-8s %-6s %8s %9s %9s %9s %6s"
-                      % (r["server"], r["status"][:6],
+                      % (r["server"], "ok" if r["status"] == "ok" else "FAIL",
                          fmt(r.get("load_s"), "%.2f"), mib("rss_kib"),
                          mib("pss_kib"), mib("hwm_kib"),
                          fmt(r.get("nprocs"), "%d")))
@@ -628,9 +629,14 @@ def cmd_report(a):
                        ("pss_kib", "PSS")]
         else:
             first = next((r for r in srows if r["status"] == "ok"), {})
-            print("== %s: %s zone over %s, %s clients, %s s per run"
-                  % (s, first.get("zone", "?"), first.get("transport", "?"),
-                     first.get("clients", "?"), first.get("duration_s", "?")))
+            zone = first.get("zone") or (
+                "bench.test" if s.startswith("small") else "big.test")
+            transport = first.get("transport") or s.rpartition("-")[2]
+            head = "== %s: %s zone over %s" % (s, zone, transport)
+            if first:
+                head += ", %s clients, %s s per run" % (
+                    first.get("clients", "?"), first.get("duration_s", "?"))
+            print(head)
             print("%-8s %-6s %4s %8s %10s %7s %9s %13s %6s %6s %6s  %s"
                   % ("server", "status", "runs", "qps", "answered", "lost",
                      "cpu_us/q", "(min-max)", "srv", "client", "other",
@@ -641,7 +647,8 @@ def cmd_report(a):
                     rng = "%.2f-%.2f" % (r["cpu_us_per_q_min"],
                                          r["cpu_us_per_q_max"])
                 print("%-8s %-6s %4s %8s %10s %7s %9s %13s %6s %6s %6s  %s"
-                      % (r["server"], r["status"][:6], r.get("runs", "-"),
+                      % (r["server"], "ok" if r["status"] == "ok" else "FAIL",
+                         r.get("runs", "-"),
                          fmt(r.get("qps"), "%.0f"), fmt(r.get("answered"), "%d"),
                          fmt(r.get("lost"), "%d"),
                          fmt(r.get("cpu_us_per_q"), "%.2f"), rng,
@@ -654,6 +661,10 @@ def cmd_report(a):
         for r in srows:
             if r["status"] != "ok":
                 print("  %s: %s" % (r["server"], r["status"]))
+            elif r.get("failed_runs"):
+                print("  %s: %d of %d runs failed"
+                      % (r["server"], r["failed_runs"],
+                         r["failed_runs"] + r["runs"]))
         knot = summ.get((s, "knot"))
         for srv in ("pharos", "nsd"):
             me = summ.get((s, srv))
@@ -698,6 +709,13 @@ def cmd_report(a):
     with open(a.json, "w") as f:
         json.dump(out, f, indent=1)
         f.write("\n")
+    failed = sorted({"%s %s" % (r["server"], r["scenario"]) for r in rows
+                     if r.get("status") != "ok"})
+    if failed:
+        print()
+        print("FAILED runs: " + ", ".join(failed))
+        return 1
+    return 0
 
 
 def main():
@@ -730,6 +748,8 @@ def main():
     p.add_argument("t0", type=float)
     p.add_argument("timeout", type=float)
     p.add_argument("pid", type=int)
+    p.add_argument("--also", default="",
+                   help="comma-separated names whose A must be answered too")
     p.set_defaults(fn=cmd_wait_auth)
     for name, fn in (("mem", cmd_mem), ("cpu", cmd_cpu)):
         p = sub.add_parser(name)

@@ -21,9 +21,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         let (number, tail) = rest.split_at(digits);
         let unit_len = tail.bytes().take_while(u8::is_ascii_alphabetic).count();
         let (unit, tail) = tail.split_at(unit_len);
-        let n: u64 = number
-            .parse()
-            .map_err(|_| format!("{s:?}: {number} is too large"))?;
+        let n: u64 = number.parse().map_err(|_| format!("{s:?}: {number} is too large"))?;
         let millis_per_unit: u64 = match unit {
             "ms" => 1,
             "s" => 1_000,
@@ -31,14 +29,10 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             "h" => 3_600_000,
             "d" => 86_400_000,
             "" => {
-                return Err(format!(
-                    "{s:?} has no unit (use ms, s, m, h or d, e.g. \"{number}s\")"
-                ));
+                return Err(format!("{s:?} has no unit (use ms, s, m, h or d, e.g. \"{number}s\")"));
             }
             other => {
-                return Err(format!(
-                    "{s:?} has an unknown unit {other:?} (use ms, s, m, h or d)"
-                ));
+                return Err(format!("{s:?} has an unknown unit {other:?} (use ms, s, m, h or d)"));
             }
         };
         let millis = n

@@ -33,8 +33,7 @@ use std::time::Duration;
 
 pub use duration::{format_duration, parse_duration};
 pub use values::{
-    Community, LargeCommunity, Prefix, decode_base64, normalize_dns_name, parse_socket_addr,
-    qtype_from_name,
+    Community, LargeCommunity, Prefix, decode_base64, normalize_dns_name, parse_socket_addr, qtype_from_name,
 };
 
 /// The validated runtime configuration.
@@ -523,9 +522,7 @@ impl Config {
     /// ignored).
     pub fn tsig_key(&self, name: &str) -> Option<&TsigKey> {
         let name = name.strip_suffix('.').unwrap_or(name);
-        self.tsig_keys
-            .iter()
-            .find(|k| k.name.eq_ignore_ascii_case(name))
+        self.tsig_keys.iter().find(|k| k.name.eq_ignore_ascii_case(name))
     }
 
     /// The configured zone with this name (case-insensitive, trailing dot
@@ -535,8 +532,6 @@ impl Config {
             Some("") | None => name,
             Some(n) => n,
         };
-        self.zones
-            .iter()
-            .find(|z| z.name.eq_ignore_ascii_case(name))
+        self.zones.iter().find(|z| z.name.eq_ignore_ascii_case(name))
     }
 }

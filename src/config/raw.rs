@@ -257,11 +257,7 @@ impl<'a> Document<'a> {
                         raw.bgp.peer = cx.array(peers, "bgp.peer");
                     }
                 }
-                other => cx.error(
-                    key.span(),
-                    other.to_string(),
-                    unknown_key_message(other, TOP_LEVEL),
-                ),
+                other => cx.error(key.span(), other.to_string(), unknown_key_message(other, TOP_LEVEL)),
             }
         }
         (raw, cx.failed, cx.errors)
@@ -333,8 +329,7 @@ impl<'a> Document<'a> {
             path.push_str(key.get_ref());
             let mut value = value;
             while let DeValue::Array(items) = value.get_ref() {
-                let Some((i, item)) = items.iter().enumerate().find(|(_, v)| contains(v, offset))
-                else {
+                let Some((i, item)) = items.iter().enumerate().find(|(_, v)| contains(v, offset)) else {
                     return path;
                 };
                 path.push_str(&format!("[{i}]"));
@@ -349,10 +344,7 @@ impl<'a> Document<'a> {
 }
 
 /// The value of `key` inside a table value.
-fn sub_table<'v, 'a>(
-    value: &'v Spanned<DeValue<'a>>,
-    key: &str,
-) -> Option<&'v Spanned<DeValue<'a>>> {
+fn sub_table<'v, 'a>(value: &'v Spanned<DeValue<'a>>, key: &str) -> Option<&'v Spanned<DeValue<'a>>> {
     match value.get_ref() {
         DeValue::Table(t) => t.get(key),
         _ => None,
@@ -364,9 +356,7 @@ fn sub_table<'v, 'a>(
 fn contains(v: &Spanned<DeValue<'_>>, offset: usize) -> bool {
     v.span().contains(&offset)
         || match v.get_ref() {
-            DeValue::Table(t) => t
-                .iter()
-                .any(|(k, v)| k.span().contains(&offset) || contains(v, offset)),
+            DeValue::Table(t) => t.iter().any(|(k, v)| k.span().contains(&offset) || contains(v, offset)),
             DeValue::Array(a) => a.iter().any(|v| contains(v, offset)),
             _ => false,
         }
@@ -390,10 +380,7 @@ impl Collect<'_, '_> {
     fn serde_error(&mut self, e: &toml::de::Error, fallback: Range<usize>, prefix: &str) {
         let span = e.span().unwrap_or(fallback);
         let mut key = self.doc.path_at(span.start);
-        if !(key == prefix
-            || key.starts_with(&format!("{prefix}."))
-            || key.starts_with(&format!("{prefix}[")))
-        {
+        if !(key == prefix || key.starts_with(&format!("{prefix}.")) || key.starts_with(&format!("{prefix}["))) {
             key = prefix.to_string();
         }
         self.error(span, key, tidy_message(e.message()));
@@ -402,12 +389,7 @@ impl Collect<'_, '_> {
     /// Deserializes a table into `T` key by key: every unknown key and
     /// every badly typed value is reported, and the keys that were fine
     /// still reach `T`. Keys in `skip` are left for the caller.
-    fn table<T: DeserializeOwned + Default>(
-        &mut self,
-        value: &Spanned<DeValue<'_>>,
-        prefix: &str,
-        skip: &[&str],
-    ) -> T {
+    fn table<T: DeserializeOwned + Default>(&mut self, value: &Spanned<DeValue<'_>>, prefix: &str, skip: &[&str]) -> T {
         let DeValue::Table(table) = value.get_ref() else {
             self.error(
                 value.span(),
@@ -456,11 +438,7 @@ impl Collect<'_, '_> {
 
     /// Deserializes an array of tables (`[[zone]]`) element by element;
     /// an element that fails becomes `T::default()` and is marked failed.
-    fn array<T: DeserializeOwned + Default>(
-        &mut self,
-        value: &Spanned<DeValue<'_>>,
-        prefix: &str,
-    ) -> Vec<T> {
+    fn array<T: DeserializeOwned + Default>(&mut self, value: &Spanned<DeValue<'_>>, prefix: &str) -> Vec<T> {
         let DeValue::Array(items) = value.get_ref() else {
             self.error(
                 value.span(),
@@ -482,9 +460,7 @@ impl Collect<'_, '_> {
 
 /// serde says "field"; the config speaks of keys.
 fn tidy_message(message: &str) -> String {
-    message
-        .trim_end()
-        .replacen("unknown field", "unknown key", 1)
+    message.trim_end().replacen("unknown field", "unknown key", 1)
 }
 
 /// The known key `name` is probably a typo of.
@@ -517,11 +493,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
         row[0] = i + 1;
         for (j, cb) in b.iter().enumerate() {
             let cur = row[j + 1];
-            row[j + 1] = if ca == *cb {
-                prev
-            } else {
-                1 + prev.min(cur).min(row[j])
-            };
+            row[j + 1] = if ca == *cb { prev } else { 1 + prev.min(cur).min(row[j]) };
             prev = cur;
         }
     }
@@ -536,10 +508,7 @@ fn struct_fields<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
     impl<'de> serde::Deserializer<'de> for Probe<'_> {
         type Error = serde::de::value::Error;
 
-        fn deserialize_any<V: serde::de::Visitor<'de>>(
-            self,
-            _: V,
-        ) -> Result<V::Value, Self::Error> {
+        fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
             Err(serde::de::Error::custom("probe"))
         }
 
@@ -581,9 +550,7 @@ mod tests {
     fn suggestions() {
         assert_eq!(edit_distance("fil", "file"), 1);
         assert_eq!(edit_distance("listen", "listen"), 0);
-        assert!(
-            unknown_key_message("lisen", &["listen", "version"]).contains("did you mean `listen`")
-        );
+        assert!(unknown_key_message("lisen", &["listen", "version"]).contains("did you mean `listen`"));
         assert!(unknown_key_message("zzz", &["listen"]).contains("expected one of `listen`"));
     }
 

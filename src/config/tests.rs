@@ -10,11 +10,7 @@ use super::*;
 const MINIMAL: &str = "[node]\nid = \"t\"\n[dns]\nlisten = [\"127.0.0.1:5353\"]\n";
 
 fn parse(text: &str) -> Result<Config, ConfigErrors> {
-    Config::from_str(
-        text,
-        Path::new("/etc/pharos"),
-        Path::new("/etc/pharos/pharos.toml"),
-    )
+    Config::from_str(text, Path::new("/etc/pharos"), Path::new("/etc/pharos/pharos.toml"))
 }
 
 fn ok(text: &str) -> Config {
@@ -35,8 +31,7 @@ fn errors(text: &str) -> Vec<ConfigError> {
 #[track_caller]
 fn assert_error(errs: &[ConfigError], key: &str, fragment: &str) {
     assert!(
-        errs.iter()
-            .any(|e| e.key == key && e.message.contains(fragment)),
+        errs.iter().any(|e| e.key == key && e.message.contains(fragment)),
         "no error at {key} containing {fragment:?}; got:\n{errs:#?}"
     );
 }
@@ -139,10 +134,7 @@ fn full_config_is_typed() {
     assert_eq!(c.node.location.city.as_deref(), Some("London"));
 
     assert_eq!(c.dns.listen.len(), 3);
-    assert_eq!(
-        c.dns.listen[2],
-        "192.0.2.9:53".parse::<SocketAddr>().unwrap()
-    );
+    assert_eq!(c.dns.listen[2], "192.0.2.9:53".parse::<SocketAddr>().unwrap());
     assert_eq!(c.dns.version.as_deref(), Some("pharos"));
     assert!(c.dns.nsid);
     assert_eq!(c.dns.udp_payload, 1400);
@@ -212,10 +204,7 @@ fn full_config_is_typed() {
     assert_eq!(p.local_address, Some(IpAddr::from([10, 255, 0, 2])));
     assert_eq!(p.password.as_deref(), Some("secret"));
     assert!(!format!("{p:?}").contains("\"secret\""));
-    assert_eq!(
-        (p.multihop, p.hold_time, p.prepend, p.med),
-        (2, 0, 2, Some(10))
-    );
+    assert_eq!((p.multihop, p.hold_time, p.prepend, p.med), (2, 0, 2, Some(10)));
     assert!(p.carries(AddressFamily::Ipv4) && p.carries(AddressFamily::Ipv6));
     assert_eq!(p.ipv6_next_hop, Some("2001:db8:ffff::2".parse().unwrap()));
     let q = &b.peers[1];
@@ -233,10 +222,7 @@ fn full_config_is_typed() {
         })
     );
     assert_eq!(h.drain, Duration::ZERO);
-    assert_eq!(
-        h.maintenance_file,
-        PathBuf::from("/var/lib/pharos/maintenance")
-    );
+    assert_eq!(h.maintenance_file, PathBuf::from("/var/lib/pharos/maintenance"));
     assert_eq!(c.mgmt.listen, Some("127.0.0.1:8053".parse().unwrap()));
     assert_eq!(c.mgmt.token_file, PathBuf::from("/etc/pharos/token"));
     assert_eq!(c.identity.listen.len(), 2);
@@ -267,10 +253,7 @@ fn minimal_config_gets_defaults() {
         PathBuf::from("/etc/pharos/var/pharos/maintenance")
     );
     assert_eq!(c.mgmt.listen, None);
-    assert_eq!(
-        c.mgmt.token_file,
-        PathBuf::from("/etc/pharos/var/pharos/token")
-    );
+    assert_eq!(c.mgmt.token_file, PathBuf::from("/etc/pharos/var/pharos/token"));
     assert!(c.identity.listen.is_empty());
 }
 
@@ -286,10 +269,7 @@ fn peer_defaults() {
     let c = ok(&with(
         "[[bgp.peer]]\naddress = \"10.0.0.2\"\nasn = 65000\nipv6-next-hop = \"2001:db8::2\"\n",
     ));
-    assert_eq!(
-        c.bgp.peers[0].families,
-        vec![AddressFamily::Ipv4, AddressFamily::Ipv6]
-    );
+    assert_eq!(c.bgp.peers[0].families, vec![AddressFamily::Ipv4, AddressFamily::Ipv6]);
 }
 
 #[test]
@@ -361,29 +341,17 @@ retry-max = "nope"
     ));
     assert_error(&errs, "zone[0].name", "empty label");
     assert_error(&errs, "zone[1]", "not both");
-    assert_error(
-        &errs,
-        "zone[2].name",
-        "duplicate zone \"example.com\" (also zone[1])",
-    );
+    assert_error(&errs, "zone[2].name", "duplicate zone \"example.com\" (also zone[1])");
     assert_error(&errs, "zone[2].primaries", "at least one primary");
     assert_error(&errs, "zone[3].name", "required");
     assert_error(&errs, "zone[3].tsig-key", "only to secondary zones");
     assert_error(&errs, "zone[3].refresh-min", "only to secondary zones");
     assert_error(&errs, "zone[4].primaries[1]", "not an address");
-    assert_error(
-        &errs,
-        "zone[4].primaries[2]",
-        "duplicate of zone[4].primaries[0]",
-    );
+    assert_error(&errs, "zone[4].primaries[2]", "duplicate of zone[4].primaries[0]");
     assert_error(&errs, "zone[4].primaries[3]", "port 0");
     assert_error(&errs, "zone[4].tsig-key", "no [[tsig-key]] named \"nokey\"");
     assert_error(&errs, "zone[4].allow-notify[0]", "longer than 32");
-    assert_error(
-        &errs,
-        "zone[4].refresh-min",
-        "greater than refresh-max (1d)",
-    );
+    assert_error(&errs, "zone[4].refresh-min", "greater than refresh-max (1d)");
     assert_error(&errs, "zone[5]", "needs `file`");
     assert_error(&errs, "zone[6].retry-max", "not a duration");
     assert_eq!(errs.len(), 15, "{errs:#?}");
@@ -393,17 +361,13 @@ retry-max = "nope"
 fn long_zone_names() {
     let label = "a".repeat(64);
     assert_error(
-        &errors(&with(&format!(
-            "[[zone]]\nname = \"{label}.com\"\nfile = \"z\"\n"
-        ))),
+        &errors(&with(&format!("[[zone]]\nname = \"{label}.com\"\nfile = \"z\"\n"))),
         "zone[0].name",
         "at most 63",
     );
     let name = vec!["b".repeat(63); 4].join(".");
     assert_error(
-        &errors(&with(&format!(
-            "[[zone]]\nname = \"{name}\"\nfile = \"z\"\n"
-        ))),
+        &errors(&with(&format!("[[zone]]\nname = \"{name}\"\nfile = \"z\"\n"))),
         "zone[0].name",
         "at most 255",
     );
@@ -427,11 +391,7 @@ secret = ""
 secret = "c2VjcmV0"
 "#,
     ));
-    assert_error(
-        &errs,
-        "tsig-key[0].algorithm",
-        "unknown algorithm \"hmac-sha3\"",
-    );
+    assert_error(&errs, "tsig-key[0].algorithm", "unknown algorithm \"hmac-sha3\"");
     assert_error(&errs, "tsig-key[0].secret", "not valid base64");
     assert_error(&errs, "tsig-key[1].name", "duplicate key name \"k1\"");
     assert_error(&errs, "tsig-key[1].secret", "must not be empty");
@@ -482,11 +442,7 @@ med = -1
     assert_error(&errs, "bgp.announce[1]", "more specific than /24");
     assert_error(&errs, "bgp.announce[2]", "193.0.0.1/24 has host bits set");
     assert_error(&errs, "bgp.announce[3]", "more specific than /48");
-    assert_error(
-        &errs,
-        "bgp.announce[4]",
-        "listed twice (also bgp.announce[0])",
-    );
+    assert_error(&errs, "bgp.announce[4]", "listed twice (also bgp.announce[0])");
     assert_error(&errs, "bgp.announce[5]", "not a prefix");
     assert_error(&errs, "bgp.communities[1]", "not a community");
     assert_error(&errs, "bgp.communities[2]", "not a community");
@@ -586,11 +542,7 @@ fn unknown_keys_and_types_are_all_reported_with_lines() {
     assert_error(&errs, "dns.nsid", "invalid type: string");
     assert_error(&errs, "dns.lisen", "did you mean `listen`");
     assert_error(&errs, "zone[0].fil", "did you mean `file`");
-    assert_error(
-        &errs,
-        "bogus",
-        "unknown key `bogus`, expected one of `node`",
-    );
+    assert_error(&errs, "bogus", "unknown key `bogus`, expected one of `node`");
     assert_error(&errs, "bgp.asn", "invalid type: string");
     assert_error(&errs, "bgp.peer[0].mtu", "unknown key");
     // zone[0] has a `fil` typo: no second "needs `file`" error for it, and
@@ -614,11 +566,7 @@ fn nested_tables_report_every_key() {
     ));
     assert_error(&errs, "node.location.city", "invalid type");
     assert_error(&errs, "node.location.country", "invalid type");
-    assert_error(
-        &errs,
-        "node.location.cuntry-iso",
-        "did you mean `country-iso`",
-    );
+    assert_error(&errs, "node.location.cuntry-iso", "did you mean `country-iso`");
     // `file` is present, so the typo `fil` does not silence its checks.
     assert_error(&errs, "zone[0].fil", "did you mean `file`");
     assert_error(&errs, "zone[0].file", "must not be empty");
@@ -662,27 +610,16 @@ fn syntax_error_has_line_and_column() {
 fn display_lists_every_error() {
     let err = parse("[node]\n[dns]\nlisten = [\"x\"]\nudp-payload = 1\n").unwrap_err();
     let shown = err.to_string();
-    assert!(
-        shown.starts_with("/etc/pharos/pharos.toml: 3 errors\n"),
-        "{shown}"
-    );
+    assert!(shown.starts_with("/etc/pharos/pharos.toml: 3 errors\n"), "{shown}");
     assert!(
         shown.contains("\n  /etc/pharos/pharos.toml:3:11: dns.listen[0]: \"x\" is not"),
         "{shown}"
     );
-    assert!(
-        shown.contains("dns.udp-payload: 1 is out of range"),
-        "{shown}"
-    );
+    assert!(shown.contains("dns.udp-payload: 1 is out of range"), "{shown}");
     assert!(shown.contains("node.id: required"), "{shown}");
     assert!(!shown.ends_with('\n'));
-    let one = parse("[dns]\nlisten = [\"127.0.0.1:1\"]\n")
-        .unwrap_err()
-        .to_string();
-    assert!(
-        one.starts_with("/etc/pharos/pharos.toml: 1 error\n"),
-        "{one}"
-    );
+    let one = parse("[dns]\nlisten = [\"127.0.0.1:1\"]\n").unwrap_err().to_string();
+    assert!(one.starts_with("/etc/pharos/pharos.toml: 1 error\n"), "{one}");
 }
 
 #[test]
@@ -699,10 +636,7 @@ fn load_resolves_paths_against_the_file() {
     assert_eq!(c.node.data_dir, dir.join("var/pharos"));
     assert!(matches!(&c.zones[0].source, ZoneSource::File(p) if *p == dir.join("zones/z.zone")));
     let missing = Config::load(&dir.join("missing.toml")).unwrap_err();
-    assert!(
-        missing.to_string().contains("cannot read the file"),
-        "{missing}"
-    );
+    assert!(missing.to_string().contains("cannot read the file"), "{missing}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -711,10 +645,7 @@ fn tsig_algorithm_names() {
     for a in TsigAlgorithm::ALL {
         assert_eq!(TsigAlgorithm::from_name(a.name()), Some(a));
         assert_eq!(a.name().parse::<TsigAlgorithm>(), Ok(a));
-        assert_eq!(
-            TsigAlgorithm::from_name(&format!("{}.", a.wire_name())),
-            Some(a)
-        );
+        assert_eq!(TsigAlgorithm::from_name(&format!("{}.", a.wire_name())), Some(a));
     }
     assert_eq!(TsigAlgorithm::HmacSha256.mac_len(), 32);
     assert!("hmac-sha3".parse::<TsigAlgorithm>().is_err());

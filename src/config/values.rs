@@ -43,16 +43,11 @@ impl Prefix {
             .parse()
             .map_err(|_| format!("{s:?} is not a prefix: bad length {len:?}"))?;
         if len > max_len(&addr) {
-            return Err(format!(
-                "{s}: prefix length {len} is longer than {}",
-                max_len(&addr)
-            ));
+            return Err(format!("{s}: prefix length {len} is longer than {}", max_len(&addr)));
         }
         let network = Prefix { addr, len }.network();
         if network != addr {
-            return Err(format!(
-                "{s} has host bits set (did you mean {network}/{len}?)"
-            ));
+            return Err(format!("{s} has host bits set (did you mean {network}/{len}?)"));
         }
         Ok(Prefix { addr, len })
     }
@@ -100,9 +95,7 @@ impl Prefix {
                 IpAddr::V4(Ipv4Addr::from(u32::from(a) & mask))
             }
             IpAddr::V6(a) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.len))
-                    .unwrap_or(0);
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.len)).unwrap_or(0);
                 IpAddr::V6(Ipv6Addr::from(u128::from(a) & mask))
             }
         }
@@ -155,9 +148,8 @@ pub struct LargeCommunity(pub u32, pub u32, pub u32);
 
 impl LargeCommunity {
     pub fn parse(s: &str) -> Result<LargeCommunity, String> {
-        let parts = split_numbers::<u32>(s, 3).ok_or_else(|| {
-            format!("{s:?} is not a large community (expected N:N:N, each 0..=4294967295)")
-        })?;
+        let parts = split_numbers::<u32>(s, 3)
+            .ok_or_else(|| format!("{s:?} is not a large community (expected N:N:N, each 0..=4294967295)"))?;
         Ok(LargeCommunity(parts[0], parts[1], parts[2]))
     }
 }
@@ -190,16 +182,11 @@ pub fn parse_socket_addr(s: &str, default_port: Option<u16>) -> Result<SocketAdd
         return Ok(sa);
     }
     if let Some(port) = default_port {
-        let bare = s
-            .strip_prefix('[')
-            .and_then(|r| r.strip_suffix(']'))
-            .unwrap_or(s);
+        let bare = s.strip_prefix('[').and_then(|r| r.strip_suffix(']')).unwrap_or(s);
         if let Ok(ip) = bare.parse::<IpAddr>() {
             return Ok(SocketAddr::new(ip, port));
         }
-        return Err(format!(
-            "{s:?} is not an address (expected ip, ip:port or [ipv6]:port)"
-        ));
+        return Err(format!("{s:?} is not an address (expected ip, ip:port or [ipv6]:port)"));
     }
     Err(format!(
         "{s:?} is not an address:port (expected ip:port or [ipv6]:port)"
@@ -223,10 +210,7 @@ pub fn normalize_dns_name(s: &str) -> Result<String, String> {
             return Err(format!("{s:?} has an empty label"));
         }
         if label.len() > 63 {
-            return Err(format!(
-                "{s:?} has a label of {} octets (at most 63)",
-                label.len()
-            ));
+            return Err(format!("{s:?} has a label of {} octets (at most 63)", label.len()));
         }
         if let Some(c) = label
             .chars()
@@ -237,9 +221,7 @@ pub fn normalize_dns_name(s: &str) -> Result<String, String> {
         wire_len += label.len() + 1;
     }
     if wire_len > 255 {
-        return Err(format!(
-            "{s:?} is {wire_len} octets in wire form (at most 255)"
-        ));
+        return Err(format!("{s:?} is {wire_len} octets in wire form (at most 255)"));
     }
     Ok(body.to_ascii_lowercase())
 }
@@ -322,10 +304,7 @@ pub fn qtype_from_name(s: &str) -> Option<u16> {
     if let Some(n) = upper.strip_prefix("TYPE") {
         return n.parse().ok();
     }
-    TYPES
-        .iter()
-        .find(|(name, _)| *name == upper)
-        .map(|&(_, n)| n)
+    TYPES.iter().find(|(name, _)| *name == upper).map(|&(_, n)| n)
 }
 
 #[cfg(test)]
@@ -358,10 +337,7 @@ mod tests {
 
     #[test]
     fn communities() {
-        assert_eq!(
-            Community::parse("60564:100").unwrap(),
-            Community(60564, 100)
-        );
+        assert_eq!(Community::parse("60564:100").unwrap(), Community(60564, 100));
         assert_eq!(Community(1, 2).as_u32(), 0x0001_0002);
         for bad in ["60564", "65536:1", "1:2:3", "a:b", "-1:2", " 1:2", ""] {
             assert!(Community::parse(bad).is_err(), "{bad}");
@@ -417,13 +393,7 @@ mod tests {
         // 4 labels of 63 octets: 4*64 + 1 = 257 > 255.
         let long = vec!["a".repeat(63); 4].join(".");
         assert!(normalize_dns_name(&long).is_err());
-        let ok = [
-            "a".repeat(63),
-            "a".repeat(63),
-            "a".repeat(63),
-            "a".repeat(61),
-        ]
-        .join(".");
+        let ok = ["a".repeat(63), "a".repeat(63), "a".repeat(63), "a".repeat(61)].join(".");
         assert!(normalize_dns_name(&ok).is_ok());
     }
 

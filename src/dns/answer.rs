@@ -74,6 +74,13 @@ struct Answerer<'z, 'w, 'b> {
     /// Names whose addresses go into the additional section.
     additional: [(u32, bool); 16],
     nadditional: usize,
+    /// Wildcard expansions met in the answer chain, proven in the
+    /// authority section once the answer section is complete.
+    pending: [(u32, NameBuf); MAX_CNAME_HOPS],
+    npending: usize,
+    /// DNAME owners already in the answer.
+    dnames: [u32; MAX_CNAME_HOPS],
+    ndnames: usize,
 }
 
 /// Writes the answer to `qname`/`qtype` from `zone` into `w` (question and
@@ -87,8 +94,15 @@ pub fn answer(zone: &Zone, qname: &[u8], qtype: u16, dnssec_ok: bool, w: &mut Wr
         truncated: false,
         additional: [(0, false); 16],
         nadditional: 0,
+        pending: [(0, NameBuf { buf: [0; 255], len: 0 }); MAX_CNAME_HOPS],
+        npending: 0,
+        dnames: [0; MAX_CNAME_HOPS],
+        ndnames: 0,
     };
     let rc = a.run(qname);
+    if !a.truncated {
+        a.flush_proofs();
+    }
     if a.truncated {
         a.w.set_tc();
     } else {
@@ -104,11 +118,8 @@ impl Answerer<'_, '_, '_> {
     fn run(&mut self, qname: &[u8]) -> u8 {
         self.w.set_aa(true);
         let mut cur = NameBuf::from(qname);
-        let mut seen: [NameBuf; MAX_CNAME_HOPS] = [NameBuf {
-            buf: [0; 255],
-            len: 0,
-        }; MAX_CNAME_HOPS];
-        for hop in 0..=MAX_CNAME_HOPS {
+        let mut seen: [NameBuf; MAX_CNAME_HOPS] = [NameBuf { buf: [0; 255], len: 0 }; MAX_CNAME_HOPS];
+        for hop in 0..MAX_CNAME_HOPS {
             let owner = if hop == 0 {
                 Owner::Qname
             } else {
@@ -137,16 +148,15 @@ impl Answerer<'_, '_, '_> {
             match next {
                 Step::Done => return rcode::NOERROR,
                 Step::Follow(target) => {
-                    if hop == MAX_CNAME_HOPS
+                    if hop + 1 >= MAX_CNAME_HOPS
+                        || self.qtype == rtype::CNAME
                         || !is_subdomain(target.get(), self.zone.apex())
                         || seen[..hop].iter().any(|s| s.get() == target.get())
                         || target.get() == cur.get()
                     {
                         return rcode::NOERROR;
                     }
-                    if hop < MAX_CNAME_HOPS {
-                        seen[hop] = cur;
-                    }
+                    seen[hop] = cur;
                     cur = target;
                 }
             }
@@ -227,21 +237,11 @@ impl Answerer<'_, '_, '_> {
     /// Answers at `data_id` (the node or the wildcard that supplies the data)
     /// for the name `owner`. `wild` carries the closest encloser and the
     /// query name for wildcard proofs.
-    fn answer_from(
-        &mut self,
-        name_id: u32,
-        data_id: u32,
-        owner: Owner<'_>,
-        wild: Option<(u32, &[u8])>,
-    ) -> Step {
+    fn answer_from(&mut self, name_id: u32, data_id: u32, owner: Owner<'_>, wild: Option<(u32, &[u8])>) -> Step {
         let zone = self.zone;
         let qtype = self.qtype;
         if qtype == rtype::ANY {
-            let first = zone
-                .rrsets(data_id)
-                .iter()
-                .find(|s| s.rtype != rtype::RRSIG)
-                .copied();
+            let first = zone.rrsets(data_id).iter().find(|s| s.rtype != rtype::RRSIG).copied();
             return match first {
                 Some(set) => {
                     if self.put(Section::Answer, owner, &set, data_id).is_ok() {
@@ -256,30 +256,15 @@ impl Answerer<'_, '_, '_> {
             };
         }
         if qtype == rtype::RRSIG {
-            let mut any = false;
-            for set in zone
-                .rrsets(data_id)
-                .iter()
-                .filter(|s| s.rtype == rtype::RRSIG)
-            {
-                any = true;
-                if self
-                    .w
-                    .rrset(
-                        Section::Answer,
-                        owner,
-                        set.rtype,
-                        set.ttl,
-                        zone.records(set),
-                    )
-                    .is_err()
-                {
-                    self.truncated = true;
-                    return Step::Done;
+            // Minimal answer (RFC 8482 spirit, as Knot DNS): the signatures
+            // of one RRset, the one with the lowest type.
+            match zone.rrsets(data_id).iter().find(|s| s.rtype == rtype::RRSIG).copied() {
+                Some(set) => {
+                    if self.w.rrset(Section::Answer, owner, set.rtype, set.ttl, zone.records(&set)).is_err() {
+                        self.truncated = true;
+                    }
                 }
-            }
-            if !any {
-                self.nodata(name_id, data_id, wild);
+                None => self.nodata(name_id, data_id, wild),
             }
             return Step::Done;
         }
@@ -308,13 +293,7 @@ impl Answerer<'_, '_, '_> {
 
     /// Writes an RRset (and its signatures when DNSSEC is on). Sets the
     /// truncation flag when it does not fit.
-    fn put(
-        &mut self,
-        section: Section,
-        owner: Owner<'_>,
-        set: &RRset,
-        id: u32,
-    ) -> Result<(), Full> {
+    fn put(&mut self, section: Section, owner: Owner<'_>, set: &RRset, id: u32) -> Result<(), Full> {
         let zone = self.zone;
         let r = self
             .w
@@ -323,8 +302,7 @@ impl Answerer<'_, '_, '_> {
                 if self.dnssec
                     && let Some(sig) = zone.sigs(id, set.rtype)
                 {
-                    self.w
-                        .rrset(section, owner, rtype::RRSIG, sig.ttl, zone.records(sig))
+                    self.w.rrset(section, owner, rtype::RRSIG, sig.ttl, zone.records(sig))
                 } else {
                     Ok(())
                 }
@@ -356,13 +334,7 @@ impl Answerer<'_, '_, '_> {
         let owner = Owner::Name(zone.apex());
         let r = self
             .w
-            .rrset(
-                Section::Authority,
-                owner,
-                rtype::SOA,
-                neg,
-                zone.records(&set),
-            )
+            .rrset(Section::Authority, owner, rtype::SOA, neg, zone.records(&set))
             .and_then(|()| {
                 if self.dnssec
                     && let Some(sig) = zone.sigs(APEX, rtype::SOA)
@@ -385,6 +357,7 @@ impl Answerer<'_, '_, '_> {
     }
 
     fn nodata(&mut self, name_id: u32, data_id: u32, wild: Option<(u32, &[u8])>) {
+        self.flush_proofs();
         if self.soa().is_err() || !self.dnssec {
             return;
         }
@@ -432,9 +405,7 @@ impl Answerer<'_, '_, '_> {
 
     fn put_nsec3_set(&mut self, ids: &[u32]) {
         for (i, &id) in ids.iter().enumerate() {
-            if id != u32::MAX
-                && !ids[..i].contains(&id)
-                && self.put_type(Section::Authority, id, rtype::NSEC3).is_err()
+            if id != u32::MAX && !ids[..i].contains(&id) && self.put_type(Section::Authority, id, rtype::NSEC3).is_err()
             {
                 return;
             }
@@ -461,12 +432,26 @@ impl Answerer<'_, '_, '_> {
         }
     }
 
-    /// Proof that the query name does not exist, for a wildcard answer.
+    /// Notes a wildcard expansion to prove once the answer section is done.
     fn wildcard_proof(&mut self, wild: Option<(u32, &[u8])>) {
         let Some((ce, qname)) = wild else { return };
-        if !self.dnssec {
-            return;
+        if self.dnssec && self.npending < self.pending.len() {
+            self.pending[self.npending] = (ce, NameBuf::from(qname));
+            self.npending += 1;
         }
+    }
+
+    /// Writes the proofs noted by [`Self::wildcard_proof`].
+    fn flush_proofs(&mut self) {
+        for i in 0..self.npending {
+            let (ce, qname) = self.pending[i];
+            self.prove_wildcard_answer(ce, qname.get());
+        }
+        self.npending = 0;
+    }
+
+    /// Proof that the query name does not exist, for a wildcard answer.
+    fn prove_wildcard_answer(&mut self, ce: u32, qname: &[u8]) {
         let zone = self.zone;
         match zone.nsec3() {
             None => {
@@ -497,6 +482,7 @@ impl Answerer<'_, '_, '_> {
     }
 
     fn nxdomain(&mut self, ce: u32, qname: &[u8]) {
+        self.flush_proofs();
         if self.soa().is_err() || !self.dnssec {
             return;
         }
@@ -523,9 +509,7 @@ impl Answerer<'_, '_, '_> {
             }
             Some(chain) => {
                 let m = chain.matching(ce_name).unwrap_or(u32::MAX);
-                let c = chain
-                    .covering(next_closer(qname, ce_name))
-                    .unwrap_or(u32::MAX);
+                let c = chain.covering(next_closer(qname, ce_name)).unwrap_or(u32::MAX);
                 let wc = chain.covering(wild).unwrap_or(u32::MAX);
                 self.put_nsec3_set(&[m, c, wc]);
             }
@@ -606,7 +590,13 @@ impl Answerer<'_, '_, '_> {
         let Some(set) = zone.get(id, rtype::DNAME).copied() else {
             return Ok(None);
         };
-        self.put(Section::Answer, Owner::Name(zone.name(id)), &set, id)?;
+        if !self.dnames[..self.ndnames].contains(&id) {
+            self.put(Section::Answer, Owner::Name(zone.name(id)), &set, id)?;
+            if self.ndnames < self.dnames.len() {
+                self.dnames[self.ndnames] = id;
+                self.ndnames += 1;
+            }
+        }
         let Some(target) = zone.records(&set).next() else {
             return Ok(None);
         };
@@ -622,13 +612,7 @@ impl Answerer<'_, '_, '_> {
         let one = [new.get()];
         if self
             .w
-            .rrset(
-                Section::Answer,
-                owner,
-                rtype::CNAME,
-                set.ttl,
-                one.into_iter(),
-            )
+            .rrset(Section::Answer, owner, rtype::CNAME, set.ttl, one.into_iter())
             .is_err()
         {
             self.truncated = true;
@@ -643,12 +627,18 @@ impl Answerer<'_, '_, '_> {
             rtype::NS => 0,
             rtype::MX => 2,
             rtype::SRV => 6,
+            rtype::SVCB | rtype::HTTPS => 2,
             _ => return,
         };
         for rd in zone.records(set) {
             let Some(target) = rd.get(skip..) else {
                 continue;
             };
+            let Some(n) = crate::zone::build::skip_name(target) else {
+                continue;
+            };
+            let target = NameBuf::from(&target[..n]);
+            let target = target.get();
             if !is_subdomain(target, zone.apex()) {
                 continue;
             }
@@ -667,9 +657,7 @@ impl Answerer<'_, '_, '_> {
         let zone = self.zone;
         for i in 0..self.nadditional {
             let (t, _) = self.additional[i];
-            if zone.node(t).flags & flag::OCCLUDED != 0
-                && zone.node(zone.node(t).parent).flags & flag::CUT == 0
-            {
+            if zone.node(t).flags & flag::OCCLUDED != 0 && zone.node(zone.node(t).parent).flags & flag::CUT == 0 {
                 continue;
             }
             for ty in [rtype::A, rtype::AAAA] {
@@ -683,13 +671,7 @@ impl Answerer<'_, '_, '_> {
                         && (!self.dnssec
                             || zone.sigs(t, ty).is_none_or(|sig| {
                                 self.w
-                                    .rrset(
-                                        Section::Additional,
-                                        owner,
-                                        rtype::RRSIG,
-                                        sig.ttl,
-                                        zone.records(sig),
-                                    )
+                                    .rrset(Section::Additional, owner, rtype::RRSIG, sig.ttl, zone.records(sig))
                                     .is_ok()
                             }));
                     if !ok {
@@ -718,4 +700,42 @@ fn next_closer<'a>(qname: &'a [u8], ce: &[u8]) -> &'a [u8] {
         n = p;
     }
     qname
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zone::file::load_zone_text;
+
+    const ZONE: &str = "$ORIGIN example.test.\n$TTL 300\n@ SOA ns1 host 1 2 3 4 5\n@ NS ns1\nns1 A 192.0.2.1\n\
+svc SVCB 1 svc-target alpn=h2\nsvc-target A 192.0.2.95\nmx MX 10 ns1\n*.w A 192.0.2.7\nsub NS ns.sub\nns.sub A 192.0.2.9\n";
+
+    /// Answers and returns (rcode, flags, [an, ns, ar] counts).
+    fn ask(qname: &str, qtype: u16) -> (u8, u16, [u16; 3]) {
+        let zone = load_zone_text("example.test", ZONE).unwrap().zone;
+        let mut buf = vec![0u8; 65535];
+        let mut w = Writer::new(&mut buf, 1232);
+        w.header(1, 0x8000);
+        let q = name::from_text(qname).unwrap();
+        w.question(&q, qtype, 1).unwrap();
+        let rc = answer(&zone, &q, qtype, false, &mut w);
+        let flags = w.flags();
+        let counts = [w.count(Section::Answer), w.count(Section::Authority), w.count(Section::Additional)];
+        (rc, flags, counts)
+    }
+
+    #[test]
+    fn additional_addresses_for_targets() {
+        assert_eq!(ask("svc.example.test", rtype::SVCB).2, [1, 0, 1]);
+        assert_eq!(ask("mx.example.test", rtype::MX).2, [1, 0, 1]);
+    }
+
+    #[test]
+    fn wildcard_referral_and_nxdomain() {
+        assert_eq!(ask("a.b.w.example.test", rtype::A).2, [1, 0, 0]);
+        let (rc, flags, counts) = ask("x.sub.example.test", rtype::A);
+        assert_eq!((rc, flags & 0x0400, counts), (rcode::NOERROR, 0, [0, 1, 1]));
+        let (rc, _, counts) = ask("nope.example.test", rtype::A);
+        assert_eq!((rc, counts), (rcode::NXDOMAIN, [0, 1, 0]));
+    }
 }

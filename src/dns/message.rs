@@ -1,11 +1,10 @@
 //! Response encoding: a writer that appends whole RRsets to a message,
 //! compresses names and rolls back an RRset that does not fit.
 //!
-//! Names are compressed against names already in the message. Owner names
-//! match case-insensitively (so they take the query's case, as clients
-//! expect); names inside rdata match case-sensitively, so the query's letter
-//! case never leaks into rdata. Only the RFC 1035 types whose rdata names may
-//! be compressed (RFC 3597 section 4) get compressed rdata.
+//! Names are compressed against names already in the message, matching
+//! case-insensitively (as Knot DNS does: a name that shares a suffix with the
+//! question takes the question's letter case). Only the RFC 1035 types whose
+//! rdata names may be compressed (RFC 3597 section 4) get compressed rdata.
 
 use crate::zone::rtype;
 
@@ -212,7 +211,7 @@ impl<'b> Writer<'b> {
                 }
                 (None, Owner::Name(name)) => {
                     let start = self.len;
-                    self.name(name, true)?;
+                    self.name(name)?;
                     if start < 0x3fff {
                         owner_ptr = Some(start as u16);
                     }
@@ -271,23 +270,14 @@ impl<'b> Writer<'b> {
 
     #[inline]
     fn room(&self, n: usize) -> Result<(), Full> {
-        if self.len + n > self.limit {
-            Err(Full)
-        } else {
-            Ok(())
-        }
+        if self.len + n > self.limit { Err(Full) } else { Ok(()) }
     }
 
     fn rdata(&mut self, rt: u16, rd: &[u8]) -> Result<(), Full> {
         match rt {
-            rtype::NS
-            | rtype::CNAME
-            | rtype::PTR
-            | rtype::MD
-            | rtype::MF
-            | rtype::MB
-            | rtype::MG
-            | rtype::MR => self.name_or_raw(rd, 0),
+            rtype::NS | rtype::CNAME | rtype::PTR | rtype::MD | rtype::MF | rtype::MB | rtype::MG | rtype::MR => {
+                self.name_or_raw(rd, 0)
+            }
             rtype::MX if rd.len() > 2 => {
                 self.room(2)?;
                 self.buf[self.len..self.len + 2].copy_from_slice(&rd[..2]);
@@ -301,8 +291,8 @@ impl<'b> Writer<'b> {
                 let Some(b) = crate::zone::build::skip_name(&rd[a..]) else {
                     return self.raw(rd);
                 };
-                self.name(&rd[..a], false)?;
-                self.name(&rd[a..a + b], false)?;
+                self.name(&rd[..a])?;
+                self.name(&rd[a..a + b])?;
                 self.raw(&rd[a + b..])
             }
             _ => self.raw(rd),
@@ -311,7 +301,7 @@ impl<'b> Writer<'b> {
 
     fn name_or_raw(&mut self, rd: &[u8], _off: usize) -> Result<(), Full> {
         match crate::zone::build::skip_name(rd) {
-            Some(n) if n == rd.len() => self.name(rd, false),
+            Some(n) if n == rd.len() => self.name(rd),
             _ => self.raw(rd),
         }
     }
@@ -325,13 +315,13 @@ impl<'b> Writer<'b> {
     }
 
     /// Writes a name, compressed against earlier names.
-    pub fn name(&mut self, name: &[u8], fold_case: bool) -> Result<(), Full> {
+    pub fn name(&mut self, name: &[u8]) -> Result<(), Full> {
         // Find the longest suffix already in the message.
         let mut i = 0usize;
         let mut found: Option<(usize, u16)> = None;
         while i < name.len() && name[i] != 0 {
             let suffix = &name[i..];
-            if let Some(off) = self.find_target(suffix, fold_case) {
+            if let Some(off) = self.find_target(suffix) {
                 found = Some((i, off));
                 break;
             }
@@ -361,9 +351,9 @@ impl<'b> Writer<'b> {
         Ok(())
     }
 
-    fn find_target(&self, suffix: &[u8], fold_case: bool) -> Option<u16> {
+    fn find_target(&self, suffix: &[u8]) -> Option<u16> {
         for &t in &self.targets[..self.ntargets] {
-            if self.name_at_equals(t as usize, suffix, fold_case) {
+            if self.name_at_equals(t as usize, suffix) {
                 return Some(t);
             }
         }
@@ -371,7 +361,7 @@ impl<'b> Writer<'b> {
     }
 
     /// Compares the (possibly compressed) name at `pos` with `want`.
-    fn name_at_equals(&self, mut pos: usize, want: &[u8], fold_case: bool) -> bool {
+    fn name_at_equals(&self, mut pos: usize, want: &[u8]) -> bool {
         let mut w = 0usize;
         let mut hops = 0;
         loop {
@@ -400,12 +390,7 @@ impl<'b> Writer<'b> {
             }
             let l = len as usize;
             let (a, b) = (&self.buf[pos + 1..pos + 1 + l], &want[w + 1..w + 1 + l]);
-            let eq = if fold_case {
-                a.eq_ignore_ascii_case(b)
-            } else {
-                a == b
-            };
-            if !eq {
+            if !a.eq_ignore_ascii_case(b) {
                 return false;
             }
             pos += 1 + l;

@@ -19,6 +19,7 @@ pub mod opt {
     pub const NSID: u16 = 3;
     pub const EXPIRE: u16 = 9;
     pub const COOKIE: u16 = 10;
+    pub const EDE: u16 = 15;
 }
 
 /// The EDNS(0) part of a request.
@@ -112,10 +113,7 @@ pub fn parse(msg: &[u8]) -> Result<Query<'_>, Reject> {
             return Err(formerr0);
         }
         lower[pos - 12] = len as u8;
-        for (d, s) in lower[pos - 12 + 1..end - 12]
-            .iter_mut()
-            .zip(&msg[pos + 1..end])
-        {
+        for (d, s) in lower[pos - 12 + 1..end - 12].iter_mut().zip(&msg[pos + 1..end]) {
             *d = s.to_ascii_lowercase();
         }
         pos = end;
@@ -133,11 +131,14 @@ pub fn parse(msg: &[u8]) -> Result<Query<'_>, Reject> {
     let question_len = pos - 12;
     let formerr = Reject::FormErr { question_len };
 
-    // Answer and authority records in a query are skipped.
+    // Answer and authority records in a query are skipped; an OPT there is
+    // an error (RFC 6891 section 6.1.1: it belongs in the additional section).
     for _ in 0..(an as usize + ns as usize) {
         pos = skip_name(msg, pos).ok_or(formerr)?;
-        let rdlen = *msg.get(pos + 8).ok_or(formerr)? as usize * 256
-            + *msg.get(pos + 9).ok_or(formerr)? as usize;
+        if msg.get(pos..pos + 2) == Some(&rtype::OPT.to_be_bytes()[..]) {
+            return Err(formerr);
+        }
+        let rdlen = *msg.get(pos + 8).ok_or(formerr)? as usize * 256 + *msg.get(pos + 9).ok_or(formerr)? as usize;
         pos += 10 + rdlen;
         if pos > msg.len() {
             return Err(formerr);
@@ -296,18 +297,10 @@ mod tests {
     fn rejects_bad_packets() {
         assert_eq!(parse(&[0; 5]).err(), Some(Reject::Drop));
         let m = q(b"\x03www\x00", 1, &[0xff], 0);
-        assert!(matches!(
-            parse(&m),
-            Err(Reject::FormErr { question_len: 9 })
-        ));
+        assert!(matches!(parse(&m), Err(Reject::FormErr { question_len: 9 })));
         let m = q(b"\xc0\x0c", 1, &[], 0);
-        assert!(matches!(
-            parse(&m),
-            Err(Reject::FormErr { question_len: 0 })
-        ));
-        let two_opts = [
-            0, 0, 41, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 41, 4, 0, 0, 0, 0, 0, 0, 0,
-        ];
+        assert!(matches!(parse(&m), Err(Reject::FormErr { question_len: 0 })));
+        let two_opts = [0, 0, 41, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 41, 4, 0, 0, 0, 0, 0, 0, 0];
         let m = q(b"\x00", 1, &two_opts, 2);
         assert!(matches!(parse(&m), Err(Reject::FormErr { .. })));
     }

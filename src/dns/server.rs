@@ -87,20 +87,20 @@ impl Server {
         };
         let max = match (transport, q.edns) {
             (Transport::Tcp, _) => MAX_MESSAGE,
-            (Transport::Udp, Some(e)) => {
-                (e.payload.max(512)).min(self.opts.udp_payload.max(512)) as usize
-            }
+            (Transport::Udp, Some(e)) => (e.payload.max(512)).min(self.opts.udp_payload.max(512)) as usize,
             (Transport::Udp, None) => 512,
         };
         let opt_len = self.opt_len(&q);
         let mut w = Writer::new(out, max.saturating_sub(opt_len));
-        let flags = hflag::QR | (q.flags & (0x7800 | hflag::RD | hflag::CD));
+        // RD is copied; CD is not (an authoritative answer is not validated).
+        let flags = hflag::QR | (q.flags & (0x7800 | hflag::RD));
         w.header(q.id, flags);
         if w.question(q.qname, q.qtype, q.qclass).is_err() {
             return 0;
         }
-        let mut ext_rcode: u16 = 0;
-        let rc = self.dispatch(&q, transport, &mut w, &mut ext_rcode);
+        let mut extra = Extra::default();
+        let rc = self.dispatch(&q, transport, &mut w, &mut extra);
+        let ext_rcode = extra.ext_rcode;
         match rc {
             rcode::REFUSED => {
                 self.counters.refused.fetch_add(1, Ordering::Relaxed);
@@ -114,17 +114,27 @@ impl Server {
         if w.flags() & hflag::TC != 0 {
             self.counters.truncated.fetch_add(1, Ordering::Relaxed);
         }
+        w.set_limit(MAX_MESSAGE);
         if let Some(e) = q.edns {
-            w.set_limit(MAX_MESSAGE);
-            let mut rdata = [0u8; 4 + 255];
+            let mut rdata = [0u8; 4 + 255 + 8 + 6];
             let mut rlen = 0;
+            let mut option = |code: u16, value: &[u8]| {
+                let n = value.len().min(255);
+                rdata[rlen..rlen + 2].copy_from_slice(&code.to_be_bytes());
+                rdata[rlen + 2..rlen + 4].copy_from_slice(&(n as u16).to_be_bytes());
+                rdata[rlen + 4..rlen + 4 + n].copy_from_slice(&value[..n]);
+                rlen += 4 + n;
+            };
             if e.nsid && self.opts.nsid && ext_rcode == 0 {
-                let id = self.opts.node_id.as_bytes();
-                let n = id.len().min(255);
-                rdata[0..2].copy_from_slice(&opt::NSID.to_be_bytes());
-                rdata[2..4].copy_from_slice(&(n as u16).to_be_bytes());
-                rdata[4..4 + n].copy_from_slice(&id[..n]);
-                rlen = 4 + n;
+                option(opt::NSID, self.opts.node_id.as_bytes());
+            }
+            if e.expire
+                && let Some(expire) = extra.expire
+            {
+                option(opt::EXPIRE, &expire.to_be_bytes());
+            }
+            if let Some(code) = extra.ede {
+                option(opt::EDE, &code.to_be_bytes());
             }
             let ttl = ((ext_rcode as u32 >> 4) << 24) | if e.dnssec_ok { 0x8000 } else { 0 };
             let _ = w.raw_record(
@@ -135,6 +145,10 @@ impl Server {
                 ttl,
                 &rdata[..rlen],
             );
+        }
+        if let Some(tsig) = extra.tsig {
+            // TSIG comes last (RFC 8945 section 5.3).
+            write_badkey(&q, &tsig, &mut w);
         }
         w.finish()
     }
@@ -153,17 +167,11 @@ impl Server {
         }
     }
 
-    fn dispatch(
-        &self,
-        q: &Query<'_>,
-        transport: Transport,
-        w: &mut Writer<'_>,
-        ext_rcode: &mut u16,
-    ) -> u8 {
+    fn dispatch<'a>(&self, q: &Query<'a>, transport: Transport, w: &mut Writer<'_>, extra: &mut Extra<'a>) -> u8 {
         if let Some(e) = q.edns
             && e.version > 0
         {
-            *ext_rcode = rcode::BADVERS;
+            extra.ext_rcode = rcode::BADVERS;
             return 0;
         }
         match q.opcode {
@@ -172,8 +180,15 @@ impl Server {
             4 | 5 => return rcode::NOTAUTH,
             _ => return rcode::NOTIMP,
         }
+        let set = self.store.load();
         if let Some(tsig) = q.tsig {
-            return self.tsig_unknown_key(q, &tsig, w);
+            // No key is configured for queries: the key is unknown (RFC 8945 5.2.1).
+            if set.find(q.lower()).is_none() {
+                extra.ede = Some(ede::NOT_AUTHORITATIVE);
+                return rcode::REFUSED;
+            }
+            extra.tsig = Some(tsig);
+            return rcode::NOTAUTH;
         }
         match q.qclass {
             CLASS_IN | CLASS_ANY => {}
@@ -183,18 +198,11 @@ impl Server {
         match q.qtype {
             0 => return rcode::NOTIMP,
             rtype::AXFR if transport == Transport::Udp => return rcode::NOTIMP,
-            rtype::AXFR | rtype::IXFR => {
-                // Transfers out are not offered (no secondaries configured).
-                let set = self.store.load();
-                return match set.find(q.lower()) {
-                    Some(_) => rcode::NOTAUTH,
-                    None => rcode::REFUSED,
-                };
-            }
+            // Transfers out are not offered to anyone (no ACL allows them).
+            rtype::AXFR | rtype::IXFR => return rcode::NOTAUTH,
             _ => {}
         }
-        let set = self.store.load();
-        let mut lower = q.lower();
+        let lower = q.lower();
         // DS belongs to the parent side of a cut: if the query is for the
         // apex of a zone whose parent is also served here, answer from it.
         let mut served = set.find(lower);
@@ -202,20 +210,19 @@ impl Server {
             && let Some(s) = served
             && s.zone.apex() == lower
             && lower.len() > 1
+            && let Some(p) = set.find(crate::zone::name::parent(lower))
         {
-            let up = crate::zone::name::parent(lower);
-            if let Some(p) = set.find(up) {
-                served = Some(p);
-            }
+            served = Some(p);
         }
         let Some(served) = served else {
+            extra.ede = Some(ede::NOT_AUTHORITATIVE);
             return rcode::REFUSED;
         };
         if served.expired {
             return rcode::SERVFAIL;
         }
         let zone = &served.zone;
-        lower = q.lower();
+        extra.expire = Some(zone.info.expire);
         answer::answer(zone, lower, q.qtype, q.dnssec_ok(), w)
     }
 
@@ -236,47 +243,48 @@ impl Server {
         let n = text.len().min(255);
         rd[0] = n as u8;
         rd[1..1 + n].copy_from_slice(&text.as_bytes()[..n]);
-        w.set_aa(true);
         // The CHAOS class is written by hand: the writer assumes IN.
         if write_chaos_txt(w, &rd[..1 + n]).is_err() {
             w.set_tc();
         }
         rcode::NOERROR
     }
+}
 
-    /// A request signed with a key this node does not have (RFC 8945 5.2.1).
-    fn tsig_unknown_key(
-        &self,
-        q: &Query<'_>,
-        tsig: &query::TsigInfo<'_>,
-        w: &mut Writer<'_>,
-    ) -> u8 {
-        let served = self.store.load().find(q.lower()).is_some();
-        if !served {
-            return rcode::REFUSED;
-        }
-        let mut rdata = [0u8; 255 + 16];
-        let alg = tsig.algorithm;
-        let mut n = alg.len().min(255);
-        rdata[..n].copy_from_slice(&alg[..n]);
-        rdata[n..n + 6].copy_from_slice(&tsig.time);
-        rdata[n + 6..n + 8].copy_from_slice(&tsig.fudge.to_be_bytes());
-        n += 8;
-        rdata[n..n + 2].copy_from_slice(&0u16.to_be_bytes()); // MAC size
-        rdata[n + 2..n + 4].copy_from_slice(&q.id.to_be_bytes());
-        rdata[n + 4..n + 6].copy_from_slice(&17u16.to_be_bytes()); // BADKEY
-        rdata[n + 6..n + 8].copy_from_slice(&0u16.to_be_bytes());
-        n += 8;
-        let _ = w.raw_record(
-            Section::Additional,
-            tsig.key,
-            rtype::TSIG,
-            CLASS_ANY,
-            0,
-            &rdata[..n],
-        );
-        rcode::NOTAUTH
-    }
+/// A TSIG record with error BADKEY and no MAC (RFC 8945 section 5.2.1),
+/// echoing the request's key, algorithm and time.
+fn write_badkey(q: &Query<'_>, tsig: &query::TsigInfo<'_>, w: &mut Writer<'_>) {
+    let mut rdata = [0u8; 255 + 16];
+    let alg = tsig.algorithm;
+    let mut n = alg.len().min(255);
+    rdata[..n].copy_from_slice(&alg[..n]);
+    rdata[n..n + 6].copy_from_slice(&tsig.time);
+    rdata[n + 6..n + 8].copy_from_slice(&tsig.fudge.to_be_bytes());
+    n += 8;
+    rdata[n..n + 2].copy_from_slice(&0u16.to_be_bytes()); // MAC size
+    rdata[n + 2..n + 4].copy_from_slice(&q.id.to_be_bytes());
+    rdata[n + 4..n + 6].copy_from_slice(&17u16.to_be_bytes()); // BADKEY
+    rdata[n + 6..n + 8].copy_from_slice(&0u16.to_be_bytes());
+    n += 8;
+    let _ = w.raw_record(Section::Additional, tsig.key, rtype::TSIG, CLASS_ANY, 0, &rdata[..n]);
+}
+
+/// What the response carries besides its sections.
+#[derive(Default)]
+struct Extra<'a> {
+    /// Extended RCODE (upper bits go into the OPT record).
+    ext_rcode: u16,
+    /// Extended DNS error (RFC 8914) to attach.
+    ede: Option<u16>,
+    /// The zone's expire timer, for the EDNS EXPIRE option (RFC 7314).
+    expire: Option<u32>,
+    /// A TSIG error record to append last.
+    tsig: Option<query::TsigInfo<'a>>,
+}
+
+/// Extended DNS error codes (RFC 8914).
+mod ede {
+    pub const NOT_AUTHORITATIVE: u16 = 20;
 }
 
 fn write_chaos_txt(w: &mut Writer<'_>, rd: &[u8]) -> Result<(), super::message::Full> {

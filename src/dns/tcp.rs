@@ -26,11 +26,7 @@ pub struct TcpOptions {
 
 /// Binds a listening socket (before the runtime starts serving).
 pub fn bind(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
-    let domain = if addr.is_ipv4() {
-        Domain::IPV4
-    } else {
-        Domain::IPV6
-    };
+    let domain = if addr.is_ipv4() { Domain::IPV4 } else { Domain::IPV6 };
     let sock = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
     if addr.is_ipv6() {
         sock.set_only_v6(true)?;
@@ -80,14 +76,7 @@ pub async fn serve(
 fn is_transient(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
-        Some(
-            libc::ECONNABORTED
-                | libc::EMFILE
-                | libc::ENFILE
-                | libc::ENOBUFS
-                | libc::ENOMEM
-                | libc::EINTR
-        )
+        Some(libc::ECONNABORTED | libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM | libc::EINTR)
     ) || e.kind() == io::ErrorKind::ConnectionAborted
 }
 
@@ -116,9 +105,7 @@ async fn connection(stream: TcpStream, server: &Server, idle: Duration) -> io::R
         }
         let answered = SCRATCH.with(|s| {
             let mut s = s.borrow_mut();
-            let n = match catch_unwind(AssertUnwindSafe(|| {
-                server.handle(&req, Transport::Tcp, &mut s)
-            })) {
+            let n = match catch_unwind(AssertUnwindSafe(|| server.handle(&req, Transport::Tcp, &mut s))) {
                 Ok(n) => n,
                 Err(_) => {
                     server.counters.panics.fetch_add(1, Ordering::Relaxed);

@@ -29,11 +29,7 @@ const STOP_POLL: Duration = Duration::from_millis(500);
 pub fn bind(addr: SocketAddr, count: usize) -> io::Result<Vec<UdpSocket>> {
     let mut out = Vec::with_capacity(count);
     for _ in 0..count.max(1) {
-        let domain = if addr.is_ipv4() {
-            Domain::IPV4
-        } else {
-            Domain::IPV6
-        };
+        let domain = if addr.is_ipv4() { Domain::IPV4 } else { Domain::IPV6 };
         let sock = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
         if addr.is_ipv6() {
             sock.set_only_v6(true)?;
@@ -62,18 +58,16 @@ pub fn spawn(
         let stop = stop.clone();
         let exited = exited.clone();
         let local = sock.local_addr()?;
-        let h = std::thread::Builder::new()
-            .name(format!("udp-{i}"))
-            .spawn(move || {
-                let result = worker(&sock, &server, &stop);
-                if !stop.load(Ordering::Relaxed) {
-                    let why = match result {
-                        Ok(()) => "stopped".to_string(),
-                        Err(e) => e.to_string(),
-                    };
-                    let _ = exited.send(format!("UDP listener {local} worker {i} exited: {why}"));
-                }
-            })?;
+        let h = std::thread::Builder::new().name(format!("udp-{i}")).spawn(move || {
+            let result = worker(&sock, &server, &stop);
+            if !stop.load(Ordering::Relaxed) {
+                let why = match result {
+                    Ok(()) => "stopped".to_string(),
+                    Err(e) => e.to_string(),
+                };
+                let _ = exited.send(format!("UDP listener {local} worker {i} exited: {why}"));
+            }
+        })?;
         handles.push(h);
     }
     Ok(handles)
@@ -139,9 +133,7 @@ fn worker(sock: &UdpSocket, server: &Server, stop: &AtomicBool) -> io::Result<()
         if n < 0 {
             let err = io::Error::last_os_error();
             match err.kind() {
-                io::ErrorKind::WouldBlock
-                | io::ErrorKind::TimedOut
-                | io::ErrorKind::Interrupted => continue,
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted => continue,
                 _ if err.raw_os_error() == Some(libc::ECONNREFUSED) => continue,
                 _ => return Err(err),
             }
@@ -174,14 +166,7 @@ fn worker(sock: &UdpSocket, server: &Server, stop: &AtomicBool) -> io::Result<()
         let mut sent = 0usize;
         while sent < out_count {
             // SAFETY: headers [sent, out_count) point at live buffers.
-            let r = unsafe {
-                libc::sendmmsg(
-                    fd,
-                    hdr_out[sent..].as_mut_ptr(),
-                    (out_count - sent) as libc::c_uint,
-                    0,
-                )
-            };
+            let r = unsafe { libc::sendmmsg(fd, hdr_out[sent..].as_mut_ptr(), (out_count - sent) as libc::c_uint, 0) };
             if r <= 0 {
                 // Skip the message that failed (e.g. unreachable destination).
                 sent += 1;
@@ -211,9 +196,7 @@ fn worker(sock: &UdpSocket, server: &Server, stop: &AtomicBool) -> io::Result<()
             Err(e)
                 if matches!(
                     e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
                 ) => {}
             Err(e) => return Err(e),
         }

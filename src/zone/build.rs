@@ -159,15 +159,9 @@ impl ZoneBuilder {
             self.error(pos, "rdata longer than 65535 octets".into());
             return;
         }
-        if matches!(
-            rtype,
-            rtype::OPT | rtype::TSIG | rtype::TKEY | 0 | 251..=255
-        ) {
+        if matches!(rtype, rtype::OPT | rtype::TSIG | rtype::TKEY | 0 | 251..=255) {
             self.names.truncate(start);
-            self.error(
-                pos,
-                format!("type {} cannot appear in a zone", type_name(rtype)),
-            );
+            self.error(pos, format!("type {} cannot appear in a zone", type_name(rtype)));
             return;
         }
         let covered = if rtype == rtype::RRSIG {
@@ -184,6 +178,7 @@ impl ZoneBuilder {
         push_sort_key(&self.names[start..], &mut self.keys);
         let rdata_off = self.rdata.len();
         self.rdata.extend_from_slice(rdata);
+        lowercase_rdata_names(rtype, &mut self.rdata[rdata_off..]);
         self.recs.push(Rec {
             name_off: start as u32,
             name_len: owner.len() as u8,
@@ -296,21 +291,23 @@ impl ZoneBuilder {
                 let data_off = rdata.len();
                 let mut count = 0u16;
                 let mut ttl_warned = false;
+                // As Knot DNS: on mismatched TTLs the last record's TTL wins.
+                let set_ttl = self.recs[order[j - 1] as usize].ttl;
                 for k in i..j {
                     let r = self.recs[order[k] as usize];
                     let (ro, rl) = (r.rdata_off as usize, r.rdata_len as usize);
                     if is_duplicate(&rdata[data_off..], &self.rdata[ro..ro + rl]) {
                         continue;
                     }
-                    if r.ttl != head.ttl && head.rtype != rtype::RRSIG && !ttl_warned {
+                    if r.ttl != set_ttl && head.rtype != rtype::RRSIG && !ttl_warned {
                         ttl_warned = true;
                         let msg = format!(
                             "{} {}: TTL {} differs from the RRset's TTL {}; serving {}",
                             name::to_text(self.rec_name(&r)),
                             type_name(r.rtype),
                             r.ttl,
-                            head.ttl,
-                            head.ttl
+                            set_ttl,
+                            set_ttl
                         );
                         self.warn(r.pos, msg);
                     }
@@ -324,7 +321,7 @@ impl ZoneBuilder {
                     rtype: head.rtype,
                     covered: head.covered,
                     count,
-                    ttl: head.ttl,
+                    ttl: set_ttl,
                     data_off: data_off as u32,
                     data_len: (rdata.len() - data_off) as u32,
                 });
@@ -384,11 +381,7 @@ impl ZoneBuilder {
         })
     }
 
-    fn find_empty_non_terminals(
-        &self,
-        order: &[u32],
-        owners: &[(u32, u32)],
-    ) -> Vec<(Vec<u8>, Vec<u8>)> {
+    fn find_empty_non_terminals(&self, order: &[u32], owners: &[(u32, u32)]) -> Vec<(Vec<u8>, Vec<u8>)> {
         let mut present: HashSet<&[u8]> = HashSet::with_capacity(owners.len());
         for &(first, _) in owners {
             present.insert(self.rec_name(&self.recs[order[first as usize] as usize]));
@@ -420,10 +413,9 @@ impl ZoneBuilder {
         let apex_text = name::to_text(&self.apex);
         match zone.get(0, rtype::SOA) {
             None => self.error(pos, format!("no SOA record at the apex {apex_text}")),
-            Some(soa) if soa.count != 1 => self.error(
-                pos,
-                format!("{} SOA records at the apex {apex_text}", soa.count),
-            ),
+            Some(soa) if soa.count != 1 => {
+                self.error(pos, format!("{} SOA records at the apex {apex_text}", soa.count))
+            }
             Some(_) => {}
         }
         if zone.get(0, rtype::NS).is_none() {
@@ -450,10 +442,7 @@ impl ZoneBuilder {
                 if cname.count > 1 {
                     self.error(
                         pos,
-                        format!(
-                            "{owner} has {} CNAME records; only one is allowed",
-                            cname.count
-                        ),
+                        format!("{owner} has {} CNAME records; only one is allowed", cname.count),
                     );
                 }
                 let others: Vec<&str> = sets
@@ -464,10 +453,7 @@ impl ZoneBuilder {
                 if !others.is_empty() {
                     self.error(
                         pos,
-                        format!(
-                            "{owner} has a CNAME beside other data ({})",
-                            others.join(", ")
-                        ),
+                        format!("{owner} has a CNAME beside other data ({})", others.join(", ")),
                     );
                 }
             }
@@ -485,14 +471,8 @@ impl ZoneBuilder {
             let skip = skip_name(rd).and_then(|a| skip_name(&rd[a..]).map(|b| a + b));
             match skip {
                 Some(off) if rd.len() >= off + 20 => {
-                    let f = |i: usize| {
-                        u32::from_be_bytes([
-                            rd[off + i],
-                            rd[off + i + 1],
-                            rd[off + i + 2],
-                            rd[off + i + 3],
-                        ])
-                    };
+                    let f =
+                        |i: usize| u32::from_be_bytes([rd[off + i], rd[off + i + 1], rd[off + i + 2], rd[off + i + 3]]);
                     let mut info = zone.info;
                     info.serial = f(0);
                     info.refresh = f(4);
@@ -519,20 +499,49 @@ impl ZoneBuilder {
         for rd in zone.records(ns) {
             let target = rd;
             if is_subdomain(target, cut) {
-                let has_addr = zone.find(target).is_some_and(|t| {
-                    zone.get(t, rtype::A).is_some() || zone.get(t, rtype::AAAA).is_some()
-                });
+                let has_addr = zone
+                    .find(target)
+                    .is_some_and(|t| zone.get(t, rtype::A).is_some() || zone.get(t, rtype::AAAA).is_some());
                 if !has_addr {
                     missing.push(name::to_text(target));
                 }
             }
         }
         for m in missing {
-            self.warn(
-                pos,
-                format!("delegation {} has no glue for {m}", name::to_text(cut)),
-            );
+            self.warn(pos, format!("delegation {} has no glue for {m}", name::to_text(cut)));
         }
+    }
+}
+
+/// Lowercases the domain names in rdata of the types whose names are
+/// case-insensitive data (RFC 4034 section 6.2 list), as Knot DNS stores them.
+fn lowercase_rdata_names(t: u16, rd: &mut [u8]) {
+    let lower_at = |rd: &mut [u8], off: usize| -> Option<usize> {
+        let n = skip_name(rd.get(off..)?)?;
+        name::lowercase_in_place(&mut rd[off..off + n]);
+        Some(off + n)
+    };
+    match t {
+        rtype::NS | rtype::MD | rtype::MF | rtype::CNAME | rtype::MB | rtype::MG | rtype::MR | rtype::PTR | rtype::DNAME => {
+            lower_at(rd, 0);
+        }
+        rtype::SOA | rtype::MINFO | 17 /* RP */ => {
+            if let Some(next) = lower_at(rd, 0) {
+                lower_at(rd, next);
+            }
+        }
+        rtype::MX | 18 /* AFSDB */ | 21 /* RT */ | 36 /* KX */ => {
+            lower_at(rd, 2);
+        }
+        26 /* PX */ => {
+            if let Some(next) = lower_at(rd, 2) {
+                lower_at(rd, next);
+            }
+        }
+        rtype::SRV => {
+            lower_at(rd, 6);
+        }
+        _ => {}
     }
 }
 
@@ -561,6 +570,12 @@ fn index_and_flag(zone: &mut Zone) {
     let count = zone.nodes.len();
     let mut index: HashTable<u32> = HashTable::with_capacity(count);
     for id in 0..count as u32 {
+        // NSEC3 records live beside the name tree, not in it (RFC 5155
+        // section 7.2.8): a query for their owner names gets NXDOMAIN.
+        let sets = zone.rrsets(id);
+        if !sets.is_empty() && sets.iter().all(|s| s.covered == rtype::NSEC3) {
+            continue;
+        }
         let hash = zone.hasher.hash_one(zone.name(id));
         index.insert_unique(hash, id, |&other| zone.hasher.hash_one(zone.name(other)));
     }

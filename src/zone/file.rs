@@ -96,14 +96,7 @@ fn read_file(builder: &mut ZoneBuilder, path: &Path, origin: Name<Bytes>, depth:
     read_text(builder, &text, file, Some(path), origin, depth);
 }
 
-fn read_text(
-    builder: &mut ZoneBuilder,
-    text: &str,
-    file: u16,
-    path: Option<&Path>,
-    origin: Name<Bytes>,
-    depth: usize,
-) {
+fn read_text(builder: &mut ZoneBuilder, text: &str, file: u16, path: Option<&Path>, origin: Name<Bytes>, depth: usize) {
     let text = rewrite_loc(text);
     let mut lines = LineMap::new(text.as_bytes());
     let mut zf = Zonefile::from(text.as_bytes());
@@ -131,27 +124,16 @@ fn read_text(
         match entry {
             Entry::Record(rec) => {
                 if rec.class() != Class::IN {
-                    builder.error(
-                        pos,
-                        format!("class {} is not supported (only IN)", rec.class()),
-                    );
+                    builder.error(pos, format!("class {} is not supported (only IN)", rec.class()));
                     continue;
                 }
                 owner.clear();
                 rdata.clear();
-                if rec.owner().compose(&mut owner).is_err()
-                    || rec.data().compose_rdata(&mut rdata).is_err()
-                {
+                if rec.owner().compose(&mut owner).is_err() || rec.data().compose_rdata(&mut rdata).is_err() {
                     builder.error(pos, "record too long".into());
                     continue;
                 }
-                builder.add(
-                    &owner,
-                    rec.rtype().to_int(),
-                    rec.ttl().as_secs(),
-                    &rdata,
-                    pos,
-                );
+                builder.add(&owner, rec.rtype().to_int(), rec.ttl().as_secs(), &rdata, pos);
             }
             Entry::Include {
                 path: inc,
@@ -164,10 +146,7 @@ fn read_text(
                 let inc = String::from_utf8_lossy(inc.as_slice()).into_owned();
                 let target = resolve_include(path, &inc);
                 let Some(target) = target else {
-                    builder.error(
-                        pos,
-                        format!("$INCLUDE {inc}: relative path without a base file"),
-                    );
+                    builder.error(pos, format!("$INCLUDE {inc}: relative path without a base file"));
                     continue;
                 };
                 let origin = match inc_origin.or_else(|| zf.origin().ok()) {
@@ -211,20 +190,13 @@ struct LineMap<'a> {
 
 impl<'a> LineMap<'a> {
     fn new(text: &'a [u8]) -> Self {
-        LineMap {
-            text,
-            pos: 0,
-            line: 1,
-        }
+        LineMap { text, pos: 0, line: 1 }
     }
 
     fn advance_to(&mut self, to: usize) {
         let to = to.min(self.text.len());
         if to > self.pos {
-            self.line += self.text[self.pos..to]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count() as u32;
+            self.line += self.text[self.pos..to].iter().filter(|&&b| b == b'\n').count() as u32;
             self.pos = to;
         }
     }
@@ -294,9 +266,7 @@ fn rewrite_loc_line(line: &str) -> Option<String> {
     // Skip TTL and class in either order.
     while let Some(t) = tokens.get(i) {
         let is_ttl = t.chars().next().is_some_and(|c| c.is_ascii_digit());
-        let is_class = ["IN", "CH", "HS", "CS"]
-            .iter()
-            .any(|c| t.eq_ignore_ascii_case(c));
+        let is_class = ["IN", "CH", "HS", "CS"].iter().any(|c| t.eq_ignore_ascii_case(c));
         if is_ttl || is_class {
             i += 1;
         } else {
@@ -311,10 +281,7 @@ fn rewrite_loc_line(line: &str) -> Option<String> {
     let prefix = tokens[..i].join(" ");
     let lead = if starts_blank { " " } else { "" };
     let nl = if line.ends_with('\n') { "\n" } else { "" };
-    Some(format!(
-        "{lead}{prefix} TYPE29 \\# {} {hex}{nl}",
-        wire.len()
-    ))
+    Some(format!("{lead}{prefix} TYPE29 \\# {} {hex}{nl}", wire.len()))
 }
 
 #[cfg(test)]
@@ -346,10 +313,7 @@ mod tests {
     fn loads_loc_and_generic() {
         let z = "@ 300 SOA ns1 host 1 2 3 4 5\n@ 300 NS ns1\nns1 300 A 192.0.2.1\nloc 300 LOC 52 22 23.000 N 4 53 32.000 E -2.00m 0.00m 10000m 10m\ng 300 TYPE65000 \\# 2 0A0B\n";
         let loaded = load_zone_text("example.test", z).unwrap();
-        let id = loaded
-            .zone
-            .find(&name::from_text("loc.example.test").unwrap())
-            .unwrap();
+        let id = loaded.zone.find(&name::from_text("loc.example.test").unwrap()).unwrap();
         assert!(loaded.zone.get(id, 29).is_some());
     }
 }

@@ -44,9 +44,7 @@ fn coordinate<'a>(
     let mut min = 0u32;
     let mut sec = 0f64;
     let is_hemi = |t: &str| {
-        t.len() == 1
-            && (t.eq_ignore_ascii_case(&pos.to_string())
-                || t.eq_ignore_ascii_case(&neg.to_string()))
+        t.len() == 1 && (t.eq_ignore_ascii_case(&pos.to_string()) || t.eq_ignore_ascii_case(&neg.to_string()))
     };
     if !is_hemi(it.peek()?) {
         min = it.next()?.parse().ok()?;
@@ -84,8 +82,7 @@ mod tests {
     #[test]
     fn rfc1876_example() {
         // 42 21 54 N 71 06 18 W -24m 30m (cambridge-net.kei.com example)
-        let w =
-            super::parse(&["42", "21", "54", "N", "71", "06", "18", "W", "-24m", "30m"]).unwrap();
+        let w = super::parse(&["42", "21", "54", "N", "71", "06", "18", "W", "-24m", "30m"]).unwrap();
         assert_eq!(w[0], 0);
         assert_eq!(w[1], 0x33); // 30m = 3e3 cm
         assert_eq!(w[2], 0x16); // default 10000m

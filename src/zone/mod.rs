@@ -162,9 +162,7 @@ impl Zone {
     /// The RRset of a type at a node (not RRSIG; see [`Zone::sigs`]).
     #[inline]
     pub fn get(&self, id: u32, rtype: u16) -> Option<&RRset> {
-        self.rrsets(id)
-            .iter()
-            .find(|r| r.rtype == rtype && r.covered == rtype)
+        self.rrsets(id).iter().find(|r| r.rtype == rtype && r.covered == rtype)
     }
 
     /// The RRSIGs covering `covered` at a node.
@@ -183,9 +181,7 @@ impl Zone {
 
     /// Iterates over the rdata of an RRset.
     pub fn records<'a>(&'a self, set: &RRset) -> RdataIter<'a> {
-        RdataIter {
-            data: self.rdata(set),
-        }
+        RdataIter { data: self.rdata(set) }
     }
 
     /// Looks up a lowercase wire name.
@@ -214,11 +210,7 @@ impl Zone {
         let pos = self
             .nsec_nodes
             .partition_point(|&id| name::canonical_cmp(self.name(id), name).is_le());
-        let idx = if pos == 0 {
-            self.nsec_nodes.len() - 1
-        } else {
-            pos - 1
-        };
+        let idx = if pos == 0 { self.nsec_nodes.len() - 1 } else { pos - 1 };
         Some(self.nsec_nodes[idx])
     }
 

@@ -173,13 +173,9 @@ pub fn from_text(text: &str) -> Result<Vec<u8>, String> {
                 i += 1;
             }
             b'\\' => {
-                let digits = bytes
-                    .get(i + 1..i + 4)
-                    .filter(|d| d.iter().all(u8::is_ascii_digit));
+                let digits = bytes.get(i + 1..i + 4).filter(|d| d.iter().all(u8::is_ascii_digit));
                 if let Some(d) = digits {
-                    let v = (d[0] - b'0') as u32 * 100
-                        + (d[1] - b'0') as u32 * 10
-                        + (d[2] - b'0') as u32;
+                    let v = (d[0] - b'0') as u32 * 100 + (d[1] - b'0') as u32 * 10 + (d[2] - b'0') as u32;
                     if v > 255 {
                         return Err(format!("bad escape in {text:?}"));
                     }

@@ -78,16 +78,9 @@ impl ZoneSet {
 
     /// A set built from many zones at once.
     pub fn from_zones(list: impl IntoIterator<Item = Arc<Zone>>) -> ZoneSet {
-        let mut zones: HashMap<Box<[u8]>, Arc<Served>, foldhash::fast::FixedState> =
-            HashMap::default();
+        let mut zones: HashMap<Box<[u8]>, Arc<Served>, foldhash::fast::FixedState> = HashMap::default();
         for zone in list {
-            zones.insert(
-                zone.apex().into(),
-                Arc::new(Served {
-                    zone,
-                    expired: false,
-                }),
-            );
+            zones.insert(zone.apex().into(), Arc::new(Served { zone, expired: false }));
         }
         ZoneSet { zones }
     }

@@ -74,11 +74,7 @@ impl Zone {
         } else {
             repo_root().join(file)
         };
-        assert!(
-            file.is_file(),
-            "zone file {} does not exist",
-            file.display()
-        );
+        assert!(file.is_file(), "zone file {} does not exist", file.display());
         Zone {
             name: name.trim_end_matches('.').to_string(),
             file,
@@ -108,24 +104,18 @@ pub fn require_program(name: &str, package: &str) -> PathBuf {
         .unwrap_or_default();
     candidates.push(Path::new("/usr/sbin").join(name));
     candidates.push(Path::new("/usr/bin").join(name));
-    candidates
-        .into_iter()
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "required program `{name}` not found (Debian package `{package}`): \
+    candidates.into_iter().find(|p| p.is_file()).unwrap_or_else(|| {
+        panic!(
+            "required program `{name}` not found (Debian package `{package}`): \
                  run scripts/test.sh, which installs it, or `apt-get install {package}`"
-            )
-        })
+        )
+    })
 }
 
 /// Fails the test unless `python3` on PATH can import dnspython.
 pub fn require_dnspython() {
     let out = Command::new("python3")
-        .args([
-            "-c",
-            "import dns.message, dns.version; print(dns.version.version)",
-        ])
+        .args(["-c", "import dns.message, dns.version; print(dns.version.version)"])
         .output()
         .unwrap_or_else(|e| panic!("cannot run python3 ({e}): install python3 (scripts/test.sh)"));
     assert!(
@@ -143,7 +133,7 @@ pub fn kdig<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
 
 /// Runs `dig ARGS` and returns its output (whatever the exit status).
 pub fn dig<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
-    run_client("dig", "bind9-dnsutils", args)
+    run_client("dig", "dnsutils", args)
 }
 
 fn run_client<S: AsRef<std::ffi::OsStr>>(prog: &str, package: &str, args: &[S]) -> Output {
@@ -194,12 +184,7 @@ pub fn parse_dig_header(text: &str) -> Option<DigHeader> {
     // dig:  ";; ->>HEADER<<- opcode: QUERY, status: NOERROR, id: 1"
     // kdig: ";; ->>HEADER<<- opcode: QUERY; status: NOERROR; id: 1"
     let status = lines[idx].split("status:").nth(1)?;
-    h.status = status
-        .trim()
-        .split([',', ';', ' '])
-        .next()
-        .unwrap_or("")
-        .to_string();
+    h.status = status.trim().split([',', ';', ' ']).next().unwrap_or("").to_string();
     // dig:  ";; flags: qr aa rd; QUERY: 1, ANSWER: 1, AUTHORITY: 0, ADDITIONAL: 1"
     // kdig: ";; Flags: qr aa rd; QUERY: 1; ANSWER: 1; AUTHORITY: 0; ADDITIONAL: 1"
     let flags_line = lines.get(idx + 1)?;
@@ -297,10 +282,7 @@ pub fn free_port(ipv6: bool) -> u16 {
         if UdpSocket::bind(("127.0.0.1", port)).is_err() {
             continue;
         }
-        if ipv6
-            && (TcpListener::bind(("::1", port)).is_err()
-                || UdpSocket::bind(("::1", port)).is_err())
-        {
+        if ipv6 && (TcpListener::bind(("::1", port)).is_err() || UdpSocket::bind(("::1", port)).is_err()) {
             continue;
         }
         handed_out().lock().unwrap().insert(port);
@@ -323,7 +305,7 @@ pub struct PharosOpts {
     pub version: Option<String>,
     /// `[dns] udp-payload`.
     pub udp_payload: u16,
-    /// Also listen on `[::1]:PORT` (needs an IPv6 loopback).
+    /// Also listen on `[::1]:PORT` (default: if the machine has an IPv6 loopback).
     pub ipv6: bool,
     /// TOML appended verbatim after the generated config (extra sections such
     /// as `[health]`, or more `[[zone]]` tables).  Keys inside `[node]` or
@@ -347,7 +329,8 @@ impl Default for PharosOpts {
             nsid: true,
             version: Some("pharos".into()),
             udp_payload: 1232,
-            ipv6: true,
+            // listen on [::1] too where the machine has an IPv6 loopback
+            ipv6: have_ipv6_loopback(),
             extra_toml: String::new(),
             node_extra: String::new(),
             dns_extra: String::new(),
@@ -399,11 +382,7 @@ pub fn pharos_config(opts: &PharosOpts, port: u16, data_dir: &Path) -> String {
     let _ = writeln!(
         c,
         "\n[dns]\nlisten = [{}]",
-        listen
-            .iter()
-            .map(|a| toml_str(a))
-            .collect::<Vec<_>>()
-            .join(", ")
+        listen.iter().map(|a| toml_str(a)).collect::<Vec<_>>().join(", ")
     );
     if let Some(v) = &opts.version {
         let _ = writeln!(c, "version = {}", toml_str(v));
@@ -465,6 +444,10 @@ impl Pharos {
     /// does not.
     pub fn start(opts: PharosOpts) -> Pharos {
         let against_knot = std::env::var("PHAROS_TEST_AGAINST").is_ok_and(|v| v == "knot");
+        assert!(
+            !opts.ipv6 || have_ipv6_loopback(),
+            "PharosOpts.ipv6 is set but this machine has no IPv6 loopback (::1)"
+        );
         let mut last_err = String::new();
         // A port can be taken between our probe and the server's bind: retry
         // with a fresh port when the server dies with "address in use".
@@ -481,8 +464,7 @@ impl Pharos {
             } else {
                 let data_dir = dir.path().join("var");
                 let config = dir.path().join("pharos.toml");
-                fs::write(&config, pharos_config(&opts, port, &data_dir))
-                    .expect("cannot write config");
+                fs::write(&config, pharos_config(&opts, port, &data_dir)).expect("cannot write config");
                 let log_path = dir.path().join("pharos.log");
                 let log = File::create(&log_path).expect("cannot create log file");
                 let child = Command::new(pharos_bin())
@@ -578,13 +560,7 @@ impl Pharos {
 
     /// Sends one query over UDP to the server and parses the reply.
     pub fn query(&self, name: &str, qtype: u16) -> io::Result<wire::Reply> {
-        wire::udp_query(
-            self.addr(),
-            name,
-            qtype,
-            wire::CLASS_IN,
-            Duration::from_secs(2),
-        )
+        wire::udp_query(self.addr(), name, qtype, wire::CLASS_IN, Duration::from_secs(2))
     }
 
     /// Kills the process (SIGKILL, by PID) and reaps it.
@@ -621,13 +597,7 @@ fn wait_ready(child: &mut Child, port: u16, zone: Option<&str>) -> Result<(), St
             return Err(format!("process exited early with {status}"));
         }
         let name = zone.unwrap_or(".");
-        match wire::udp_query(
-            addr,
-            name,
-            wire::TYPE_SOA,
-            wire::CLASS_IN,
-            Duration::from_millis(250),
-        ) {
+        match wire::udp_query(addr, name, wire::TYPE_SOA, wire::CLASS_IN, Duration::from_millis(250)) {
             Ok(r) => {
                 if zone.is_none() {
                     return Ok(());
@@ -742,11 +712,7 @@ pub fn knot_config(opts: &KnotOpts, port: u16, dir: &Path) -> String {
     if let Some(n) = &opts.nsid {
         let _ = writeln!(c, "    nsid: {}", yaml_str(n));
     }
-    let _ = writeln!(
-        c,
-        "    version: {}",
-        yaml_str(opts.version.as_deref().unwrap_or(""))
-    );
+    let _ = writeln!(c, "    version: {}", yaml_str(opts.version.as_deref().unwrap_or("")));
     let _ = writeln!(c, "    udp-max-payload: {}", opts.udp_payload);
     let _ = writeln!(c, "    rundir: {d}/run\n    pidfile: {d}/run/knot.pid");
     let _ = writeln!(c, "    listen: 127.0.0.1@{port}");
@@ -802,11 +768,7 @@ impl Knot {
     }
 
     pub fn start_with(opts: KnotOpts, port: u16) -> Knot {
-        let port = if port == 0 {
-            free_port(opts.ipv6)
-        } else {
-            port
-        };
+        let port = if port == 0 { free_port(opts.ipv6) } else { port };
         let dir = tempfile::Builder::new()
             .prefix("knot-test.")
             .tempdir()
@@ -898,13 +860,7 @@ pub mod wire {
 
     /// Encodes a query: RD=0, one question, and an OPT record with
     /// `edns_payload` when given.
-    pub fn encode_query(
-        id: u16,
-        name: &str,
-        qtype: u16,
-        qclass: u16,
-        edns_payload: Option<u16>,
-    ) -> Vec<u8> {
+    pub fn encode_query(id: u16, name: &str, qtype: u16, qclass: u16, edns_payload: Option<u16>) -> Vec<u8> {
         let mut m = Vec::with_capacity(64);
         m.extend_from_slice(&id.to_be_bytes());
         m.extend_from_slice(&[0, 0]); // QR=0 opcode=0 RD=0
@@ -924,11 +880,7 @@ pub mod wire {
     }
 
     fn encode_name(m: &mut Vec<u8>, name: &str) {
-        for label in name
-            .trim_end_matches('.')
-            .split('.')
-            .filter(|l| !l.is_empty())
-        {
+        for label in name.trim_end_matches('.').split('.').filter(|l| !l.is_empty()) {
             assert!(label.len() < 64, "label too long: {label}");
             m.push(label.len() as u8);
             m.extend_from_slice(label.as_bytes());
@@ -1090,18 +1042,8 @@ pub mod wire {
 
     /// One query over UDP (EDNS payload 1232); waits for the reply with the
     /// same ID.
-    pub fn udp_query(
-        addr: SocketAddr,
-        name: &str,
-        qtype: u16,
-        qclass: u16,
-        timeout: Duration,
-    ) -> io::Result<Reply> {
-        let bind = if addr.is_ipv4() {
-            "127.0.0.1:0"
-        } else {
-            "[::1]:0"
-        };
+    pub fn udp_query(addr: SocketAddr, name: &str, qtype: u16, qclass: u16, timeout: Duration) -> io::Result<Reply> {
+        let bind = if addr.is_ipv4() { "127.0.0.1:0" } else { "[::1]:0" };
         let sock = UdpSocket::bind(bind)?;
         sock.connect(addr)?;
         let id = next_id();
@@ -1125,13 +1067,7 @@ pub mod wire {
     }
 
     /// One query over TCP (EDNS payload 1232).
-    pub fn tcp_query(
-        addr: SocketAddr,
-        name: &str,
-        qtype: u16,
-        qclass: u16,
-        timeout: Duration,
-    ) -> io::Result<Reply> {
+    pub fn tcp_query(addr: SocketAddr, name: &str, qtype: u16, qclass: u16, timeout: Duration) -> io::Result<Reply> {
         let mut s = TcpStream::connect_timeout(&addr, timeout)?;
         s.set_read_timeout(Some(timeout))?;
         s.set_write_timeout(Some(timeout))?;
@@ -1144,7 +1080,6 @@ pub mod wire {
         s.read_exact(&mut len)?;
         let mut buf = vec![0u8; u16::from_be_bytes(len) as usize];
         s.read_exact(&mut buf)?;
-        parse(&buf)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unparseable response"))
+        parse(&buf).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unparseable response"))
     }
 }

@@ -60,19 +60,12 @@ impl Check<'_> {
                 );
             }
             if let Some(j) = announce.iter().position(|a| *a == pfx) {
-                self.err(
-                    &key,
-                    format!("{pfx} is listed twice (also bgp.announce[{j}])"),
-                );
+                self.err(&key, format!("{pfx} is listed twice (also bgp.announce[{j}])"));
             }
             announce.push(pfx);
         }
         let communities = self.each("bgp.communities", &b.communities, Community::parse);
-        let large_communities = self.each(
-            "bgp.large-communities",
-            &b.large_communities,
-            LargeCommunity::parse,
-        );
+        let large_communities = self.each("bgp.large-communities", &b.large_communities, LargeCommunity::parse);
         let mut peers: Vec<BgpPeer> = Vec::new();
         for (i, raw) in b.peer.iter().enumerate() {
             let p = format!("bgp.peer[{i}]");
@@ -121,10 +114,7 @@ impl Check<'_> {
             Some(s) => {
                 let ip = s.parse::<IpAddr>().ok();
                 if ip.is_none() {
-                    self.err(
-                        format!("{p}.address"),
-                        format!("{s:?} is not an IP address"),
-                    );
+                    self.err(format!("{p}.address"), format!("{s:?} is not an IP address"));
                 }
                 ip
             }
@@ -139,10 +129,7 @@ impl Check<'_> {
         let local_address = r.local_address.as_deref().and_then(|s| {
             let ip = s.parse::<IpAddr>().ok();
             match (ip, address) {
-                (None, _) => self.err(
-                    format!("{p}.local-address"),
-                    format!("{s:?} is not an IP address"),
-                ),
+                (None, _) => self.err(format!("{p}.local-address"), format!("{s:?} is not an IP address")),
                 (Some(l), Some(a)) if l.is_ipv4() != a.is_ipv4() => self.err(
                     format!("{p}.local-address"),
                     format!("{l} is not in the same address family as the peer {a}"),
@@ -151,14 +138,8 @@ impl Check<'_> {
             }
             ip
         });
-        if r.password
-            .as_ref()
-            .is_some_and(|pw| pw.is_empty() || pw.len() > 80)
-        {
-            self.err(
-                format!("{p}.password"),
-                "must be 1..=80 octets (the TCP-MD5 key limit)",
-            );
+        if r.password.as_ref().is_some_and(|pw| pw.is_empty() || pw.len() > 80) {
+            self.err(format!("{p}.password"), "must be 1..=80 octets (the TCP-MD5 key limit)");
         }
         let hold_time: u16 = self.int(&format!("{p}.hold-time"), r.hold_time, 9, 0..=65535);
         if hold_time == 1 || hold_time == 2 {
@@ -172,16 +153,8 @@ impl Check<'_> {
         let ipv6_next_hop = self.parsed::<Ipv6Addr>(p, "ipv6-next-hop", &r.ipv6_next_hop, "IPv6");
         if let Some(a) = address {
             let (other, key, missing) = match a {
-                IpAddr::V4(_) => (
-                    AddressFamily::Ipv6,
-                    "ipv6-next-hop",
-                    ipv6_next_hop.is_none(),
-                ),
-                IpAddr::V6(_) => (
-                    AddressFamily::Ipv4,
-                    "ipv4-next-hop",
-                    ipv4_next_hop.is_none(),
-                ),
+                IpAddr::V4(_) => (AddressFamily::Ipv6, "ipv6-next-hop", ipv6_next_hop.is_none()),
+                IpAddr::V6(_) => (AddressFamily::Ipv4, "ipv4-next-hop", ipv4_next_hop.is_none()),
             };
             if families.contains(&other) && missing && !self.failed.covers(&format!("{p}.{key}")) {
                 let session = AddressFamily::of(&a);
@@ -218,10 +191,7 @@ impl Check<'_> {
             return vec![AddressFamily::Ipv4, AddressFamily::Ipv6];
         };
         if list.is_empty() {
-            self.err(
-                format!("{p}.families"),
-                "must list at least one of ipv4, ipv6",
-            );
+            self.err(format!("{p}.families"), "must list at least one of ipv4, ipv6");
         }
         let mut out = Vec::new();
         for (i, f) in list.iter().enumerate() {
@@ -230,10 +200,7 @@ impl Check<'_> {
                 "ipv4" => AddressFamily::Ipv4,
                 "ipv6" => AddressFamily::Ipv6,
                 other => {
-                    self.err(
-                        key,
-                        format!("unknown family {other:?} (expected ipv4 or ipv6)"),
-                    );
+                    self.err(key, format!("unknown family {other:?} (expected ipv4 or ipv6)"));
                     continue;
                 }
             };
@@ -246,20 +213,11 @@ impl Check<'_> {
         out
     }
 
-    fn parsed<T: std::str::FromStr>(
-        &mut self,
-        p: &str,
-        key: &str,
-        raw: &Option<String>,
-        what: &str,
-    ) -> Option<T> {
+    fn parsed<T: std::str::FromStr>(&mut self, p: &str, key: &str, raw: &Option<String>, what: &str) -> Option<T> {
         let s = raw.as_deref()?;
         let v = s.parse().ok();
         if v.is_none() {
-            self.err(
-                format!("{p}.{key}"),
-                format!("{s:?} is not an {what} address"),
-            );
+            self.err(format!("{p}.{key}"), format!("{s:?} is not an {what} address"));
         }
         v
     }

@@ -12,37 +12,20 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::raw::{Failed, RawConfig, RawZone};
-use super::values::{
-    Prefix, decode_base64, normalize_dns_name, parse_socket_addr, qtype_from_name,
-};
+use super::values::{Prefix, decode_base64, normalize_dns_name, parse_socket_addr, qtype_from_name};
 use super::{
-    Config, ConfigError, DnsConfig, HealthConfig, HealthProbe, IdentityConfig, MgmtConfig,
-    NodeConfig, NodeLocation, TimerLimits, TsigAlgorithm, TsigKey, ZoneConfig, ZoneSource,
-    format_duration, parse_duration,
+    Config, ConfigError, DnsConfig, HealthConfig, HealthProbe, IdentityConfig, MgmtConfig, NodeConfig, NodeLocation,
+    TimerLimits, TsigAlgorithm, TsigKey, ZoneConfig, ZoneSource, format_duration, parse_duration,
 };
 
 /// Validates the raw layer; problems are appended to `errors`. The returned
 /// `Config` is meaningful only when no errors were added.
-pub(super) fn validate(
-    raw: &RawConfig,
-    failed: &Failed,
-    base: &Path,
-    errors: &mut Vec<ConfigError>,
-) -> Config {
-    let mut c = Check {
-        failed,
-        errors,
-        base,
-    };
+pub(super) fn validate(raw: &RawConfig, failed: &Failed, base: &Path, errors: &mut Vec<ConfigError>) -> Config {
+    let mut c = Check { failed, errors, base };
     let node = c.node(raw);
     let dns = c.dns(raw);
     let (tsig_keys, key_names) = c.tsig_keys(raw);
-    let secondary = c.timers(
-        "secondary",
-        raw.secondary_fields(),
-        &TimerLimits::default(),
-        false,
-    );
+    let secondary = c.timers("secondary", raw.secondary_fields(), &TimerLimits::default(), false);
     let zones = c.zones(raw, &key_names, &secondary);
     let bgp = c.bgp(&raw.bgp);
     let health = c.health(raw, &node.data_dir);
@@ -52,12 +35,7 @@ pub(super) fn validate(
             .listen
             .as_ref()
             .and_then(|s| c.socket_addr("mgmt.listen", s, None)),
-        token_file: c.path_or(
-            "mgmt.token-file",
-            &raw.mgmt.token_file,
-            &node.data_dir,
-            "token",
-        ),
+        token_file: c.path_or("mgmt.token-file", &raw.mgmt.token_file, &node.data_dir, "token"),
     };
     let identity = IdentityConfig {
         listen: c.socket_addrs("identity.listen", raw.identity.listen.as_deref(), None),
@@ -209,12 +187,7 @@ impl Check<'_> {
             version: d.version.clone(),
             nsid: d.nsid.unwrap_or(false),
             udp_payload: self.int("dns.udp-payload", d.udp_payload, 1232, 512..=4096),
-            tcp_max_connections: self.int(
-                "dns.tcp-max-connections",
-                d.tcp_max_connections,
-                1024,
-                1..=1_000_000,
-            ),
+            tcp_max_connections: self.int("dns.tcp-max-connections", d.tcp_max_connections, 1024, 1..=1_000_000),
             tcp_idle_timeout: self.positive_duration(
                 "dns.tcp-idle-timeout",
                 &d.tcp_idle_timeout,
@@ -260,8 +233,7 @@ impl Check<'_> {
                 Some(a) => {
                     let alg = TsigAlgorithm::from_name(a);
                     if alg.is_none() {
-                        let known: Vec<&str> =
-                            TsigAlgorithm::ALL.iter().map(|a| a.name()).collect();
+                        let known: Vec<&str> = TsigAlgorithm::ALL.iter().map(|a| a.name()).collect();
                         self.err(
                             format!("{p}.algorithm"),
                             format!("unknown algorithm {a:?} (expected {})", known.join(", ")),
@@ -304,13 +276,7 @@ impl Check<'_> {
     /// SOA timer clamps at `prefix` (`secondary` or `zone[i]`): values set
     /// there, else `inherited`. With `nested`, a min > max that involves
     /// only inherited values is not reported again.
-    fn timers(
-        &mut self,
-        prefix: &str,
-        fields: TimerFields<'_>,
-        inherited: &TimerLimits,
-        nested: bool,
-    ) -> TimerLimits {
+    fn timers(&mut self, prefix: &str, fields: TimerFields<'_>, inherited: &TimerLimits, nested: bool) -> TimerLimits {
         let i = inherited;
         let defaults = [
             i.refresh_min,
@@ -320,13 +286,8 @@ impl Check<'_> {
             i.expire_min,
             i.expire_max,
         ];
-        let v: [Duration; 6] = std::array::from_fn(|n| {
-            self.duration(
-                &format!("{prefix}.{}", TIMER_KEYS[n]),
-                fields[n],
-                defaults[n],
-            )
-        });
+        let v: [Duration; 6] =
+            std::array::from_fn(|n| self.duration(&format!("{prefix}.{}", TIMER_KEYS[n]), fields[n], defaults[n]));
         for pair in [0, 2, 4] {
             let (min, max) = (v[pair], v[pair + 1]);
             if min <= max {
@@ -362,12 +323,7 @@ impl Check<'_> {
         }
     }
 
-    fn zones(
-        &mut self,
-        raw: &RawConfig,
-        key_names: &[String],
-        secondary: &TimerLimits,
-    ) -> Vec<ZoneConfig> {
+    fn zones(&mut self, raw: &RawConfig, key_names: &[String], secondary: &TimerLimits) -> Vec<ZoneConfig> {
         let mut zones = Vec::new();
         let mut seen: HashMap<String, usize> = HashMap::new();
         for (i, z) in raw.zone.iter().enumerate() {
@@ -384,10 +340,7 @@ impl Check<'_> {
                     }
                     Ok(n) => {
                         if let Some(j) = seen.get(&n) {
-                            self.err(
-                                format!("{p}.name"),
-                                format!("duplicate zone {n:?} (also zone[{j}])"),
-                            );
+                            self.err(format!("{p}.name"), format!("duplicate zone {n:?} (also zone[{j}])"));
                         } else {
                             seen.insert(n.clone(), i);
                         }
@@ -403,16 +356,14 @@ impl Check<'_> {
                     }
                     Some(ZoneSource::File(self.base.join(file)))
                 }
-                (None, Some(primaries)) => {
-                    Some(self.secondary_zone(&p, z, primaries, key_names, secondary))
-                }
+                (None, Some(primaries)) => Some(self.secondary_zone(&p, z, primaries, key_names, secondary)),
                 (Some(_), Some(_)) => {
                     self.err(&p, "set either `file` or `primaries`, not both");
                     None
                 }
                 (None, None) => {
-                    let failed = self.failed.covers(&format!("{p}.file"))
-                        || self.failed.covers(&format!("{p}.primaries"));
+                    let failed =
+                        self.failed.covers(&format!("{p}.file")) || self.failed.covers(&format!("{p}.primaries"));
                     if !failed {
                         self.err(
                             &p,
@@ -515,9 +466,7 @@ impl Check<'_> {
                     return None;
                 }
             };
-            let name = normalize_dns_name(name)
-                .map_err(|e| self.err("health.probe", e))
-                .ok()?;
+            let name = normalize_dns_name(name).map_err(|e| self.err("health.probe", e)).ok()?;
             let Some(qtype) = qtype_from_name(qtype) else {
                 self.err("health.probe", format!("unknown record type {qtype:?}"));
                 return None;
@@ -525,20 +474,11 @@ impl Check<'_> {
             Some(HealthProbe { name, qtype })
         });
         HealthConfig {
-            interval: self.positive_duration(
-                "health.interval",
-                &h.interval,
-                Duration::from_secs(1),
-            ),
+            interval: self.positive_duration("health.interval", &h.interval, Duration::from_secs(1)),
             rise: self.int("health.rise", h.rise, 2, 1..=1000),
             fall: self.int("health.fall", h.fall, 2, 1..=1000),
             probe,
-            maintenance_file: self.path_or(
-                "health.maintenance-file",
-                &h.maintenance_file,
-                data_dir,
-                "maintenance",
-            ),
+            maintenance_file: self.path_or("health.maintenance-file", &h.maintenance_file, data_dir, "maintenance"),
             drain: self.duration("health.drain", &h.drain, Duration::from_secs(5)),
         }
     }
@@ -564,10 +504,7 @@ impl Check<'_> {
             if addr.port() == 0 {
                 continue;
             }
-            if let Some((other, _)) = all[..n]
-                .iter()
-                .find(|(k, a)| a == addr && section(k) != section(key))
-            {
+            if let Some((other, _)) = all[..n].iter().find(|(k, a)| a == addr && section(k) != section(key)) {
                 self.err(key, format!("{addr} is already used by {other}"));
             }
         }
@@ -595,12 +532,7 @@ impl Check<'_> {
         }
     }
 
-    fn positive_duration(
-        &mut self,
-        key: &str,
-        raw: &Option<String>,
-        default: Duration,
-    ) -> Duration {
+    fn positive_duration(&mut self, key: &str, raw: &Option<String>, default: Duration) -> Duration {
         let d = self.duration(key, raw, default);
         if d.is_zero() {
             self.err(key, "must be greater than 0");
@@ -609,13 +541,7 @@ impl Check<'_> {
         d
     }
 
-    fn int<T: TryFrom<i64>>(
-        &mut self,
-        key: &str,
-        raw: Option<i64>,
-        default: T,
-        range: RangeInclusive<i64>,
-    ) -> T {
+    fn int<T: TryFrom<i64>>(&mut self, key: &str, raw: Option<i64>, default: T, range: RangeInclusive<i64>) -> T {
         match raw {
             None => default,
             Some(v) if range.contains(&v) => T::try_from(v).unwrap_or(default),
@@ -630,18 +556,11 @@ impl Check<'_> {
     }
 
     fn socket_addr(&mut self, key: &str, s: &str, default_port: Option<u16>) -> Option<SocketAddr> {
-        parse_socket_addr(s, default_port)
-            .map_err(|e| self.err(key, e))
-            .ok()
+        parse_socket_addr(s, default_port).map_err(|e| self.err(key, e)).ok()
     }
 
     /// Parses each address of a list at `key[i]`, reporting duplicates.
-    fn socket_addrs(
-        &mut self,
-        key: &str,
-        list: Option<&[String]>,
-        default_port: Option<u16>,
-    ) -> Vec<SocketAddr> {
+    fn socket_addrs(&mut self, key: &str, list: Option<&[String]>, default_port: Option<u16>) -> Vec<SocketAddr> {
         let mut out: Vec<SocketAddr> = Vec::new();
         let mut index_of: Vec<usize> = Vec::new();
         for (i, s) in list.unwrap_or_default().iter().enumerate() {
@@ -660,12 +579,7 @@ impl Check<'_> {
     }
 
     /// Parses each element of an optional list at `key[i]`.
-    fn each<T>(
-        &mut self,
-        key: &str,
-        list: &Option<Vec<String>>,
-        parse: fn(&str) -> Result<T, String>,
-    ) -> Vec<T> {
+    fn each<T>(&mut self, key: &str, list: &Option<Vec<String>>, parse: fn(&str) -> Result<T, String>) -> Vec<T> {
         let mut out = Vec::new();
         for (i, s) in list.iter().flatten().enumerate() {
             match parse(s) {
