@@ -260,7 +260,11 @@ impl Answerer<'_, '_, '_> {
             // of one RRset, the one with the lowest type.
             match zone.rrsets(data_id).iter().find(|s| s.rtype == rtype::RRSIG).copied() {
                 Some(set) => {
-                    if self.w.rrset(Section::Answer, owner, set.rtype, set.ttl, zone.records(&set)).is_err() {
+                    if self
+                        .w
+                        .rrset(Section::Answer, owner, set.rtype, set.ttl, zone.records(&set))
+                        .is_err()
+                    {
                         self.truncated = true;
                     }
                 }
@@ -720,7 +724,11 @@ svc SVCB 1 svc-target alpn=h2\nsvc-target A 192.0.2.95\nmx MX 10 ns1\n*.w A 192.
         w.question(&q, qtype, 1).unwrap();
         let rc = answer(&zone, &q, qtype, false, &mut w);
         let flags = w.flags();
-        let counts = [w.count(Section::Answer), w.count(Section::Authority), w.count(Section::Additional)];
+        let counts = [
+            w.count(Section::Answer),
+            w.count(Section::Authority),
+            w.count(Section::Additional),
+        ];
         (rc, flags, counts)
     }
 
