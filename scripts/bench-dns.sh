@@ -19,6 +19,9 @@
 #   --big-count N      records in big.test                         [1000000]
 #   --port N           first loopback port to try                  [53700]
 #   --load-timeout N   seconds to wait for a server to load        [180]
+#   --nice N           run the servers and dnsperf at this nice level (root
+#                      only for N < 0), to keep a build elsewhere on the
+#                      machine from skewing the figures                [0]
 #   --build            run `cargo build --release` even if target/release/pharos exists
 #   --keep             keep the whole work dir (zones, server data); otherwise
 #                      only results, configs and logs are kept
@@ -42,6 +45,7 @@ max_qps=0
 big_count=1000000
 port_base=53700
 load_timeout=180
+nice_level=0
 build=0
 keep=0
 
@@ -73,6 +77,8 @@ while [ $# -gt 0 ]; do
         --port=*) port_base=${1#*=} ;;
         --load-timeout) load_timeout=${2:?}; shift ;;
         --load-timeout=*) load_timeout=${1#*=} ;;
+        --nice) nice_level=${2:?}; shift ;;
+        --nice=*) nice_level=${1#*=} ;;
         --build) build=1 ;;
         --keep) keep=1 ;;
         -h|--help) usage; exit 0 ;;
@@ -83,6 +89,11 @@ done
 for v in duration repeat clients tcp_clients outstanding max_qps big_count port_base load_timeout; do
     is_uint "${!v}" || die "--${v//_/-} must be a non-negative integer, got '${!v}'"
 done
+[[ $nice_level =~ ^-?[0-9]+$ ]] || die "--nice must be an integer, got '$nice_level'"
+if [ "$nice_level" -lt 0 ] && [ "$(id -u)" != 0 ]; then
+    echo "bench-dns: --nice $nice_level needs root; running at nice 0" >&2
+    nice_level=0
+fi
 [ "$duration" -gt 0 ] || die "--duration must be > 0"
 [ "$repeat" -gt 0 ] || die "--repeat must be > 0"
 [ "$big_count" -gt 0 ] || die "--big-count must be > 0 (use --skip-big for no big zone)"
@@ -197,6 +208,7 @@ trap 'exit 143' TERM
     echo "tcp_clients=$tcp_clients"
     echo "outstanding=$outstanding"
     echo "max_qps=$max_qps"
+    echo "nice=$nice_level"
     echo "big_count=$([ "$skip_big" = 1 ] && echo 0 || echo "$big_count")"
     echo "servers=$(IFS=,; echo "${server_list[*]}")"
 } >"$work/meta.txt"
@@ -272,10 +284,10 @@ write_config() {  # server dir port -> sets $conf
 start_server() {  # server dir conf -> sets spid[server], t0
     local s=$1 dir=$2 c=$3
     t0=$EPOCHREALTIME
-    case $s in
-        knot)   "$KNOTD" -c "$c" >"$dir/stdout.log" 2>&1 & ;;
-        nsd)    "$NSD" -d -c "$c" >"$dir/stdout.log" 2>&1 & ;;
-        pharos) "$PHAROS" serve --config "$c" >"$dir/stdout.log" 2>&1 & ;;
+    case $s in  # nice execs the server: $! is the server's pid
+        knot)   nice -n "$nice_level" "$KNOTD" -c "$c" >"$dir/stdout.log" 2>&1 & ;;
+        nsd)    nice -n "$nice_level" "$NSD" -d -c "$c" >"$dir/stdout.log" 2>&1 & ;;
+        pharos) nice -n "$nice_level" "$PHAROS" serve --config "$c" >"$dir/stdout.log" 2>&1 & ;;
     esac
     spid[$s]=$!
 }
@@ -367,7 +379,7 @@ run_perf() {  # server scenario round
     [ "$max_qps" = 0 ] || args+=(-Q "$max_qps")
     python3 "$lib" perf --out "$results" --scenario "$sc" --server "$s" --run "$r" \
         --zone "$zone" --clients "$c" --pid "${spid[$s]}" \
-        --log "$work/$s/dnsperf-$sc-$r.log" -- "$DNSPERF" "${args[@]}"
+        --log "$work/$s/dnsperf-$sc-$r.log" -- nice -n "$nice_level" "$DNSPERF" "${args[@]}"
 }
 for ((r = 1; r <= repeat; r++)); do
     for sc in "${scenarios[@]}"; do

@@ -212,10 +212,14 @@ impl ZoneBuilder {
         {
             let recs = &self.recs;
             let keys = &self.keys;
+            let data = &self.rdata;
             let key = |r: &Rec| &keys[r.key_off as usize..r.key_off as usize + r.key_len as usize];
-            order.sort_by(|&a, &b| {
+            let rd = |r: &Rec| &data[r.rdata_off as usize..r.rdata_off as usize + r.rdata_len as usize];
+            // Within an RRset, records in canonical rdata order (RFC 4034
+            // section 6.3), as Knot DNS keeps them.
+            order.sort_unstable_by(|&a, &b| {
                 let (ra, rb) = (&recs[a as usize], &recs[b as usize]);
-                key(ra).cmp(key(rb)).then(group(ra).cmp(&group(rb)))
+                key(ra).cmp(key(rb)).then(group(ra).cmp(&group(rb))).then_with(|| rd(ra).cmp(rd(rb)))
             });
         }
 
@@ -292,13 +296,17 @@ impl ZoneBuilder {
                 let mut count = 0u16;
                 let mut ttl_warned = false;
                 // As Knot DNS: on mismatched TTLs the last record's TTL wins.
-                let set_ttl = self.recs[order[j - 1] as usize].ttl;
+                let last_in_file = (i..j).map(|k| order[k]).max().unwrap_or(order[i]);
+                let set_ttl = self.recs[last_in_file as usize].ttl;
+                let mut prev: Option<(usize, usize)> = None;
                 for k in i..j {
                     let r = self.recs[order[k] as usize];
                     let (ro, rl) = (r.rdata_off as usize, r.rdata_len as usize);
-                    if is_duplicate(&rdata[data_off..], &self.rdata[ro..ro + rl]) {
+                    // Sorted, so a duplicate (RFC 2181 section 5) follows its twin.
+                    if prev.is_some_and(|(po, pl)| self.rdata[po..po + pl] == self.rdata[ro..ro + rl]) {
                         continue;
                     }
+                    prev = Some((ro, rl));
                     if r.ttl != set_ttl && head.rtype != rtype::RRSIG && !ttl_warned {
                         ttl_warned = true;
                         let msg = format!(
@@ -543,11 +551,6 @@ fn lowercase_rdata_names(t: u16, rd: &mut [u8]) {
         }
         _ => {}
     }
-}
-
-fn is_duplicate(set: &[u8], rd: &[u8]) -> bool {
-    let mut it = super::RdataIter { data: set };
-    it.any(|x| x == rd)
 }
 
 /// Length of the uncompressed wire name at the start of `data`.

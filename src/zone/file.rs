@@ -98,14 +98,13 @@ fn read_file(builder: &mut ZoneBuilder, path: &Path, origin: Name<Bytes>, depth:
 
 fn read_text(builder: &mut ZoneBuilder, text: &str, file: u16, path: Option<&Path>, origin: Name<Bytes>, depth: usize) {
     let text = rewrite_loc(text);
-    let mut lines = LineMap::new(text.as_bytes());
+    let mut lines = EntryLines::new(&text);
     let mut zf = Zonefile::from(text.as_bytes());
     zf.set_origin(origin);
     zf.set_default_class(Class::IN);
     let mut owner = Vec::with_capacity(256);
     let mut rdata = Vec::with_capacity(512);
     loop {
-        let before = zf.current_offset();
         let entry = match zf.next_entry() {
             Ok(Some(entry)) => entry,
             Ok(None) => break,
@@ -113,13 +112,13 @@ fn read_text(builder: &mut ZoneBuilder, text: &str, file: u16, path: Option<&Pat
                 // domain's error reads "line:col: message"; its line can be
                 // one past the entry, so name the line the entry starts on.
                 let msg = e.to_string();
-                let (_, rest) = split_line_prefix(&msg);
-                let line = lines.entry_line(before);
+                let (reported, rest) = split_line_prefix(&msg);
+                let line = lines.failed(reported);
                 builder.error(SourcePos { file, line }, rest.to_string());
                 return;
             }
         };
-        let line = lines.entry_line(before);
+        let line = lines.returned();
         let pos = SourcePos { file, line };
         match entry {
             Entry::Record(rec) => {
@@ -181,58 +180,99 @@ fn split_line_prefix(msg: &str) -> (u32, &str) {
     }
 }
 
-/// Maps byte offsets to 1-based line numbers, for offsets that only grow.
-struct LineMap<'a> {
-    text: &'a [u8],
-    pos: usize,
-    line: u32,
+/// Start lines of the logical entries of a zone file (a record, possibly
+/// spanning lines in parentheses, or a `$` directive), in order. The scanner
+/// does not report positions of good entries, so records are matched to
+/// these by count.
+struct EntryLines {
+    /// (line, is `$ORIGIN`/`$TTL`: consumed by the scanner without an entry)
+    entries: Vec<(u32, bool)>,
+    next: usize,
 }
 
-impl<'a> LineMap<'a> {
-    fn new(text: &'a [u8]) -> Self {
-        LineMap { text, pos: 0, line: 1 }
-    }
-
-    fn advance_to(&mut self, to: usize) {
-        let to = to.min(self.text.len());
-        if to > self.pos {
-            self.line += self.text[self.pos..to].iter().filter(|&&b| b == b'\n').count() as u32;
-            self.pos = to;
-        }
-    }
-
-    /// Line of the first entry starting at or after `from`: skips blanks,
-    /// comments and `$` directive lines.
-    fn entry_line(&mut self, from: usize) -> u32 {
-        self.advance_to(from);
-        let mut i = self.pos;
-        let t = self.text;
-        let mut line = self.line;
-        let mut at_line_start = i == 0 || t.get(i.wrapping_sub(1)) == Some(&b'\n');
-        while i < t.len() {
-            match t[i] {
+impl EntryLines {
+    fn new(text: &str) -> EntryLines {
+        let mut entries = Vec::new();
+        let b = text.as_bytes();
+        let (mut i, mut line) = (0usize, 1u32);
+        let mut depth = 0u32;
+        let mut in_quote = false;
+        let mut in_entry = false;
+        let mut at_line_start = true;
+        while i < b.len() {
+            let c = b[i];
+            if in_quote {
+                match c {
+                    b'\\' => i += 1,
+                    b'"' => in_quote = false,
+                    b'\n' => line += 1,
+                    _ => {}
+                }
+                i += 1;
+                continue;
+            }
+            match c {
                 b'\n' => {
                     line += 1;
+                    if depth == 0 {
+                        in_entry = false;
+                    }
                     at_line_start = true;
                     i += 1;
-                }
-                b' ' | b'\t' | b'\r' => {
-                    i += 1;
+                    continue;
                 }
                 b';' => {
-                    while i < t.len() && t[i] != b'\n' {
+                    while i < b.len() && b[i] != b'\n' {
                         i += 1;
                     }
+                    continue;
                 }
-                b'$' if at_line_start => {
-                    while i < t.len() && t[i] != b'\n' {
-                        i += 1;
+                b' ' | b'\t' | b'\r' => {}
+                _ => {
+                    if !in_entry {
+                        in_entry = true;
+                        let directive = at_line_start && c == b'$';
+                        let silent = directive && {
+                            let word = &b[i..b.len().min(i + 7)];
+                            word.eq_ignore_ascii_case(b"$ORIGIN") || word.starts_with(b"$TTL") || word.starts_with(b"$ttl")
+                        };
+                        entries.push((line, silent));
+                    }
+                    match c {
+                        b'(' => depth += 1,
+                        b')' => depth = depth.saturating_sub(1),
+                        b'"' => in_quote = true,
+                        b'\\' => i += 1,
+                        _ => {}
                     }
                 }
-                _ => break,
+            }
+            at_line_start = false;
+            i += 1;
+        }
+        EntryLines { entries, next: 0 }
+    }
+
+    /// Line of the entry the scanner just returned (a record or $INCLUDE).
+    fn returned(&mut self) -> u32 {
+        while let Some(&(line, silent)) = self.entries.get(self.next) {
+            self.next += 1;
+            if !silent {
+                return line;
             }
         }
-        line
+        0
+    }
+
+    /// Line of the entry the scanner failed on, given the line it reported
+    /// (which may lie past the entry's start).
+    fn failed(&self, reported: u32) -> u32 {
+        let rest = &self.entries[self.next.min(self.entries.len())..];
+        rest.iter()
+            .take_while(|(line, _)| *line <= reported)
+            .last()
+            .or(rest.first())
+            .map_or(reported, |(line, _)| *line)
     }
 }
 
@@ -307,6 +347,16 @@ mod tests {
         .err()
         .unwrap();
         assert!(err.to_string().contains(":3:"), "{err}");
+    }
+
+    #[test]
+    fn lines_survive_parentheses_and_directives() {
+        let z = "$ORIGIN example.test.\n$TTL 300\n@ SOA ns1 host (\n 1 2 3 ; serial etc\n 4 5 )\n@ NS ns1\n\nns1 A 192.0.2.1\n$TTL 60\nbad CNAME ns1\nbad TXT \"a;b\" \"(\"\n";
+        let err = load_zone_text("example.test", z).err().unwrap().to_string();
+        assert!(err.contains(":10:"), "{err}");
+        let z = "$ORIGIN example.test.\n@ 300 SOA ns1 host ( 1 2\n 3 4 5 )\n$TTL 60\n@ NS ns1\nx A 1.2.3\n";
+        let err = load_zone_text("example.test", z).err().unwrap().to_string();
+        assert!(err.contains(":6:"), "{err}");
     }
 
     #[test]
