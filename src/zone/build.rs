@@ -219,7 +219,10 @@ impl ZoneBuilder {
             // section 6.3), as Knot DNS keeps them.
             order.sort_unstable_by(|&a, &b| {
                 let (ra, rb) = (&recs[a as usize], &recs[b as usize]);
-                key(ra).cmp(key(rb)).then(group(ra).cmp(&group(rb))).then_with(|| rd(ra).cmp(rd(rb)))
+                key(ra)
+                    .cmp(key(rb))
+                    .then(group(ra).cmp(&group(rb)))
+                    .then_with(|| rd(ra).cmp(rd(rb)))
             });
         }
 

@@ -234,7 +234,9 @@ impl EntryLines {
                         let directive = at_line_start && c == b'$';
                         let silent = directive && {
                             let word = &b[i..b.len().min(i + 7)];
-                            word.eq_ignore_ascii_case(b"$ORIGIN") || word.starts_with(b"$TTL") || word.starts_with(b"$ttl")
+                            word.eq_ignore_ascii_case(b"$ORIGIN")
+                                || word.starts_with(b"$TTL")
+                                || word.starts_with(b"$ttl")
                         };
                         entries.push((line, silent));
                     }
