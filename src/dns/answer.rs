@@ -688,6 +688,8 @@ impl Answerer<'_, '_, '_> {
 }
 
 /// What to do after one step of the chain.
+// The name lives on the stack on purpose: no allocation per query.
+#[allow(clippy::large_enum_variant)]
 enum Step {
     Done,
     Follow(NameBuf),

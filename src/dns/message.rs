@@ -352,12 +352,7 @@ impl<'b> Writer<'b> {
     }
 
     fn find_target(&self, suffix: &[u8]) -> Option<u16> {
-        for &t in &self.targets[..self.ntargets] {
-            if self.name_at_equals(t as usize, suffix) {
-                return Some(t);
-            }
-        }
-        None
+        self.targets[..self.ntargets].iter().copied().find(|&t| self.name_at_equals(t as usize, suffix))
     }
 
     /// Compares the (possibly compressed) name at `pos` with `want`.

@@ -302,8 +302,8 @@ impl ZoneBuilder {
                 let last_in_file = (i..j).map(|k| order[k]).max().unwrap_or(order[i]);
                 let set_ttl = self.recs[last_in_file as usize].ttl;
                 let mut prev: Option<(usize, usize)> = None;
-                for k in i..j {
-                    let r = self.recs[order[k] as usize];
+                for &idx in &order[i..j] {
+                    let r = self.recs[idx as usize];
                     let (ro, rl) = (r.rdata_off as usize, r.rdata_len as usize);
                     // Sorted, so a duplicate (RFC 2181 section 5) follows its twin.
                     if prev.is_some_and(|(po, pl)| self.rdata[po..po + pl] == self.rdata[ro..ro + rl]) {
