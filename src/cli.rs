@@ -69,8 +69,10 @@ fn check_config(file: &std::path::Path) -> Result<(), Error> {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PHAROS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
 }

@@ -352,7 +352,10 @@ impl<'b> Writer<'b> {
     }
 
     fn find_target(&self, suffix: &[u8]) -> Option<u16> {
-        self.targets[..self.ntargets].iter().copied().find(|&t| self.name_at_equals(t as usize, suffix))
+        self.targets[..self.ntargets]
+            .iter()
+            .copied()
+            .find(|&t| self.name_at_equals(t as usize, suffix))
     }
 
     /// Compares the (possibly compressed) name at `pos` with `want`.

@@ -434,7 +434,7 @@ impl ZoneBuilder {
         }
         for id in 0..zone.node_count() as u32 {
             let sets = zone.rrsets(id);
-            let owner = name::to_text(zone.name(id));
+            let owner = || name::to_text(zone.name(id));
             let start = zone.node(id).rr_start as usize;
             let pos_of = |t: u16| {
                 sets.iter()
@@ -445,7 +445,7 @@ impl ZoneBuilder {
             if id != 0 && zone.get(id, rtype::SOA).is_some() {
                 self.error(
                     pos_of(rtype::SOA),
-                    format!("SOA record at {owner}, which is not the apex"),
+                    format!("SOA record at {}, which is not the apex", owner()),
                 );
             }
             if let Some(cname) = zone.get(id, rtype::CNAME) {
@@ -453,10 +453,10 @@ impl ZoneBuilder {
                 if cname.count > 1 {
                     self.error(
                         pos,
-                        format!("{owner} has {} CNAME records; only one is allowed", cname.count),
+                        format!("{} has {} CNAME records; only one is allowed", owner(), cname.count),
                     );
                 }
-                let others: Vec<&str> = sets
+                let others: Vec<_> = sets
                     .iter()
                     .filter(|s| !matches!(s.rtype, rtype::CNAME | rtype::RRSIG | rtype::NSEC))
                     .map(|s| type_name(s.rtype))
@@ -464,7 +464,7 @@ impl ZoneBuilder {
                 if !others.is_empty() {
                     self.error(
                         pos,
-                        format!("{owner} has a CNAME beside other data ({})", others.join(", ")),
+                        format!("{} has a CNAME beside other data ({})", owner(), others.join(", ")),
                     );
                 }
             }
@@ -629,8 +629,8 @@ fn index_and_flag(zone: &mut Zone) {
 }
 
 /// Mnemonic of a record type, or `TYPEnnn`.
-pub fn type_name(t: u16) -> &'static str {
-    match t {
+pub fn type_name(t: u16) -> std::borrow::Cow<'static, str> {
+    let known = match t {
         1 => "A",
         2 => "NS",
         5 => "CNAME",
@@ -655,6 +655,7 @@ pub fn type_name(t: u16) -> &'static str {
         252 => "AXFR",
         251 => "IXFR",
         255 => "ANY",
-        _ => "TYPE",
-    }
+        _ => return format!("TYPE{t}").into(),
+    };
+    known.into()
 }

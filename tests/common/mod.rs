@@ -424,6 +424,27 @@ pub fn pharos_cmd<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
         .expect("cannot run the pharos binary")
 }
 
+/// Writes the config [`Pharos::start`] would write for `opts` into a temp
+/// dir and runs `pharos check-config` on it (nothing is started or bound).
+pub fn pharos_check_config(opts: &PharosOpts) -> Output {
+    let dir = tempfile::Builder::new()
+        .prefix("pharos-check.")
+        .tempdir()
+        .expect("cannot create temp dir");
+    let config = dir.path().join("pharos.toml");
+    let text = pharos_config(opts, free_port(opts.ipv6), &dir.path().join("var"));
+    fs::write(&config, text).expect("cannot write config");
+    let out = Command::new(pharos_bin())
+        .arg("check-config")
+        .arg(&config)
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot run the pharos binary");
+    drop(dir);
+    out
+}
+
 /// A running `pharos serve` (or, with `PHAROS_TEST_AGAINST=knot`, a knotd
 /// configured the same way).  Killed on drop.
 pub struct Pharos {
@@ -1081,5 +1102,75 @@ pub mod wire {
         let mut buf = vec![0u8; u16::from_be_bytes(len) as usize];
         s.read_exact(&mut buf)?;
         parse(&buf).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unparseable response"))
+    }
+
+    /// `msg` with its two-octet length prefix (RFC 1035 section 4.2.2), as
+    /// sent over TCP.
+    pub fn frame(msg: &[u8]) -> Vec<u8> {
+        assert!(msg.len() <= u16::MAX as usize, "message too long for TCP framing");
+        let mut framed = Vec::with_capacity(msg.len() + 2);
+        framed.extend_from_slice(&(msg.len() as u16).to_be_bytes());
+        framed.extend_from_slice(msg);
+        framed
+    }
+
+    /// What [`tcp_read`] found on a connection.
+    #[derive(Debug)]
+    pub enum TcpRead {
+        /// One whole length-prefixed message (without its prefix).
+        Message(Vec<u8>),
+        /// The peer closed (EOF: `error` None) or reset the connection;
+        /// `partial` octets of an unfinished message had arrived.
+        Closed {
+            error: Option<io::ErrorKind>,
+            partial: usize,
+        },
+        /// No whole message before the deadline; the connection is still open.
+        TimedOut { partial: usize },
+    }
+
+    /// Reads one length-prefixed message from `s`, waiting at most `timeout`.
+    /// Reads exactly one message, so pipelined responses can be read one by
+    /// one.
+    pub fn tcp_read(s: &mut TcpStream, timeout: Duration) -> TcpRead {
+        let deadline = Instant::now() + timeout;
+        let mut buf: Vec<u8> = Vec::with_capacity(512);
+        let mut need = 2usize;
+        let mut have_len = false;
+        loop {
+            while buf.len() < need {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return TcpRead::TimedOut { partial: buf.len() };
+                }
+                let _ = s.set_read_timeout(Some(left));
+                let mut chunk = vec![0u8; need - buf.len()];
+                match s.read(&mut chunk) {
+                    Ok(0) => {
+                        return TcpRead::Closed {
+                            error: None,
+                            partial: buf.len(),
+                        };
+                    }
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+                        ) => {}
+                    Err(e) => {
+                        return TcpRead::Closed {
+                            error: Some(e.kind()),
+                            partial: buf.len(),
+                        };
+                    }
+                }
+            }
+            if have_len {
+                return TcpRead::Message(buf.split_off(2));
+            }
+            have_len = true;
+            need = 2 + u16::from_be_bytes([buf[0], buf[1]]) as usize;
+        }
     }
 }
