@@ -40,6 +40,10 @@ pub fn bind(addr: SocketAddr, count: usize) -> io::Result<Vec<UdpSocket>> {
         sock.set_send_buffer_size(4 << 20).ok();
         sock.bind(&addr.into())?;
         sock.set_read_timeout(Some(STOP_POLL))?;
+        #[cfg(target_os = "linux")]
+        if addr.ip().is_unspecified() {
+            pktinfo::enable(&sock, addr.is_ipv6())?;
+        }
         out.push(sock.into());
     }
     Ok(out)
@@ -103,6 +107,11 @@ fn worker(sock: &UdpSocket, server: &Server, stop: &AtomicBool) -> io::Result<()
     let mut iov_out: Vec<libc::iovec> = iov_in.clone();
     let mut hdr_in: Vec<libc::mmsghdr> = vec![unsafe { std::mem::zeroed() }; BATCH];
     let mut hdr_out: Vec<libc::mmsghdr> = vec![unsafe { std::mem::zeroed() }; BATCH];
+    // Bound to a wildcard address: answer from the address the query was
+    // sent to (IP_PKTINFO / IPV6_PKTINFO), as anycast needs.
+    let wildcard = sock.local_addr()?.ip().is_unspecified();
+    let mut ctrl_in = vec![[0u64; pktinfo::CTRL_WORDS]; BATCH];
+    let mut ctrl_out = vec![[0u64; pktinfo::CTRL_WORDS]; BATCH];
     loop {
         if stop.load(Ordering::Relaxed) {
             return Ok(());
@@ -115,8 +124,13 @@ fn worker(sock: &UdpSocket, server: &Server, stop: &AtomicBool) -> io::Result<()
             h.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
             h.msg_iov = &mut iov_in[i];
             h.msg_iovlen = 1;
-            h.msg_control = std::ptr::null_mut();
-            h.msg_controllen = 0;
+            if wildcard {
+                h.msg_control = ctrl_in[i].as_mut_ptr().cast();
+                h.msg_controllen = std::mem::size_of_val(&ctrl_in[i]) as _;
+            } else {
+                h.msg_control = std::ptr::null_mut();
+                h.msg_controllen = 0;
+            }
             h.msg_flags = 0;
             hdr_in[i].msg_len = 0;
         }
@@ -160,6 +174,15 @@ fn worker(sock: &UdpSocket, server: &Server, stop: &AtomicBool) -> io::Result<()
             h.msg_iovlen = 1;
             h.msg_control = std::ptr::null_mut();
             h.msg_controllen = 0;
+            if wildcard {
+                // SAFETY: the input header's control buffer was filled by the
+                // kernel within its stated length; the output buffer is ours.
+                let n = unsafe { pktinfo::reply_control(&hdr_in[i].msg_hdr, &mut ctrl_out[out_count]) };
+                if n > 0 {
+                    h.msg_control = ctrl_out[out_count].as_mut_ptr().cast();
+                    h.msg_controllen = n as _;
+                }
+            }
             h.msg_flags = 0;
             out_count += 1;
         }
@@ -199,6 +222,90 @@ fn worker(sock: &UdpSocket, server: &Server, stop: &AtomicBool) -> io::Result<()
                     io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
                 ) => {}
             Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Destination-address handling for sockets bound to a wildcard address.
+#[cfg(target_os = "linux")]
+mod pktinfo {
+    use std::io;
+    use std::os::fd::AsRawFd;
+
+    /// Control buffer size in 8-byte words (room for one pktinfo message).
+    pub const CTRL_WORDS: usize = 8;
+
+    /// Asks the kernel for each datagram's destination address.
+    pub fn enable(sock: &socket2::Socket, v6: bool) -> io::Result<()> {
+        let on: libc::c_int = 1;
+        let (level, name) = if v6 {
+            (libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO)
+        } else {
+            (libc::IPPROTO_IP, libc::IP_PKTINFO)
+        };
+        // SAFETY: a valid socket and a c_int option value of the right size.
+        let r = unsafe {
+            libc::setsockopt(
+                sock.as_raw_fd(),
+                level,
+                name,
+                (&on as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if r != 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Builds the control message that makes a reply leave from the address
+    /// the request arrived at. Returns its length (0: none found).
+    ///
+    /// # Safety
+    /// `req` must be a header filled by `recvmmsg` whose control buffer is
+    /// still alive.
+    pub unsafe fn reply_control(req: &libc::msghdr, out: &mut [u64; CTRL_WORDS]) -> usize {
+        // SAFETY: walking the kernel-filled control buffer with the libc
+        // macros, within msg_controllen; writes stay within `out`.
+        unsafe {
+            let mut cmsg = libc::CMSG_FIRSTHDR(req);
+            while !cmsg.is_null() {
+                let c = &*cmsg;
+                let data = libc::CMSG_DATA(cmsg);
+                if c.cmsg_level == libc::IPPROTO_IP && c.cmsg_type == libc::IP_PKTINFO {
+                    let mut info: libc::in_pktinfo = std::ptr::read_unaligned(data.cast());
+                    info.ipi_spec_dst = info.ipi_addr;
+                    info.ipi_ifindex = 0;
+                    return write(out, libc::IPPROTO_IP, libc::IP_PKTINFO, &info);
+                }
+                if c.cmsg_level == libc::IPPROTO_IPV6 && c.cmsg_type == libc::IPV6_PKTINFO {
+                    let info: libc::in6_pktinfo = std::ptr::read_unaligned(data.cast());
+                    return write(out, libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, &info);
+                }
+                cmsg = libc::CMSG_NXTHDR(req, cmsg);
+            }
+        }
+        0
+    }
+
+    /// Writes one control message holding `value` into `out`.
+    unsafe fn write<T>(out: &mut [u64; CTRL_WORDS], level: libc::c_int, kind: libc::c_int, value: &T) -> usize {
+        // SAFETY: CMSG_SPACE of a pktinfo struct fits in CTRL_WORDS * 8
+        // bytes (checked), and the header is written within `out`.
+        unsafe {
+            let space = libc::CMSG_SPACE(std::mem::size_of::<T>() as u32) as usize;
+            if space > CTRL_WORDS * 8 {
+                return 0;
+            }
+            out.fill(0);
+            let hdr = out.as_mut_ptr().cast::<libc::cmsghdr>();
+            (*hdr).cmsg_level = level;
+            (*hdr).cmsg_type = kind;
+            (*hdr).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<T>() as u32) as _;
+            std::ptr::write_unaligned(libc::CMSG_DATA(hdr).cast::<T>(), std::ptr::read(value));
+            space
         }
     }
 }
