@@ -269,10 +269,15 @@ impl EntryLines {
     /// Line of the entry the scanner failed on, given the line it reported
     /// (which may lie past the entry's start).
     fn failed(&self, reported: u32) -> u32 {
+        // Entries before the failing one that the scanner consumed silently
+        // are `$ORIGIN`/`$TTL` lines; the failing entry is the first record
+        // not yet returned, unless the report points at a directive only.
         let rest = &self.entries[self.next.min(self.entries.len())..];
-        rest.iter()
-            .take_while(|(line, _)| *line <= reported)
-            .last()
+        let upto: Vec<&(u32, bool)> = rest.iter().take_while(|(line, _)| *line <= reported).collect();
+        upto.iter()
+            .copied()
+            .find(|(_, silent)| !silent)
+            .or(upto.last().copied())
             .or(rest.first())
             .map_or(reported, |(line, _)| *line)
     }
