@@ -13,6 +13,9 @@
 #   --duration N       seconds per dnsperf run                    [10]
 #   --clients N        dnsperf clients (-c) for UDP runs           [4]
 #   --tcp-clients N    dnsperf clients (-c) = TCP connections      [8]
+#   --tcp-per-conn N   queries per TCP connection before dnsperf reconnects
+#                      (-O num-queries-per-conn); 0 = one connection for
+#                      the whole run, pipelined                   [0]
 #   --outstanding N    dnsperf max outstanding queries (-q)        [100]
 #   --repeat N         rounds of every run; tables show medians    [1]
 #   --max-qps N        dnsperf -Q (rate limit); 0 = unlimited      [0]
@@ -21,7 +24,7 @@
 #   --load-timeout N   seconds to wait for a server to load        [180]
 #   --nice N           run the servers and dnsperf at this nice level (root
 #                      only for N < 0), to keep a build elsewhere on the
-#                      machine from skewing the figures                [0]
+#                      machine from skewing the figures           [0]
 #   --build            run `cargo build --release` even if target/release/pharos exists
 #   --keep             keep the whole work dir (zones, server data); otherwise
 #                      only results, configs and logs are kept
@@ -40,6 +43,7 @@ duration=10
 clients=4
 tcp_clients=8
 outstanding=100
+tcp_per_conn=0
 repeat=1
 max_qps=0
 big_count=1000000
@@ -65,6 +69,8 @@ while [ $# -gt 0 ]; do
         --clients=*) clients=${1#*=} ;;
         --tcp-clients) tcp_clients=${2:?}; shift ;;
         --tcp-clients=*) tcp_clients=${1#*=} ;;
+        --tcp-per-conn) tcp_per_conn=${2:?}; shift ;;
+        --tcp-per-conn=*) tcp_per_conn=${1#*=} ;;
         --outstanding) outstanding=${2:?}; shift ;;
         --outstanding=*) outstanding=${1#*=} ;;
         --repeat) repeat=${2:?}; shift ;;
@@ -86,7 +92,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-for v in duration repeat clients tcp_clients outstanding max_qps big_count port_base load_timeout; do
+for v in duration repeat clients tcp_clients tcp_per_conn outstanding max_qps big_count port_base load_timeout; do
     is_uint "${!v}" || die "--${v//_/-} must be a non-negative integer, got '${!v}'"
 done
 [[ $nice_level =~ ^-?[0-9]+$ ]] || die "--nice must be an integer, got '$nice_level'"
@@ -207,6 +213,7 @@ trap 'exit 143' TERM
     echo "udp_clients=$clients"
     echo "tcp_clients=$tcp_clients"
     echo "outstanding=$outstanding"
+    echo "tcp_per_conn=$tcp_per_conn"
     echo "max_qps=$max_qps"
     echo "nice=$nice_level"
     echo "big_count=$([ "$skip_big" = 1 ] && echo 0 || echo "$big_count")"
@@ -377,6 +384,9 @@ run_perf() {  # server scenario round
     local args=(-s 127.0.0.1 -p "${sport[$s]}" -m "$mode" -d "$qfile" -l "$duration"
                 -c "$c" -q "$outstanding" -t 2)
     [ "$max_qps" = 0 ] || args+=(-Q "$max_qps")
+    if [ "$mode" = tcp ] && [ "$tcp_per_conn" != 0 ]; then
+        args+=(-O "num-queries-per-conn=$tcp_per_conn")
+    fi
     python3 "$lib" perf --out "$results" --scenario "$sc" --server "$s" --run "$r" \
         --zone "$zone" --clients "$c" --pid "${spid[$s]}" \
         --log "$work/$s/dnsperf-$sc-$r.log" -- nice -n "$nice_level" "$DNSPERF" "${args[@]}"

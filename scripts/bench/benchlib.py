@@ -684,8 +684,9 @@ def cmd_report(a):
         print()
         print("NOTE: other processes kept up to %.2f cores busy during some "
               "runs (column 'other');" % noisy)
-        print("      CPU/query and qps are unreliable then: rerun on an idle "
-              "machine (or with --repeat 3).")
+        print("      CPU/query and qps are less reliable then: rerun on an idle "
+              "machine, or use")
+        print("      --repeat 3 (medians) and, as root, --nice -10.")
     # the targets: pharos needs no more than Knot
     verdict = []
     for s, key in (("small-udp", "cpu_us_per_q"), ("small-tcp", "cpu_us_per_q"),
