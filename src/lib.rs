@@ -15,6 +15,7 @@
 //! The query path (`dns::answer`) reads zone snapshots without locking:
 //! `zone::Store` publishes a new `ZoneSet` atomically whenever a zone changes.
 
+pub mod axfr;
 pub mod cli;
 pub mod config;
 pub mod dns;

@@ -15,7 +15,9 @@ pub mod file;
 mod loc;
 pub mod name;
 pub mod nsec3;
+pub mod persist;
 pub mod store;
+pub mod wire;
 
 use std::hash::BuildHasher;
 

@@ -1,0 +1,5 @@
+//! Secondary engine: NOTIFY in, SOA timers, AXFR/IXFR client, TSIG,
+//! multi-primary, transfers out + NOTIFY out (hub role), catalog zones.
+
+pub mod refresh;
+pub mod tsig;

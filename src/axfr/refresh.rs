@@ -1,0 +1,546 @@
+//! The refresh state machine of one secondary zone, without I/O.
+//!
+//! One event enum per zone (Load, Refresh, Notify, Expire, Flush, plus the
+//! results of the SOA checks and transfers it asked for), one handler each,
+//! as Knot DNS organises its zone events. [`Secondary::handle`] returns the
+//! actions for the I/O task to carry out; timers are plain instants the task
+//! turns into sleeps. RFC 1996 (NOTIFY), RFC 1982 (serials) and the SOA
+//! refresh/retry/expire timers of RFC 1035 section 4.3.5, clamped by the
+//! config and with jitter against synchronised refresh storms.
+
+use std::time::{Duration, Instant};
+
+use crate::config::TimerLimits;
+
+/// RFC 1982 serial comparison: true if `a` is newer than `b`.
+pub fn serial_gt(a: u32, b: u32) -> bool {
+    a != b && (a.wrapping_sub(b) as i32) > 0
+}
+
+/// Which transfer to ask a primary for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransferKind {
+    /// IXFR from the serial we hold (RFC 1995).
+    Ixfr { from: u32 },
+    /// Whole zone (RFC 5936).
+    Axfr,
+}
+
+/// Why a transfer did not give a new version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TransferFailure {
+    /// The primary cannot serve an IXFR from our serial (refused, NOTIMP,
+    /// or a diff that does not apply): fall back to AXFR from the same primary.
+    IxfrUnavailable(String),
+    /// Anything else: timeout, connection, TSIG, malformed or invalid zone.
+    Failed(String),
+}
+
+/// Inputs to the state machine.
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// Start-up: `serial` and timers of the version loaded from disk, if any.
+    Load {
+        serial: Option<u32>,
+        expire_at: Option<Instant>,
+    },
+    /// Check the primaries now (timer, operator, or after a NOTIFY).
+    Refresh,
+    /// A NOTIFY from an allowed source; the serial it announced, if any.
+    Notify { serial: Option<u32> },
+    /// The expire timer fired (also checked on every event).
+    Expire,
+    /// The zone is being removed: stop everything.
+    Flush,
+    /// Result of a SOA query to `primaries[primary]`: serial and timers.
+    SoaResult {
+        primary: usize,
+        result: Result<SoaTimers, String>,
+    },
+    /// Result of a transfer from `primaries[primary]`.
+    TransferResult {
+        primary: usize,
+        kind: TransferKind,
+        result: Result<SoaTimers, TransferFailure>,
+    },
+}
+
+/// The SOA values that drive the timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SoaTimers {
+    pub serial: u32,
+    pub refresh: u32,
+    pub retry: u32,
+    pub expire: u32,
+}
+
+/// What the I/O task must do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Ask `primaries[primary]` for the zone's SOA.
+    QuerySoa { primary: usize },
+    /// Transfer the zone from `primaries[primary]`; on success the task
+    /// validates, publishes and persists the new version before reporting.
+    Transfer { primary: usize, kind: TransferKind },
+    /// Past expire: answer SERVFAIL and report unhealthy until refreshed.
+    MarkExpired,
+    /// A primary answered again after expiry: serve again.
+    MarkFresh,
+    /// Wake the state machine at this instant with [`Event::Refresh`] or
+    /// [`Event::Expire`] (whichever is due; see [`Secondary::next_wakeup`]).
+    Wakeup(Instant),
+    /// Log line for the operator.
+    Log(String),
+}
+
+/// What the zone is doing right now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Busy {
+    Idle,
+    Soa { primary: usize },
+    Transfer { primary: usize, kind: TransferKind },
+}
+
+/// State of one secondary zone.
+#[derive(Debug)]
+pub struct Secondary {
+    primaries: usize,
+    limits: TimerLimits,
+    serial: Option<u32>,
+    timers: Option<SoaTimers>,
+    busy: Busy,
+    /// A NOTIFY or refresh arrived while busy: check again when done.
+    again: bool,
+    refresh_at: Option<Instant>,
+    expire_at: Option<Instant>,
+    expired: bool,
+    flushed: bool,
+    /// Which primary gave the version being served.
+    pub source: Option<usize>,
+    jitter_seed: u64,
+}
+
+impl Secondary {
+    /// A zone with `primaries` primaries (tried in order).
+    pub fn new(primaries: usize, limits: TimerLimits, jitter_seed: u64) -> Secondary {
+        Secondary {
+            primaries,
+            limits,
+            serial: None,
+            timers: None,
+            busy: Busy::Idle,
+            again: false,
+            refresh_at: None,
+            expire_at: None,
+            expired: false,
+            flushed: false,
+            source: None,
+            jitter_seed: jitter_seed | 1,
+        }
+    }
+
+    pub fn serial(&self) -> Option<u32> {
+        self.serial
+    }
+
+    pub fn is_expired(&self) -> bool {
+        self.expired
+    }
+
+    pub fn expire_at(&self) -> Option<Instant> {
+        self.expire_at
+    }
+
+    /// The earliest instant the machine wants an event.
+    pub fn next_wakeup(&self) -> Option<Instant> {
+        match (self.refresh_at, self.expire_at.filter(|_| !self.expired)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Handles one event at `now`.
+    pub fn handle(&mut self, now: Instant, event: Event) -> Vec<Action> {
+        let mut out = Vec::new();
+        if self.flushed {
+            return out;
+        }
+        match event {
+            Event::Load { serial, expire_at } => self.on_load(now, serial, expire_at, &mut out),
+            Event::Refresh => self.on_refresh(now, &mut out),
+            Event::Notify { serial } => self.on_notify(now, serial, &mut out),
+            Event::Expire => {}
+            Event::Flush => {
+                self.flushed = true;
+                self.refresh_at = None;
+                self.expire_at = None;
+                return out;
+            }
+            Event::SoaResult { primary, result } => self.on_soa(now, primary, result, &mut out),
+            Event::TransferResult { primary, kind, result } => self.on_transfer(now, primary, kind, result, &mut out),
+        }
+        self.check_expire(now, &mut out);
+        if let Some(at) = self.next_wakeup() {
+            out.push(Action::Wakeup(at));
+        }
+        out
+    }
+
+    fn on_load(&mut self, now: Instant, serial: Option<u32>, expire_at: Option<Instant>, out: &mut Vec<Action>) {
+        self.serial = serial;
+        self.expire_at = expire_at;
+        // Served from disk at once; ask the primaries straight away.
+        self.on_refresh(now, out);
+    }
+
+    fn on_notify(&mut self, now: Instant, serial: Option<u32>, out: &mut Vec<Action>) {
+        if let (Some(announced), Some(have)) = (serial, self.serial)
+            && !serial_gt(announced, have)
+            && !self.expired
+        {
+            out.push(Action::Log(format!("NOTIFY for serial {announced}, already at {have}")));
+            return;
+        }
+        self.on_refresh(now, out);
+    }
+
+    fn on_refresh(&mut self, _now: Instant, out: &mut Vec<Action>) {
+        if self.busy != Busy::Idle {
+            // A burst of NOTIFYs gives one more check, not one each.
+            self.again = true;
+            return;
+        }
+        if self.primaries == 0 {
+            return;
+        }
+        self.refresh_at = None;
+        self.busy = Busy::Soa { primary: 0 };
+        out.push(Action::QuerySoa { primary: 0 });
+    }
+
+    fn on_soa(&mut self, now: Instant, primary: usize, result: Result<SoaTimers, String>, out: &mut Vec<Action>) {
+        if self.busy != (Busy::Soa { primary }) {
+            return;
+        }
+        match result {
+            Ok(soa) => match self.serial {
+                Some(have) if !serial_gt(soa.serial, have) => {
+                    // Up to date: the primary vouched for our version.
+                    self.busy = Busy::Idle;
+                    self.fresh(now, soa, out);
+                    self.source.get_or_insert(primary);
+                    self.done(now, out);
+                }
+                Some(have) => self.start_transfer(primary, TransferKind::Ixfr { from: have }, out),
+                None => self.start_transfer(primary, TransferKind::Axfr, out),
+            },
+            Err(why) => {
+                out.push(Action::Log(format!("SOA query to primary {primary} failed: {why}")));
+                self.next_primary(now, primary, out);
+            }
+        }
+    }
+
+    fn start_transfer(&mut self, primary: usize, kind: TransferKind, out: &mut Vec<Action>) {
+        self.busy = Busy::Transfer { primary, kind };
+        out.push(Action::Transfer { primary, kind });
+    }
+
+    fn on_transfer(
+        &mut self,
+        now: Instant,
+        primary: usize,
+        kind: TransferKind,
+        result: Result<SoaTimers, TransferFailure>,
+        out: &mut Vec<Action>,
+    ) {
+        if self.busy != (Busy::Transfer { primary, kind }) {
+            return;
+        }
+        match result {
+            Ok(soa) => {
+                self.busy = Busy::Idle;
+                self.serial = Some(soa.serial);
+                self.source = Some(primary);
+                self.fresh(now, soa, out);
+                self.done(now, out);
+            }
+            Err(TransferFailure::IxfrUnavailable(why)) if matches!(kind, TransferKind::Ixfr { .. }) => {
+                out.push(Action::Log(format!(
+                    "IXFR from primary {primary} not usable ({why}); trying AXFR"
+                )));
+                self.start_transfer(primary, TransferKind::Axfr, out);
+            }
+            Err(TransferFailure::IxfrUnavailable(why) | TransferFailure::Failed(why)) => {
+                out.push(Action::Log(format!("transfer from primary {primary} failed: {why}")));
+                self.next_primary(now, primary, out);
+            }
+        }
+    }
+
+    /// Tries the next primary, or waits for the retry timer.
+    fn next_primary(&mut self, now: Instant, failed: usize, out: &mut Vec<Action>) {
+        if failed + 1 < self.primaries {
+            self.busy = Busy::Soa { primary: failed + 1 };
+            out.push(Action::QuerySoa { primary: failed + 1 });
+            return;
+        }
+        self.busy = Busy::Idle;
+        let retry = match self.timers {
+            Some(t) => self.limits.retry(t.retry),
+            None => self.limits.retry_min,
+        };
+        self.refresh_at = Some(now + self.jitter(retry));
+        if self.again {
+            self.again = false;
+            self.refresh_at = Some(now);
+        }
+    }
+
+    /// A primary confirmed the version we serve: reset refresh and expire.
+    fn fresh(&mut self, now: Instant, soa: SoaTimers, out: &mut Vec<Action>) {
+        self.timers = Some(soa);
+        self.refresh_at = Some(now + self.jitter(self.limits.refresh(soa.refresh)));
+        self.expire_at = Some(now + self.limits.expire(soa.expire));
+        if self.expired {
+            self.expired = false;
+            out.push(Action::MarkFresh);
+        }
+    }
+
+    fn done(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if std::mem::take(&mut self.again) {
+            self.on_refresh(now, out);
+        }
+    }
+
+    fn check_expire(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if !self.expired
+            && let Some(at) = self.expire_at
+            && now >= at
+        {
+            self.expired = true;
+            out.push(Action::MarkExpired);
+            out.push(Action::Log(
+                "zone expired: no primary confirmed it within the SOA expire time".into(),
+            ));
+        }
+    }
+
+    /// Up to 10% less than `d`, deterministic per zone (xorshift).
+    fn jitter(&mut self, d: Duration) -> Duration {
+        let mut x = self.jitter_seed;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.jitter_seed = x;
+        let tenth = d.as_millis() as u64 / 10;
+        if tenth == 0 {
+            return d;
+        }
+        d - Duration::from_millis(x % tenth)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn soa(serial: u32) -> SoaTimers {
+        SoaTimers {
+            serial,
+            refresh: 60,
+            retry: 10,
+            expire: 100,
+        }
+    }
+
+    fn zone(primaries: usize) -> Secondary {
+        Secondary::new(primaries, TimerLimits::default(), 42)
+    }
+
+    #[test]
+    fn serial_arithmetic_wraps() {
+        assert!(serial_gt(2, 1));
+        assert!(serial_gt(0, u32::MAX));
+        assert!(!serial_gt(1, 1));
+        assert!(!serial_gt(1, 2));
+        assert!(serial_gt(0x7fff_ffff, 0));
+        assert!(!serial_gt(0, 0x7fff_ffff));
+    }
+
+    #[test]
+    fn empty_zone_transfers_axfr_then_refreshes() {
+        let t0 = Instant::now();
+        let mut z = zone(1);
+        let a = z.handle(
+            t0,
+            Event::Load {
+                serial: None,
+                expire_at: None,
+            },
+        );
+        assert_eq!(a[0], Action::QuerySoa { primary: 0 });
+        let a = z.handle(
+            t0,
+            Event::SoaResult {
+                primary: 0,
+                result: Ok(soa(5)),
+            },
+        );
+        assert_eq!(
+            a[0],
+            Action::Transfer {
+                primary: 0,
+                kind: TransferKind::Axfr
+            }
+        );
+        let a = z.handle(
+            t0,
+            Event::TransferResult {
+                primary: 0,
+                kind: TransferKind::Axfr,
+                result: Ok(soa(5)),
+            },
+        );
+        assert_eq!(z.serial(), Some(5));
+        assert!(matches!(a.last(), Some(Action::Wakeup(_))));
+        let wake = z.next_wakeup().unwrap();
+        assert!(wake > t0 + Duration::from_secs(53) && wake <= t0 + Duration::from_secs(60));
+    }
+
+    #[test]
+    fn ixfr_falls_back_to_axfr_then_next_primary() {
+        let t0 = Instant::now();
+        let mut z = zone(2);
+        z.handle(
+            t0,
+            Event::Load {
+                serial: Some(5),
+                expire_at: None,
+            },
+        );
+        let a = z.handle(
+            t0,
+            Event::SoaResult {
+                primary: 0,
+                result: Ok(soa(6)),
+            },
+        );
+        assert_eq!(
+            a[0],
+            Action::Transfer {
+                primary: 0,
+                kind: TransferKind::Ixfr { from: 5 }
+            }
+        );
+        let a = z.handle(
+            t0,
+            Event::TransferResult {
+                primary: 0,
+                kind: TransferKind::Ixfr { from: 5 },
+                result: Err(TransferFailure::IxfrUnavailable("NOTIMP".into())),
+            },
+        );
+        assert!(a.contains(&Action::Transfer {
+            primary: 0,
+            kind: TransferKind::Axfr
+        }));
+        let a = z.handle(
+            t0,
+            Event::TransferResult {
+                primary: 0,
+                kind: TransferKind::Axfr,
+                result: Err(TransferFailure::Failed("reset".into())),
+            },
+        );
+        assert!(a.contains(&Action::QuerySoa { primary: 1 }));
+        assert_eq!(z.serial(), Some(5), "the old version stays");
+    }
+
+    #[test]
+    fn notify_burst_gives_one_more_check() {
+        let t0 = Instant::now();
+        let mut z = zone(1);
+        z.handle(
+            t0,
+            Event::Load {
+                serial: Some(1),
+                expire_at: None,
+            },
+        );
+        for _ in 0..10 {
+            let a = z.handle(t0, Event::Notify { serial: Some(2) });
+            assert!(!a.iter().any(|x| matches!(x, Action::QuerySoa { .. })));
+        }
+        let a = z.handle(
+            t0,
+            Event::SoaResult {
+                primary: 0,
+                result: Ok(soa(1)),
+            },
+        );
+        let checks = a.iter().filter(|x| matches!(x, Action::QuerySoa { .. })).count();
+        assert_eq!(checks, 1);
+    }
+
+    #[test]
+    fn expires_and_recovers() {
+        let t0 = Instant::now();
+        let mut z = zone(1);
+        z.handle(
+            t0,
+            Event::Load {
+                serial: Some(1),
+                expire_at: Some(t0 + Duration::from_secs(10)),
+            },
+        );
+        z.handle(
+            t0,
+            Event::SoaResult {
+                primary: 0,
+                result: Err("timeout".into()),
+            },
+        );
+        let later = t0 + Duration::from_secs(11);
+        let a = z.handle(later, Event::Expire);
+        assert!(a.contains(&Action::MarkExpired));
+        assert!(z.is_expired());
+        let a = z.handle(later, Event::Refresh);
+        assert!(a.contains(&Action::QuerySoa { primary: 0 }));
+        let a = z.handle(
+            later,
+            Event::SoaResult {
+                primary: 0,
+                result: Ok(soa(1)),
+            },
+        );
+        assert!(a.contains(&Action::MarkFresh));
+        assert!(!z.is_expired());
+    }
+
+    #[test]
+    fn stale_results_are_ignored_and_flush_stops() {
+        let t0 = Instant::now();
+        let mut z = zone(1);
+        z.handle(
+            t0,
+            Event::Load {
+                serial: Some(1),
+                expire_at: None,
+            },
+        );
+        let a = z.handle(
+            t0,
+            Event::TransferResult {
+                primary: 0,
+                kind: TransferKind::Axfr,
+                result: Ok(soa(9)),
+            },
+        );
+        assert_eq!(z.serial(), Some(1));
+        assert!(!a.iter().any(|x| matches!(x, Action::Transfer { .. })));
+        assert!(z.handle(t0, Event::Flush).is_empty());
+        assert!(z.handle(t0, Event::Refresh).is_empty());
+    }
+}

@@ -1,0 +1,1 @@
+//! Zone persistence — placeholder while the module is being written.
