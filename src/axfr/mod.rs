@@ -2,4 +2,5 @@
 //! multi-primary, transfers out + NOTIFY out (hub role), catalog zones.
 
 pub mod refresh;
+pub mod transfer;
 pub mod tsig;
