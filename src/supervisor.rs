@@ -16,8 +16,9 @@ use crate::zone::{Store, Zone, ZoneSet, file};
 
 /// Runs the node until SIGTERM/SIGINT or a fatal listener error.
 pub fn serve(config: Config) -> Result<(), Error> {
-    let zones = load_zones(&config);
-    let store = Store::new(ZoneSet::from_zones(zones));
+    let loaded = load_zones(&config);
+    let store = Store::new(ZoneSet::from_zones(loaded.zones));
+    let persisted = loaded.persisted;
     let server = Arc::new(Server::new(
         store,
         ServerOptions {
@@ -69,6 +70,7 @@ pub fn serve(config: Config) -> Result<(), Error> {
                 let _ = died.send(format!("TCP listener {addr} failed: {err}"));
             });
         }
+        start_secondaries(&config, &server, &persisted);
         info!(
             listen = ?config.dns.listen,
             zones = server.store().load().len(),
@@ -118,57 +120,162 @@ async fn shutdown_signal() -> &'static str {
     }
 }
 
-/// Loads every file zone, in parallel. A zone that fails is logged and left
-/// out; the others are served.
-pub fn load_zones(config: &Config) -> Vec<Arc<Zone>> {
-    let jobs: Vec<(&str, &std::path::Path)> = config
+/// What start-up found on disk for a secondary zone.
+#[derive(Clone, Copy, Debug)]
+pub struct Persisted {
+    pub serial: u32,
+    pub expire_at_unix: Option<u64>,
+}
+
+/// Zones loaded at start-up.
+#[derive(Default)]
+pub struct Loaded {
+    pub zones: Vec<Arc<Zone>>,
+    /// Secondary zones served from their persisted copy, by apex.
+    pub persisted: std::collections::HashMap<Vec<u8>, Persisted>,
+}
+
+/// Loads every file zone and the persisted copy of every secondary zone,
+/// in parallel, before anything is served. A zone that fails is logged and
+/// left out; the others are served.
+pub fn load_zones(config: &Config) -> Loaded {
+    enum Job<'a> {
+        File(&'a str, &'a std::path::Path),
+        Persisted(&'a str, std::path::PathBuf),
+    }
+    let snapshots = config.node.data_dir.join("zones");
+    let jobs: Vec<Job<'_>> = config
         .zones
         .iter()
         .filter_map(|z| match &z.source {
-            ZoneSource::File(path) => Some((z.name.as_str(), path.as_path())),
-            _ => None,
+            ZoneSource::File(path) => Some(Job::File(z.name.as_str(), path.as_path())),
+            ZoneSource::Secondary { .. } => {
+                let apex = crate::zone::name::from_text(&z.name).ok()?;
+                let path = snapshots.join(crate::zone::persist::file_name(&apex));
+                path.exists().then_some(Job::Persisted(z.name.as_str(), path))
+            }
         })
         .collect();
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(jobs.len().max(1));
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let results = std::sync::Mutex::new(Vec::with_capacity(jobs.len()));
+    let results = std::sync::Mutex::new(Loaded::default());
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&(name, path)) = jobs.get(i) else {
-                        break;
-                    };
+                    let Some(job) = jobs.get(i) else { break };
                     let started = Instant::now();
-                    match file::load_zone_file(name, path) {
-                        Ok(loaded) => {
-                            for w in &loaded.warnings {
-                                warn!(zone = name, "{w}");
+                    match job {
+                        Job::File(name, path) => match file::load_zone_file(name, path) {
+                            Ok(loaded) => {
+                                for w in &loaded.warnings {
+                                    warn!(zone = name, "{w}");
+                                }
+                                info!(
+                                    zone = name,
+                                    serial = loaded.zone.info.serial,
+                                    records = loaded.zone.info.records,
+                                    ms = started.elapsed().as_millis() as u64,
+                                    "zone loaded"
+                                );
+                                if let Ok(mut r) = results.lock() {
+                                    r.zones.push(Arc::new(loaded.zone));
+                                }
                             }
-                            info!(
-                                zone = name,
-                                serial = loaded.zone.info.serial,
-                                records = loaded.zone.info.records,
-                                ms = started.elapsed().as_millis() as u64,
-                                "zone loaded"
-                            );
-                            if let Ok(mut r) = results.lock() {
-                                r.push(Arc::new(loaded.zone));
+                            Err(errs) => {
+                                for e in &errs.0 {
+                                    error!(zone = name, "{e}");
+                                }
+                                error!(zone = name, "zone not loaded; it is not served");
                             }
-                        }
-                        Err(errs) => {
-                            for e in &errs.0 {
-                                error!(zone = name, "{e}");
+                        },
+                        Job::Persisted(name, path) => match crate::zone::persist::read_zone(path) {
+                            Ok((zone, meta)) => {
+                                info!(
+                                    zone = name,
+                                    serial = zone.info.serial,
+                                    records = zone.info.records,
+                                    ms = started.elapsed().as_millis() as u64,
+                                    "secondary zone served from its persisted copy"
+                                );
+                                let p = Persisted {
+                                    serial: zone.info.serial,
+                                    expire_at_unix: meta.expire_at_unix,
+                                };
+                                if let Ok(mut r) = results.lock() {
+                                    r.persisted.insert(zone.apex().to_vec(), p);
+                                    r.zones.push(Arc::new(zone));
+                                }
                             }
-                            error!(zone = name, "zone not loaded; it is not served");
-                        }
+                            Err(e) => warn!(zone = name, "persisted copy not usable, transferring anew: {e}"),
+                        },
                     }
                 }
             });
         }
     });
     results.into_inner().unwrap_or_default()
+}
+
+/// Starts the secondary engine for the `[[zone]]` entries with primaries and
+/// installs their NOTIFY rules. Runs inside the runtime.
+fn start_secondaries(config: &Config, server: &Arc<Server>, persisted: &std::collections::HashMap<Vec<u8>, Persisted>) {
+    use crate::axfr::engine::{self, SecondaryZone};
+    use crate::dns::notify::{NotifyAcl, NotifyTable};
+    let mut zones = Vec::new();
+    let mut table = NotifyTable::default();
+    for z in &config.zones {
+        let ZoneSource::Secondary {
+            primaries,
+            tsig_key,
+            allow_notify,
+            timers,
+        } = &z.source
+        else {
+            continue;
+        };
+        let apex = match crate::zone::name::from_text(&z.name) {
+            Ok(a) => a,
+            Err(e) => {
+                error!(zone = %z.name, "invalid zone name: {e}");
+                continue;
+            }
+        };
+        let mut sources: Vec<crate::config::Prefix> = primaries
+            .iter()
+            .map(|p| crate::config::Prefix {
+                addr: p.ip(),
+                len: if p.is_ipv4() { 32 } else { 128 },
+            })
+            .collect();
+        sources.extend(allow_notify.iter().cloned());
+        table.zones.insert(
+            apex.clone().into(),
+            NotifyAcl {
+                sources,
+                key: tsig_key.clone(),
+            },
+        );
+        let held = persisted.get(&apex).map(|p| (p.serial, p.expire_at_unix));
+        zones.push(SecondaryZone {
+            apex,
+            primaries: primaries.clone(),
+            limits: *timers,
+            held,
+        });
+    }
+    if zones.is_empty() {
+        return;
+    }
+    let dir = config.node.data_dir.join("zones");
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        warn!("cannot create {}: {e}", dir.display());
+    }
+    let n = zones.len();
+    table.engine = Some(engine::start(zones, server.store().clone(), dir, Default::default()));
+    server.set_notify_table(table);
+    info!(zones = n, "secondary engine started");
 }

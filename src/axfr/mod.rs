@@ -1,6 +1,8 @@
 //! Secondary engine: NOTIFY in, SOA timers, AXFR/IXFR client, TSIG,
 //! multi-primary, transfers out + NOTIFY out (hub role), catalog zones.
 
+pub mod client;
+pub mod engine;
 pub mod refresh;
 pub mod transfer;
 pub mod tsig;

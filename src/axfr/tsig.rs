@@ -1,1 +1,1483 @@
-//! TSIG (RFC 8945) — placeholder while the module is being written.
+//! TSIG (RFC 8945): transaction signatures on DNS messages.
+//!
+//! Sans-IO: every function works on one complete DNS message in wire format
+//! (`&[u8]` in, bytes appended to a `Vec<u8>` out) and takes the current
+//! time as seconds since the Unix epoch ([`unix_now`]); nothing here touches
+//! a socket or a clock, so the transfer client, the NOTIFY handler and the
+//! tests drive it the same way.
+//!
+//! - Outgoing requests (SOA, AXFR, IXFR queries to a primary):
+//!   [`sign_request`] appends the TSIG record and returns the request MAC;
+//!   [`ResponseVerifier`] then checks every message of the answer, one call
+//!   per message, including multi-message transfers where the server may
+//!   leave up to 99 messages in a row unsigned (RFC 8945 section 5.3.1), and
+//!   [`ResponseVerifier::finish`] refuses a stream whose last message is
+//!   unsigned.
+//! - Incoming requests (NOTIFY from a primary): [`verify_request`] checks
+//!   key, MAC and time in the order of RFC 8945 section 5.2; the answer is
+//!   signed with [`sign_response`], or, when verification failed, carries
+//!   the error TSIG built by [`error_response_tsig`] (unsigned for BADKEY and
+//!   BADSIG, signed with the server time for BADTIME).
+//! - Outgoing multi-message answers (transfers out): [`ResponseSigner`].
+//!
+//! Parsing is defensive: any byte string gives `Ok` or `Err`, never a
+//! panic. A TSIG record must be the last record of the additional section
+//! and end the message; MACs are compared in constant time, and a truncated
+//! MAC is accepted down to the RFC 8945 section 5.2.2.1 minimum (the larger
+//! of 10 octets and half the HMAC length).
+
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hmac::Hmac;
+use hmac::digest::{KeyInit, Mac};
+
+use crate::config::TsigKey;
+use crate::zone::name;
+
+/// The TSIG HMAC algorithms; the config enum is used as is.
+pub use crate::config::TsigAlgorithm as Algorithm;
+
+/// RR type TSIG.
+pub const TYPE_TSIG: u16 = 250;
+/// Class ANY, the class of every TSIG record.
+const CLASS_ANY: u16 = 255;
+/// Fudge to put in signatures (RFC 8945 section 10 recommends 300 s).
+pub const DEFAULT_FUDGE: u16 = 300;
+/// How many messages in a row of a multi-message answer may be unsigned
+/// (RFC 8945 section 5.3.1: a TSIG at least every 100th message).
+pub const MAX_UNSIGNED_IN_A_ROW: usize = 99;
+
+/// TSIG error codes (the TSIG record's Error field).
+pub const BADSIG: u16 = 16;
+pub const BADKEY: u16 = 17;
+pub const BADTIME: u16 = 18;
+pub const BADTRUNC: u16 = 22;
+
+/// Message RCODEs used with TSIG failures.
+pub const RCODE_FORMERR: u16 = 1;
+pub const RCODE_NOTAUTH: u16 = 9;
+
+const HEADER_LEN: usize = 12;
+/// Most compression pointers followed while reading one name.
+const MAX_POINTERS: usize = 64;
+const MAX_NAME_LEN: usize = 255;
+
+/// Seconds since the Unix epoch (0 if the clock is before 1970).
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The algorithm's name as an uncompressed, lowercase wire name
+/// (`\x08hmac-md5\x07sig-alg\x03reg\x03int\x00`, `\x0bhmac-sha256\x00`).
+pub fn algorithm_wire_name(algorithm: Algorithm) -> Vec<u8> {
+    let text = algorithm.wire_name();
+    let mut out = Vec::with_capacity(text.len() + 2);
+    for label in text.split('.').filter(|l| !l.is_empty()) {
+        out.push(label.len() as u8);
+        out.extend_from_slice(label.as_bytes());
+    }
+    out.push(0);
+    out
+}
+
+/// The algorithm named by an uncompressed wire name, any letter case.
+pub fn algorithm_from_wire(wire: &[u8]) -> Option<Algorithm> {
+    Algorithm::ALL
+        .into_iter()
+        .find(|&a| algorithm_wire_name(a).eq_ignore_ascii_case(wire))
+}
+
+/// A TSIG key: name, algorithm and the decoded secret. `Debug` does not
+/// print the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Key {
+    /// Key name in lowercase, uncompressed wire format.
+    pub name: Vec<u8>,
+    pub algorithm: Algorithm,
+    pub secret: Vec<u8>,
+}
+
+impl Key {
+    /// A key from its presentation name (`xfr-key`, trailing dot optional).
+    pub fn new(name: &str, algorithm: Algorithm, secret: &[u8]) -> Result<Key, String> {
+        Ok(Key {
+            name: name::from_text(name)?,
+            algorithm,
+            secret: secret.to_vec(),
+        })
+    }
+
+    /// The key name in presentation format, with the trailing dot.
+    pub fn name_text(&self) -> String {
+        name::to_text(&self.name)
+    }
+}
+
+impl TryFrom<&TsigKey> for Key {
+    type Error = String;
+    fn try_from(k: &TsigKey) -> Result<Key, String> {
+        Key::new(&k.name, k.algorithm, &k.secret)
+    }
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Key")
+            .field("name", &self.name_text())
+            .field("algorithm", &self.algorithm)
+            .field("secret", &format_args!("<{} bytes>", self.secret.len()))
+            .finish()
+    }
+}
+
+/// Why a message failed TSIG processing. Key names are in presentation
+/// format with the trailing dot.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TsigError {
+    /// The message (or its TSIG record) cannot be parsed, or the TSIG
+    /// record is misplaced: answer FORMERR, without TSIG.
+    #[error("malformed TSIG message: {0}")]
+    Malformed(String),
+    /// A message that must be signed carries no TSIG record.
+    #[error("message is not TSIG-signed")]
+    Unsigned,
+    /// The key name or algorithm is not the expected one / not known here.
+    #[error("TSIG BADKEY from key {key}: {detail}")]
+    BadKey { key: String, detail: String },
+    /// The MAC does not verify.
+    #[error("TSIG BADSIG from key {key}: the MAC does not verify")]
+    BadSig { key: String },
+    /// The time signed is outside the fudge window around our clock.
+    #[error("TSIG BADTIME from key {key}: signed at {signed}, local time {now}, fudge {fudge}s")]
+    BadTime {
+        key: String,
+        signed: u64,
+        now: u64,
+        fudge: u16,
+    },
+    /// The MAC is longer than the HMAC or truncated below the RFC 8945
+    /// section 5.2.2.1 minimum (FORMERR).
+    #[error("TSIG MAC from key {key} is {len} octets, allowed {min}..={max}")]
+    MacSize {
+        key: String,
+        len: usize,
+        min: usize,
+        max: usize,
+    },
+    /// A multi-message answer left more than 99 messages in a row unsigned.
+    #[error("more than {MAX_UNSIGNED_IN_A_ROW} messages in a row without TSIG (RFC 8945 requires every 100th)")]
+    TooManyUnsigned,
+    /// A multi-message answer ended with unsigned messages.
+    #[error("TSIG stream ended with {count} unsigned message(s) after the last signed one")]
+    UnsignedLast { count: usize },
+    /// The server rejected our request: its answer carries a TSIG error
+    /// (BADSIG, BADKEY, BADTIME, BADTRUNC, ...). `server_time` is the
+    /// server's clock from a BADTIME answer.
+    #[error("TSIG {} from key {key}: the server rejected our signature{}", code_name(.code), server_time_note(.server_time))]
+    Peer {
+        key: String,
+        code: u16,
+        server_time: Option<u64>,
+    },
+}
+
+impl TsigError {
+    /// The value for the TSIG record's Error field: 16 BADSIG, 17 BADKEY,
+    /// 18 BADTIME, the peer's code for [`TsigError::Peer`] (22 BADTRUNC,
+    /// ...); 0 for failures answered without a TSIG error.
+    pub fn rcode(&self) -> u16 {
+        match self {
+            TsigError::BadSig { .. } => BADSIG,
+            TsigError::BadKey { .. } => BADKEY,
+            TsigError::BadTime { .. } => BADTIME,
+            TsigError::Peer { code, .. } => *code,
+            _ => 0,
+        }
+    }
+
+    /// The message RCODE to answer a failed request with: NOTAUTH for TSIG
+    /// errors and unsigned requests, FORMERR for malformed ones.
+    pub fn header_rcode(&self) -> u16 {
+        match self {
+            TsigError::Malformed(_) | TsigError::MacSize { .. } => RCODE_FORMERR,
+            _ => RCODE_NOTAUTH,
+        }
+    }
+}
+
+/// Mnemonic of a TSIG error code.
+pub fn code_name(code: &u16) -> String {
+    match *code {
+        0 => "NOERROR".into(),
+        16 => "BADSIG".into(),
+        17 => "BADKEY".into(),
+        18 => "BADTIME".into(),
+        19 => "BADMODE".into(),
+        20 => "BADNAME".into(),
+        21 => "BADALG".into(),
+        22 => "BADTRUNC".into(),
+        23 => "BADCOOKIE".into(),
+        c => format!("error {c}"),
+    }
+}
+
+fn server_time_note(t: &Option<u64>) -> String {
+    t.map(|t| format!(" (server time {t})")).unwrap_or_default()
+}
+
+fn malformed(what: &str) -> TsigError {
+    TsigError::Malformed(what.to_string())
+}
+
+// ---------------------------------------------------------------------------
+// HMAC
+
+enum Hasher {
+    Md5(Hmac<md5::Md5>),
+    Sha1(Hmac<sha1::Sha1>),
+    Sha224(Hmac<sha2::Sha224>),
+    Sha256(Hmac<sha2::Sha256>),
+    Sha384(Hmac<sha2::Sha384>),
+    Sha512(Hmac<sha2::Sha512>),
+}
+
+macro_rules! each_hasher {
+    ($value:expr, $h:ident => $e:expr) => {
+        match $value {
+            Hasher::Md5($h) => $e,
+            Hasher::Sha1($h) => $e,
+            Hasher::Sha224($h) => $e,
+            Hasher::Sha256($h) => $e,
+            Hasher::Sha384($h) => $e,
+            Hasher::Sha512($h) => $e,
+        }
+    };
+}
+
+fn hmac<M: KeyInit>(secret: &[u8]) -> M {
+    // HMAC takes keys of any length (longer ones are hashed first).
+    M::new_from_slice(secret).expect("HMAC accepts keys of any length")
+}
+
+impl Hasher {
+    fn new(key: &Key) -> Hasher {
+        let s = &key.secret;
+        match key.algorithm {
+            Algorithm::HmacMd5 => Hasher::Md5(hmac(s)),
+            Algorithm::HmacSha1 => Hasher::Sha1(hmac(s)),
+            Algorithm::HmacSha224 => Hasher::Sha224(hmac(s)),
+            Algorithm::HmacSha256 => Hasher::Sha256(hmac(s)),
+            Algorithm::HmacSha384 => Hasher::Sha384(hmac(s)),
+            Algorithm::HmacSha512 => Hasher::Sha512(hmac(s)),
+        }
+    }
+
+    fn update(&mut self, data: &[u8]) {
+        each_hasher!(self, h => h.update(data))
+    }
+
+    fn finalize(self) -> Vec<u8> {
+        each_hasher!(self, h => h.finalize().into_bytes().to_vec())
+    }
+
+    /// Constant-time comparison of `mac` with the leading octets of the
+    /// HMAC (a truncated MAC compares its length only).
+    fn verify(self, mac: &[u8]) -> bool {
+        each_hasher!(self, h => h.verify_truncated_left(mac).is_ok())
+    }
+
+    /// Digests a MAC as "MAC Size + MAC" (request MAC / prior MAC).
+    fn mac_field(&mut self, mac: &[u8]) {
+        self.update(&(mac.len() as u16).to_be_bytes());
+        self.update(mac);
+    }
+
+    /// Digests the TSIG variables (RFC 8945 section 4.3.3).
+    fn variables(&mut self, key_name: &[u8], algorithm_name: &[u8], v: &Fields<'_>) {
+        self.update(key_name);
+        self.update(&CLASS_ANY.to_be_bytes());
+        self.update(&0u32.to_be_bytes());
+        self.update(algorithm_name);
+        self.timers(v.time, v.fudge);
+        self.update(&v.error.to_be_bytes());
+        self.update(&(v.other.len() as u16).to_be_bytes());
+        self.update(v.other);
+    }
+
+    /// Digests the TSIG timers only (later messages of a multi-message
+    /// answer, RFC 8945 section 5.3.1).
+    fn timers(&mut self, time: u64, fudge: u16) {
+        self.update(&u48(time));
+        self.update(&fudge.to_be_bytes());
+    }
+
+    /// Digests a signed message as it was before signing: without its TSIG
+    /// record, ARCOUNT decremented and the original ID restored.
+    fn signed_message(&mut self, msg: &[u8], t: &Tsig<'_>) {
+        let mut header = t.header;
+        header[0..2].copy_from_slice(&t.original_id.to_be_bytes());
+        let arcount = u16::from_be_bytes([header[10], header[11]]).saturating_sub(1);
+        header[10..12].copy_from_slice(&arcount.to_be_bytes());
+        self.update(&header);
+        self.update(msg.get(HEADER_LEN..t.start).unwrap_or_default());
+    }
+}
+
+fn u48(t: u64) -> [u8; 6] {
+    let b = t.to_be_bytes();
+    [b[2], b[3], b[4], b[5], b[6], b[7]]
+}
+
+// ---------------------------------------------------------------------------
+// Parsing
+
+/// The TSIG record of a message.
+struct Tsig<'a> {
+    /// Offset of the record's owner name.
+    start: usize,
+    header: [u8; HEADER_LEN],
+    /// Lowercase, uncompressed.
+    key_name: Vec<u8>,
+    /// Lowercase, uncompressed.
+    algorithm_name: Vec<u8>,
+    time: u64,
+    fudge: u16,
+    mac: &'a [u8],
+    original_id: u16,
+    error: u16,
+    other: &'a [u8],
+}
+
+impl Tsig<'_> {
+    fn key_text(&self) -> String {
+        name::to_text(&self.key_name)
+    }
+
+    /// The server time of a BADTIME answer (6-octet Other Data).
+    fn other_time(&self) -> Option<u64> {
+        let o: [u8; 6] = self.other.try_into().ok()?;
+        Some(o.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)))
+    }
+}
+
+/// The variable part of a TSIG record we write.
+struct Fields<'a> {
+    time: u64,
+    fudge: u16,
+    error: u16,
+    other: &'a [u8],
+}
+
+fn be16(msg: &[u8], pos: usize) -> Result<u16, TsigError> {
+    match msg.get(pos..pos.saturating_add(2)) {
+        Some(&[a, b]) => Ok(u16::from_be_bytes([a, b])),
+        _ => Err(malformed("message truncated")),
+    }
+}
+
+/// Position after the (possibly compressed) name at `pos`.
+fn skip_name(msg: &[u8], mut pos: usize) -> Result<usize, TsigError> {
+    loop {
+        let len = *msg.get(pos).ok_or_else(|| malformed("name runs past the end"))? as usize;
+        match len & 0xc0 {
+            0x00 if len == 0 => return Ok(pos + 1),
+            0x00 => {
+                pos += 1 + len;
+                if pos > msg.len() {
+                    return Err(malformed("name runs past the end"));
+                }
+            }
+            0xc0 => {
+                return if pos + 2 <= msg.len() {
+                    Ok(pos + 2)
+                } else {
+                    Err(malformed("name runs past the end"))
+                };
+            }
+            _ => return Err(malformed("unknown label type")),
+        }
+    }
+}
+
+/// The name at `pos`, decompressed and lowercased, and the position after
+/// it in the message.
+fn read_name(msg: &[u8], mut pos: usize) -> Result<(Vec<u8>, usize), TsigError> {
+    let mut out = Vec::with_capacity(32);
+    let mut after = None;
+    let mut pointers = 0;
+    loop {
+        let len = *msg.get(pos).ok_or_else(|| malformed("name runs past the end"))? as usize;
+        match len & 0xc0 {
+            0x00 if len == 0 => {
+                out.push(0);
+                return Ok((out, after.unwrap_or(pos + 1)));
+            }
+            0x00 => {
+                let label = msg
+                    .get(pos + 1..pos + 1 + len)
+                    .ok_or_else(|| malformed("name runs past the end"))?;
+                if out.len() + 1 + len + 1 > MAX_NAME_LEN {
+                    return Err(malformed("name longer than 255 octets"));
+                }
+                out.push(len as u8);
+                out.extend(label.iter().map(u8::to_ascii_lowercase));
+                pos += 1 + len;
+            }
+            0xc0 => {
+                let low = *msg.get(pos + 1).ok_or_else(|| malformed("name runs past the end"))? as usize;
+                after.get_or_insert(pos + 2);
+                pointers += 1;
+                if pointers > MAX_POINTERS {
+                    return Err(malformed("compression pointer loop"));
+                }
+                pos = ((len & 0x3f) << 8) | low;
+            }
+            _ => return Err(malformed("unknown label type")),
+        }
+    }
+}
+
+/// Finds and parses the message's TSIG record. `Ok(None)`: no TSIG. A TSIG
+/// record anywhere but last in the additional section, or one that does
+/// not end the message, is malformed.
+fn find_tsig(msg: &[u8]) -> Result<Option<Tsig<'_>>, TsigError> {
+    let header: [u8; HEADER_LEN] = msg
+        .get(..HEADER_LEN)
+        .and_then(|h| h.try_into().ok())
+        .ok_or_else(|| malformed("shorter than a DNS header"))?;
+    let count = |i: usize| usize::from(u16::from_be_bytes([header[i], header[i + 1]]));
+    let (qdcount, ancount, nscount, arcount) = (count(4), count(6), count(8), count(10));
+    let mut pos = HEADER_LEN;
+    for _ in 0..qdcount {
+        pos = skip_name(msg, pos)? + 4;
+        if pos > msg.len() {
+            return Err(malformed("question runs past the end"));
+        }
+    }
+    let total = ancount + nscount + arcount;
+    for i in 0..total {
+        let start = pos;
+        pos = skip_name(msg, pos)?;
+        let rtype = be16(msg, pos)?;
+        let class = be16(msg, pos + 2)?;
+        let rdlen = usize::from(be16(msg, pos + 8)?);
+        let rdata = pos + 10;
+        let end = rdata + rdlen;
+        if end > msg.len() {
+            return Err(malformed("record runs past the end"));
+        }
+        if rtype == TYPE_TSIG {
+            if i + 1 != total || arcount == 0 {
+                return Err(malformed("TSIG is not the last record of the additional section"));
+            }
+            if class != CLASS_ANY {
+                return Err(malformed("TSIG class is not ANY"));
+            }
+            if end != msg.len() {
+                return Err(malformed("data after the TSIG record"));
+            }
+            return parse_tsig(msg, header, start, rdata, end).map(Some);
+        }
+        pos = end;
+    }
+    Ok(None)
+}
+
+fn parse_tsig(
+    msg: &[u8],
+    header: [u8; HEADER_LEN],
+    start: usize,
+    rdata: usize,
+    end: usize,
+) -> Result<Tsig<'_>, TsigError> {
+    let (key_name, _) = read_name(msg, start)?;
+    let (algorithm_name, mut p) = read_name(msg, rdata)?;
+    let rd = msg.get(..end).ok_or_else(|| malformed("TSIG runs past the end"))?;
+    let short = || malformed("TSIG rdata too short");
+    let time_bytes = rd.get(p..p + 6).ok_or_else(short)?;
+    let time = time_bytes.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
+    let fudge = be16(rd, p + 6).map_err(|_| short())?;
+    let mac_len = usize::from(be16(rd, p + 8).map_err(|_| short())?);
+    p += 10;
+    let mac = rd.get(p..p + mac_len).ok_or_else(short)?;
+    p += mac_len;
+    let original_id = be16(rd, p).map_err(|_| short())?;
+    let error = be16(rd, p + 2).map_err(|_| short())?;
+    let other_len = usize::from(be16(rd, p + 4).map_err(|_| short())?);
+    p += 6;
+    let other = rd.get(p..p + other_len).ok_or_else(short)?;
+    if p + other_len != end {
+        return Err(malformed("TSIG rdata length does not match its fields"));
+    }
+    Ok(Tsig {
+        start,
+        header,
+        key_name,
+        algorithm_name,
+        time,
+        fudge,
+        mac,
+        original_id,
+        error,
+        other,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Checks shared by requests and responses
+
+fn check_mac_size(algorithm: Algorithm, t: &Tsig<'_>) -> Result<(), TsigError> {
+    let max = algorithm.mac_len();
+    let min = (max / 2).max(10);
+    if t.mac.len() > max || t.mac.len() < min {
+        return Err(TsigError::MacSize {
+            key: t.key_text(),
+            len: t.mac.len(),
+            min,
+            max,
+        });
+    }
+    Ok(())
+}
+
+fn check_time(t: &Tsig<'_>, now: u64) -> Result<(), TsigError> {
+    if now.abs_diff(t.time) > u64::from(t.fudge) {
+        return Err(TsigError::BadTime {
+            key: t.key_text(),
+            signed: t.time,
+            now,
+            fudge: t.fudge,
+        });
+    }
+    Ok(())
+}
+
+fn algorithm_text(wire: &[u8]) -> String {
+    name::to_text(wire)
+}
+
+// ---------------------------------------------------------------------------
+// Writing
+
+/// Appends a TSIG record and increments ARCOUNT.
+fn append_tsig(
+    msg: &mut Vec<u8>,
+    key_name: &[u8],
+    algorithm_name: &[u8],
+    mac: &[u8],
+    original_id: u16,
+    v: &Fields<'_>,
+) {
+    if let Some(ar) = msg.get_mut(10..12) {
+        let n = u16::from_be_bytes([ar[0], ar[1]]).saturating_add(1);
+        ar.copy_from_slice(&n.to_be_bytes());
+    }
+    let rdlen = algorithm_name.len() + 16 + mac.len() + v.other.len();
+    msg.extend_from_slice(key_name);
+    msg.extend_from_slice(&TYPE_TSIG.to_be_bytes());
+    msg.extend_from_slice(&CLASS_ANY.to_be_bytes());
+    msg.extend_from_slice(&0u32.to_be_bytes());
+    msg.extend_from_slice(&(rdlen as u16).to_be_bytes());
+    msg.extend_from_slice(algorithm_name);
+    msg.extend_from_slice(&u48(v.time));
+    msg.extend_from_slice(&v.fudge.to_be_bytes());
+    msg.extend_from_slice(&(mac.len() as u16).to_be_bytes());
+    msg.extend_from_slice(mac);
+    msg.extend_from_slice(&original_id.to_be_bytes());
+    msg.extend_from_slice(&v.error.to_be_bytes());
+    msg.extend_from_slice(&(v.other.len() as u16).to_be_bytes());
+    msg.extend_from_slice(v.other);
+}
+
+fn message_id(msg: &[u8]) -> u16 {
+    match msg.get(..2) {
+        Some(&[a, b]) => u16::from_be_bytes([a, b]),
+        _ => 0,
+    }
+}
+
+/// Signs `msg` (a complete message without TSIG) with `key`: `prior` is the
+/// request MAC for a response, `None` for a request. Returns the MAC.
+fn sign_one(msg: &mut Vec<u8>, key: &Key, prior: Option<&[u8]>, v: &Fields<'_>) -> Vec<u8> {
+    let algorithm_name = algorithm_wire_name(key.algorithm);
+    let mut h = Hasher::new(key);
+    if let Some(prior) = prior {
+        h.mac_field(prior);
+    }
+    h.update(msg);
+    h.variables(&key.name, &algorithm_name, v);
+    let mac = h.finalize();
+    let id = message_id(msg);
+    append_tsig(msg, &key.name, &algorithm_name, &mac, id, v);
+    mac
+}
+
+/// Signs a request (SOA/AXFR/IXFR query, NOTIFY): appends a TSIG record
+/// (class ANY, TTL 0, original ID = the message ID, no error, no other
+/// data) and increments ARCOUNT. `msg` must be a complete message without
+/// TSIG. Returns the request MAC, needed to verify the response.
+pub fn sign_request(msg: &mut Vec<u8>, key: &Key, now: u64, fudge: u16) -> Vec<u8> {
+    let v = Fields {
+        time: now,
+        fudge,
+        error: 0,
+        other: &[],
+    };
+    sign_one(msg, key, None, &v)
+}
+
+/// Signs a single-message response to a request that verified with
+/// `request_mac` ([`RequestTsig::mac`]). Returns the response MAC.
+pub fn sign_response(resp: &mut Vec<u8>, key: &Key, request_mac: &[u8], now: u64, fudge: u16) -> Vec<u8> {
+    let v = Fields {
+        time: now,
+        fudge,
+        error: 0,
+        other: &[],
+    };
+    sign_one(resp, key, Some(request_mac), &v)
+}
+
+// ---------------------------------------------------------------------------
+// Requests we receive (NOTIFY)
+
+/// A request whose TSIG verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestTsig {
+    /// Lowercase wire name of the key that signed it.
+    pub key_name: Vec<u8>,
+    pub algorithm: Algorithm,
+    /// The request MAC: pass it to [`sign_response`].
+    pub mac: Vec<u8>,
+    pub time_signed: u64,
+    pub fudge: u16,
+    pub original_id: u16,
+}
+
+/// Verifies a signed request (RFC 8945 section 5.2): the key (looked up by
+/// its lowercase wire name through `keys`) and algorithm must be known
+/// (else BADKEY), the MAC size allowed (else FORMERR, [`TsigError::MacSize`]),
+/// the MAC must verify (else BADSIG) and the time signed be within the
+/// fudge of `now` (else BADTIME). A request without TSIG gives
+/// [`TsigError::Unsigned`].
+///
+/// Answer a failure with [`error_response_tsig`] (TSIG errors) or a plain
+/// [`TsigError::header_rcode`] answer; answer a success signed with
+/// [`sign_response`].
+pub fn verify_request<'k>(
+    msg: &[u8],
+    keys: &dyn Fn(&[u8]) -> Option<&'k Key>,
+    now: u64,
+) -> Result<RequestTsig, TsigError> {
+    let t = find_tsig(msg)?.ok_or(TsigError::Unsigned)?;
+    let algorithm = algorithm_from_wire(&t.algorithm_name);
+    let key = match (keys(&t.key_name), algorithm) {
+        (Some(k), Some(a)) if k.algorithm == a => k,
+        (Some(k), _) => {
+            return Err(TsigError::BadKey {
+                key: t.key_text(),
+                detail: format!(
+                    "algorithm {} does not match the key's {}",
+                    algorithm_text(&t.algorithm_name),
+                    k.algorithm
+                ),
+            });
+        }
+        (None, _) => {
+            return Err(TsigError::BadKey {
+                key: t.key_text(),
+                detail: "no such key here".into(),
+            });
+        }
+    };
+    check_mac_size(key.algorithm, &t)?;
+    let mut h = Hasher::new(key);
+    h.signed_message(msg, &t);
+    h.variables(
+        &t.key_name,
+        &t.algorithm_name,
+        &Fields {
+            time: t.time,
+            fudge: t.fudge,
+            error: t.error,
+            other: t.other,
+        },
+    );
+    if !h.verify(t.mac) {
+        return Err(TsigError::BadSig { key: t.key_text() });
+    }
+    check_time(&t, now)?;
+    Ok(RequestTsig {
+        key_name: t.key_name,
+        algorithm: key.algorithm,
+        mac: t.mac.to_vec(),
+        time_signed: t.time,
+        fudge: t.fudge,
+        original_id: t.original_id,
+    })
+}
+
+/// Completes the answer `resp` to a `request` that failed [`verify_request`]
+/// with `error`: sets RCODE NOTAUTH and appends a TSIG record carrying the
+/// error code (RFC 8945 section 5.2). BADKEY, BADSIG and BADTRUNC answers
+/// are unsigned (MAC size 0, key and algorithm names echoed); a BADTIME
+/// answer is signed with the request's key and MAC, keeps the request's
+/// time signed and carries `now` in Other Data (section 5.2.3).
+///
+/// Returns false, and leaves `resp` alone, when `error` has no TSIG error
+/// code (malformed or unsigned request: answer [`TsigError::header_rcode`]
+/// without TSIG) or the request has no parsable TSIG record.
+pub fn error_response_tsig<'k>(
+    resp: &mut Vec<u8>,
+    request: &[u8],
+    error: &TsigError,
+    keys: &dyn Fn(&[u8]) -> Option<&'k Key>,
+    now: u64,
+) -> bool {
+    let code = match error {
+        TsigError::BadKey { .. } | TsigError::BadSig { .. } | TsigError::BadTime { .. } => error.rcode(),
+        _ => return false,
+    };
+    let Ok(Some(t)) = find_tsig(request) else {
+        return false;
+    };
+    if resp.len() < HEADER_LEN {
+        return false;
+    }
+    resp[3] = (resp[3] & 0xf0) | RCODE_NOTAUTH as u8;
+    if code == BADTIME {
+        let key = keys(&t.key_name).filter(|k| algorithm_from_wire(&t.algorithm_name) == Some(k.algorithm));
+        if let Some(key) = key {
+            let server_time = u48(now);
+            let v = Fields {
+                time: t.time,
+                fudge: t.fudge,
+                error: BADTIME,
+                other: &server_time,
+            };
+            let algorithm_name = algorithm_wire_name(key.algorithm);
+            let mut h = Hasher::new(key);
+            h.mac_field(t.mac);
+            h.update(resp);
+            h.variables(&key.name, &algorithm_name, &v);
+            let mac = h.finalize();
+            append_tsig(resp, &key.name, &algorithm_name, &mac, t.original_id, &v);
+            return true;
+        }
+    }
+    let v = Fields {
+        time: now,
+        fudge: t.fudge,
+        error: code,
+        other: &[],
+    };
+    append_tsig(resp, &t.key_name, &t.algorithm_name, &[], t.original_id, &v);
+    true
+}
+
+// ---------------------------------------------------------------------------
+// Responses we receive (SOA, AXFR, IXFR)
+
+/// What [`ResponseVerifier::verify`] found in one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verified {
+    /// The message carried a TSIG that verified.
+    Signed,
+    /// An unsigned message of a multi-message answer; it is covered by the
+    /// next signed one.
+    Unsigned,
+}
+
+/// Verifies the answer to a request signed with [`sign_request`]: call
+/// [`verify`](Self::verify) for every message in the order received, then
+/// [`finish`](Self::finish) after the last one.
+///
+/// The first message must be signed; its MAC covers the request MAC, the
+/// message and the TSIG variables. Later messages may be unsigned, at most
+/// 99 in a row; each signed one's MAC covers the prior MAC, every message
+/// since it, and the TSIG timers (RFC 8945 section 5.3.1). After a failure
+/// every later call fails with the same error.
+pub struct ResponseVerifier {
+    key: Key,
+    /// Running digest: prior MAC plus the unsigned messages since it.
+    hasher: Hasher,
+    signed_any: bool,
+    unsigned: usize,
+    failed: Option<TsigError>,
+}
+
+impl ResponseVerifier {
+    /// A verifier for the answer to a request signed by `key` whose MAC
+    /// (returned by [`sign_request`]) is `request_mac`.
+    pub fn new(key: &Key, request_mac: &[u8]) -> ResponseVerifier {
+        let mut hasher = Hasher::new(key);
+        hasher.mac_field(request_mac);
+        ResponseVerifier {
+            key: key.clone(),
+            hasher,
+            signed_any: false,
+            unsigned: 0,
+            failed: None,
+        }
+    }
+
+    /// Checks the next message of the answer.
+    ///
+    /// Errors: [`TsigError::Unsigned`] (first message unsigned),
+    /// [`TsigError::TooManyUnsigned`], [`TsigError::Peer`] (the server
+    /// answered with a TSIG error such as BADSIG/BADKEY/BADTIME),
+    /// [`TsigError::BadKey`] (signed with another key), `MacSize`, `BadSig`,
+    /// `BadTime`, `Malformed`.
+    pub fn verify(&mut self, msg: &[u8], now: u64) -> Result<Verified, TsigError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let result = self.verify_message(msg, now);
+        if let Err(e) = &result {
+            self.failed = Some(e.clone());
+        }
+        result
+    }
+
+    fn verify_message(&mut self, msg: &[u8], now: u64) -> Result<Verified, TsigError> {
+        let Some(t) = find_tsig(msg)? else {
+            if !self.signed_any {
+                return Err(TsigError::Unsigned);
+            }
+            if self.unsigned >= MAX_UNSIGNED_IN_A_ROW {
+                return Err(TsigError::TooManyUnsigned);
+            }
+            self.hasher.update(msg);
+            self.unsigned += 1;
+            return Ok(Verified::Unsigned);
+        };
+        let peer_error = || TsigError::Peer {
+            key: t.key_text(),
+            code: t.error,
+            server_time: t.other_time(),
+        };
+        if t.error != 0 && t.mac.is_empty() {
+            // An unsigned error answer (BADKEY, BADSIG): nothing to verify.
+            return Err(peer_error());
+        }
+        if t.key_name != self.key.name || algorithm_from_wire(&t.algorithm_name) != Some(self.key.algorithm) {
+            return Err(TsigError::BadKey {
+                key: t.key_text(),
+                detail: format!(
+                    "answer signed with algorithm {}, expected key {} ({})",
+                    algorithm_text(&t.algorithm_name),
+                    self.key.name_text(),
+                    self.key.algorithm
+                ),
+            });
+        }
+        check_mac_size(self.key.algorithm, &t)?;
+        let mut h = std::mem::replace(&mut self.hasher, Hasher::new(&self.key));
+        h.signed_message(msg, &t);
+        if self.signed_any {
+            h.timers(t.time, t.fudge);
+        } else {
+            h.variables(
+                &t.key_name,
+                &t.algorithm_name,
+                &Fields {
+                    time: t.time,
+                    fudge: t.fudge,
+                    error: t.error,
+                    other: t.other,
+                },
+            );
+        }
+        if !h.verify(t.mac) {
+            return Err(TsigError::BadSig { key: t.key_text() });
+        }
+        if t.error != 0 {
+            // A signed error answer (BADTIME): its time signed is our own.
+            return Err(peer_error());
+        }
+        check_time(&t, now)?;
+        self.hasher.mac_field(t.mac);
+        self.signed_any = true;
+        self.unsigned = 0;
+        Ok(Verified::Signed)
+    }
+
+    /// After the last message: fails if no message was signed, if the
+    /// answer ended with unsigned messages, or if a message failed.
+    pub fn finish(&self) -> Result<(), TsigError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        if !self.signed_any {
+            return Err(TsigError::Unsigned);
+        }
+        if self.unsigned > 0 {
+            return Err(TsigError::UnsignedLast { count: self.unsigned });
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Multi-message answers we send (transfers out)
+
+/// Signs the messages of a multi-message answer (RFC 8945 section 5.3.1),
+/// the counterpart of [`ResponseVerifier`]: [`sign`](Self::sign) the first
+/// message, the last one and at least every 100th ([`must_sign`](Self::must_sign));
+/// send the others unsigned after passing them to [`skip`](Self::skip).
+pub struct ResponseSigner {
+    key: Key,
+    hasher: Hasher,
+    signed_any: bool,
+    unsigned: usize,
+}
+
+impl ResponseSigner {
+    /// A signer for the answer to a request that verified with `request_mac`.
+    pub fn new(key: &Key, request_mac: &[u8]) -> ResponseSigner {
+        let mut hasher = Hasher::new(key);
+        hasher.mac_field(request_mac);
+        ResponseSigner {
+            key: key.clone(),
+            hasher,
+            signed_any: false,
+            unsigned: 0,
+        }
+    }
+
+    /// True if the next message must be signed (the first one, or after
+    /// 99 unsigned ones). The last message of an answer must be signed too.
+    pub fn must_sign(&self) -> bool {
+        !self.signed_any || self.unsigned >= MAX_UNSIGNED_IN_A_ROW
+    }
+
+    /// Signs the next message (complete, without TSIG). Returns its MAC.
+    pub fn sign(&mut self, msg: &mut Vec<u8>, now: u64, fudge: u16) -> Vec<u8> {
+        let v = Fields {
+            time: now,
+            fudge,
+            error: 0,
+            other: &[],
+        };
+        let algorithm_name = algorithm_wire_name(self.key.algorithm);
+        let mut h = std::mem::replace(&mut self.hasher, Hasher::new(&self.key));
+        h.update(msg);
+        if self.signed_any {
+            h.timers(now, fudge);
+        } else {
+            h.variables(&self.key.name, &algorithm_name, &v);
+        }
+        let mac = h.finalize();
+        let id = message_id(msg);
+        append_tsig(msg, &self.key.name, &algorithm_name, &mac, id, &v);
+        self.hasher.mac_field(&mac);
+        self.signed_any = true;
+        self.unsigned = 0;
+        mac
+    }
+
+    /// Records the next message, sent unsigned.
+    pub fn skip(&mut self, msg: &[u8]) {
+        self.hasher.update(msg);
+        self.unsigned += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(algorithm: Algorithm) -> Key {
+        Key::new("xfr-key", algorithm, b"0123456789abcdef0123456789abcdef").unwrap()
+    }
+
+    /// A message with one question (`example.com. SOA IN`) and `n` TXT
+    /// answers whose text is `tag`.
+    fn message(id: u16, n: u16, tag: &[u8]) -> Vec<u8> {
+        let mut m = Vec::new();
+        m.extend_from_slice(&id.to_be_bytes());
+        m.extend_from_slice(&[0x84, 0x00, 0, 1]);
+        m.extend_from_slice(&n.to_be_bytes());
+        m.extend_from_slice(&[0, 0, 0, 0]);
+        m.extend_from_slice(b"\x07example\x03com\x00\x00\x06\x00\x01");
+        for _ in 0..n {
+            m.extend_from_slice(&[0xc0, 12, 0, 16, 0, 1, 0, 0, 0, 60]);
+            m.extend_from_slice(&((tag.len() + 1) as u16).to_be_bytes());
+            m.push(tag.len() as u8);
+            m.extend_from_slice(tag);
+        }
+        m
+    }
+
+    const NOW: u64 = 1_700_000_000;
+
+    /// Rewrites the MAC of the message's TSIG (which must be last) to `mac`.
+    fn replace_mac(msg: &[u8], mac: &[u8]) -> Vec<u8> {
+        let t = find_tsig(msg).unwrap().unwrap();
+        let mut out = msg[..t.start].to_vec();
+        let ar = u16::from_be_bytes([out[10], out[11]]) - 1;
+        out[10..12].copy_from_slice(&ar.to_be_bytes());
+        let v = Fields {
+            time: t.time,
+            fudge: t.fudge,
+            error: t.error,
+            other: t.other,
+        };
+        append_tsig(&mut out, &t.key_name, &t.algorithm_name, mac, t.original_id, &v);
+        out
+    }
+
+    #[test]
+    fn algorithm_wire_names() {
+        assert_eq!(
+            algorithm_wire_name(Algorithm::HmacMd5),
+            b"\x08hmac-md5\x07sig-alg\x03reg\x03int\x00"
+        );
+        assert_eq!(algorithm_wire_name(Algorithm::HmacSha256), b"\x0bhmac-sha256\x00");
+        for a in Algorithm::ALL {
+            assert_eq!(algorithm_from_wire(&algorithm_wire_name(a)), Some(a));
+            let upper = algorithm_wire_name(a).to_ascii_uppercase();
+            assert_eq!(algorithm_from_wire(&upper), Some(a));
+        }
+        assert_eq!(algorithm_from_wire(b"\x0bhmac-sha999\x00"), None);
+        assert_eq!(algorithm_from_wire(b"\x08hmac-md5\x00"), None);
+    }
+
+    #[test]
+    fn request_round_trip_all_algorithms() {
+        for a in Algorithm::ALL {
+            let k = key(a);
+            let mut q = message(0x1234, 0, b"");
+            let plain = q.clone();
+            let mac = sign_request(&mut q, &k, NOW, 300);
+            assert_eq!(mac.len(), a.mac_len(), "{a}");
+            assert_eq!(&q[10..12], &[0, 1]);
+            assert_eq!(&q[..10], &plain[..10]);
+            let keys = |n: &[u8]| (n == k.name.as_slice()).then_some(&k);
+            let r = verify_request(&q, &keys, NOW + 10).unwrap();
+            assert_eq!(r.mac, mac);
+            assert_eq!(r.algorithm, a);
+            assert_eq!(r.key_name, k.name);
+            assert_eq!(r.time_signed, NOW);
+            assert_eq!(r.original_id, 0x1234);
+
+            let mut resp = message(0x1234, 3, b"answer");
+            sign_response(&mut resp, &k, &r.mac, NOW + 1, 300);
+            let mut v = ResponseVerifier::new(&k, &mac);
+            assert_eq!(v.verify(&resp, NOW + 2), Ok(Verified::Signed));
+            v.finish().unwrap();
+            // the same response does not verify against another request MAC
+            let mut v = ResponseVerifier::new(&k, &mac[1..]);
+            assert!(matches!(v.verify(&resp, NOW + 2), Err(TsigError::BadSig { .. })));
+        }
+    }
+
+    #[test]
+    fn request_errors() {
+        let k = key(Algorithm::HmacSha256);
+        let keys = |n: &[u8]| (n == k.name.as_slice()).then_some(&k);
+        let mut q = message(7, 0, b"");
+        sign_request(&mut q, &k, NOW, 300);
+
+        let none = |_: &[u8]| None;
+        let e = verify_request(&q, &none, NOW).unwrap_err();
+        assert_eq!(e.rcode(), BADKEY);
+        assert_eq!(e.header_rcode(), RCODE_NOTAUTH);
+        assert_eq!(e.to_string(), "TSIG BADKEY from key xfr-key.: no such key here");
+
+        let other_alg = key(Algorithm::HmacSha1);
+        let keys_sha1 = |_: &[u8]| Some(&other_alg);
+        assert_eq!(verify_request(&q, &keys_sha1, NOW).unwrap_err().rcode(), BADKEY);
+
+        let wrong = Key::new("xfr-key", Algorithm::HmacSha256, b"another secret").unwrap();
+        let keys_wrong = |_: &[u8]| Some(&wrong);
+        let e = verify_request(&q, &keys_wrong, NOW).unwrap_err();
+        assert_eq!(e, TsigError::BadSig { key: "xfr-key.".into() });
+        assert_eq!(e.to_string(), "TSIG BADSIG from key xfr-key.: the MAC does not verify");
+
+        let e = verify_request(&q, &keys, NOW + 301).unwrap_err();
+        assert_eq!(e.rcode(), BADTIME);
+        assert!(verify_request(&q, &keys, NOW - 300).is_ok());
+
+        let plain = message(7, 0, b"");
+        assert_eq!(verify_request(&plain, &keys, NOW), Err(TsigError::Unsigned));
+
+        // the message ID is not covered (the original ID is digested), so
+        // a forwarder may change it
+        let mut other_id = q.clone();
+        other_id[0] ^= 0xff;
+        assert_eq!(verify_request(&other_id, &keys, NOW).unwrap().original_id, 7);
+        // every other single-byte change before the TSIG is caught
+        let t_start = find_tsig(&q).unwrap().unwrap().start;
+        for i in 2..t_start {
+            let mut bad = q.clone();
+            bad[i] ^= 0x20;
+            let r = verify_request(&bad, &keys, NOW);
+            assert!(r.is_err(), "byte {i} changed and still verified");
+        }
+    }
+
+    #[test]
+    fn truncated_macs() {
+        let k = key(Algorithm::HmacSha256);
+        let keys = |_: &[u8]| Some(&k);
+        let mut q = message(9, 0, b"");
+        let mac = sign_request(&mut q, &k, NOW, 300);
+        // 16 octets (half of SHA-256) is the minimum
+        let ok = replace_mac(&q, &mac[..16]);
+        assert!(verify_request(&ok, &keys, NOW).is_ok());
+        let short = replace_mac(&q, &mac[..15]);
+        let e = verify_request(&short, &keys, NOW).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                TsigError::MacSize {
+                    len: 15,
+                    min: 16,
+                    max: 32,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert_eq!(e.header_rcode(), RCODE_FORMERR);
+        let mut long = mac.clone();
+        long.push(0);
+        assert!(matches!(
+            verify_request(&replace_mac(&q, &long), &keys, NOW),
+            Err(TsigError::MacSize { len: 33, .. })
+        ));
+        // a wrong truncated MAC is BADSIG
+        let mut bad = mac[..16].to_vec();
+        bad[15] ^= 1;
+        assert!(matches!(
+            verify_request(&replace_mac(&q, &bad), &keys, NOW),
+            Err(TsigError::BadSig { .. })
+        ));
+        // MD5 (16 octets): the minimum is 10, not 8
+        let k5 = key(Algorithm::HmacMd5);
+        let keys5 = |_: &[u8]| Some(&k5);
+        let mut q5 = message(9, 0, b"");
+        let mac5 = sign_request(&mut q5, &k5, NOW, 300);
+        assert!(verify_request(&replace_mac(&q5, &mac5[..10]), &keys5, NOW).is_ok());
+        assert!(verify_request(&replace_mac(&q5, &mac5[..9]), &keys5, NOW).is_err());
+
+        // truncated MACs in a response stream: the prior MAC is the truncated one
+        let mut signer = ResponseSigner::new(&k, &mac);
+        let mut m1 = message(9, 2, b"one");
+        let full1 = signer.sign(&mut m1, NOW, 300);
+        let m1t = replace_mac(&m1, &full1[..20]);
+        let mut v = ResponseVerifier::new(&k, &mac);
+        assert_eq!(v.verify(&m1t, NOW), Ok(Verified::Signed));
+        // the next message chained on the full MAC fails against the truncated prior MAC
+        let mut m2 = message(9, 2, b"two");
+        signer.sign(&mut m2, NOW, 300);
+        assert!(matches!(v.verify(&m2, NOW), Err(TsigError::BadSig { .. })));
+    }
+
+    #[test]
+    fn compressed_owner_and_case() {
+        // the key is named like the question, the TSIG owner is a pointer
+        let k = Key::new("Example.COM", Algorithm::HmacSha1, b"secret").unwrap();
+        assert_eq!(k.name, b"\x07example\x03com\x00");
+        let mut q = message(3, 0, b"");
+        sign_request(&mut q, &k, NOW, 300);
+        let qlen = message(3, 0, b"").len();
+        let mut c = q[..qlen].to_vec();
+        c.extend_from_slice(&[0xc0, 12]);
+        c.extend_from_slice(&q[qlen + k.name.len()..]);
+        let keys = |n: &[u8]| (n == k.name.as_slice()).then_some(&k);
+        let r = verify_request(&c, &keys, NOW).unwrap();
+        assert_eq!(r.key_name, k.name);
+        // upper-case key and algorithm names on the wire digest in lower case
+        let mut upper = q.clone();
+        let off = qlen;
+        upper[off..]
+            .iter_mut()
+            .take(30)
+            .for_each(|b| *b = b.to_ascii_uppercase());
+        assert!(verify_request(&upper, &keys, NOW).is_ok());
+    }
+
+    #[test]
+    fn misplaced_tsig_is_malformed() {
+        let k = key(Algorithm::HmacSha256);
+        let keys = |_: &[u8]| Some(&k);
+        let mut q = message(5, 0, b"");
+        sign_request(&mut q, &k, NOW, 300);
+        // trailing data after the TSIG
+        let mut t = q.clone();
+        t.push(0);
+        assert!(matches!(verify_request(&t, &keys, NOW), Err(TsigError::Malformed(_))));
+        // TSIG counted in the answer section
+        let mut a = q.clone();
+        a[7] = 1;
+        a[11] = 0;
+        assert!(matches!(verify_request(&a, &keys, NOW), Err(TsigError::Malformed(_))));
+        // TSIG followed by another additional record
+        let mut b = q.clone();
+        b[11] = 2;
+        b.extend_from_slice(&[0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0]);
+        assert!(matches!(verify_request(&b, &keys, NOW), Err(TsigError::Malformed(_))));
+    }
+
+    /// A stream of `pattern.len()` messages; `true` = signed.
+    fn stream(k: &Key, request_mac: &[u8], pattern: &[bool]) -> Vec<Vec<u8>> {
+        let mut signer = ResponseSigner::new(k, request_mac);
+        pattern
+            .iter()
+            .enumerate()
+            .map(|(i, &signed)| {
+                let mut m = message(0x4242, 3, format!("message {i}").as_bytes());
+                if signed {
+                    signer.sign(&mut m, NOW + i as u64, 300);
+                } else {
+                    signer.skip(&m);
+                }
+                m
+            })
+            .collect()
+    }
+
+    fn run(k: &Key, request_mac: &[u8], msgs: &[Vec<u8>]) -> Result<Vec<Verified>, TsigError> {
+        let mut v = ResponseVerifier::new(k, request_mac);
+        let out = msgs.iter().map(|m| v.verify(m, NOW)).collect::<Result<Vec<_>, _>>()?;
+        v.finish()?;
+        Ok(out)
+    }
+
+    #[test]
+    fn multi_message_streams() {
+        let k = key(Algorithm::HmacSha384);
+        let req_mac = vec![7u8; 48];
+        use Verified::{Signed as S, Unsigned as U};
+
+        let all = stream(&k, &req_mac, &[true; 6]);
+        assert_eq!(run(&k, &req_mac, &all), Ok(vec![S; 6]));
+
+        let mixed = stream(&k, &req_mac, &[true, false, false, true, false, true]);
+        assert_eq!(run(&k, &req_mac, &mixed), Ok(vec![S, U, U, S, U, S]));
+
+        // 99 unsigned in a row are fine
+        let mut p = vec![true];
+        p.extend([false; 99]);
+        p.push(true);
+        assert!(run(&k, &req_mac, &stream(&k, &req_mac, &p)).is_ok());
+        // 100 are not
+        let mut p = vec![true];
+        p.extend([false; 100]);
+        p.push(true);
+        assert_eq!(
+            run(&k, &req_mac, &stream(&k, &req_mac, &p)),
+            Err(TsigError::TooManyUnsigned)
+        );
+
+        // the last message unsigned
+        let tail = stream(&k, &req_mac, &[true, true, false]);
+        let mut v = ResponseVerifier::new(&k, &req_mac);
+        for m in &tail {
+            v.verify(m, NOW).unwrap();
+        }
+        assert_eq!(v.finish(), Err(TsigError::UnsignedLast { count: 1 }));
+
+        // the first message unsigned
+        let head = stream(&k, &req_mac, &[false, true]);
+        assert_eq!(run(&k, &req_mac, &head), Err(TsigError::Unsigned));
+        assert_eq!(run(&k, &req_mac, &[]), Err(TsigError::Unsigned));
+
+        // reordered or dropped messages
+        let mut swapped = all.clone();
+        swapped.swap(2, 3);
+        assert!(matches!(run(&k, &req_mac, &swapped), Err(TsigError::BadSig { .. })));
+        let mut dropped = mixed.clone();
+        dropped.remove(1);
+        assert!(matches!(run(&k, &req_mac, &dropped), Err(TsigError::BadSig { .. })));
+    }
+
+    #[test]
+    fn tampered_message_in_the_middle() {
+        let k = key(Algorithm::HmacSha256);
+        let req_mac = vec![1u8; 32];
+        for pattern in [&[true, true, true, true][..], &[true, false, false, true]] {
+            let msgs = stream(&k, &req_mac, pattern);
+            let mut bad = msgs.clone();
+            let n = bad[2].len();
+            bad[2][n / 2] ^= 0x01;
+            let mut v = ResponseVerifier::new(&k, &req_mac);
+            assert_eq!(v.verify(&bad[0], NOW), Ok(Verified::Signed));
+            assert!(v.verify(&bad[1], NOW).is_ok());
+            let r2 = v.verify(&bad[2], NOW);
+            let r3 = v.verify(&bad[3], NOW);
+            if pattern[2] {
+                assert!(matches!(r2, Err(TsigError::BadSig { .. })), "{r2:?}");
+            } else {
+                // unsigned: caught by the next signed message
+                assert_eq!(r2, Ok(Verified::Unsigned));
+            }
+            assert!(matches!(r3, Err(TsigError::BadSig { .. })), "{r3:?}");
+            assert!(v.finish().is_err());
+            // once failed, always failed
+            assert!(v.verify(&msgs[3], NOW).is_err());
+        }
+    }
+
+    #[test]
+    fn response_time_and_key_checks() {
+        let k = key(Algorithm::HmacSha512);
+        let req_mac = vec![3u8; 64];
+        let mut m = message(1, 1, b"x");
+        ResponseSigner::new(&k, &req_mac).sign(&mut m, NOW, 300);
+        let mut v = ResponseVerifier::new(&k, &req_mac);
+        let e = v.verify(&m, NOW + 301).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "TSIG BADTIME from key xfr-key.: signed at 1700000000, local time 1700000301, fudge 300s"
+        );
+        let other = Key::new("other-key", Algorithm::HmacSha512, &k.secret).unwrap();
+        let mut v = ResponseVerifier::new(&other, &req_mac);
+        assert!(matches!(v.verify(&m, NOW), Err(TsigError::BadKey { .. })));
+        let sha256 = Key::new("xfr-key", Algorithm::HmacSha256, &k.secret).unwrap();
+        let mut v = ResponseVerifier::new(&sha256, &req_mac);
+        assert!(matches!(v.verify(&m, NOW), Err(TsigError::BadKey { .. })));
+    }
+
+    #[test]
+    fn error_answers_round_trip() {
+        let k = key(Algorithm::HmacSha256);
+        let keys = |n: &[u8]| (n == k.name.as_slice()).then_some(&k);
+        let mut q = message(0x77, 0, b"");
+        let req_mac = sign_request(&mut q, &k, NOW, 300);
+
+        // BADTIME: the server's clock is 1000 s ahead
+        let server_now = NOW + 1000;
+        let e = verify_request(&q, &keys, server_now).unwrap_err();
+        assert_eq!(e.rcode(), BADTIME);
+        let mut resp = message(0x77, 0, b"");
+        assert!(error_response_tsig(&mut resp, &q, &e, &keys, server_now));
+        assert_eq!(resp[3] & 0x0f, 9);
+        let mut v = ResponseVerifier::new(&k, &req_mac);
+        let got = v.verify(&resp, NOW).unwrap_err();
+        assert_eq!(
+            got,
+            TsigError::Peer {
+                key: "xfr-key.".into(),
+                code: BADTIME,
+                server_time: Some(server_now)
+            }
+        );
+        assert_eq!(got.rcode(), BADTIME);
+        assert_eq!(
+            got.to_string(),
+            "TSIG BADTIME from key xfr-key.: the server rejected our signature (server time 1700001000)"
+        );
+
+        // BADSIG and BADKEY: unsigned
+        for (e, code) in [
+            (TsigError::BadSig { key: "xfr-key.".into() }, BADSIG),
+            (
+                TsigError::BadKey {
+                    key: "xfr-key.".into(),
+                    detail: String::new(),
+                },
+                BADKEY,
+            ),
+        ] {
+            let mut resp = message(0x77, 0, b"");
+            assert!(error_response_tsig(&mut resp, &q, &e, &keys, NOW));
+            let t = find_tsig(&resp).unwrap().unwrap();
+            assert!(t.mac.is_empty());
+            assert_eq!(t.error, code);
+            assert_eq!(t.original_id, 0x77);
+            let mut v = ResponseVerifier::new(&k, &req_mac);
+            let got = v.verify(&resp, NOW).unwrap_err();
+            assert_eq!(got.rcode(), code);
+            assert!(matches!(got, TsigError::Peer { .. }));
+        }
+
+        // no TSIG error code: nothing appended
+        let mut resp = message(0x77, 0, b"");
+        let before = resp.clone();
+        assert!(!error_response_tsig(&mut resp, &q, &TsigError::Unsigned, &keys, NOW));
+        assert_eq!(resp, before);
+    }
+
+    /// xorshift64*, deterministic
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic() {
+        let k = key(Algorithm::HmacSha256);
+        let keys = |_: &[u8]| Some(&k);
+        let mut q = message(1, 2, b"seed");
+        let mac = sign_request(&mut q, &k, NOW, 300);
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for round in 0..20_000 {
+            let mut m = if round % 4 == 0 {
+                (0..rng.below(80)).map(|_| rng.next() as u8).collect::<Vec<u8>>()
+            } else {
+                q.clone()
+            };
+            for _ in 0..rng.below(4) {
+                if m.is_empty() {
+                    break;
+                }
+                let i = rng.below(m.len());
+                match rng.below(3) {
+                    0 => m[i] = rng.next() as u8,
+                    1 => m.truncate(i),
+                    _ => m.insert(i, rng.next() as u8),
+                }
+            }
+            let _ = verify_request(&m, &keys, NOW);
+            let mut v = ResponseVerifier::new(&k, &mac);
+            let _ = v.verify(&m, NOW);
+            let _ = v.verify(&m, NOW);
+            let _ = v.finish();
+            let mut resp = m.clone();
+            let _ = error_response_tsig(&mut resp, &m, &TsigError::BadSig { key: String::new() }, &keys, NOW);
+        }
+        // pointer loops and overlong names
+        let mut looped = message(1, 0, b"");
+        looped[11] = 1;
+        looped.extend_from_slice(&[0xc0, 0x1d]);
+        looped.extend_from_slice(&[0xc0, 0x1d]);
+        assert!(verify_request(&looped, &keys, NOW).is_err());
+        let mut long = message(1, 0, b"");
+        long[11] = 1;
+        for _ in 0..200 {
+            long.extend_from_slice(b"\x03abc");
+        }
+        long.push(0);
+        long.extend_from_slice(&[0, 250, 0, 255, 0, 0, 0, 0, 0, 0]);
+        assert!(verify_request(&long, &keys, NOW).is_err());
+    }
+
+    #[test]
+    fn key_from_config_and_debug() {
+        let cfg = TsigKey {
+            name: "xfr-key".into(),
+            algorithm: Algorithm::HmacSha224,
+            secret: vec![1, 2, 3],
+        };
+        let k = Key::try_from(&cfg).unwrap();
+        assert_eq!(k.name, b"\x07xfr-key\x00");
+        assert_eq!(k.name_text(), "xfr-key.");
+        let d = format!("{k:?}");
+        assert!(d.contains("<3 bytes>") && !d.contains("[1, 2, 3]"), "{d}");
+    }
+}

@@ -9,6 +9,7 @@
 
 pub mod answer;
 pub mod message;
+pub mod notify;
 pub mod query;
 pub mod server;
 pub mod tcp;

@@ -225,9 +225,10 @@ fn parse_options(mut data: &[u8], e: &mut Edns) -> Option<()> {
 }
 
 fn parse_tsig<'a>(msg: &'a [u8], owner_start: usize, rdata: &'a [u8]) -> Option<TsigInfo<'a>> {
-    let key_end = skip_name(msg, owner_start)?;
-    let key = &msg[owner_start..key_end];
-    if key.iter().any(|&b| b & 0xc0 == 0xc0) && key.len() == 2 {
+    // The key name is echoed in the reply: accept it only uncompressed.
+    let key_len = crate::zone::build::skip_name(msg.get(owner_start..)?)?;
+    let key = &msg[owner_start..owner_start + key_len];
+    if skip_name(msg, owner_start)? != owner_start + key_len {
         return None;
     }
     let alg_end = crate::zone::build::skip_name(rdata)?;

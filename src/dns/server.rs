@@ -2,6 +2,7 @@
 //! dispatch, zone selection, EDNS (RFC 6891), NSID (RFC 5001), CHAOS
 //! identity names, TSIG refusal, and the final OPT record.
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::answer::{self, rcode};
@@ -39,12 +40,14 @@ pub struct Counters {
     pub refused: AtomicU64,
     pub nxdomain: AtomicU64,
     pub panics: AtomicU64,
+    pub notify_refused: AtomicU64,
 }
 
 /// The query handler shared by every listener.
 pub struct Server {
     store: Store,
     opts: ServerOptions,
+    notify: arc_swap::ArcSwap<super::notify::NotifyTable>,
     pub counters: Counters,
 }
 
@@ -59,6 +62,7 @@ impl Server {
         Server {
             store,
             opts,
+            notify: Default::default(),
             counters: Counters::default(),
         }
     }
@@ -67,9 +71,23 @@ impl Server {
         &self.store
     }
 
-    /// Answers one request. `out` must hold [`MAX_MESSAGE`] octets. Returns
-    /// the response length; 0 means no response is sent.
+    /// Replaces the NOTIFY rules (secondary zones and the engine).
+    pub fn set_notify_table(&self, table: super::notify::NotifyTable) {
+        self.notify.store(std::sync::Arc::new(table));
+    }
+
+    pub(super) fn notify_table(&self) -> arc_swap::Guard<std::sync::Arc<super::notify::NotifyTable>> {
+        self.notify.load()
+    }
+
+    /// [`Server::handle_from`] without a known source address.
     pub fn handle(&self, req: &[u8], transport: Transport, out: &mut [u8]) -> usize {
+        self.handle_from(req, transport, None, out)
+    }
+
+    /// Answers one request from `peer`. `out` must hold [`MAX_MESSAGE`]
+    /// octets. Returns the response length; 0 means no response is sent.
+    pub fn handle_from(&self, req: &[u8], transport: Transport, peer: Option<SocketAddr>, out: &mut [u8]) -> usize {
         match transport {
             Transport::Udp => self.counters.queries_udp.fetch_add(1, Ordering::Relaxed),
             Transport::Tcp => self.counters.queries_tcp.fetch_add(1, Ordering::Relaxed),
@@ -99,7 +117,7 @@ impl Server {
             return 0;
         }
         let mut extra = Extra::default();
-        let rc = self.dispatch(&q, transport, &mut w, &mut extra);
+        let rc = self.dispatch(&q, transport, peer, &mut w, &mut extra);
         let ext_rcode = extra.ext_rcode;
         match rc {
             rcode::REFUSED => {
@@ -147,8 +165,13 @@ impl Server {
             );
         }
         if let Some(tsig) = extra.tsig {
-            // TSIG comes last (RFC 8945 section 5.3).
-            write_badkey(&q, &tsig, &mut w);
+            // TSIG comes last (RFC 8945 section 5.3), if it fits.
+            let need = tsig.key.len() + 10 + tsig.algorithm.len() + 16;
+            if w.len() + need <= max {
+                write_badkey(&q, &tsig, &mut w);
+            } else {
+                w.set_tc();
+            }
         }
         w.finish()
     }
@@ -162,12 +185,19 @@ impl Server {
                     4 + self.opts.node_id.len().min(255)
                 } else {
                     0
-                }
+                } + if e.expire { 8 } else { 0 }
             }
         }
     }
 
-    fn dispatch<'a>(&self, q: &Query<'a>, transport: Transport, w: &mut Writer<'_>, extra: &mut Extra<'a>) -> u8 {
+    fn dispatch<'a>(
+        &self,
+        q: &Query<'a>,
+        transport: Transport,
+        peer: Option<SocketAddr>,
+        w: &mut Writer<'_>,
+        extra: &mut Extra<'a>,
+    ) -> u8 {
         if let Some(e) = q.edns
             && e.version > 0
         {
@@ -177,7 +207,9 @@ impl Server {
         match q.opcode {
             0 => {}
             // NOTIFY and UPDATE from a source not allowed to send them.
-            4 | 5 => return rcode::NOTAUTH,
+            4 => return self.notify(q, peer, w),
+            // UPDATE is not accepted from anyone.
+            5 => return rcode::NOTAUTH,
             _ => return rcode::NOTIMP,
         }
         let set = self.store.load();
@@ -208,7 +240,7 @@ impl Server {
         let mut served = set.find(lower);
         if q.qtype == rtype::DS
             && let Some(s) = served
-            && s.zone.apex() == lower
+            && &*s.apex == lower
             && lower.len() > 1
             && let Some(p) = set.find(crate::zone::name::parent(lower))
         {
@@ -218,10 +250,9 @@ impl Server {
             extra.ede = Some(ede::NOT_AUTHORITATIVE);
             return rcode::REFUSED;
         };
-        if served.expired {
+        let Some(zone) = served.answerable() else {
             return rcode::SERVFAIL;
-        }
-        let zone = &served.zone;
+        };
         extra.expire = Some(zone.info.expire);
         answer::answer(zone, lower, q.qtype, q.dnssec_ok(), w)
     }

@@ -51,7 +51,7 @@ pub async fn serve(
         Err(e) => return e,
     };
     loop {
-        let (stream, _peer) = match listener.accept().await {
+        let (stream, peer) = match listener.accept().await {
             Ok(x) => x,
             Err(e) if is_transient(&e) => {
                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -67,7 +67,7 @@ pub async fn serve(
         };
         let server = server.clone();
         tokio::spawn(async move {
-            let _ = connection(stream, &server, opts.idle_timeout).await;
+            let _ = connection(stream, peer, &server, opts.idle_timeout).await;
             drop(permit);
         });
     }
@@ -85,7 +85,7 @@ thread_local! {
 }
 
 /// Serves one connection until the peer closes it or it stays idle.
-async fn connection(stream: TcpStream, server: &Server, idle: Duration) -> io::Result<()> {
+async fn connection(stream: TcpStream, peer: SocketAddr, server: &Server, idle: Duration) -> io::Result<()> {
     let _ = stream.set_nodelay(true);
     let (rd, mut wr) = stream.into_split();
     let mut rd = BufReader::with_capacity(4096, rd);
@@ -105,7 +105,9 @@ async fn connection(stream: TcpStream, server: &Server, idle: Duration) -> io::R
         }
         let answered = SCRATCH.with(|s| {
             let mut s = s.borrow_mut();
-            let n = match catch_unwind(AssertUnwindSafe(|| server.handle(&req, Transport::Tcp, &mut s))) {
+            let n = match catch_unwind(AssertUnwindSafe(|| {
+                server.handle_from(&req, Transport::Tcp, Some(peer), &mut s)
+            })) {
                 Ok(n) => n,
                 Err(_) => {
                     server.counters.panics.fetch_add(1, Ordering::Relaxed);

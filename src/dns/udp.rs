@@ -77,10 +77,12 @@ pub fn spawn(
     Ok(handles)
 }
 
-/// Answers one request, containing any panic to that request.
+/// Answers one request, containing any panic to that request. The source
+/// address is only worked out for NOTIFY, which is checked against it.
 #[inline]
-fn answer(server: &Server, req: &[u8], out: &mut [u8]) -> usize {
-    match catch_unwind(AssertUnwindSafe(|| server.handle(req, Transport::Udp, out))) {
+fn answer(server: &Server, req: &[u8], peer: impl FnOnce() -> Option<SocketAddr>, out: &mut [u8]) -> usize {
+    let peer = if super::notify::is_notify(req) { peer() } else { None };
+    match catch_unwind(AssertUnwindSafe(|| server.handle_from(req, Transport::Udp, peer, out))) {
         Ok(n) => n,
         Err(_) => {
             server.counters.panics.fetch_add(1, Ordering::Relaxed);
@@ -161,7 +163,9 @@ fn worker(sock: &UdpSocket, server: &Server, stop: &AtomicBool) -> io::Result<()
             let len = (hdr_in[i].msg_len as usize).min(MAX_REQUEST);
             let request = &req[i * MAX_REQUEST..i * MAX_REQUEST + len];
             let out = &mut resp[out_count * MAX_MESSAGE..(out_count + 1) * MAX_MESSAGE];
-            let rlen = answer(server, request, out);
+            let storage = &addrs[i];
+            let peer = || sockaddr_to_std(storage);
+            let rlen = answer(server, request, peer, out);
             if rlen == 0 {
                 continue;
             }
@@ -201,6 +205,28 @@ fn worker(sock: &UdpSocket, server: &Server, stop: &AtomicBool) -> io::Result<()
     }
 }
 
+/// The socket address the kernel stored for a datagram.
+#[cfg(target_os = "linux")]
+fn sockaddr_to_std(ss: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    match ss.ss_family as libc::c_int {
+        libc::AF_INET => {
+            // SAFETY: ss_family says the storage holds a sockaddr_in.
+            let sin: libc::sockaddr_in =
+                unsafe { std::ptr::read_unaligned((ss as *const libc::sockaddr_storage).cast()) };
+            let ip = std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+            Some(SocketAddr::from((ip, u16::from_be(sin.sin_port))))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: ss_family says the storage holds a sockaddr_in6.
+            let sin6: libc::sockaddr_in6 =
+                unsafe { std::ptr::read_unaligned((ss as *const libc::sockaddr_storage).cast()) };
+            let ip = std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+            Some(SocketAddr::from((ip, u16::from_be(sin6.sin6_port))))
+        }
+        _ => None,
+    }
+}
+
 #[cfg(not(target_os = "linux"))]
 fn worker(sock: &UdpSocket, server: &Server, stop: &AtomicBool) -> io::Result<()> {
     let mut req = vec![0u8; MAX_REQUEST];
@@ -211,7 +237,7 @@ fn worker(sock: &UdpSocket, server: &Server, stop: &AtomicBool) -> io::Result<()
         }
         match sock.recv_from(&mut req) {
             Ok((len, peer)) => {
-                let rlen = answer(server, &req[..len], &mut resp);
+                let rlen = answer(server, &req[..len], || Some(peer), &mut resp);
                 if rlen > 0 {
                     let _ = sock.send_to(&resp[..rlen], peer);
                 }

@@ -564,7 +564,7 @@ pub fn skip_name(data: &[u8]) -> Option<usize> {
         if len == 0 {
             return Some(pos + 1);
         }
-        if len > 63 {
+        if len > 63 || pos + 1 + len >= super::name::MAX_NAME_LEN {
             return None;
         }
         pos += 1 + len;

@@ -99,13 +99,37 @@ fn read_file(builder: &mut ZoneBuilder, path: &Path, origin: Name<Bytes>, depth:
 fn read_text(builder: &mut ZoneBuilder, text: &str, file: u16, path: Option<&Path>, origin: Name<Bytes>, depth: usize) {
     let text = rewrite_loc(text);
     let mut lines = EntryLines::new(&text);
+    if let Some(line) = lines.unclosed {
+        builder.error(
+            SourcePos { file, line },
+            "parenthesis or quote opened here is never closed".into(),
+        );
+        return;
+    }
+    // The scanner wants the last entry to end with a line feed.
+    let text: std::borrow::Cow<'_, str> = if text.ends_with('\n') {
+        text
+    } else {
+        std::borrow::Cow::Owned(format!("{text}\n"))
+    };
     let mut zf = Zonefile::from(text.as_bytes());
     zf.set_origin(origin);
     zf.set_default_class(Class::IN);
     let mut owner = Vec::with_capacity(256);
     let mut rdata = Vec::with_capacity(512);
     loop {
-        let entry = match zf.next_entry() {
+        // The scanner has panicked on some malformed input (TXT data running
+        // into the end of the text): contain that to this zone.
+        let next = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| zf.next_entry()));
+        let Ok(next) = next else {
+            let line = lines.failed(u32::MAX);
+            builder.error(
+                SourcePos { file, line },
+                "zone file scanner failed on this entry".into(),
+            );
+            return;
+        };
+        let entry = match next {
             Ok(Some(entry)) => entry,
             Ok(None) => break,
             Err(e) => {
@@ -145,7 +169,7 @@ fn read_text(builder: &mut ZoneBuilder, text: &str, file: u16, path: Option<&Pat
                 let inc = String::from_utf8_lossy(inc.as_slice()).into_owned();
                 let target = resolve_include(path, &inc);
                 let Some(target) = target else {
-                    builder.error(pos, format!("$INCLUDE {inc}: relative path without a base file"));
+                    builder.error(pos, format!("$INCLUDE {inc}: only allowed in zone files"));
                     continue;
                 };
                 let origin = match inc_origin.or_else(|| zf.origin().ok()) {
@@ -161,13 +185,15 @@ fn read_text(builder: &mut ZoneBuilder, text: &str, file: u16, path: Option<&Pat
     }
 }
 
+/// Where an `$INCLUDE` points: relative to the including file. Text that
+/// did not come from a file (tests, fuzzing) may not include anything.
 fn resolve_include(base: Option<&Path>, inc: &str) -> Option<PathBuf> {
+    let base = base?;
     let p = Path::new(inc);
     if p.is_absolute() {
         return Some(p.to_path_buf());
     }
-    let dir = base?.parent().unwrap_or(Path::new("."));
-    Some(dir.join(p))
+    Some(base.parent().unwrap_or(Path::new(".")).join(p))
 }
 
 fn split_line_prefix(msg: &str) -> (u32, &str) {
@@ -188,6 +214,8 @@ struct EntryLines {
     /// (line, is `$ORIGIN`/`$TTL`: consumed by the scanner without an entry)
     entries: Vec<(u32, bool)>,
     next: usize,
+    /// Line of a `(` still open at the end of the text.
+    unclosed: Option<u32>,
 }
 
 impl EntryLines {
@@ -196,6 +224,7 @@ impl EntryLines {
         let b = text.as_bytes();
         let (mut i, mut line) = (0usize, 1u32);
         let mut depth = 0u32;
+        let mut open_line = 0u32;
         let mut in_quote = false;
         let mut in_entry = false;
         let mut at_line_start = true;
@@ -241,7 +270,12 @@ impl EntryLines {
                         entries.push((line, silent));
                     }
                     match c {
-                        b'(' => depth += 1,
+                        b'(' => {
+                            if depth == 0 {
+                                open_line = line;
+                            }
+                            depth += 1;
+                        }
                         b')' => depth = depth.saturating_sub(1),
                         b'"' => in_quote = true,
                         b'\\' => i += 1,
@@ -252,7 +286,12 @@ impl EntryLines {
             at_line_start = false;
             i += 1;
         }
-        EntryLines { entries, next: 0 }
+        let unclosed = (depth > 0 || in_quote).then_some(open_line.max(1));
+        EntryLines {
+            entries,
+            next: 0,
+            unclosed,
+        }
     }
 
     /// Line of the entry the scanner just returned (a record or $INCLUDE).
@@ -364,6 +403,33 @@ mod tests {
         let z = "$ORIGIN example.test.\n@ 300 SOA ns1 host ( 1 2\n 3 4 5 )\n$TTL 60\n@ NS ns1\nx A 1.2.3\n";
         let err = load_zone_text("example.test", z).err().unwrap().to_string();
         assert!(err.contains(":6:"), "{err}");
+    }
+
+    #[test]
+    fn fuzz_regressions_are_errors_not_panics() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/regressions/zonefile");
+        let mut n = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let data = std::fs::read(entry.unwrap().path()).unwrap();
+            let _ = load_zone_text("example.test", &String::from_utf8_lossy(&data));
+            n += 1;
+        }
+        assert!(n >= 2);
+        let err = load_zone_text(
+            "example.test",
+            "@ 300 SOA ns1 host 1 2 3 4 5\n@ 300 NS ns1\na TXT ( x\n",
+        )
+        .err()
+        .unwrap();
+        assert!(err.to_string().contains(":3:"), "{err}");
+        assert!(
+            load_zone_text(
+                "example.test",
+                "@ 300 SOA ns1 host 1 2 3 4 5\n@ 300 NS ns1\na 300 TXT \"x\""
+            )
+            .is_ok()
+        );
+        assert!(load_zone_text("example.test", "$INCLUDE /etc/hostname\n").is_err());
     }
 
     #[test]

@@ -14,13 +14,24 @@ use super::name;
 
 /// One served zone as the query path sees it.
 pub struct Served {
-    pub zone: Arc<Zone>,
+    pub apex: Box<[u8]>,
+    /// The version being served; `None` for a secondary zone that has no
+    /// version yet (answered with SERVFAIL, as Knot does).
+    pub zone: Option<Arc<Zone>>,
     /// Past its SOA expire without a successful refresh: answer SERVFAIL.
     pub expired: bool,
 }
 
+impl Served {
+    /// The zone to answer from, if it may be answered from.
+    #[inline]
+    pub fn answerable(&self) -> Option<&Arc<Zone>> {
+        if self.expired { None } else { self.zone.as_ref() }
+    }
+}
+
 /// An immutable set of zones, keyed by apex.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct ZoneSet {
     zones: HashMap<Box<[u8]>, Arc<Served>, foldhash::fast::FixedState>,
 }
@@ -64,8 +75,18 @@ impl ZoneSet {
 
     /// A copy of this set with `zone` added or replaced.
     pub fn with(&self, zone: Arc<Zone>, expired: bool) -> ZoneSet {
+        let apex: Box<[u8]> = zone.apex().into();
+        self.with_entry(Served {
+            apex,
+            zone: Some(zone),
+            expired,
+        })
+    }
+
+    /// A copy of this set with the entry for `served.apex` added or replaced.
+    pub fn with_entry(&self, served: Served) -> ZoneSet {
         let mut zones = self.zones.clone();
-        zones.insert(zone.apex().into(), Arc::new(Served { zone, expired }));
+        zones.insert(served.apex.clone(), Arc::new(served));
         ZoneSet { zones }
     }
 
@@ -80,7 +101,15 @@ impl ZoneSet {
     pub fn from_zones(list: impl IntoIterator<Item = Arc<Zone>>) -> ZoneSet {
         let mut zones: HashMap<Box<[u8]>, Arc<Served>, foldhash::fast::FixedState> = HashMap::default();
         for zone in list {
-            zones.insert(zone.apex().into(), Arc::new(Served { zone, expired: false }));
+            let apex: Box<[u8]> = zone.apex().into();
+            zones.insert(
+                apex.clone(),
+                Arc::new(Served {
+                    apex,
+                    zone: Some(zone),
+                    expired: false,
+                }),
+            );
         }
         ZoneSet { zones }
     }
@@ -90,12 +119,15 @@ impl ZoneSet {
 #[derive(Clone, Default)]
 pub struct Store {
     current: Arc<ArcSwap<ZoneSet>>,
+    /// Serialises writers (readers never take it).
+    writer: Arc<std::sync::Mutex<()>>,
 }
 
 impl Store {
     pub fn new(set: ZoneSet) -> Store {
         Store {
             current: Arc::new(ArcSwap::from_pointee(set)),
+            writer: Arc::default(),
         }
     }
 
@@ -110,8 +142,10 @@ impl Store {
         self.current.load_full()
     }
 
-    /// Replaces the set with `f(current)`; writers are serialised by the caller.
+    /// Replaces the set with `f(current)`. Writers are serialised; readers
+    /// see the old set or the new one, never a mix.
     pub fn update(&self, f: impl FnOnce(&ZoneSet) -> ZoneSet) {
+        let _guard = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let next = f(&self.current.load());
         self.current.store(Arc::new(next));
     }

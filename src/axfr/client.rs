@@ -1,0 +1,193 @@
+//! Talking to primaries: the SOA query (UDP, TCP when truncated) and the
+//! AXFR/IXFR stream over TCP. A thin I/O layer around
+//! [`super::transfer::Interpreter`]; every wait has a deadline.
+
+use std::hash::BuildHasher;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+
+use super::refresh::{SoaTimers, TransferKind};
+use super::transfer::{Interpreter, Outcome, TransferError, soa_timers};
+use crate::zone::{rtype, wire};
+
+/// Limits for one exchange with a primary.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    /// For the SOA query and for each message of a transfer.
+    pub message: Duration,
+    /// For a whole transfer.
+    pub transfer: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            message: Duration::from_secs(5),
+            transfer: Duration::from_secs(600),
+        }
+    }
+}
+
+/// What a finished transfer read.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Stats {
+    pub messages: usize,
+    pub records: usize,
+    pub bytes: usize,
+    pub elapsed: Duration,
+}
+
+/// A fresh query ID.
+pub fn random_id() -> u16 {
+    let t = Instant::now().elapsed().as_nanos() as u64 ^ std::process::id() as u64;
+    std::collections::hash_map::RandomState::new().hash_one(t) as u16
+}
+
+/// Asks `primary` for the SOA of `apex` (wire name).
+pub async fn query_soa(apex: &[u8], primary: SocketAddr, t: Timeouts) -> Result<SoaTimers, String> {
+    let id = random_id();
+    let query = wire::build_query(id, apex, rtype::SOA, None);
+    let bind: SocketAddr = if primary.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }
+        .parse()
+        .map_err(|_| "bind")?;
+    let sock = UdpSocket::bind(bind).await.map_err(|e| format!("UDP socket: {e}"))?;
+    sock.connect(primary).await.map_err(|e| format!("UDP connect: {e}"))?;
+    sock.send(&query).await.map_err(|e| format!("UDP send: {e}"))?;
+    let mut buf = vec![0u8; 65535];
+    let deadline = tokio::time::Instant::now() + t.message;
+    let reply = loop {
+        let n = match tokio::time::timeout_at(deadline, sock.recv(&mut buf)).await {
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) => return Err(format!("UDP receive: {e}")),
+            Err(_) => return Err(format!("no answer within {:?}", t.message)),
+        };
+        match wire::header(&buf[..n]) {
+            Ok(h) if h.id == id && h.qr => break buf[..n].to_vec(),
+            _ => continue, // not ours: keep waiting
+        }
+    };
+    let h = wire::header(&reply).map_err(|e| e.to_string())?;
+    let reply = if h.tc {
+        soa_over_tcp(&query, primary, t).await?
+    } else {
+        reply
+    };
+    soa_from_answer(apex, &reply)
+}
+
+async fn soa_over_tcp(query: &[u8], primary: SocketAddr, t: Timeouts) -> Result<Vec<u8>, String> {
+    let mut s = connect(primary, t).await.map_err(|e| e.to_string())?;
+    send_framed(&mut s, query).await.map_err(|e| format!("TCP send: {e}"))?;
+    read_framed(&mut s, t.message).await.map_err(|e| e.to_string())
+}
+
+fn soa_from_answer(apex: &[u8], reply: &[u8]) -> Result<SoaTimers, String> {
+    let h = wire::header(reply).map_err(|e| e.to_string())?;
+    if h.rcode != 0 {
+        return Err(format!("SOA query answered with RCODE {}", h.rcode));
+    }
+    if !h.aa {
+        return Err("SOA answer is not authoritative".into());
+    }
+    let mut found = None;
+    let r: Result<(), ()> = wire::for_each_answer(reply, |r| {
+        if r.rtype == rtype::SOA && r.owner == apex && found.is_none() {
+            found = soa_timers(r.rdata).ok();
+        }
+        Ok(())
+    })
+    .map_err(|e| e.to_string())?;
+    let _ = r;
+    found.ok_or_else(|| "SOA answer without the zone's SOA".to_string())
+}
+
+async fn connect(primary: SocketAddr, t: Timeouts) -> Result<TcpStream, TransferError> {
+    match tokio::time::timeout(t.message, TcpStream::connect(primary)).await {
+        Ok(Ok(s)) => {
+            let _ = s.set_nodelay(true);
+            Ok(s)
+        }
+        Ok(Err(e)) => Err(TransferError::Malformed(format!("TCP connect: {e}"))),
+        Err(_) => Err(TransferError::Malformed(format!(
+            "TCP connect: no answer within {:?}",
+            t.message
+        ))),
+    }
+}
+
+async fn send_framed(s: &mut TcpStream, msg: &[u8]) -> std::io::Result<()> {
+    let mut framed = Vec::with_capacity(msg.len() + 2);
+    framed.extend_from_slice(&(msg.len() as u16).to_be_bytes());
+    framed.extend_from_slice(msg);
+    s.write_all(&framed).await
+}
+
+async fn read_framed(s: &mut TcpStream, timeout: Duration) -> Result<Vec<u8>, TransferError> {
+    let io = |e: std::io::Error| TransferError::Malformed(format!("connection: {e}"));
+    let mut len = [0u8; 2];
+    match tokio::time::timeout(timeout, s.read_exact(&mut len)).await {
+        Ok(r) => r.map_err(io)?,
+        Err(_) => return Err(TransferError::Malformed(format!("no message within {timeout:?}"))),
+    };
+    let mut msg = vec![0u8; u16::from_be_bytes(len) as usize];
+    match tokio::time::timeout(timeout, s.read_exact(&mut msg)).await {
+        Ok(r) => r.map_err(io)?,
+        Err(_) => return Err(TransferError::Malformed(format!("message cut off for {timeout:?}"))),
+    };
+    Ok(msg)
+}
+
+/// Transfers `apex` from `primary`. For IXFR, `held_soa` is the SOA rdata
+/// of the version held. Returns the interpreted stream; nothing is applied.
+pub async fn transfer(
+    apex: &[u8],
+    primary: SocketAddr,
+    kind: TransferKind,
+    held_soa: Option<&[u8]>,
+    t: Timeouts,
+) -> Result<(Outcome, Stats), TransferError> {
+    let started = Instant::now();
+    let id = random_id();
+    let (qtype, soa) = match kind {
+        TransferKind::Axfr => (rtype::AXFR, None),
+        TransferKind::Ixfr { .. } => (rtype::IXFR, held_soa),
+    };
+    let query = wire::build_query(id, apex, qtype, soa);
+    let mut s = connect(primary, t).await?;
+    send_framed(&mut s, &query)
+        .await
+        .map_err(|e| TransferError::Malformed(format!("TCP send: {e}")))?;
+    let mut it = Interpreter::new(apex, id, kind);
+    let deadline = started + t.transfer;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(TransferError::Malformed(format!(
+                "transfer took longer than {:?}",
+                t.transfer
+            )));
+        }
+        let msg = read_framed(&mut s, t.message.min(left)).await?;
+        if it.message(&msg)? {
+            break;
+        }
+        // An IXFR answered with a single SOA ends after its first message.
+        if matches!(kind, TransferKind::Ixfr { .. }) && it.stats().0 == 1 && it.stats().1 == 1 {
+            break;
+        }
+    }
+    let (messages, records, bytes) = it.stats();
+    let outcome = it.finish()?;
+    Ok((
+        outcome,
+        Stats {
+            messages,
+            records,
+            bytes,
+            elapsed: started.elapsed(),
+        },
+    ))
+}

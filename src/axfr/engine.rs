@@ -1,0 +1,380 @@
+//! The secondary engine: one task per secondary zone running its
+//! [`Secondary`] state machine, carrying out its actions (SOA queries,
+//! transfers, publishing, persisting) and feeding results back as events.
+//!
+//! Heavy work — building a zone from a transfer, applying an IXFR, writing
+//! the snapshot — runs on the blocking pool, never on the reactor. A new
+//! version is published only after it was built and validated in full.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use tracing::{info, warn};
+
+use super::client::{self, Timeouts};
+use super::refresh::{Action, Event, Secondary, SoaTimers, TransferFailure, TransferKind, serial_gt};
+use super::transfer::{self, Outcome, TransferError};
+use crate::config::TimerLimits;
+use crate::zone::persist::{self, ZoneMeta};
+use crate::zone::store::Served;
+use crate::zone::{APEX, Store, Zone, name, rtype};
+
+/// One secondary zone as configured.
+#[derive(Clone, Debug)]
+pub struct SecondaryZone {
+    /// Apex, lowercase wire format.
+    pub apex: Vec<u8>,
+    pub primaries: Vec<SocketAddr>,
+    pub limits: TimerLimits,
+    /// Serial and expiry (unix seconds) of the version already published
+    /// from disk, if any.
+    pub held: Option<(u32, Option<u64>)>,
+}
+
+/// Transfer counters, by kind and result.
+#[derive(Default, Debug)]
+pub struct Counters {
+    pub axfr_ok: AtomicU64,
+    pub axfr_failed: AtomicU64,
+    pub ixfr_ok: AtomicU64,
+    pub ixfr_failed: AtomicU64,
+    pub notify_accepted: AtomicU64,
+}
+
+/// Handle to the running engine.
+#[derive(Clone)]
+pub struct Engine {
+    zones: Arc<HashMap<Box<[u8]>, UnboundedSender<Event>>>,
+    pub counters: Arc<Counters>,
+}
+
+impl Engine {
+    /// Passes an accepted NOTIFY to the zone's task. False if the zone is
+    /// not a secondary zone here.
+    pub fn notify(&self, apex: &[u8], serial: Option<u32>) -> bool {
+        match self.zones.get(apex) {
+            Some(tx) => {
+                self.counters.notify_accepted.fetch_add(1, Ordering::Relaxed);
+                tx.send(Event::Notify { serial }).is_ok()
+            }
+            None => false,
+        }
+    }
+
+    /// Asks the zone's task to check its primaries now.
+    pub fn refresh(&self, apex: &[u8]) -> bool {
+        self.zones.get(apex).is_some_and(|tx| tx.send(Event::Refresh).is_ok())
+    }
+
+    pub fn is_secondary(&self, apex: &[u8]) -> bool {
+        self.zones.contains_key(apex)
+    }
+}
+
+/// Starts one task per zone on the current runtime. Zones found on disk
+/// under `data_dir` are published before any primary is asked.
+pub fn start(zones: Vec<SecondaryZone>, store: Store, data_dir: PathBuf, timeouts: Timeouts) -> Engine {
+    let counters = Arc::new(Counters::default());
+    let mut map = HashMap::new();
+    for (i, z) in zones.into_iter().enumerate() {
+        let (tx, rx) = unbounded_channel();
+        map.insert(z.apex.clone().into_boxed_slice(), tx.clone());
+        let task = ZoneTask {
+            zone: z,
+            store: store.clone(),
+            dir: data_dir.clone(),
+            tx,
+            counters: counters.clone(),
+            timeouts,
+            seed: i as u64 + 1,
+        };
+        tokio::spawn(task.run(rx));
+    }
+    Engine {
+        zones: Arc::new(map),
+        counters,
+    }
+}
+
+struct ZoneTask {
+    zone: SecondaryZone,
+    store: Store,
+    dir: PathBuf,
+    tx: UnboundedSender<Event>,
+    counters: Arc<Counters>,
+    timeouts: Timeouts,
+    seed: u64,
+}
+
+impl ZoneTask {
+    fn text(&self) -> String {
+        name::to_text(&self.zone.apex)
+    }
+
+    async fn run(self, mut rx: UnboundedReceiver<Event>) {
+        let zname = self.text();
+        let mut sm = Secondary::new(self.zone.primaries.len(), self.zone.limits, self.seed);
+        let (serial, expire_at) = self.load_from_disk().await;
+        let mut actions = sm.handle(Instant::now(), Event::Load { serial, expire_at });
+        let mut wake: Option<Instant> = None;
+        loop {
+            for action in actions.drain(..) {
+                match action {
+                    Action::QuerySoa { primary } => self.query_soa(primary),
+                    Action::Transfer { primary, kind } => self.transfer(primary, kind),
+                    Action::MarkExpired => {
+                        warn!(zone = %zname, "zone expired; answering SERVFAIL until a primary answers");
+                        self.set_expired(true);
+                    }
+                    Action::MarkFresh => {
+                        info!(zone = %zname, "zone refreshed after expiry; serving again");
+                        self.set_expired(false);
+                    }
+                    Action::Wakeup(at) => wake = Some(at),
+                    Action::Log(line) => info!(zone = %zname, "{line}"),
+                }
+            }
+            let event = tokio::select! {
+                ev = rx.recv() => match ev {
+                    Some(ev) => ev,
+                    None => return,
+                },
+                _ = sleep_until(wake), if wake.is_some() => {
+                    wake = None;
+                    let now = Instant::now();
+                    if sm.expire_at().is_some_and(|at| at <= now) && !sm.is_expired() {
+                        Event::Expire
+                    } else {
+                        Event::Refresh
+                    }
+                }
+            };
+            let flush = matches!(event, Event::Flush);
+            actions = sm.handle(Instant::now(), event);
+            if flush {
+                return;
+            }
+        }
+    }
+
+    /// The version published at start-up from disk, if any; else publishes
+    /// a placeholder that answers SERVFAIL until the first transfer.
+    async fn load_from_disk(&self) -> (Option<u32>, Option<Instant>) {
+        match self.zone.held {
+            Some((serial, expire_unix)) => {
+                let expire_at =
+                    expire_unix.map(|at| Instant::now() + Duration::from_secs(at.saturating_sub(unix_now())));
+                if expire_at.is_some_and(|at| at <= Instant::now()) {
+                    self.set_expired(true);
+                }
+                (Some(serial), expire_at)
+            }
+            None => {
+                self.placeholder();
+                (None, None)
+            }
+        }
+    }
+
+    fn placeholder(&self) {
+        let apex: Box<[u8]> = self.zone.apex.clone().into();
+        self.store.update(|set| match set.get(&apex) {
+            Some(_) => set.clone(),
+            None => set.with_entry(Served {
+                apex: apex.clone(),
+                zone: None,
+                expired: false,
+            }),
+        });
+    }
+
+    fn current(&self) -> Option<Arc<Zone>> {
+        self.store.load().get(&self.zone.apex).and_then(|s| s.zone.clone())
+    }
+
+    fn set_expired(&self, expired: bool) {
+        let apex: Box<[u8]> = self.zone.apex.clone().into();
+        self.store.update(|set| {
+            let zone = set.get(&apex).and_then(|s| s.zone.clone());
+            set.with_entry(Served {
+                apex: apex.clone(),
+                zone,
+                expired,
+            })
+        });
+    }
+
+    fn query_soa(&self, primary: usize) {
+        let apex = self.zone.apex.clone();
+        let addr = self.zone.primaries[primary];
+        let tx = self.tx.clone();
+        let t = self.timeouts;
+        tokio::spawn(async move {
+            let result = client::query_soa(&apex, addr, t)
+                .await
+                .map_err(|e| format!("{addr}: {e}"));
+            let _ = tx.send(Event::SoaResult { primary, result });
+        });
+    }
+
+    fn transfer(&self, primary: usize, kind: TransferKind) {
+        let apex = self.zone.apex.clone();
+        let addr = self.zone.primaries[primary];
+        let tx = self.tx.clone();
+        let t = self.timeouts;
+        let store = self.store.clone();
+        let dir = self.dir.clone();
+        let counters = self.counters.clone();
+        let current = self.current();
+        tokio::spawn(async move {
+            let zname = name::to_text(&apex);
+            let held_soa = current.as_ref().and_then(|z| {
+                z.get(APEX, rtype::SOA)
+                    .and_then(|s| z.records(s).next().map(<[u8]>::to_vec))
+            });
+            let started = Instant::now();
+            let result = match client::transfer(&apex, addr, kind, held_soa.as_deref(), t).await {
+                Ok((outcome, stats)) => {
+                    let held = current.clone();
+                    let built = tokio::task::spawn_blocking(move || build_version(outcome, held.as_deref()))
+                        .await
+                        .unwrap_or_else(|e| Err(TransferError::Invalid(format!("build task failed: {e}"))));
+                    match built {
+                        Ok(Built::New(zone, soa, how)) => {
+                            let zone: Arc<Zone> = Arc::from(zone);
+                            store.update(|set| set.with(zone.clone(), false));
+                            info!(
+                                zone = %zname, serial = soa.serial, primary = %addr, kind = how,
+                                records = stats.records, bytes = stats.bytes, messages = stats.messages,
+                                ms = started.elapsed().as_millis() as u64, "transfer complete; new version served"
+                            );
+                            persist_version(&dir, zone, addr, how, soa).await;
+                            count(&counters, kind, true);
+                            Ok(soa)
+                        }
+                        Ok(Built::Current(soa)) => Ok(soa),
+                        Err(e) => Err(e),
+                    }
+                }
+                Err(e) => Err(e),
+            };
+            let result = result.map_err(|e| {
+                count(&counters, kind, false);
+                warn!(zone = %zname, primary = %addr, kind = kind_name(kind), "transfer rejected: {e}");
+                match (kind, e) {
+                    (TransferKind::Ixfr { .. }, TransferError::Refused(r)) => {
+                        TransferFailure::IxfrUnavailable(r.into())
+                    }
+                    (TransferKind::Ixfr { .. }, e @ TransferError::DoesNotApply(_)) => {
+                        TransferFailure::IxfrUnavailable(e.to_string())
+                    }
+                    (_, e) => TransferFailure::Failed(format!("{addr}: {e}")),
+                }
+            });
+            let _ = tx.send(Event::TransferResult { primary, kind, result });
+        });
+    }
+}
+
+enum Built {
+    New(Box<Zone>, SoaTimers, &'static str),
+    Current(SoaTimers),
+}
+
+/// Builds and validates the version a transfer delivered.
+fn build_version(outcome: Outcome, held: Option<&Zone>) -> Result<Built, TransferError> {
+    let held_serial = held.map(|z| z.info.serial);
+    let (builder, soa, how) = match outcome {
+        Outcome::UpToDate(soa) => {
+            return match held_serial {
+                Some(h) if serial_gt(soa.serial, h) => Err(TransferError::Refused(
+                    "an IXFR reply with only its SOA (newer than ours)",
+                )),
+                _ => Ok(Built::Current(soa)),
+            };
+        }
+        Outcome::Full(builder, soa) => (builder, soa, "axfr"),
+        Outcome::Incremental(diffs, soa) => {
+            let held = held.ok_or_else(|| TransferError::DoesNotApply("no version held".into()))?;
+            (transfer::apply(held, &diffs)?, soa, "ixfr")
+        }
+    };
+    if let Some(h) = held_serial
+        && !serial_gt(soa.serial, h)
+    {
+        return Err(TransferError::Invalid(format!(
+            "serial {} is not newer than the {h} we serve",
+            soa.serial
+        )));
+    }
+    let built = builder.build().map_err(|issues| {
+        let text: Vec<String> = issues.iter().take(5).map(|i| i.to_string()).collect();
+        TransferError::Invalid(text.join("; "))
+    })?;
+    for w in built.warnings.iter().take(10) {
+        warn!("{w}");
+    }
+    if built.zone.info.serial != soa.serial {
+        return Err(TransferError::Invalid(format!(
+            "zone serial {} differs from the transfer's SOA {}",
+            built.zone.info.serial, soa.serial
+        )));
+    }
+    Ok(Built::New(Box::new(built.zone), soa, how))
+}
+
+async fn persist_version(dir: &std::path::Path, zone: Arc<Zone>, primary: SocketAddr, how: &str, soa: SoaTimers) {
+    let now = unix_now();
+    let meta = ZoneMeta {
+        primary: Some(primary.to_string()),
+        last_refresh_unix: now,
+        last_success_unix: now,
+        expire_at_unix: Some(now + soa.expire as u64),
+        source: how.to_string(),
+    };
+    let dir = dir.to_path_buf();
+    let apex = name::to_text(zone.apex());
+    let r = tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&dir)?;
+        persist::write_zone(&dir, &zone, &meta)
+    })
+    .await;
+    match r {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => warn!(zone = %apex, "could not persist the new version: {e}"),
+        Err(e) => warn!(zone = %apex, "persist task failed: {e}"),
+    }
+}
+
+fn count(c: &Counters, kind: TransferKind, ok: bool) {
+    let counter = match (kind, ok) {
+        (TransferKind::Axfr, true) => &c.axfr_ok,
+        (TransferKind::Axfr, false) => &c.axfr_failed,
+        (TransferKind::Ixfr { .. }, true) => &c.ixfr_ok,
+        (TransferKind::Ixfr { .. }, false) => &c.ixfr_failed,
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+fn kind_name(kind: TransferKind) -> &'static str {
+    match kind {
+        TransferKind::Axfr => "axfr",
+        TransferKind::Ixfr { .. } => "ixfr",
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,102 @@
+//! Inputs the fuzz targets (fuzz/) found or that were written against them,
+//! replayed on every test run: zone files must load or fail cleanly, and
+//! query responses must fit the negotiated UDP size and parse to their end.
+
+use std::sync::Arc;
+
+use pharos::dns::query;
+use pharos::dns::{Server, ServerOptions, Transport};
+use pharos::zone::file::load_zone_text;
+use pharos::zone::{Store, ZoneSet};
+
+fn inputs(target: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = format!("{}/fuzz/regressions/{target}", env!("CARGO_MANIFEST_DIR"));
+    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{dir}: {e}"))
+        .map(|e| {
+            let p = e.expect("directory entry").path();
+            (p.display().to_string(), std::fs::read(&p).expect("regression input"))
+        })
+        .collect();
+    out.sort();
+    assert!(!out.is_empty(), "no regression inputs in {dir}");
+    out
+}
+
+fn server() -> Server {
+    let dir = format!("{}/tests/dnsdiff/zones", env!("CARGO_MANIFEST_DIR"));
+    let zones = ["example.test", "child.example.test", "signed.test", "nsec3.test"].map(|apex| {
+        let text = std::fs::read_to_string(format!("{dir}/{apex}.zone")).expect("test zone");
+        Arc::new(load_zone_text(apex, &text).expect("test zone loads").zone)
+    });
+    let opts = ServerOptions {
+        node_id: "fuzz".into(),
+        nsid: true,
+        version: Some("pharos".into()),
+        udp_payload: 1232,
+    };
+    Server::new(Store::new(ZoneSet::from_zones(zones)), opts)
+}
+
+/// Walks a message: every name's pointers point backwards, every record
+/// fits, and the message ends exactly after its last record.
+fn walk(msg: &[u8]) -> Result<(), String> {
+    let count = |i: usize| u16::from_be_bytes([msg[4 + 2 * i], msg[5 + 2 * i]]) as usize;
+    let mut pos = 12;
+    let name = |mut p: usize| -> Result<usize, String> {
+        loop {
+            let len = *msg.get(p).ok_or("name runs past the end")? as usize;
+            if len & 0xc0 == 0xc0 {
+                let target = ((len & 0x3f) << 8) | *msg.get(p + 1).ok_or("cut pointer")? as usize;
+                if target >= p || target < 12 {
+                    return Err(format!("pointer at {p} to {target}"));
+                }
+                return Ok(p + 2);
+            }
+            if len == 0 {
+                return Ok(p + 1);
+            }
+            p += 1 + len;
+        }
+    };
+    for _ in 0..count(0) {
+        pos = name(pos)? + 4;
+    }
+    for _ in 0..count(1) + count(2) + count(3) {
+        pos = name(pos)?;
+        let rdlen = u16::from_be_bytes([*msg.get(pos + 8).ok_or("cut")?, *msg.get(pos + 9).ok_or("cut")?]) as usize;
+        pos += 10 + rdlen;
+    }
+    if pos != msg.len() {
+        Err(format!("message ends at {} but records end at {pos}", msg.len()))
+    } else {
+        Ok(())
+    }
+}
+
+#[test]
+fn query_regressions_fit_and_parse() {
+    let server = server();
+    let mut out = vec![0u8; 65535];
+    for (path, req) in inputs("query") {
+        let n = server.handle(&req, Transport::Udp, &mut out);
+        if n == 0 {
+            continue;
+        }
+        let limit = match query::parse(&req) {
+            Ok(q) => q.edns.map_or(512, |e| (e.payload.max(512)).min(1232) as usize),
+            Err(_) => 512,
+        };
+        assert!(n <= limit, "{path}: {n}-octet UDP response over the {limit} negotiated");
+        walk(&out[..n]).unwrap_or_else(|e| panic!("{path}: response does not parse: {e}"));
+    }
+}
+
+#[test]
+fn zonefile_regressions_fail_cleanly() {
+    for (path, data) in inputs("zonefile") {
+        let text = String::from_utf8_lossy(&data);
+        let r = std::panic::catch_unwind(|| load_zone_text("example.test", &text).is_ok());
+        assert!(r.is_ok(), "{path}: the zone loader panicked");
+    }
+}
