@@ -84,7 +84,7 @@ fn query_regressions_fit_and_parse() {
             continue;
         }
         let limit = match query::parse(&req) {
-            Ok(q) => q.edns.map_or(512, |e| (e.payload.max(512)).min(1232) as usize),
+            Ok(q) => q.edns.map_or(512, |e| e.payload.clamp(512, 1232) as usize),
             Err(_) => 512,
         };
         assert!(n <= limit, "{path}: {n}-octet UDP response over the {limit} negotiated");
