@@ -227,6 +227,18 @@ fn start_secondaries(config: &Config, server: &Arc<Server>, persisted: &std::col
     use crate::dns::notify::{NotifyAcl, NotifyTable};
     let mut zones = Vec::new();
     let mut table = NotifyTable::default();
+    // Keys by config name; the config checked every reference.
+    let mut keys = std::collections::HashMap::new();
+    for k in &config.tsig_keys {
+        match crate::axfr::tsig::Key::try_from(k) {
+            Ok(key) => {
+                let key = Arc::new(key);
+                table.keys.insert(key.name.clone(), key.clone());
+                keys.insert(k.name.clone(), key);
+            }
+            Err(e) => error!(key = %k.name, "TSIG key not usable: {e}"),
+        }
+    }
     for z in &config.zones {
         let ZoneSource::Secondary {
             primaries,
@@ -256,7 +268,7 @@ fn start_secondaries(config: &Config, server: &Arc<Server>, persisted: &std::col
             apex.clone().into(),
             NotifyAcl {
                 sources,
-                key: tsig_key.clone(),
+                key: tsig_key.as_ref().and_then(|k| keys.get(k)).cloned(),
             },
         );
         let held = persisted.get(&apex).map(|p| (p.serial, p.expire_at_unix));
@@ -265,6 +277,7 @@ fn start_secondaries(config: &Config, server: &Arc<Server>, persisted: &std::col
             primaries: primaries.clone(),
             limits: *timers,
             held,
+            key: tsig_key.as_ref().and_then(|k| keys.get(k)).cloned(),
         });
     }
     if zones.is_empty() {

@@ -11,6 +11,7 @@ use tokio::net::{TcpStream, UdpSocket};
 
 use super::refresh::{SoaTimers, TransferKind};
 use super::transfer::{Interpreter, Outcome, TransferError, soa_timers};
+use super::tsig::{self, Key, ResponseVerifier};
 use crate::zone::{rtype, wire};
 
 /// Limits for one exchange with a primary.
@@ -46,10 +47,12 @@ pub fn random_id() -> u16 {
     std::collections::hash_map::RandomState::new().hash_one(t) as u16
 }
 
-/// Asks `primary` for the SOA of `apex` (wire name).
-pub async fn query_soa(apex: &[u8], primary: SocketAddr, t: Timeouts) -> Result<SoaTimers, String> {
+/// Asks `primary` for the SOA of `apex` (wire name), signed with `key` if
+/// given (and then the answer must verify).
+pub async fn query_soa(apex: &[u8], primary: SocketAddr, key: Option<&Key>, t: Timeouts) -> Result<SoaTimers, String> {
     let id = random_id();
-    let query = wire::build_query(id, apex, rtype::SOA, None);
+    let mut query = wire::build_query(id, apex, rtype::SOA, None);
+    let mac = key.map(|k| tsig::sign_request(&mut query, k, tsig::unix_now(), tsig::DEFAULT_FUDGE));
     let bind: SocketAddr = if primary.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }
         .parse()
         .map_err(|_| "bind")?;
@@ -75,6 +78,11 @@ pub async fn query_soa(apex: &[u8], primary: SocketAddr, t: Timeouts) -> Result<
     } else {
         reply
     };
+    if let (Some(k), Some(mac)) = (key, &mac) {
+        let mut v = ResponseVerifier::new(k, mac);
+        v.verify(&reply, tsig::unix_now()).map_err(|e| e.to_string())?;
+        v.finish().map_err(|e| e.to_string())?;
+    }
     soa_from_answer(apex, &reply)
 }
 
@@ -147,6 +155,7 @@ pub async fn transfer(
     primary: SocketAddr,
     kind: TransferKind,
     held_soa: Option<&[u8]>,
+    key: Option<&Key>,
     t: Timeouts,
 ) -> Result<(Outcome, Stats), TransferError> {
     let started = Instant::now();
@@ -155,7 +164,11 @@ pub async fn transfer(
         TransferKind::Axfr => (rtype::AXFR, None),
         TransferKind::Ixfr { .. } => (rtype::IXFR, held_soa),
     };
-    let query = wire::build_query(id, apex, qtype, soa);
+    let mut query = wire::build_query(id, apex, qtype, soa);
+    let mut verifier = key.map(|k| {
+        let mac = tsig::sign_request(&mut query, k, tsig::unix_now(), tsig::DEFAULT_FUDGE);
+        ResponseVerifier::new(k, &mac)
+    });
     let mut s = connect(primary, t).await?;
     send_framed(&mut s, &query)
         .await
@@ -171,6 +184,10 @@ pub async fn transfer(
             )));
         }
         let msg = read_framed(&mut s, t.message.min(left)).await?;
+        if let Some(v) = verifier.as_mut() {
+            v.verify(&msg, tsig::unix_now())
+                .map_err(|e| TransferError::Tsig(e.to_string()))?;
+        }
         if it.message(&msg)? {
             break;
         }
@@ -178,6 +195,9 @@ pub async fn transfer(
         if matches!(kind, TransferKind::Ixfr { .. }) && it.stats().0 == 1 && it.stats().1 == 1 {
             break;
         }
+    }
+    if let Some(v) = &verifier {
+        v.finish().map_err(|e| TransferError::Tsig(e.to_string()))?;
     }
     let (messages, records, bytes) = it.stats();
     let outcome = it.finish()?;

@@ -34,6 +34,8 @@ pub struct SecondaryZone {
     /// Serial and expiry (unix seconds) of the version already published
     /// from disk, if any.
     pub held: Option<(u32, Option<u64>)>,
+    /// Signs SOA queries and transfers; their answers must verify.
+    pub key: Option<Arc<super::tsig::Key>>,
 }
 
 /// Transfer counters, by kind and result.
@@ -214,8 +216,9 @@ impl ZoneTask {
         let addr = self.zone.primaries[primary];
         let tx = self.tx.clone();
         let t = self.timeouts;
+        let key = self.zone.key.clone();
         tokio::spawn(async move {
-            let result = client::query_soa(&apex, addr, t)
+            let result = client::query_soa(&apex, addr, key.as_deref(), t)
                 .await
                 .map_err(|e| format!("{addr}: {e}"));
             let _ = tx.send(Event::SoaResult { primary, result });
@@ -231,6 +234,7 @@ impl ZoneTask {
         let dir = self.dir.clone();
         let counters = self.counters.clone();
         let current = self.current();
+        let key = self.zone.key.clone();
         tokio::spawn(async move {
             let zname = name::to_text(&apex);
             let held_soa = current.as_ref().and_then(|z| {
@@ -238,7 +242,7 @@ impl ZoneTask {
                     .and_then(|s| z.records(s).next().map(<[u8]>::to_vec))
             });
             let started = Instant::now();
-            let result = match client::transfer(&apex, addr, kind, held_soa.as_deref(), t).await {
+            let result = match client::transfer(&apex, addr, kind, held_soa.as_deref(), key.as_deref(), t).await {
                 Ok((outcome, stats)) => {
                     let held = current.clone();
                     let built = tokio::task::spawn_blocking(move || build_version(outcome, held.as_deref()))

@@ -29,6 +29,9 @@ pub enum TransferError {
     /// The new version failed validation.
     #[error("invalid zone: {0}")]
     Invalid(String),
+    /// A message failed TSIG verification (or the primary rejected ours).
+    #[error("{0}")]
+    Tsig(String),
 }
 
 /// One IXFR difference sequence: the records removed, then those added.

@@ -297,11 +297,13 @@ impl Hasher {
     }
 
     /// Digests the TSIG variables (RFC 8945 section 4.3.3).
+    /// Names are digested in lowercase (label lengths are below `A`, so
+    /// lowercasing the whole wire name is safe).
     fn variables(&mut self, key_name: &[u8], algorithm_name: &[u8], v: &Fields<'_>) {
-        self.update(key_name);
+        self.update(&key_name.to_ascii_lowercase());
         self.update(&CLASS_ANY.to_be_bytes());
         self.update(&0u32.to_be_bytes());
-        self.update(algorithm_name);
+        self.update(&algorithm_name.to_ascii_lowercase());
         self.timers(v.time, v.fudge);
         self.update(&v.error.to_be_bytes());
         self.update(&(v.other.len() as u16).to_be_bytes());
@@ -434,7 +436,11 @@ fn read_name(msg: &[u8], mut pos: usize) -> Result<(Vec<u8>, usize), TsigError> 
                 if pointers > MAX_POINTERS {
                     return Err(malformed("compression pointer loop"));
                 }
-                pos = ((len & 0x3f) << 8) | low;
+                let target = ((len & 0x3f) << 8) | low;
+                if target >= pos {
+                    return Err(malformed("compression pointer does not point backwards"));
+                }
+                pos = target;
             }
             _ => return Err(malformed("unknown label type")),
         }
@@ -765,7 +771,8 @@ pub fn error_response_tsig<'k>(
             h.update(resp);
             h.variables(&key.name, &algorithm_name, &v);
             let mac = h.finalize();
-            append_tsig(resp, &key.name, &algorithm_name, &mac, t.original_id, &v);
+            let id = message_id(resp);
+            append_tsig(resp, &key.name, &algorithm_name, &mac, id, &v);
             return true;
         }
     }
@@ -775,7 +782,8 @@ pub fn error_response_tsig<'k>(
         error: code,
         other: &[],
     };
-    append_tsig(resp, &t.key_name, &t.algorithm_name, &[], t.original_id, &v);
+    let id = message_id(resp);
+    append_tsig(resp, &t.key_name, &t.algorithm_name, &[], id, &v);
     true
 }
 
@@ -864,7 +872,9 @@ impl ResponseVerifier {
             // An unsigned error answer (BADKEY, BADSIG): nothing to verify.
             return Err(peer_error());
         }
-        if t.key_name != self.key.name || algorithm_from_wire(&t.algorithm_name) != Some(self.key.algorithm) {
+        if !t.key_name.eq_ignore_ascii_case(&self.key.name)
+            || algorithm_from_wire(&t.algorithm_name) != Some(self.key.algorithm)
+        {
             return Err(TsigError::BadKey {
                 key: t.key_text(),
                 detail: format!(
@@ -1451,7 +1461,19 @@ mod tests {
             let mut resp = m.clone();
             let _ = error_response_tsig(&mut resp, &m, &TsigError::BadSig { key: String::new() }, &keys, NOW);
         }
-        // pointer loops and overlong names
+        // forward pointers, pointer loops and overlong names
+        let mut q2 = message(1, 0, b"");
+        sign_request(&mut q2, &k, NOW, 300);
+        let qlen = message(1, 0, b"").len();
+        let mut forward = q2[..qlen].to_vec();
+        forward.extend_from_slice(&[0xc0, (qlen + 2) as u8]);
+        forward.extend_from_slice(&q2[qlen + k.name.len()..]);
+        assert_eq!(
+            verify_request(&forward, &keys, NOW),
+            Err(TsigError::Malformed(
+                "compression pointer does not point backwards".into()
+            ))
+        );
         let mut looped = message(1, 0, b"");
         looped[11] = 1;
         looped.extend_from_slice(&[0xc0, 0x1d]);

@@ -12,7 +12,10 @@ use super::answer::rcode;
 use super::message::Writer;
 use super::query::Query;
 use super::server::Server;
+use std::sync::Arc;
+
 use crate::axfr::engine::Engine;
+use crate::axfr::tsig::{self, Key, TsigError};
 use crate::config::Prefix;
 use crate::zone::name;
 
@@ -21,8 +24,8 @@ use crate::zone::name;
 pub struct NotifyAcl {
     /// The zone's primaries and its allow-notify prefixes.
     pub sources: Vec<Prefix>,
-    /// Name of the TSIG key NOTIFY must be signed with.
-    pub key: Option<String>,
+    /// The TSIG key NOTIFY must be signed with.
+    pub key: Option<Arc<Key>>,
 }
 
 impl NotifyAcl {
@@ -35,7 +38,17 @@ impl NotifyAcl {
 #[derive(Clone, Default)]
 pub struct NotifyTable {
     pub zones: HashMap<Box<[u8]>, NotifyAcl>,
+    /// Every configured TSIG key, by lowercase wire name.
+    pub keys: HashMap<Vec<u8>, Arc<Key>>,
     pub engine: Option<Engine>,
+}
+
+/// What the reply to a signed NOTIFY needs once it is written.
+pub enum TsigReply {
+    /// Sign it with the request's key (RFC 8945 section 5.3).
+    Sign { key: Arc<Key>, request_mac: Vec<u8> },
+    /// Carry this TSIG error (BADKEY, BADSIG, BADTIME).
+    Error(TsigError),
 }
 
 /// True if the request's opcode is NOTIFY (checked before the peer address
@@ -46,8 +59,15 @@ pub fn is_notify(req: &[u8]) -> bool {
 }
 
 impl Server {
-    /// Handles a NOTIFY request; returns the RCODE of the reply.
-    pub(super) fn notify(&self, q: &Query<'_>, peer: Option<SocketAddr>, w: &mut Writer<'_>) -> u8 {
+    /// Handles a NOTIFY request; returns the RCODE of the reply and, for a
+    /// signed request, what its TSIG record must be.
+    pub(super) fn notify(
+        &self,
+        q: &Query<'_>,
+        peer: Option<SocketAddr>,
+        w: &mut Writer<'_>,
+        tsig_reply: &mut Option<TsigReply>,
+    ) -> u8 {
         let table = self.notify_table();
         let apex = q.lower();
         let zone = name::to_text(apex);
@@ -55,6 +75,29 @@ impl Server {
             self.counters.notify_refused.fetch_add(1, Ordering::Relaxed);
             warn!(zone = %zone, peer = ?peer, "NOTIFY refused: {why}");
         };
+        // A signed NOTIFY is verified first: its reply is signed, or
+        // carries the TSIG error (RFC 8945 section 5.2).
+        let mut signed_by: Option<Arc<Key>> = None;
+        if q.tsig.is_some() {
+            let lookup = |n: &[u8]| table.keys.get(n).map(|k| &**k);
+            match tsig::verify_request(q.raw, &lookup, tsig::unix_now()) {
+                Ok(ok) => {
+                    if let Some(key) = table.keys.get(&ok.key_name) {
+                        *tsig_reply = Some(TsigReply::Sign {
+                            key: key.clone(),
+                            request_mac: ok.mac,
+                        });
+                        signed_by = Some(key.clone());
+                    }
+                }
+                Err(e) => {
+                    refuse(&e.to_string());
+                    let rc = e.header_rcode() as u8;
+                    *tsig_reply = Some(TsigReply::Error(e));
+                    return rc;
+                }
+            }
+        }
         let Some(acl) = table.zones.get(apex) else {
             refuse("not a secondary zone here");
             return rcode::NOTAUTH;
@@ -67,11 +110,25 @@ impl Server {
             refuse("source is neither a primary nor in allow-notify");
             return rcode::REFUSED;
         }
-        if let Some(key) = &acl.key
-            && q.tsig.is_none()
-        {
-            refuse(&format!("zone requires TSIG key {key} and the NOTIFY is unsigned"));
-            return rcode::NOTAUTH;
+        if let Some(key) = &acl.key {
+            match &signed_by {
+                Some(k) if k.name == key.name => {}
+                Some(k) => {
+                    refuse(&format!(
+                        "signed with key {} but the zone uses {}",
+                        k.name_text(),
+                        key.name_text()
+                    ));
+                    return rcode::NOTAUTH;
+                }
+                None => {
+                    refuse(&format!(
+                        "zone requires TSIG key {} and the NOTIFY is unsigned",
+                        key.name_text()
+                    ));
+                    return rcode::NOTAUTH;
+                }
+            }
         }
         let Some(engine) = &table.engine else {
             refuse("secondary engine not running");
@@ -82,4 +139,31 @@ impl Server {
         w.set_aa(true);
         rcode::NOERROR
     }
+}
+
+/// Adds the TSIG record a NOTIFY reply needs to the finished message
+/// `out[..len]`; returns the new length (unchanged if it would not fit).
+pub fn finish_tsig(
+    reply: TsigReply,
+    request: &[u8],
+    keys: &HashMap<Vec<u8>, Arc<Key>>,
+    out: &mut [u8],
+    len: usize,
+    max: usize,
+) -> usize {
+    let mut msg = out[..len].to_vec();
+    match reply {
+        TsigReply::Sign { key, request_mac } => {
+            tsig::sign_response(&mut msg, &key, &request_mac, tsig::unix_now(), tsig::DEFAULT_FUDGE);
+        }
+        TsigReply::Error(e) => {
+            let lookup = |n: &[u8]| keys.get(n).map(|k| &**k);
+            tsig::error_response_tsig(&mut msg, request, &e, &lookup, tsig::unix_now());
+        }
+    }
+    if msg.len() > max.min(out.len()) {
+        return len;
+    }
+    out[..msg.len()].copy_from_slice(&msg);
+    msg.len()
 }

@@ -36,6 +36,8 @@ pub struct Edns {
 /// lowercased copy used for lookups.
 #[derive(Clone, Copy)]
 pub struct Query<'a> {
+    /// The whole request as received.
+    pub raw: &'a [u8],
     pub id: u16,
     pub flags: u16,
     pub opcode: u8,
@@ -191,6 +193,7 @@ pub fn parse(msg: &[u8]) -> Result<Query<'_>, Reject> {
         return Err(formerr);
     }
     Ok(Query {
+        raw: msg,
         id,
         flags,
         opcode,

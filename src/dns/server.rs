@@ -173,7 +173,11 @@ impl Server {
                 w.set_tc();
             }
         }
-        w.finish()
+        let len = w.finish();
+        match extra.notify_tsig {
+            Some(reply) => super::notify::finish_tsig(reply, req, &self.notify_table().keys, out, len, max),
+            None => len,
+        }
     }
 
     /// Room kept for the OPT record of the response.
@@ -207,7 +211,7 @@ impl Server {
         match q.opcode {
             0 => {}
             // NOTIFY and UPDATE from a source not allowed to send them.
-            4 => return self.notify(q, peer, w),
+            4 => return self.notify(q, peer, w, &mut extra.notify_tsig),
             // UPDATE is not accepted from anyone.
             5 => return rcode::NOTAUTH,
             _ => return rcode::NOTIMP,
@@ -311,6 +315,8 @@ struct Extra<'a> {
     expire: Option<u32>,
     /// A TSIG error record to append last.
     tsig: Option<query::TsigInfo<'a>>,
+    /// The TSIG of a reply to a signed NOTIFY.
+    notify_tsig: Option<super::notify::TsigReply>,
 }
 
 /// Extended DNS error codes (RFC 8914).
