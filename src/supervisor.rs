@@ -287,6 +287,12 @@ fn start_secondaries(config: &Config, server: &Arc<Server>, persisted: &std::col
     if let Err(e) = std::fs::create_dir_all(&dir) {
         warn!("cannot create {}: {e}", dir.display());
     }
+    // Temporary files left by a crash mid-write are never read; remove them.
+    match crate::zone::persist::clean_temp(&dir) {
+        Ok(0) => {}
+        Ok(n) => info!(files = n, "removed temporary files left by an interrupted write"),
+        Err(e) => warn!("cannot clean {}: {e}", dir.display()),
+    }
     let n = zones.len();
     table.engine = Some(engine::start(zones, server.store().clone(), dir, Default::default()));
     server.set_notify_table(table);

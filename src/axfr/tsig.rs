@@ -210,7 +210,7 @@ impl TsigError {
 }
 
 /// Mnemonic of a TSIG error code.
-pub fn code_name(code: &u16) -> String {
+fn code_name(code: &u16) -> String {
     match *code {
         0 => "NOERROR".into(),
         16 => "BADSIG".into(),
