@@ -349,16 +349,14 @@ impl Drop for Knot {
     }
 }
 
+/// The answer messages, the verifier's result for each (up to the first
+/// error) and its `finish()`.
+type Exchange = (Vec<Vec<u8>>, Vec<Result<Verified, TsigError>>, Result<(), TsigError>);
+
 /// Signs a `qtype` query for the zone with `key` at `time`, sends it to
 /// Knot over TCP and runs every answer message through a
-/// [`ResponseVerifier`]. Returns the messages and the per-message results
-/// (stopping at the first error) and `finish()`.
-fn signed_exchange(
-    knot: &Knot,
-    key: &Key,
-    qtype: u16,
-    time: u64,
-) -> (Vec<Vec<u8>>, Vec<Result<Verified, TsigError>>, Result<(), TsigError>) {
+/// [`ResponseVerifier`].
+fn signed_exchange(knot: &Knot, key: &Key, qtype: u16, time: u64) -> Exchange {
     let mut q = query(0x5a5a, ZONE, qtype);
     let mac = sign_request(&mut q, key, time, tsig::DEFAULT_FUDGE);
     let msgs = tcp_exchange(knot.addr(), &q, if qtype == TYPE_AXFR { 2 } else { 1 });
@@ -487,6 +485,14 @@ fn knot_answers_badsig_badkey_badtime() {
         e.to_string().starts_with("TSIG BADTIME from key hmac-sha256-key.: "),
         "{e}"
     );
+    // Knot signs its BADTIME answer and we checked that MAC: a changed
+    // byte makes it BADSIG
+    let mut q = query(0x5a5a, ZONE, TYPE_AXFR);
+    let mac = sign_request(&mut q, &good, now - 1000, tsig::DEFAULT_FUDGE);
+    let mut answer = tcp_exchange(knot.addr(), &q, 2).remove(0);
+    answer[12 + 1] ^= 0x20; // case of the question name's first letter
+    let r = ResponseVerifier::new(&good, &mac).verify(&answer, unix_now());
+    assert!(matches!(r, Err(TsigError::BadSig { .. })), "{r:?}");
 
     // and within the fudge it is fine
     let (_, results, finish) = signed_exchange(&knot, &good, TYPE_SOA, now - 200);
@@ -801,4 +807,210 @@ fn knot_notify_is_verified_and_our_signed_reply_accepted() {
         "a failed outgoing NOTIFY",
     );
     eprintln!("knot.log: {failed}");
+}
+
+// ---------------------------------------------------------------------------
+// dnspython: multi-message streams with unsigned messages in between
+// (Knot signs every message, so it never exercises RFC 8945 section 5.3.1's
+// unsigned-message rules)
+
+/// Verifies a request and the answer stream after it (length-prefixed
+/// messages in a file) with dnspython; prints S/U per answer message.
+const PY_VERIFY: &str = r#"
+import struct, sys
+import dns.message, dns.name, dns.tsig
+alg, keyname, secret, path = sys.argv[1:5]
+keyring = {dns.name.from_text(keyname): dns.tsig.Key(keyname, secret, alg)}
+data = open(path, "rb").read()
+msgs, pos = [], 0
+while pos < len(data):
+    (n,) = struct.unpack("!H", data[pos:pos + 2])
+    msgs.append(data[pos + 2:pos + 2 + n])
+    pos += 2 + n
+q = dns.message.from_wire(msgs[0], keyring=keyring)
+assert q.had_tsig
+ctx, out = None, ""
+for w in msgs[1:]:
+    r = dns.message.from_wire(w, keyring=keyring, request_mac=q.mac, xfr=True, tsig_ctx=ctx, multi=True)
+    ctx = r.tsig_ctx
+    out += "S" if r.had_tsig else "U"
+print(out)
+"#;
+
+/// Answers the signed request in `req_path` with one message per letter of
+/// `pattern` (S signed, U unsigned, digested into the running context as
+/// RFC 8945 section 5.3.1 says), written length-prefixed to `out_path`.
+const PY_SIGN: &str = r#"
+import struct, sys
+import dns.flags, dns.message, dns.name, dns.rrset, dns.tsig
+alg, keyname, secret, req_path, out_path, pattern = sys.argv[1:7]
+keyring = {dns.name.from_text(keyname): dns.tsig.Key(keyname, secret, alg)}
+q = dns.message.from_wire(open(req_path, "rb").read(), keyring=keyring)
+ctx, out = None, b""
+for i, c in enumerate(pattern):
+    if i == 0:
+        r = dns.message.make_response(q)
+    else:
+        r = dns.message.Message(id=q.id)
+        r.flags = dns.flags.QR | dns.flags.AA
+        if c == "S":
+            r.use_tsig(keyring, keyname=keyname, algorithm=alg)
+            r.request_mac = q.mac
+    r.answer.append(dns.rrset.from_text("r%d.example.test." % i, 60, "IN", "TXT", '"message %d"' % i))
+    if c == "S":
+        w = r.to_wire(multi=True, tsig_ctx=ctx)
+        ctx = r.tsig_ctx
+    else:
+        w = r.to_wire()
+        ctx.update(w)
+    out += struct.pack("!H", len(w)) + w
+open(out_path, "wb").write(out)
+"#;
+
+fn python(script: &str, args: &[&str]) -> Output {
+    Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run python3 ({e}): install python3 and dnspython (scripts/test.sh)"))
+}
+
+fn require_dnspython() {
+    let out = python("import dns.message, dns.tsig", &[]);
+    assert!(
+        out.status.success(),
+        "python3 cannot import dnspython: install the Debian package `python3-dnspython` \
+         or `python3 -m pip install dnspython` (scripts/test.sh does it)\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// An answer message carrying one TXT record `r<i>.example.test.`, with
+/// the question only in the first.
+fn stream_message(id: u16, i: usize) -> Vec<u8> {
+    let mut m = if i == 0 {
+        let mut q = query(id, ZONE, TYPE_AXFR);
+        q[2] = 0x84;
+        q
+    } else {
+        let mut h = id.to_be_bytes().to_vec();
+        h.extend_from_slice(&[0x84, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        h
+    };
+    m[7] = 1; // ANCOUNT
+    let text = format!("message {i}");
+    m.extend_from_slice(&wire_name(&format!("r{i}.{ZONE}")));
+    m.extend_from_slice(&[0, 16, 0, 1, 0, 0, 0, 60]);
+    m.extend_from_slice(&((text.len() + 1) as u16).to_be_bytes());
+    m.push(text.len() as u8);
+    m.extend_from_slice(text.as_bytes());
+    m
+}
+
+fn framed(msgs: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for m in msgs {
+        out.extend_from_slice(&(m.len() as u16).to_be_bytes());
+        out.extend_from_slice(m);
+    }
+    out
+}
+
+fn unframe(data: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < data.len() {
+        let n = u16::from_be_bytes([data[pos], data[pos + 1]]) as usize;
+        out.push(data[pos + 2..pos + 2 + n].to_vec());
+        pos += 2 + n;
+    }
+    out
+}
+
+fn pattern_of(p: &str) -> Vec<bool> {
+    p.chars().map(|c| c == 'S').collect()
+}
+
+#[test]
+fn dnspython_agrees_on_streams_with_unsigned_messages() {
+    require_dnspython();
+    let dir = tempfile::tempdir().unwrap();
+    let req_path = dir.path().join("request");
+    let stream_path = dir.path().join("stream");
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    // first signed, runs of unsigned ones up to the 99 allowed, last signed
+    let pattern = format!("SUUSSU{}S", "U".repeat(98));
+    for a in Algorithm::ALL {
+        let key = shared_key(a);
+        let (alg, name, secret) = (a.wire_name(), key.name_text(), base64(&key.secret));
+
+        // ours -> dnspython
+        let mut q = query(0x2468, ZONE, TYPE_AXFR);
+        let req_mac = sign_request(&mut q, &key, unix_now(), tsig::DEFAULT_FUDGE);
+        let mut signer = tsig::ResponseSigner::new(&key, &req_mac);
+        let mut msgs = vec![q.clone()];
+        for (i, signed) in pattern_of(&pattern).into_iter().enumerate() {
+            let mut m = stream_message(0x2468, i);
+            assert_eq!(signer.must_sign(), i == 0 || i == 104, "{a}: message {i}");
+            if signed {
+                signer.sign(&mut m, unix_now(), tsig::DEFAULT_FUDGE);
+            } else {
+                signer.skip(&m);
+            }
+            msgs.push(m);
+        }
+        fs::write(&stream_path, framed(&msgs)).unwrap();
+        let out = python(PY_VERIFY, &[alg, &name, &secret, &s(&stream_path)]);
+        assert!(
+            out.status.success(),
+            "{a}: dnspython rejected our stream:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), pattern, "{a}");
+        // one byte of an unsigned message changed: dnspython refuses the next signed one
+        let mut bad = msgs.clone();
+        let n = bad[2].len();
+        bad[2][n - 1] ^= 0x01;
+        fs::write(&stream_path, framed(&bad)).unwrap();
+        let out = python(PY_VERIFY, &[alg, &name, &secret, &s(&stream_path)]);
+        assert!(!out.status.success(), "{a}: dnspython accepted a tampered stream");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("BadSignature"),
+            "{a}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+
+        // dnspython -> ours
+        let verify_stream = |p: &str| -> (Vec<Result<Verified, TsigError>>, Result<(), TsigError>) {
+            fs::write(&req_path, &q).unwrap();
+            let out = python(PY_SIGN, &[alg, &name, &secret, &s(&req_path), &s(&stream_path), p]);
+            assert!(
+                out.status.success(),
+                "{a}: dnspython could not sign:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let msgs = unframe(&fs::read(&stream_path).unwrap());
+            assert_eq!(msgs.len(), p.len());
+            let mut v = ResponseVerifier::new(&key, &req_mac);
+            let results = msgs.iter().map(|m| v.verify(m, unix_now())).collect();
+            (results, v.finish())
+        };
+        let (results, finish) = verify_stream(&pattern);
+        let expected: Vec<_> = pattern_of(&pattern)
+            .into_iter()
+            .map(|signed| Ok(if signed { Verified::Signed } else { Verified::Unsigned }))
+            .collect();
+        assert_eq!(results, expected, "{a}");
+        assert_eq!(finish, Ok(()), "{a}");
+
+        let (results, finish) = verify_stream("SSUU");
+        assert!(results.iter().all(Result::is_ok), "{a}: {results:?}");
+        assert_eq!(finish, Err(TsigError::UnsignedLast { count: 2 }), "{a}");
+
+        let (results, finish) = verify_stream(&format!("S{}S", "U".repeat(100)));
+        assert_eq!(results[100], Err(TsigError::TooManyUnsigned), "{a}");
+        assert_eq!(finish, Err(TsigError::TooManyUnsigned), "{a}");
+    }
 }
