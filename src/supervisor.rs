@@ -201,9 +201,13 @@ pub fn load_zones(config: &Config) -> Loaded {
                                     ms = started.elapsed().as_millis() as u64,
                                     "secondary zone served from its persisted copy"
                                 );
+                                let timers = path
+                                    .with_file_name(format!("{}.timers", crate::zone::persist::file_name(zone.apex())));
+                                let expire_at_unix =
+                                    crate::axfr::engine::read_timers(&timers, zone.info.serial).or(meta.expire_at_unix);
                                 let p = Persisted {
                                     serial: zone.info.serial,
-                                    expire_at_unix: meta.expire_at_unix,
+                                    expire_at_unix,
                                 };
                                 if let Ok(mut r) = results.lock() {
                                     r.persisted.insert(zone.apex().to_vec(), p);

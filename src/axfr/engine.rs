@@ -139,6 +139,7 @@ impl ZoneTask {
                     }
                     Action::Wakeup(at) => wake = Some(at),
                     Action::Log(line) => info!(zone = %zname, "{line}"),
+                    Action::Confirmed { serial, expire_in } => self.save_timers(serial, expire_in).await,
                 }
             }
             let event = tokio::select! {
@@ -180,6 +181,17 @@ impl ZoneTask {
                 self.placeholder();
                 (None, None)
             }
+        }
+    }
+
+    /// Records when the confirmed version expires, beside its snapshot, so
+    /// a restart keeps counting from the last confirmation.
+    async fn save_timers(&self, serial: u32, expire_in: Duration) {
+        let path = self.dir.join(format!("{}.timers", persist::file_name(&self.zone.apex)));
+        let at = unix_now() + expire_in.as_secs();
+        let r = tokio::task::spawn_blocking(move || write_timers(&path, serial, at)).await;
+        if let Ok(Err(e)) | Err(e) = r.map_err(std::io::Error::other) {
+            warn!(zone = %self.text(), "cannot save timers: {e}");
         }
     }
 
@@ -235,6 +247,7 @@ impl ZoneTask {
         let counters = self.counters.clone();
         let current = self.current();
         let key = self.zone.key.clone();
+        let limits = self.zone.limits;
         tokio::spawn(async move {
             let zname = name::to_text(&apex);
             let held_soa = current.as_ref().and_then(|z| {
@@ -251,13 +264,15 @@ impl ZoneTask {
                     match built {
                         Ok(Built::New(zone, soa, how)) => {
                             let zone: Arc<Zone> = Arc::from(zone);
+                            // Written to disk before it is served: after a
+                            // crash the serial never goes backwards.
+                            persist_version(&dir, zone.clone(), addr, how, expire_in(&limits, soa)).await;
                             store.update(|set| set.with(zone.clone(), false));
                             info!(
                                 zone = %zname, serial = soa.serial, primary = %addr, kind = how,
-                                records = stats.records, bytes = stats.bytes, messages = stats.messages,
+                                records = zone.info.records, bytes = stats.bytes, messages = stats.messages,
                                 ms = started.elapsed().as_millis() as u64, "transfer complete; new version served"
                             );
-                            persist_version(&dir, zone, addr, how, soa).await;
                             count(&counters, kind, true);
                             Ok(soa)
                         }
@@ -332,13 +347,17 @@ fn build_version(outcome: Outcome, held: Option<&Zone>) -> Result<Built, Transfe
     Ok(Built::New(Box::new(built.zone), soa, how))
 }
 
-async fn persist_version(dir: &std::path::Path, zone: Arc<Zone>, primary: SocketAddr, how: &str, soa: SoaTimers) {
+fn expire_in(limits: &TimerLimits, soa: SoaTimers) -> Duration {
+    limits.expire(soa.expire)
+}
+
+async fn persist_version(dir: &std::path::Path, zone: Arc<Zone>, primary: SocketAddr, how: &str, expire: Duration) {
     let now = unix_now();
     let meta = ZoneMeta {
         primary: Some(primary.to_string()),
         last_refresh_unix: now,
         last_success_unix: now,
-        expire_at_unix: Some(now + soa.expire as u64),
+        expire_at_unix: Some(now + expire.as_secs()),
         source: how.to_string(),
     };
     let dir = dir.to_path_buf();
@@ -381,4 +400,23 @@ async fn sleep_until(at: Option<Instant>) {
         Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
         None => std::future::pending().await,
     }
+}
+
+/// Writes `serial expire-at` atomically (temporary file, fsync, rename).
+pub fn write_timers(path: &std::path::Path, serial: u32, expire_at_unix: u64) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("timers.tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    writeln!(f, "{serial} {expire_at_unix}")?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Reads a timers file: the expiry of `serial`, if the file is about it.
+pub fn read_timers(path: &std::path::Path, serial: u32) -> Option<u64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut it = text.split_whitespace();
+    let s: u32 = it.next()?.parse().ok()?;
+    let at: u64 = it.next()?.parse().ok()?;
+    (s == serial).then_some(at)
 }

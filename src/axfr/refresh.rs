@@ -91,6 +91,9 @@ pub enum Action {
     Wakeup(Instant),
     /// Log line for the operator.
     Log(String),
+    /// A primary confirmed the version with this serial: it now expires
+    /// after `expire_in` (already clamped). Persist it for restarts.
+    Confirmed { serial: u32, expire_in: Duration },
 }
 
 /// What the zone is doing right now.
@@ -301,7 +304,11 @@ impl Secondary {
     fn fresh(&mut self, now: Instant, soa: SoaTimers, out: &mut Vec<Action>) {
         self.timers = Some(soa);
         self.refresh_at = Some(now + self.jitter(self.limits.refresh(soa.refresh)));
-        self.expire_at = Some(now + self.limits.expire(soa.expire));
+        let expire_in = self.limits.expire(soa.expire);
+        self.expire_at = Some(now + expire_in);
+        if let Some(serial) = self.serial {
+            out.push(Action::Confirmed { serial, expire_in });
+        }
         if self.expired {
             self.expired = false;
             out.push(Action::MarkFresh);

@@ -16,12 +16,15 @@ use std::time::Duration;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::server::{MAX_MESSAGE, Server, Transport};
+use super::server::{Server, Transport};
 
 /// Datagrams read per system call.
 const BATCH: usize = 32;
 /// Largest request accepted; longer datagrams are dropped.
 const MAX_REQUEST: usize = 4096;
+/// Room for one UDP response: the largest EDNS payload the config allows
+/// (4096) plus slack. Small slots keep a batch's responses in cache.
+const RESPONSE_SLOT: usize = 4096 + 1024;
 /// How often a blocked worker looks at the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(500);
 
@@ -96,7 +99,7 @@ fn worker(sock: &UdpSocket, server: &Server, stop: &AtomicBool) -> io::Result<()
     use std::os::fd::AsRawFd;
     let fd = sock.as_raw_fd();
     let mut req = vec![0u8; BATCH * MAX_REQUEST];
-    let mut resp = vec![0u8; BATCH * MAX_MESSAGE];
+    let mut resp = vec![0u8; BATCH * RESPONSE_SLOT];
     // SAFETY: these are plain C structs for which all-zero is a valid value.
     let mut addrs: Vec<libc::sockaddr_storage> = vec![unsafe { std::mem::zeroed() }; BATCH];
     let mut iov_in: Vec<libc::iovec> = vec![
@@ -162,7 +165,7 @@ fn worker(sock: &UdpSocket, server: &Server, stop: &AtomicBool) -> io::Result<()
             }
             let len = (hdr_in[i].msg_len as usize).min(MAX_REQUEST);
             let request = &req[i * MAX_REQUEST..i * MAX_REQUEST + len];
-            let out = &mut resp[out_count * MAX_MESSAGE..(out_count + 1) * MAX_MESSAGE];
+            let out = &mut resp[out_count * RESPONSE_SLOT..(out_count + 1) * RESPONSE_SLOT];
             let storage = &addrs[i];
             let peer = || sockaddr_to_std(storage);
             let rlen = answer(server, request, peer, out);
@@ -230,7 +233,7 @@ fn sockaddr_to_std(ss: &libc::sockaddr_storage) -> Option<SocketAddr> {
 #[cfg(not(target_os = "linux"))]
 fn worker(sock: &UdpSocket, server: &Server, stop: &AtomicBool) -> io::Result<()> {
     let mut req = vec![0u8; MAX_REQUEST];
-    let mut resp = vec![0u8; MAX_MESSAGE];
+    let mut resp = vec![0u8; RESPONSE_SLOT];
     loop {
         if stop.load(Ordering::Relaxed) {
             return Ok(());

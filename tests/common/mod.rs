@@ -26,6 +26,9 @@
 //!   probe, its log);
 //! * `pharos`: [`Pharos`], [`PharosOpts`] and one-shot runs of the binary;
 //! * `knot`: [`Knot`], [`KnotOpts`];
+//! * `primary`: primaries for secondary zones: [`KnotPrimary`] (knotd
+//!   changed through knotc, NOTIFY to pharos) and [`ScriptedPrimary`] (a
+//!   tiny server in threads that can misbehave on AXFR);
 //! * [`wire`]: the DNS encoder/parser and TCP framing (used as `common::wire`).
 //!
 //! Every test binary compiles this module on its own and uses only part of
@@ -36,6 +39,7 @@
 
 mod knot;
 mod pharos;
+mod primary;
 mod server;
 mod tools;
 pub mod wire;
@@ -45,6 +49,8 @@ mod zone;
 pub use knot::{Knot, KnotOpts, knot_config};
 #[allow(unused_imports)]
 pub use pharos::{Pharos, PharosOpts, pharos_bin, pharos_check_config, pharos_cmd, pharos_config, toml_str};
+#[allow(unused_imports)]
+pub use primary::*;
 #[allow(unused_imports)]
 pub use server::{START_TIMEOUT, free_port, have_ipv6_loopback, tail};
 #[allow(unused_imports)]

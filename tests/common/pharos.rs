@@ -307,6 +307,55 @@ impl Pharos {
         wire::udp_query(self.addr(), name, qtype, wire::CLASS_IN, Duration::from_secs(2))
     }
 
+    /// `kill -9`: SIGKILL by PID, no warning, then reaps it.  The temp dir,
+    /// config, log and data dir stay, so [`Pharos::restart`] can bring the
+    /// same node back.  (The same as [`Pharos::stop`]; named for what a
+    /// crash test means.)
+    pub fn kill9(&mut self) {
+        self.stop();
+    }
+
+    /// The node's data dir (`[node] data-dir`).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("var")
+    }
+
+    /// Starts `pharos serve` again with the same config, port and data dir
+    /// (after [`Pharos::stop`] / [`Pharos::kill9`]; kills a running one
+    /// first), appending to the same log, and waits until it answers the SOA
+    /// of `ready_zone` with NOERROR and AA, or, with None, until it answers
+    /// anything at all (any RCODE for `.` SOA).  Panics with the log if it
+    /// does not.
+    pub fn restart(&mut self, ready_zone: Option<&str>) {
+        assert_eq!(self.kind, "pharos", "restart is only implemented for pharos");
+        self.stop();
+        let mut log = fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&self.log_path)
+            .expect("cannot open log file");
+        let _ = io::Write::write_all(&mut log, b"---- restarted by the test harness ----\n");
+        let child = Command::new(pharos_bin())
+            .arg("serve")
+            .arg("--config")
+            .arg(&self.config)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot spawn {}: {e}", pharos_bin().display()));
+        self.child = Some(child);
+        if let Err(e) = wait_ready(self.child.as_mut().unwrap(), self.port, ready_zone) {
+            panic!(
+                "pharos did not become ready again on 127.0.0.1:{}: {e}\n--- log {}\n{}",
+                self.port,
+                self.log_path.display(),
+                self.log_tail(60)
+            );
+        }
+    }
+
     /// Kills the process (SIGKILL, by PID) and reaps it.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
