@@ -260,7 +260,7 @@ macro_rules! each_hasher {
 
 fn hmac<M: KeyInit>(secret: &[u8]) -> M {
     // HMAC takes keys of any length (longer ones are hashed first).
-    M::new_from_slice(secret).expect("HMAC accepts keys of any length")
+    M::new_from_slice(secret).expect("HMAC accepts keys of any length") // ok: cannot fail for HMAC
 }
 
 impl Hasher {
