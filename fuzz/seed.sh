@@ -68,9 +68,9 @@ def msg(first, rrsets):
 def save(name, first, messages):
     with open(os.path.join(out, name), "wb") as f:
         f.write(bytes([first]) + b"".join(messages))
-body = [rr("@", "NS", "ns1"), rr("ns1", "A", "192.0.2.1"), rr("www", "A", "192.0.2.2"),
-        rr("*.w", "TXT", '"wild"'), rr("sub", "NS", "ns.sub"), rr("ns.sub", "A", "192.0.2.9"),
-        rr("mail", "MX", "10 ns1"), rr("alias", "CNAME", "www")]
+body = [rr("@", "NS", "ns1.example.test."), rr("ns1", "A", "192.0.2.1"), rr("www", "A", "192.0.2.2"),
+        rr("*.w", "TXT", '"wild"'), rr("sub", "NS", "ns.sub.example.test."), rr("ns.sub", "A", "192.0.2.9"),
+        rr("mail", "MX", "10 ns1.example.test."), rr("alias", "CNAME", "www.example.test.")]
 save("axfr-one-message", 0, [msg(0, [soa(7)] + body + [soa(7)])])
 save("axfr-three-messages", 2, [msg(2, [soa(7)] + body[:3]), msg(2, body[3:]), msg(2, [soa(7)])])
 save("ixfr-two-diffs", 1, [msg(1, [soa(7), soa(5), rr("www", "A", "192.0.2.2"), soa(6), rr("www", "A", "192.0.2.6"),
