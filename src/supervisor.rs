@@ -108,9 +108,17 @@ async fn shutdown_signal() -> &'static str {
                 return "SIGINT";
             }
         };
-        tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = tokio::signal::ctrl_c() => "SIGINT",
+        // SIGHUP must not end the node (its default action): until reload
+        // is implemented it is logged and ignored.
+        let mut hup = signal(SignalKind::hangup()).ok();
+        loop {
+            tokio::select! {
+                _ = term.recv() => return "SIGTERM",
+                _ = tokio::signal::ctrl_c() => return "SIGINT",
+                Some(_) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
+                    warn!("SIGHUP: configuration reload is not implemented yet; the running configuration stays");
+                }
+            }
         }
     }
     #[cfg(not(unix))]
