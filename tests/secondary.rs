@@ -8,10 +8,12 @@
 //! after a restart with the primaries down; expiry to SERVFAIL and
 //! recovery; the second primary when the first is unreachable; who may send
 //! NOTIFY; broken transfers rejected with the old version kept; `kill -9`
-//! during and right after a large transfer.
+//! during and right after a large transfer; TSIG-signed SOA queries,
+//! transfers and NOTIFY with BIND 9 as the primary, and a wrong secret.
 //!
-//! Needs knotd/knotc (Debian package `knot`) and kdig (`knot-dnsutils`);
-//! a test fails with a message naming the package when one is missing.
+//! Needs knotd/knotc (Debian package `knot`), kdig (`knot-dnsutils`) and,
+//! for the TSIG test, named (`bind9`); a test fails with a message naming
+//! the package when one is missing.
 //! Everything runs on loopback, with short timers; the whole file takes
 //! well under a minute.
 
@@ -24,8 +26,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{
-    KnotPrimary, KnotPrimaryOpts, Misbehave, Pharos, PharosOpts, ScriptedPrimary, Zone, client_text, free_port, kdig,
-    repo_root, require_program, send_notify, soa_serial, tail, toml_str, wire,
+    BindPrimary, BindPrimaryOpts, KnotPrimary, KnotPrimaryOpts, Misbehave, Pharos, PharosOpts, ScriptedPrimary,
+    TsigKeyConf, Zone, client_text, free_port, kdig, repo_root, require_program, send_notify, soa_serial, tail,
+    toml_str, wire,
 };
 
 const ZONE: &str = "sec.test";
@@ -958,20 +961,200 @@ fn kill_9_during_large_transfer() {
 
 // ------------------------------------------------------------------ TSIG
 
-/// TODO (TSIG is not wired into the secondary engine yet): BIND (`named`,
-/// Debian package `bind9`) as primary with `key "xfr-key" { algorithm
-/// hmac-sha256; secret "..."; }` and `allow-transfer { key xfr-key; }`,
-/// `also-notify` to pharos with that key; pharos with the same
-/// `[[tsig-key]]` and `tsig-key = "xfr-key"` on the zone.  Expect: the SOA
-/// query, AXFR and IXFR are signed and verified (BIND logs the transfer as
-/// signed by xfr-key; an unsigned AXFR is refused by BIND); BIND's signed
-/// NOTIFY is accepted (NOERROR, AA, answer signed); an unsigned NOTIFY
-/// from the primary's address gets NOTAUTH; a transfer whose TSIG does not
-/// verify (wrong secret on pharos) is logged `transfer rejected` and the
-/// old version stays served.
+const BIND_ZONE: &str = "bind.test";
+/// The key BIND and pharos share (32 random bytes, base64).
+const TSIG_SECRET: &str = "q8Dx1pZ0mYQ9b8Jt2u5rWlq3fK9hV7nE4cS6aT1gB0M=";
+/// Another secret for the same key name: what a misconfigured pharos has.
+const WRONG_SECRET: &str = "Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGw=";
+
+fn bind_zone_text(serial: u32, extra: &str) -> String {
+    format!(
+        "$ORIGIN {BIND_ZONE}.\n$TTL 300\n@ SOA ns1 host {serial} 3600 600 3600 60\n\
+         @ NS ns1\nns1 A 192.0.2.1\nwww A 192.0.2.2\n{extra}"
+    )
+}
+
+/// Lines of `text` after byte `from` containing every one of `parts`.
+fn lines_with(text: &str, from: usize, parts: &[&str]) -> Vec<String> {
+    text.get(from..)
+        .unwrap_or("")
+        .lines()
+        .filter(|l| parts.iter().all(|p| l.contains(p)))
+        .map(String::from)
+        .collect()
+}
+
+/// BIND 9 (`named`, Debian package `bind9`) as primary of `bind.test` with
+/// `key "xfr-key" { algorithm hmac-sha256; ... }`, `allow-transfer { key
+/// "xfr-key"; }` and `also-notify` to pharos with that key; pharos with the
+/// same `[[tsig-key]]` and `tsig-key = "xfr-key"` on the zone.
+///
+/// 1. The first transfer: pharos serves serial 1 within 5 s; BIND logs the
+///    AXFR as signed by xfr-key.
+/// 2. The zone file is rewritten with serial 2 and a new record, and BIND
+///    reloaded (SIGHUP): its signed NOTIFY is accepted (no `NOTIFY refused`
+///    line) and pharos serves serial 2 by IXFR within 3 s; BIND logs the
+///    IXFR as signed and got NOERROR for its NOTIFY, with no failure (a reply
+///    whose TSIG BIND could not verify would be logged `notify to ...
+///    failed`).  An unsigned NOTIFY from the primary's address gets NOTAUTH.
+/// 3. pharos restarted with a different secret for xfr-key (same data dir):
+///    it serves serial 2 from disk; its SOA query is answered BADSIG (logged
+///    `SOA query to primary 0 failed: ... BADSIG`), BIND's NOTIFY for serial
+///    3 does not verify (`NOTIFY refused: ... BADSIG`), and serial 2 stays
+///    served, whole, for 3 s after BIND has serial 3.
 #[test]
-#[ignore = "TSIG not wired yet"]
 fn tsig_hmac_sha256_transfers_from_bind() {
     require_program("named", "bind9");
-    unimplemented!("TSIG for secondary zones is not wired into the engine yet; see the doc comment for the test");
+    if !pharos_only() {
+        return;
+    }
+    let test_started = Instant::now();
+    let key = TsigKeyConf::new("xfr-key", "hmac-sha256", TSIG_SECRET);
+    let mut opts = BindPrimaryOpts::new(BIND_ZONE, &bind_zone_text(1, ""));
+    opts.key = Some(key.clone());
+    let mut bind = BindPrimary::start_with(opts);
+    let toml = key.pharos_toml() + "\n" + &secondary_toml(BIND_ZONE, &[bind.addr_str()], "tsig-key = \"xfr-key\"");
+    let mut pharos = start_pharos(toml, BIND_ZONE, false);
+
+    // 1. The first transfer, signed.
+    wait_serial(&pharos, BIND_ZONE, 1, Duration::from_secs(5));
+    let line = served_line(&pharos, 1);
+    eprintln!("serial 1: {line}");
+    assert!(
+        line.contains(r#"kind="axfr""#),
+        "the first transfer must be an AXFR: {line}"
+    );
+    assert_a(&pharos, &format!("www.{BIND_ZONE}"), [192, 0, 2, 2]);
+    let started = bind.wait_log(0, "AXFR started");
+    assert!(
+        started.contains("TSIG xfr-key"),
+        "BIND should log pharos' AXFR as signed with xfr-key: {started}"
+    );
+
+    // 2. A change on BIND: signed NOTIFY, signed IXFR.
+    bind.notify_to(pharos.port);
+    let (p_from, b_from) = (pharos.log().len(), bind.log().len());
+    let reloaded = bind.replace_zone(&bind_zone_text(2, "new A 192.0.2.20\n"), 2);
+    let served = wait_serial(&pharos, BIND_ZONE, 2, Duration::from_secs(3));
+    eprintln!(
+        "serial 2 served {:.1} ms after BIND's SIGHUP",
+        ms(served.saturating_duration_since(reloaded))
+    );
+    assert_a(&pharos, &format!("new.{BIND_ZONE}"), [192, 0, 2, 20]);
+    let line = served_line(&pharos, 2);
+    assert!(
+        line.contains(r#"kind="ixfr""#),
+        "serial 2 (one record added; BIND has ixfr-from-differences) should come by IXFR: {line}"
+    );
+    let started = bind.wait_log(b_from, "IXFR started");
+    assert!(
+        started.contains("TSIG xfr-key"),
+        "BIND should log pharos' IXFR as signed with xfr-key: {started}"
+    );
+    let notify_to = format!("127.0.0.1#{}", pharos.port);
+    let response = bind.wait_log(b_from, &format!("notify response from {notify_to}"));
+    let plog = pharos.log();
+    let blog = bind.log();
+    assert!(
+        response.contains("NOERROR"),
+        "BIND's signed NOTIFY should be answered NOERROR: {response}\n--- pharos log\n{}",
+        tail(&plog, 20)
+    );
+    let failed = lines_with(&blog, b_from, &["notify to", &notify_to, "failed"]);
+    assert!(
+        failed.is_empty(),
+        "BIND could not use pharos' answer to its signed NOTIFY (is the answer signed?):\n{}\n--- pharos log\n{}",
+        failed.join("\n"),
+        tail(&plog, 20)
+    );
+    eprintln!("BIND: {started}\nBIND: {response}");
+    let refused = lines_with(&plog, p_from, &["NOTIFY refused"]);
+    assert!(
+        refused.is_empty(),
+        "pharos refused BIND's signed NOTIFY:\n{}\n--- BIND log\n{}",
+        refused.join("\n"),
+        tail(&blog, 20)
+    );
+
+    // An unsigned NOTIFY from the primary's address: NOTAUTH.
+    let from = pharos.log().len();
+    let r = send_notify(LOCALHOST, pharos.addr(), BIND_ZONE, Duration::from_secs(2))
+        .unwrap_or_else(|e| panic!("no answer to an unsigned NOTIFY: {e}\n{}", pharos.log_tail(20)));
+    assert_eq!(
+        r.rcode, RCODE_NOTAUTH,
+        "unsigned NOTIFY for {BIND_ZONE} (tsig-key = xfr-key) from 127.0.0.1: {r}"
+    );
+    let line = wait_log(&pharos, from, Duration::from_secs(2), |l| l.contains("NOTIFY refused"));
+    assert!(
+        line.is_some_and(|l| l.contains("unsigned")),
+        "no `NOTIFY refused: ... unsigned` line for the unsigned NOTIFY\n{}",
+        pharos.log_tail(10)
+    );
+
+    // 3. pharos with the wrong secret for xfr-key.
+    pharos.stop();
+    let config = std::fs::read_to_string(&pharos.config).expect("pharos config");
+    assert!(
+        config.contains(TSIG_SECRET),
+        "the secret is not in {}",
+        pharos.config.display()
+    );
+    std::fs::write(&pharos.config, config.replace(TSIG_SECRET, WRONG_SECRET)).expect("rewrite pharos config");
+    let p_from = pharos.log().len();
+    pharos.restart(Some(BIND_ZONE));
+    assert_eq!(
+        look(&pharos, BIND_ZONE),
+        Seen::Serial(2),
+        "restarted with the wrong secret, pharos should serve its persisted serial 2"
+    );
+    let b_from = bind.log().len();
+    let changed = bind.replace_zone(&bind_zone_text(3, "new A 192.0.2.20\nnewer A 192.0.2.30\n"), 3);
+    let soa_badsig = wait_log(&pharos, p_from, Duration::from_secs(3), |l| {
+        l.contains("SOA query to primary 0 failed") && l.contains("BADSIG")
+    });
+    let notify_badsig = wait_log(&pharos, p_from, Duration::from_secs(3), |l| {
+        l.contains("NOTIFY refused") && l.contains("BADSIG")
+    });
+    let plog = pharos.log();
+    assert!(
+        soa_badsig.is_some() && notify_badsig.is_some(),
+        "with the wrong secret, expected `SOA query to primary 0 failed: ... BADSIG` (got {soa_badsig:?}) and \
+         `NOTIFY refused: ... BADSIG` for BIND's NOTIFY (got {notify_badsig:?})\n--- pharos log since the restart\n{}\n--- BIND log\n{}",
+        tail(plog.get(p_from..).unwrap_or(""), 30),
+        tail(bind.log().get(b_from..).unwrap_or(""), 30)
+    );
+    eprintln!("wrong secret: {}", soa_badsig.unwrap());
+    eprintln!("wrong secret: {}", notify_badsig.unwrap());
+    while changed.elapsed() < Duration::from_secs(3) {
+        let seen = look(&pharos, BIND_ZONE);
+        assert_eq!(
+            seen,
+            Seen::Serial(2),
+            "with the wrong secret pharos must keep serving serial 2 ({:.1} s after BIND loaded serial 3)\n{}",
+            changed.elapsed().as_secs_f64(),
+            pharos.log_tail(20)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_a(&pharos, &format!("new.{BIND_ZONE}"), [192, 0, 2, 20]);
+    let r = ask(&pharos, &format!("newer.{BIND_ZONE}"), wire::TYPE_A);
+    assert_eq!(
+        (r.rcode, r.aa()),
+        (RCODE_NXDOMAIN, true),
+        "newer.{BIND_ZONE} is only in serial 3, which pharos cannot verify: {r}"
+    );
+    let plog = pharos.log();
+    let transferred = lines_with(&plog, p_from, &["transfer complete; new version served"]);
+    assert!(
+        transferred.is_empty(),
+        "with the wrong secret nothing may be transferred:\n{}",
+        transferred.join("\n")
+    );
+    for l in lines_with(&bind.log(), b_from, &["notify to", &notify_to]) {
+        eprintln!("BIND: {l}");
+    }
+    eprintln!(
+        "tsig_hmac_sha256_transfers_from_bind took {:.1} s",
+        test_started.elapsed().as_secs_f64()
+    );
 }

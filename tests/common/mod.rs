@@ -27,7 +27,8 @@
 //! * `pharos`: [`Pharos`], [`PharosOpts`] and one-shot runs of the binary;
 //! * `knot`: [`Knot`], [`KnotOpts`];
 //! * `primary`: primaries for secondary zones: [`KnotPrimary`] (knotd
-//!   changed through knotc, NOTIFY to pharos) and [`ScriptedPrimary`] (a
+//!   changed through knotc, NOTIFY to pharos), [`BindPrimary`] (named from
+//!   BIND 9, optionally with a TSIG key) and [`ScriptedPrimary`] (a
 //!   tiny server in threads that can misbehave on AXFR);
 //! * [`wire`]: the DNS encoder/parser and TCP framing (used as `common::wire`).
 //!

@@ -10,6 +10,11 @@
 //!   port is only known after pharos started, so it is set afterwards with
 //!   `knotc reload`).  It can be stopped and started again on the same
 //!   port with its state (zone file, journal) kept.
+//! * [`BindPrimary`]: BIND 9 (`named`, Debian package `bind9`) serving one
+//!   zone from a file, optionally with a TSIG key that transfers and its
+//!   NOTIFYs must be signed with; changed by rewriting the zone file and
+//!   SIGHUP (`ixfr-from-differences`, so it answers IXFR with differences);
+//!   [`BindPrimary::notify_to`] sets the port it sends NOTIFY to.
 //! * [`ScriptedPrimary`]: a tiny DNS primary in std threads (UDP and TCP on
 //!   one loopback port) serving a generated zone: SOA over UDP, AXFR over
 //!   TCP split into several messages, IXFR answered NOTIMP.  It can be told
@@ -20,7 +25,7 @@ use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::io::{self, Read as _, Write as _};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -360,6 +365,359 @@ impl Drop for KnotPrimary {
         if std::thread::panicking() {
             eprintln!(
                 "---- knotd primary on 127.0.0.1:{} (pid {:?}), config {}, last log lines:\n{}\n----",
+                self.port,
+                self.pid(),
+                self.config.display(),
+                tail(&self.log(), 25)
+            );
+        }
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+// ------------------------------------------------------------------ BIND
+
+/// A TSIG key as BIND's `key` statement and pharos' `[[tsig-key]]` take it.
+#[derive(Clone, Debug)]
+pub struct TsigKeyConf {
+    /// e.g. "xfr-key"
+    pub name: String,
+    /// e.g. "hmac-sha256"
+    pub algorithm: String,
+    /// The secret in base64.
+    pub secret: String,
+}
+
+impl TsigKeyConf {
+    pub fn new(name: &str, algorithm: &str, secret: &str) -> Self {
+        TsigKeyConf {
+            name: name.into(),
+            algorithm: algorithm.into(),
+            secret: secret.into(),
+        }
+    }
+
+    /// The `[[tsig-key]]` table for pharos.
+    pub fn pharos_toml(&self) -> String {
+        format!(
+            "[[tsig-key]]\nname = \"{}\"\nalgorithm = \"{}\"\nsecret = \"{}\"\n",
+            self.name, self.algorithm, self.secret
+        )
+    }
+}
+
+/// Settings for [`BindPrimary::start_with`].
+#[derive(Clone, Debug)]
+pub struct BindPrimaryOpts {
+    /// The zone's name (no trailing dot needed).
+    pub zone: String,
+    /// The zone file's text (written into the temp dir).
+    pub zone_text: String,
+    /// With a key: transfers are allowed only signed with it and NOTIFYs are
+    /// signed with it.  Without: transfers are allowed from 127.0.0.1.
+    pub key: Option<TsigKeyConf>,
+    /// Send NOTIFY to `127.0.0.1 port PORT` (`notify explicit`, `also-notify`,
+    /// `notify-delay 0`) after every change.
+    pub notify_port: Option<u16>,
+}
+
+impl BindPrimaryOpts {
+    pub fn new(zone: &str, zone_text: &str) -> Self {
+        BindPrimaryOpts {
+            zone: zone.trim_end_matches('.').to_string(),
+            zone_text: zone_text.to_string(),
+            key: None,
+            notify_port: None,
+        }
+    }
+}
+
+/// A running `named` (BIND 9) serving one zone as a primary on a free
+/// loopback port, in the foreground (`-g`: its PID is the child's, its log
+/// goes to `named.log` in its temp dir; `-d 3` so that the responses to its
+/// NOTIFYs are logged).  Killed (by PID) on drop.
+pub struct BindPrimary {
+    child: Option<Child>,
+    pub port: u16,
+    pub opts: BindPrimaryOpts,
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub zone_file: PathBuf,
+    pub log_path: PathBuf,
+    named: PathBuf,
+}
+
+impl BindPrimary {
+    /// Starts named with `opts` and waits (up to
+    /// [`START_TIMEOUT`](super::START_TIMEOUT)) until it answers the zone's SOA.
+    /// Fails naming the Debian package `bind9` when named is missing.
+    pub fn start_with(opts: BindPrimaryOpts) -> BindPrimary {
+        let named = require_program("named", "bind9");
+        let dir = tempfile::Builder::new()
+            .prefix("bind-primary.")
+            .tempdir()
+            .expect("cannot create temp dir");
+        let zone_file = dir.path().join(format!("{}.zone", opts.zone));
+        fs::write(&zone_file, &opts.zone_text).expect("cannot write zone file");
+        let log_path = dir.path().join("named.log");
+        File::create(&log_path).unwrap();
+        let mut b = BindPrimary {
+            child: None,
+            port: free_port(false),
+            opts,
+            config: dir.path().join("named.conf"),
+            dir,
+            zone_file,
+            log_path,
+            named,
+        };
+        b.write_config();
+        b.spawn();
+        b
+    }
+
+    /// The named.conf for the current settings.
+    pub fn config_text(&self) -> String {
+        let d = self.dir.path().display();
+        let mut c = String::from("# written by tests/common/primary.rs\noptions {\n");
+        let _ = writeln!(c, "    directory \"{d}\";");
+        let _ = writeln!(c, "    pid-file \"{d}/named.pid\";");
+        let _ = writeln!(c, "    session-keyfile \"{d}/session.key\";");
+        let _ = writeln!(c, "    managed-keys-directory \"{d}\";");
+        let _ = writeln!(c, "    listen-on port {} {{ 127.0.0.1; }};", self.port);
+        c.push_str(
+            "    listen-on-v6 { none; };\n    recursion no;\n    dnssec-validation no;\n\
+             \x20   ixfr-from-differences yes;\n    notify-delay 0;\n",
+        );
+        let key = self.opts.key.as_ref().map(|k| k.name.clone());
+        match &key {
+            Some(k) => {
+                let _ = writeln!(c, "    allow-transfer {{ key \"{k}\"; }};");
+            }
+            None => c.push_str("    allow-transfer { 127.0.0.1; };\n"),
+        }
+        match self.opts.notify_port {
+            Some(p) => {
+                let with_key = key.as_ref().map(|k| format!(" key \"{k}\"")).unwrap_or_default();
+                let _ = writeln!(
+                    c,
+                    "    notify explicit;\n    also-notify {{ 127.0.0.1 port {p}{with_key}; }};"
+                );
+            }
+            None => c.push_str("    notify no;\n"),
+        }
+        // no control channel (no rndc port, no /etc/bind/rndc.key): SIGHUP reloads
+        c.push_str("};\ncontrols { };\n");
+        if let Some(k) = &self.opts.key {
+            let _ = writeln!(
+                c,
+                "key \"{}\" {{ algorithm {}; secret \"{}\"; }};",
+                k.name, k.algorithm, k.secret
+            );
+        }
+        let _ = writeln!(
+            c,
+            "zone \"{}\" {{ type primary; file \"{}\"; }};",
+            self.opts.zone,
+            self.zone_file.display()
+        );
+        c
+    }
+
+    fn write_config(&self) {
+        fs::write(&self.config, self.config_text()).expect("cannot write named.conf");
+        if let Some(check) = [
+            Path::new("/usr/sbin/named-checkconf"),
+            Path::new("/usr/bin/named-checkconf"),
+        ]
+        .into_iter()
+        .find(|p| p.is_file())
+        {
+            let out = Command::new(check)
+                .arg(&self.config)
+                .stdin(Stdio::null())
+                .output()
+                .expect("cannot run named-checkconf");
+            assert!(
+                out.status.success(),
+                "named-checkconf rejects {}:\n{}{}\n--- named.conf\n{}",
+                self.config.display(),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr),
+                self.config_text()
+            );
+        }
+    }
+
+    fn spawn(&mut self) {
+        self.stop();
+        let log = fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&self.log_path)
+            .unwrap();
+        // -g: foreground, log to stderr, no setuid (so no -u: it runs as the
+        // test's user); -4: IPv4 only; -d 3: NOTIFY responses are logged.
+        let child = Command::new(&self.named)
+            .args(["-g", "-4", "-d", "3", "-c"])
+            .arg(&self.config)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot spawn {}: {e}", self.named.display()));
+        self.child = Some(child);
+        if let Err(e) = wait_ready(self.child.as_mut().unwrap(), self.port, Some(&self.opts.zone)) {
+            let msg = format!(
+                "named (primary) did not serve {} on 127.0.0.1:{}: {e}\n--- {}\n{}\n--- named.log\n{}",
+                self.opts.zone,
+                self.port,
+                self.config.display(),
+                fs::read_to_string(&self.config).unwrap_or_default(),
+                tail(&self.log(), 40),
+            );
+            self.stop();
+            panic!("{msg}");
+        }
+    }
+
+    /// Sends SIGHUP (by PID): named re-reads named.conf and reloads changed
+    /// zone files, then sends NOTIFY for a zone whose serial went up.
+    pub fn sighup(&self) {
+        let pid = self.pid().expect("named is not running");
+        // SAFETY: kill(2) on the PID of a child we spawned and have not reaped.
+        let rc = unsafe { libc::kill(pid as libc::pid_t, libc::SIGHUP) };
+        assert_eq!(rc, 0, "kill -HUP {pid}: {}", io::Error::last_os_error());
+    }
+
+    /// Waits up to 5 s for a line of named's log after byte `from`
+    /// containing `needle`; panics with the log tail if none appears.
+    pub fn wait_log(&self, from: usize, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let log = self.log();
+            if let Some(l) = log.get(from..).unwrap_or("").lines().find(|l| l.contains(needle)) {
+                return l.to_string();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "named (primary): no `{needle}` in its log within 5 s\n{}",
+                tail(&log, 30)
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Makes named send NOTIFY to 127.0.0.1 port `port` after each change
+    /// (signed with the key, if any): rewrites named.conf and reloads it.
+    pub fn notify_to(&mut self, port: u16) {
+        self.opts.notify_port = Some(port);
+        self.write_config();
+        let from = self.log().len();
+        self.sighup();
+        self.wait_log(from, "reloading configuration succeeded");
+    }
+
+    /// Replaces the zone file with `text` (whose SOA serial is `serial`),
+    /// reloads (SIGHUP) and waits until named serves `serial`.  Returns
+    /// when the SIGHUP was sent.  The file's mtime is set a second ahead
+    /// so named never takes it for the file it already loaded.
+    pub fn replace_zone(&mut self, text: &str, serial: u32) -> Instant {
+        self.opts.zone_text = text.to_string();
+        fs::write(&self.zone_file, text).expect("cannot write zone file");
+        let f = File::options().write(true).open(&self.zone_file).unwrap();
+        f.set_modified(std::time::SystemTime::now() + Duration::from_secs(1))
+            .expect("cannot set the zone file's mtime");
+        drop(f);
+        let sent = Instant::now();
+        self.sighup();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let now = wire::udp_query(
+                self.addr(),
+                &self.opts.zone,
+                wire::TYPE_SOA,
+                wire::CLASS_IN,
+                Duration::from_millis(500),
+            )
+            .ok()
+            .and_then(|r| soa_serial(&r));
+            if now == Some(serial) {
+                return sent;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "named (primary) did not load serial {serial} within 5 s of SIGHUP (serves {now:?})\n{}",
+                tail(&self.log(), 30)
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The serial named serves now (SOA over UDP).
+    pub fn serial(&self) -> u32 {
+        let r = wire::udp_query(
+            self.addr(),
+            &self.opts.zone,
+            wire::TYPE_SOA,
+            wire::CLASS_IN,
+            Duration::from_secs(2),
+        )
+        .unwrap_or_else(|e| panic!("named (primary) does not answer SOA: {e}"));
+        soa_serial(&r).unwrap_or_else(|| panic!("named (primary) answered SOA without a serial: {r}"))
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// `127.0.0.1:PORT`, as a pharos `primaries` entry.
+    pub fn addr_str(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// named's log (stderr with `-g`) so far.
+    pub fn log(&self) -> String {
+        read_lossy(&self.log_path)
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// Stops named (SIGTERM by PID, SIGKILL after 5 s) and reaps it.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: kill(2) on the PID of a child we spawned and have not reaped.
+            unsafe {
+                libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+            }
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for BindPrimary {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "---- named primary on 127.0.0.1:{} (pid {:?}), config {}, last log lines:\n{}\n----",
                 self.port,
                 self.pid(),
                 self.config.display(),
