@@ -11,7 +11,7 @@ use std::hash::BuildHasher;
 
 use hashbrown::{HashSet, HashTable};
 
-use super::name::{self, is_subdomain, parent, push_sort_key};
+use super::name::{self, is_subdomain, parent};
 use super::{Node, RRset, Zone, ZoneInfo, flag, nsec3, rtype};
 
 /// Where a record came from.
@@ -55,6 +55,8 @@ struct Rec {
     key_off: u32,
     key_len: u16,
     rdata_len: u16,
+    /// The first 8 octets of the sort key, for quick comparisons.
+    key_prefix: u64,
     name_len: u8,
     rtype: u16,
     covered: u16,
@@ -65,6 +67,8 @@ struct Rec {
 /// Collects the records of one zone and turns them into a [`Zone`].
 pub struct ZoneBuilder {
     apex: Vec<u8>,
+    /// Labels in the apex, which every owner ends with.
+    apex_labels: usize,
     files: Vec<String>,
     names: Vec<u8>,
     rdata: Vec<u8>,
@@ -83,6 +87,7 @@ impl ZoneBuilder {
         let mut apex = apex.to_vec();
         name::lowercase_in_place(&mut apex);
         ZoneBuilder {
+            apex_labels: name::label_count(&apex),
             apex,
             files: Vec::new(),
             names: Vec::new(),
@@ -175,7 +180,9 @@ impl ZoneBuilder {
             rtype
         };
         let key_off = self.keys.len();
-        push_sort_key(&self.names[start..], &mut self.keys);
+        // Every owner shares the apex: the key holds only the part below it.
+        name::push_sort_key_below(&self.names[start..], self.apex_labels, &mut self.keys);
+        let key_prefix = prefix_u64(&self.keys[key_off..]);
         let rdata_off = self.rdata.len();
         self.rdata.extend_from_slice(rdata);
         lowercase_rdata_names(rtype, &mut self.rdata[rdata_off..]);
@@ -186,6 +193,7 @@ impl ZoneBuilder {
             rdata_len: rdata.len() as u16,
             key_off: key_off as u32,
             key_len: (self.keys.len() - key_off) as u16,
+            key_prefix,
             rtype,
             covered,
             ttl,
@@ -219,8 +227,9 @@ impl ZoneBuilder {
             // section 6.3), as Knot DNS keeps them.
             order.sort_unstable_by(|&a, &b| {
                 let (ra, rb) = (&recs[a as usize], &recs[b as usize]);
-                key(ra)
-                    .cmp(key(rb))
+                ra.key_prefix
+                    .cmp(&rb.key_prefix)
+                    .then_with(|| key(ra).cmp(key(rb)))
                     .then(group(ra).cmp(&group(rb)))
                     .then_with(|| rd(ra).cmp(rd(rb)))
             });
@@ -412,7 +421,7 @@ impl ZoneBuilder {
             .into_iter()
             .map(|n| {
                 let mut key = Vec::new();
-                push_sort_key(&n, &mut key);
+                name::push_sort_key_below(&n, self.apex_labels, &mut key);
                 (key, n)
             })
             .collect();
@@ -556,6 +565,16 @@ fn lowercase_rdata_names(t: u16, rd: &mut [u8]) {
     }
 }
 
+/// The first 8 octets of `key`, big-endian, zero-padded: comparing these
+/// first orders keys exactly as comparing the keys (no key has two zero
+/// octets in a row, so padding never ties with real octets).
+fn prefix_u64(key: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = key.len().min(8);
+    b[..n].copy_from_slice(&key[..n]);
+    u64::from_be_bytes(b)
+}
+
 /// Length of the uncompressed wire name at the start of `data`.
 pub fn skip_name(data: &[u8]) -> Option<usize> {
     let mut pos = 0usize;
@@ -589,6 +608,10 @@ fn index_and_flag(zone: &mut Zone) {
     let mut nsec_nodes = Vec::new();
     // Canonical order is a pre-order walk: a cut's descendants follow it.
     let mut occluder: Option<u32> = None;
+    // Ancestors of the current node, apex first: in canonical order a
+    // node's parent is the nearest earlier node that is its ancestor, and
+    // every ancestor exists (empty non-terminals were added).
+    let mut ancestors: Vec<u32> = Vec::with_capacity(16);
     for id in 0..count as u32 {
         let node_name = zone.name(id);
         let mut flags = 0u8;
@@ -596,8 +619,19 @@ fn index_and_flag(zone: &mut Zone) {
             flags |= flag::APEX;
             0
         } else {
-            zone.find(parent(node_name)).unwrap_or(0)
+            let up = parent(node_name);
+            while let Some(&top) = ancestors.last() {
+                if top == 0 || zone.name(top).len() <= up.len() && is_subdomain(up, zone.name(top)) {
+                    break;
+                }
+                ancestors.pop();
+            }
+            match ancestors.last() {
+                Some(&top) if zone.name(top) == up => top,
+                _ => zone.find(up).unwrap_or(0),
+            }
         };
+        ancestors.push(id);
         if let Some(o) = occluder {
             if is_subdomain(node_name, zone.name(o)) {
                 flags |= flag::OCCLUDED;

@@ -128,8 +128,14 @@ pub fn canonical_cmp(a: &[u8], b: &[u8]) -> Ordering {
 /// labels right to left, each byte escaped so that plain `memcmp` on keys
 /// gives canonical order.
 pub fn push_sort_key(name: &[u8], out: &mut Vec<u8>) {
+    push_sort_key_below(name, 0, out);
+}
+
+/// [`push_sort_key`] without the rightmost `skip` labels (those of a zone
+/// apex every name shares).
+pub fn push_sort_key_below(name: &[u8], skip: usize, out: &mut Vec<u8>) {
     let labels = Labels::of(name);
-    for i in (0..labels.len()).rev() {
+    for i in (0..labels.len().saturating_sub(skip)).rev() {
         let o = labels.offset(i);
         for &byte in &name[o + 1..o + 1 + name[o] as usize] {
             if byte <= 1 {
