@@ -121,7 +121,7 @@ impl ZoneTask {
     async fn run(self, mut rx: UnboundedReceiver<Event>) {
         let zname = self.text();
         let mut sm = Secondary::new(self.zone.primaries.len(), self.zone.limits, self.seed);
-        let (serial, expire_at) = self.load_from_disk().await;
+        let (serial, expire_at) = self.initial_version();
         let mut actions = sm.handle(Instant::now(), Event::Load { serial, expire_at });
         let mut wake: Option<Instant> = None;
         loop {
@@ -167,7 +167,7 @@ impl ZoneTask {
 
     /// The version published at start-up from disk, if any; else publishes
     /// a placeholder that answers SERVFAIL until the first transfer.
-    async fn load_from_disk(&self) -> (Option<u32>, Option<Instant>) {
+    fn initial_version(&self) -> (Option<u32>, Option<Instant>) {
         match self.zone.held {
             Some((serial, expire_unix)) => {
                 let expire_at =

@@ -354,7 +354,17 @@ struct Tsig<'a> {
     other: &'a [u8],
 }
 
-impl Tsig<'_> {
+impl<'a> Tsig<'a> {
+    /// The TSIG variables as this record carries them.
+    fn fields(&self) -> Fields<'a> {
+        Fields {
+            time: self.time,
+            fudge: self.fudge,
+            error: self.error,
+            other: self.other,
+        }
+    }
+
     fn key_text(&self) -> String {
         name::to_text(&self.key_name)
     }
@@ -703,16 +713,7 @@ pub fn verify_request<'k>(
     check_mac_size(key.algorithm, &t)?;
     let mut h = Hasher::new(key);
     h.signed_message(msg, &t);
-    h.variables(
-        &t.key_name,
-        &t.algorithm_name,
-        &Fields {
-            time: t.time,
-            fudge: t.fudge,
-            error: t.error,
-            other: t.other,
-        },
-    );
+    h.variables(&t.key_name, &t.algorithm_name, &t.fields());
     if !h.verify(t.mac) {
         return Err(TsigError::BadSig { key: t.key_text() });
     }
@@ -891,16 +892,7 @@ impl ResponseVerifier {
         if self.signed_any {
             h.timers(t.time, t.fudge);
         } else {
-            h.variables(
-                &t.key_name,
-                &t.algorithm_name,
-                &Fields {
-                    time: t.time,
-                    fudge: t.fudge,
-                    error: t.error,
-                    other: t.other,
-                },
-            );
+            h.variables(&t.key_name, &t.algorithm_name, &t.fields());
         }
         if !h.verify(t.mac) {
             return Err(TsigError::BadSig { key: t.key_text() });
