@@ -9,6 +9,7 @@
 //!                       algorithm, EDNS/NSID/CHAOS, response encoding
 //!   zone                the store: immutable zone snapshots behind arc-swap,
 //!                       lookup structures, zone-file loading and validation
+//!   health              probes + rise/fall + maintenance -> watch channel for bgp
 //!   config              TOML schema (serde) and the validated runtime Config
 //! ```
 //!
@@ -20,5 +21,6 @@ pub mod cli;
 pub mod config;
 pub mod dns;
 pub mod error;
+pub mod health;
 pub mod supervisor;
 pub mod zone;
