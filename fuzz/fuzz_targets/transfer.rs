@@ -47,8 +47,15 @@ fuzz_target!(|data: &[u8]| {
             let _ = builder.build();
         }
         Ok(Outcome::Incremental(diffs, _)) => {
-            if let Ok(b) = transfer::apply(held(), &diffs) {
-                let _ = b.build();
+            let patched = transfer::apply(held(), &diffs);
+            if let Ok(b) = transfer::rebuild(held(), &diffs) {
+                // The patch and the rebuild must agree on what they accept
+                // and on the result.
+                let rebuilt = b.build();
+                if let (Ok(p), Ok(r)) = (&patched, &rebuilt) {
+                    assert_eq!(p.info.serial, r.zone.info.serial);
+                    assert_eq!(p.node_count(), r.zone.node_count());
+                }
             }
         }
         Ok(Outcome::UpToDate(_)) | Err(_) => {}

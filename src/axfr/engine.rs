@@ -18,8 +18,9 @@ use tracing::{info, warn};
 
 use super::client::{self, Timeouts};
 use super::refresh::{Action, Event, Secondary, SoaTimers, TransferFailure, TransferKind, serial_gt};
-use super::transfer::{self, Outcome, TransferError};
+use super::transfer::{self, Outcome, Rec, TransferError};
 use crate::config::TimerLimits;
+use crate::zone::journal;
 use crate::zone::persist::{self, ZoneMeta};
 use crate::zone::store::Served;
 use crate::zone::{APEX, Store, Zone, name, rtype};
@@ -262,12 +263,18 @@ impl ZoneTask {
                         .await
                         .unwrap_or_else(|e| Err(TransferError::Invalid(format!("build task failed: {e}"))));
                     match built {
-                        Ok(Built::New(zone, soa, how)) => {
+                        Ok(Built::New(zone, soa, how, changes)) => {
                             let zone: Arc<Zone> = Arc::from(zone);
                             // Written to disk before it is served: after a
                             // crash the serial never goes backwards.
-                            persist_version(&dir, zone.clone(), addr, how, expire_in(&limits, soa)).await;
+                            let compact =
+                                persist_version(&dir, zone.clone(), addr, how, expire_in(&limits, soa), changes).await;
                             store.update(|set| set.with(zone.clone(), false));
+                            if compact {
+                                // The journal grew large: fold it into a new
+                                // snapshot, after serving the new version.
+                                persist_version(&dir, zone.clone(), addr, how, expire_in(&limits, soa), None).await;
+                            }
                             info!(
                                 zone = %zname, serial = soa.serial, primary = %addr, kind = how,
                                 records = zone.info.records, bytes = stats.bytes, messages = stats.messages,
@@ -301,7 +308,8 @@ impl ZoneTask {
 }
 
 enum Built {
-    New(Box<Zone>, SoaTimers, &'static str),
+    /// A new version; for an IXFR, the net changes for the journal.
+    New(Box<Zone>, SoaTimers, &'static str, Option<Box<Changes>>),
     Current(SoaTimers),
 }
 
@@ -320,7 +328,18 @@ fn build_version(outcome: Outcome, held: Option<&Zone>) -> Result<Built, Transfe
         Outcome::Full(builder, soa) => (builder, soa, "axfr"),
         Outcome::Incremental(diffs, soa) => {
             let held = held.ok_or_else(|| TransferError::DoesNotApply("no version held".into()))?;
-            (transfer::apply(held, &diffs)?, soa, "ixfr")
+            let zone = transfer::apply(held, &diffs)?;
+            let (removed, added, new_soa) = transfer::net_changes(held, &diffs)?;
+            let changes = Changes {
+                from: held.info.serial,
+                removed,
+                added,
+                soa: new_soa,
+            };
+            return checked(zone, held_serial, soa, "ixfr").map(|b| match b {
+                Built::New(z, soa, how, _) => Built::New(z, soa, how, Some(Box::new(changes))),
+                other => other,
+            });
         }
     };
     if let Some(h) = held_serial
@@ -338,20 +357,62 @@ fn build_version(outcome: Outcome, held: Option<&Zone>) -> Result<Built, Transfe
     for w in built.warnings.iter().take(10) {
         warn!("{w}");
     }
-    if built.zone.info.serial != soa.serial {
+    checked(built.zone, held_serial, soa, how)
+}
+
+/// A new version is accepted only if its serial is the transfer's and newer
+/// than the one held.
+fn checked(zone: Zone, held_serial: Option<u32>, soa: SoaTimers, how: &'static str) -> Result<Built, TransferError> {
+    if let Some(h) = held_serial
+        && !serial_gt(soa.serial, h)
+    {
         return Err(TransferError::Invalid(format!(
-            "zone serial {} differs from the transfer's SOA {}",
-            built.zone.info.serial, soa.serial
+            "serial {} is not newer than the {h} we serve",
+            soa.serial
         )));
     }
-    Ok(Built::New(Box::new(built.zone), soa, how))
+    if zone.info.serial != soa.serial {
+        return Err(TransferError::Invalid(format!(
+            "zone serial {} differs from the transfer's SOA {}",
+            zone.info.serial, soa.serial
+        )));
+    }
+    Ok(Built::New(Box::new(zone), soa, how, None))
 }
 
 fn expire_in(limits: &TimerLimits, soa: SoaTimers) -> Duration {
     limits.expire(soa.expire)
 }
 
-async fn persist_version(dir: &std::path::Path, zone: Arc<Zone>, primary: SocketAddr, how: &str, expire: Duration) {
+/// The net changes of an IXFR, for the journal.
+struct Changes {
+    from: u32,
+    removed: Vec<Rec>,
+    added: Vec<Rec>,
+    soa: Rec,
+}
+
+fn record(r: Rec) -> journal::Record {
+    journal::Record {
+        owner: r.owner,
+        rtype: r.rtype,
+        ttl: r.ttl,
+        rdata: r.rdata,
+    }
+}
+
+/// Writes a new version to disk: an IXFR's changes appended to the zone's
+/// journal when it leads there, else a whole snapshot. Returns true when the
+/// journal has grown past a quarter of the snapshot (and 1 MiB): time to
+/// write a snapshot.
+async fn persist_version(
+    dir: &std::path::Path,
+    zone: Arc<Zone>,
+    primary: SocketAddr,
+    how: &str,
+    expire: Duration,
+    changes: Option<Box<Changes>>,
+) -> bool {
     let now = unix_now();
     let meta = ZoneMeta {
         primary: Some(primary.to_string()),
@@ -362,15 +423,45 @@ async fn persist_version(dir: &std::path::Path, zone: Arc<Zone>, primary: Socket
     };
     let dir = dir.to_path_buf();
     let apex = name::to_text(zone.apex());
-    let r = tokio::task::spawn_blocking(move || {
+    let r = tokio::task::spawn_blocking(move || -> std::io::Result<bool> {
         std::fs::create_dir_all(&dir)?;
-        persist::write_zone(&dir, &zone, &meta)
+        if let Some(changes) = changes {
+            let Changes {
+                from,
+                removed,
+                added,
+                soa,
+            } = *changes;
+            let entry = journal::Entry {
+                from,
+                to: zone.info.serial,
+                meta: meta.clone(),
+                soa: record(soa),
+                removed: removed.into_iter().map(record).collect(),
+                added: added.into_iter().map(record).collect(),
+            };
+            match journal::append(&dir, zone.apex(), &entry) {
+                Ok(journal::Appended::Yes {
+                    journal_bytes,
+                    snapshot_bytes,
+                }) => return Ok(journal_bytes > (snapshot_bytes / 4).max(1 << 20)),
+                Ok(journal::Appended::NeedsSnapshot) => {}
+                Err(e) => warn!(zone = %name::to_text(zone.apex()), "journal append failed, writing a snapshot: {e}"),
+            }
+        }
+        persist::write_zone(&dir, &zone, &meta).map(|_| false)
     })
     .await;
     match r {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => warn!(zone = %apex, "could not persist the new version: {e}"),
-        Err(e) => warn!(zone = %apex, "persist task failed: {e}"),
+        Ok(Ok(compact)) => compact,
+        Ok(Err(e)) => {
+            warn!(zone = %apex, "could not persist the new version: {e}");
+            false
+        }
+        Err(e) => {
+            warn!(zone = %apex, "persist task failed: {e}");
+            false
+        }
     }
 }
 

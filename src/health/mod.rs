@@ -48,7 +48,11 @@ pub struct Health {
 
 impl Health {
     pub fn new(state: State, reason: impl Into<String>) -> Self {
-        Health { state, reason: reason.into(), since: Instant::now() }
+        Health {
+            state,
+            reason: reason.into(),
+            since: Instant::now(),
+        }
     }
 
     pub fn announce(&self) -> Announce {

@@ -12,7 +12,7 @@ use std::hash::BuildHasher;
 use hashbrown::{HashSet, HashTable};
 
 use super::name::{self, is_subdomain, parent};
-use super::{Node, RRset, Zone, ZoneInfo, flag, nsec3, rtype};
+use super::{Flat, Node, RRset, Zone, ZoneInfo, flag, hasher, nsec3, rtype};
 
 /// Where a record came from.
 #[derive(Clone, Copy, Debug, Default)]
@@ -341,6 +341,7 @@ impl ZoneBuilder {
                     rtype: head.rtype,
                     covered: head.covered,
                     count,
+                    in_patch: false,
                     ttl: set_ttl,
                     data_off: data_off as u32,
                     data_len: (rdata.len() - data_off) as u32,
@@ -362,27 +363,29 @@ impl ZoneBuilder {
         self.recs = Vec::new();
         self.keys = Vec::new();
 
-        let hasher = foldhash::fast::FixedState::with_seed(0x7068_6172_6f73);
-        let mut zone = Zone {
-            apex: self.apex.clone().into_boxed_slice(),
+        let mut flat = Flat {
             names: zone_names,
             nodes,
             rrsets,
             rdata,
             index: HashTable::new(),
-            hasher,
             nsec_nodes: Vec::new(),
+        };
+        flat.names.shrink_to_fit();
+        flat.rdata.shrink_to_fit();
+        flat.rrsets.shrink_to_fit();
+        let mut zone = Zone {
+            apex: self.apex.clone().into_boxed_slice(),
+            base: std::sync::Arc::new(flat),
+            patch: None,
             nsec3: None,
             info: ZoneInfo {
                 records,
                 ..ZoneInfo::default()
             },
         };
-        zone.names.shrink_to_fit();
-        zone.rdata.shrink_to_fit();
-        zone.rrsets.shrink_to_fit();
 
-        if zone.nodes.is_empty() || zone.name(0) != &zone.apex[..] {
+        if zone.base.nodes.is_empty() || zone.name(0) != &zone.apex[..] {
             self.error(
                 first_pos,
                 format!("no SOA record at the apex {}", name::to_text(&self.apex)),
@@ -394,7 +397,7 @@ impl ZoneBuilder {
         if !self.errors.is_empty() {
             return Err(self.errors);
         }
-        zone.nsec3 = nsec3::Chain::build(&zone);
+        zone.nsec3 = nsec3::Chain::build(&zone).map(std::sync::Arc::new);
         Ok(Built {
             zone,
             warnings: self.warnings,
@@ -535,7 +538,7 @@ impl ZoneBuilder {
 
 /// Lowercases the domain names in rdata of the types whose names are
 /// case-insensitive data (RFC 4034 section 6.2 list), as Knot DNS stores them.
-fn lowercase_rdata_names(t: u16, rd: &mut [u8]) {
+pub(crate) fn lowercase_rdata_names(t: u16, rd: &mut [u8]) {
     let lower_at = |rd: &mut [u8], off: usize| -> Option<usize> {
         let n = skip_name(rd.get(off..)?)?;
         name::lowercase_in_place(&mut rd[off..off + n]);
@@ -592,19 +595,11 @@ pub fn skip_name(data: &[u8]) -> Option<usize> {
 
 /// Fills the hash index, parent links and node flags.
 fn index_and_flag(zone: &mut Zone) {
-    let count = zone.nodes.len();
-    let mut index: HashTable<u32> = HashTable::with_capacity(count);
-    for id in 0..count as u32 {
-        // NSEC3 records live beside the name tree, not in it (RFC 5155
-        // section 7.2.8): a query for their owner names gets NXDOMAIN.
-        let sets = zone.rrsets(id);
-        if !sets.is_empty() && sets.iter().all(|s| s.covered == rtype::NSEC3) {
-            continue;
-        }
-        let hash = zone.hasher.hash_one(zone.name(id));
-        index.insert_unique(hash, id, |&other| zone.hasher.hash_one(zone.name(other)));
+    let count = zone.base.nodes.len();
+    let index = build_index(&zone.base);
+    if let Some(flat) = std::sync::Arc::get_mut(&mut zone.base) {
+        flat.index = index;
     }
-    zone.index = index;
     let mut nsec_nodes = Vec::new();
     // Canonical order is a pre-order walk: a cut's descendants follow it.
     let mut occluder: Option<u32> = None;
@@ -652,14 +647,36 @@ fn index_and_flag(zone: &mut Zone) {
             nsec_nodes.push(id);
         }
         let is_wild = name::is_wildcard(node_name);
-        let node = &mut zone.nodes[id as usize];
+        let Some(flat) = std::sync::Arc::get_mut(&mut zone.base) else {
+            return;
+        };
+        let node = &mut flat.nodes[id as usize];
         node.flags = flags;
         node.parent = parent_id;
         if is_wild && id != 0 {
-            zone.nodes[parent_id as usize].flags |= flag::WILDCARD_CHILD;
+            flat.nodes[parent_id as usize].flags |= flag::WILDCARD_CHILD;
         }
     }
-    zone.nsec_nodes = nsec_nodes;
+    if let Some(flat) = std::sync::Arc::get_mut(&mut zone.base) {
+        flat.nsec_nodes = nsec_nodes;
+    }
+}
+
+/// The name index of an arena. NSEC3 records live beside the name tree,
+/// not in it (RFC 5155 section 7.2.8): a query for their owner names gets
+/// NXDOMAIN, so nodes holding only NSEC3 data are left out.
+pub(crate) fn build_index(flat: &Flat) -> HashTable<u32> {
+    let h = hasher();
+    let count = flat.nodes.len() as u32;
+    let mut index: HashTable<u32> = HashTable::with_capacity(count as usize);
+    for id in 0..count {
+        let sets = flat.rrsets(id);
+        if !sets.is_empty() && sets.iter().all(|s| s.covered == rtype::NSEC3) {
+            continue;
+        }
+        index.insert_unique(h.hash_one(flat.name(id)), id, |&other| h.hash_one(flat.name(other)));
+    }
+    index
 }
 
 /// Mnemonic of a record type, or `TYPEnnn`.

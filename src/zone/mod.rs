@@ -12,9 +12,11 @@
 
 pub mod build;
 pub mod file;
+pub mod journal;
 mod loc;
 pub mod name;
 pub mod nsec3;
+pub mod patch;
 pub mod persist;
 pub mod store;
 pub mod wire;
@@ -83,8 +85,10 @@ pub mod flag {
 pub struct Node {
     name_off: u32,
     rr_start: u32,
-    /// Index of the parent node (the apex is its own parent).
-    pub parent: u32,
+    /// Index of the parent node (the apex is its own parent). Read it
+    /// through [`Zone::parent`]: in a patched zone it may name a node the
+    /// patch replaced.
+    parent: u32,
     name_len: u8,
     pub flags: u8,
     rr_count: u16,
@@ -97,6 +101,8 @@ pub struct RRset {
     /// For RRSIG sets: the type the signatures cover; else equal to `rtype`.
     pub covered: u16,
     pub count: u16,
+    /// The rdata lives in the patch's arena, not the base's.
+    in_patch: bool,
     pub ttl: u32,
     data_off: u32,
     data_len: u32,
@@ -117,18 +123,73 @@ pub struct ZoneInfo {
     pub records: usize,
 }
 
-/// An immutable zone snapshot.
-pub struct Zone {
-    apex: Box<[u8]>,
+/// Flat arenas holding nodes in canonical order: the whole zone as built
+/// from a file or an AXFR, or the small set of nodes an IXFR patch replaced
+/// or added.
+pub(crate) struct Flat {
     names: Vec<u8>,
     nodes: Vec<Node>,
     rrsets: Vec<RRset>,
     rdata: Vec<u8>,
+    /// Name hash -> local node id.
     index: HashTable<u32>,
-    hasher: foldhash::fast::FixedState,
-    /// Nodes that own an NSEC, in canonical order.
+    /// Nodes that own an NSEC (and are not occluded), in canonical order;
+    /// zone-wide ids.
     nsec_nodes: Vec<u32>,
-    nsec3: Option<nsec3::Chain>,
+}
+
+fn hasher() -> foldhash::fast::FixedState {
+    foldhash::fast::FixedState::with_seed(0x7068_6172_6f73)
+}
+
+impl Flat {
+    fn empty() -> Flat {
+        Flat {
+            names: Vec::new(),
+            nodes: Vec::new(),
+            rrsets: Vec::new(),
+            rdata: Vec::new(),
+            index: HashTable::new(),
+            nsec_nodes: Vec::new(),
+        }
+    }
+
+    #[inline]
+    fn name(&self, local: u32) -> &[u8] {
+        let n = &self.nodes[local as usize];
+        &self.names[n.name_off as usize..n.name_off as usize + n.name_len as usize]
+    }
+
+    #[inline]
+    fn rrsets(&self, local: u32) -> &[RRset] {
+        let n = &self.nodes[local as usize];
+        &self.rrsets[n.rr_start as usize..n.rr_start as usize + n.rr_count as usize]
+    }
+
+    #[inline]
+    fn find(&self, name: &[u8]) -> Option<u32> {
+        let hash = hasher().hash_one(name);
+        self.index.find(hash, |&id| self.name(id) == name).copied()
+    }
+
+    fn heap_size(&self) -> usize {
+        self.names.capacity()
+            + self.nodes.capacity() * std::mem::size_of::<Node>()
+            + self.rrsets.capacity() * std::mem::size_of::<RRset>()
+            + self.rdata.capacity()
+            + self.index.capacity() * 5
+            + self.nsec_nodes.capacity() * 4
+    }
+}
+
+/// An immutable zone snapshot: a base built in one go, plus, after IXFRs,
+/// a small patch of replaced and added nodes (see [`patch`]). Node ids
+/// below the base's node count are base nodes; the rest are patch nodes.
+pub struct Zone {
+    apex: Box<[u8]>,
+    base: std::sync::Arc<Flat>,
+    patch: Option<std::sync::Arc<patch::Patch>>,
+    nsec3: Option<std::sync::Arc<nsec3::Chain>>,
     pub info: ZoneInfo,
 }
 
@@ -141,24 +202,113 @@ impl Zone {
         &self.apex
     }
 
-    pub fn node(&self, id: u32) -> &Node {
-        &self.nodes[id as usize]
+    #[inline]
+    fn base_len(&self) -> u32 {
+        self.base.nodes.len() as u32
     }
 
+    /// The arena holding a node and the node's index in it.
+    #[inline]
+    fn locate(&self, id: u32) -> (&Flat, u32) {
+        if let Some(p) = &self.patch {
+            if id >= self.base_len() {
+                return (&p.flat, id - self.base_len());
+            }
+            if id == APEX && p.apex_local != u32::MAX {
+                return (&p.flat, p.apex_local);
+            }
+        }
+        (&self.base, id)
+    }
+
+    #[inline]
+    pub fn node(&self, id: u32) -> &Node {
+        let (flat, local) = self.locate(id);
+        &flat.nodes[local as usize]
+    }
+
+    /// The parent of a node (the apex is its own parent).
+    #[inline]
+    pub fn parent(&self, id: u32) -> u32 {
+        let p = self.node(id).parent;
+        match &self.patch {
+            Some(patch) if p < self.base_len() => patch.replaced.get(&p).copied().unwrap_or(p),
+            _ => p,
+        }
+    }
+
+    /// Ids of every node of the zone, in no particular order.
+    pub fn node_ids(&self) -> impl Iterator<Item = u32> + '_ {
+        let base =
+            (0..self.base_len()).filter(move |id| self.patch.as_ref().is_none_or(|p| !p.replaced.contains_key(id)));
+        let patched = self.patch.as_ref().into_iter().flat_map(move |p| {
+            (0..p.flat.nodes.len() as u32).map(move |local| {
+                if local == p.apex_local {
+                    APEX
+                } else {
+                    self.base_len() + local
+                }
+            })
+        });
+        base.chain(patched)
+    }
+
+    /// Ids of every node in canonical order (for writing the zone out).
+    pub fn canonical_ids(&self) -> Vec<u32> {
+        let Some(p) = &self.patch else {
+            return (0..self.base_len()).collect();
+        };
+        let mut out = Vec::with_capacity(self.node_count());
+        let patch_ids: Vec<u32> = (0..p.flat.nodes.len() as u32)
+            .map(|local| {
+                if local == p.apex_local {
+                    APEX
+                } else {
+                    self.base_len() + local
+                }
+            })
+            .collect();
+        let mut pi = patch_ids.iter().peekable();
+        for id in (0..self.base_len()).filter(|id| !p.replaced.contains_key(id)) {
+            while let Some(&&q) = pi.peek() {
+                if name::canonical_cmp(self.name(q), self.name(id)).is_lt() {
+                    out.push(q);
+                    pi.next();
+                } else {
+                    break;
+                }
+            }
+            out.push(id);
+        }
+        out.extend(pi);
+        out
+    }
+
+    /// Number of nodes (names, empty non-terminals included).
     pub fn node_count(&self) -> usize {
-        self.nodes.len()
+        match &self.patch {
+            Some(p) => self.base.nodes.len() - p.replaced.len() + p.flat.nodes.len(),
+            None => self.base.nodes.len(),
+        }
+    }
+
+    /// Nodes in the patch (0 for a zone built in one go).
+    pub fn patch_len(&self) -> usize {
+        self.patch.as_ref().map_or(0, |p| p.flat.nodes.len())
     }
 
     /// Owner name of a node, lowercase wire format.
+    #[inline]
     pub fn name(&self, id: u32) -> &[u8] {
-        let n = &self.nodes[id as usize];
-        &self.names[n.name_off as usize..n.name_off as usize + n.name_len as usize]
+        let (flat, local) = self.locate(id);
+        flat.name(local)
     }
 
     /// All RRsets of a node, RRSIG sets last.
+    #[inline]
     pub fn rrsets(&self, id: u32) -> &[RRset] {
-        let n = &self.nodes[id as usize];
-        &self.rrsets[n.rr_start as usize..n.rr_start as usize + n.rr_count as usize]
+        let (flat, local) = self.locate(id);
+        flat.rrsets(local)
     }
 
     /// The RRset of a type at a node (not RRSIG; see [`Zone::sigs`]).
@@ -178,7 +328,11 @@ impl Zone {
     /// The rdata of an RRset: `count` entries of (u16 length, rdata).
     #[inline]
     pub fn rdata(&self, set: &RRset) -> &[u8] {
-        &self.rdata[set.data_off as usize..set.data_off as usize + set.data_len as usize]
+        let arena = match &self.patch {
+            Some(p) if set.in_patch => &p.flat.rdata,
+            _ => &self.base.rdata,
+        };
+        &arena[set.data_off as usize..set.data_off as usize + set.data_len as usize]
     }
 
     /// Iterates over the rdata of an RRset.
@@ -189,41 +343,71 @@ impl Zone {
     /// Looks up a lowercase wire name.
     #[inline]
     pub fn find(&self, name: &[u8]) -> Option<u32> {
-        let hash = self.hasher.hash_one(name);
-        self.index.find(hash, |&id| self.name(id) == name).copied()
-    }
-
-    /// Nodes owning an NSEC record, in canonical order.
-    pub fn nsec_nodes(&self) -> &[u32] {
-        &self.nsec_nodes
+        match &self.patch {
+            None => self.base.find(name),
+            Some(p) => {
+                if let Some(local) = p.flat.find(name) {
+                    return Some(if local == p.apex_local {
+                        APEX
+                    } else {
+                        self.base_len() + local
+                    });
+                }
+                self.base.find(name).filter(|id| !p.replaced.contains_key(id))
+            }
+        }
     }
 
     /// The NSEC3 chain, when the zone has an NSEC3PARAM.
     pub fn nsec3(&self) -> Option<&nsec3::Chain> {
-        self.nsec3.as_ref()
+        self.nsec3.as_deref()
     }
 
     /// The node owning the NSEC that covers or matches `name` (its canonical
     /// predecessor among NSEC owners, wrapping to the last one).
     pub fn nsec_covering(&self, name: &[u8]) -> Option<u32> {
-        if self.nsec_nodes.is_empty() {
-            return None;
+        let le = |id: u32| name::canonical_cmp(self.name(id), name).is_le();
+        let base = &self.base.nsec_nodes;
+        let Some(p) = &self.patch else {
+            if base.is_empty() {
+                return None;
+            }
+            let pos = base.partition_point(|&id| le(id));
+            return Some(base[if pos == 0 { base.len() - 1 } else { pos - 1 }]);
+        };
+        let live = |id: &&u32| !p.replaced.contains_key(*id);
+        let from_base = |pos: usize| base[..pos].iter().rev().find(live).copied();
+        let pos = base.partition_point(|&id| le(id));
+        let before = [from_base(pos), {
+            let pp = p.flat.nsec_nodes.partition_point(|&id| le(id));
+            pp.checked_sub(1).map(|i| p.flat.nsec_nodes[i])
+        }];
+        let later = |a: u32, b: u32| {
+            if name::canonical_cmp(self.name(a), self.name(b)).is_ge() {
+                a
+            } else {
+                b
+            }
+        };
+        match before {
+            [Some(a), Some(b)] => Some(later(a, b)),
+            [Some(a), None] | [None, Some(a)] => Some(a),
+            [None, None] => {
+                // Wrap around to the last NSEC owner of the zone.
+                let last = [from_base(base.len()), p.flat.nsec_nodes.last().copied()];
+                match last {
+                    [Some(a), Some(b)] => Some(later(a, b)),
+                    [Some(a), None] | [None, Some(a)] => Some(a),
+                    [None, None] => None,
+                }
+            }
         }
-        let pos = self
-            .nsec_nodes
-            .partition_point(|&id| name::canonical_cmp(self.name(id), name).is_le());
-        let idx = if pos == 0 { self.nsec_nodes.len() - 1 } else { pos - 1 };
-        Some(self.nsec_nodes[idx])
     }
 
     /// Approximate heap bytes held by this snapshot.
     pub fn heap_size(&self) -> usize {
-        self.names.capacity()
-            + self.nodes.capacity() * std::mem::size_of::<Node>()
-            + self.rrsets.capacity() * std::mem::size_of::<RRset>()
-            + self.rdata.capacity()
-            + self.index.capacity() * 5
-            + self.nsec_nodes.capacity() * 4
+        self.base.heap_size()
+            + self.patch.as_ref().map_or(0, |p| p.heap_size())
             + self.nsec3.as_ref().map_or(0, |c| c.heap_size())
     }
 }

@@ -23,7 +23,7 @@ impl Chain {
         let salt_len = rd[4] as usize;
         let salt: Box<[u8]> = rd.get(5..5 + salt_len)?.into();
         let mut entries = Vec::new();
-        for id in 0..zone.node_count() as u32 {
+        for id in zone.node_ids() {
             if zone.get(id, rtype::NSEC3).is_none() {
                 continue;
             }
@@ -76,6 +76,19 @@ impl Chain {
             Err(0) => self.entries.last().map(|e| e.1),
             Err(i) => Some(self.entries[i - 1].1),
         }
+    }
+
+    /// The node owning the NSEC3 record named `owner` (a hashed name right
+    /// below `apex`), by its hash.
+    pub fn node_of(&self, owner: &[u8], apex: &[u8]) -> Option<u32> {
+        if owner.first() != Some(&32) || name::parent(owner) != apex {
+            return None;
+        }
+        let hash = base32hex_decode(&owner[1..33])?;
+        self.entries
+            .binary_search_by(|(h, _)| h.cmp(&hash))
+            .ok()
+            .map(|i| self.entries[i].1)
     }
 
     pub fn heap_size(&self) -> usize {

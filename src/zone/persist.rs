@@ -239,7 +239,7 @@ fn put_str(out: &mut impl Sink, s: &str, what: &str) -> io::Result<()> {
     out.put(s.as_bytes())
 }
 
-fn encode_meta(meta: &ZoneMeta) -> io::Result<Vec<u8>> {
+pub(super) fn encode_meta(meta: &ZoneMeta) -> io::Result<Vec<u8>> {
     let mut m = Vec::with_capacity(64);
     m.put(&meta.last_refresh_unix.to_be_bytes())?;
     m.put(&meta.last_success_unix.to_be_bytes())?;
@@ -262,14 +262,16 @@ fn encode_body(zone: &Zone, meta: &ZoneMeta, out: &mut impl Sink) -> io::Result<
     out.put(&[apex.len() as u8])?;
     out.put(apex)?;
     out.put(&zone.info.serial.to_be_bytes())?;
-    let count: u64 = (0..zone.node_count() as u32)
-        .flat_map(|id| zone.rrsets(id))
+    let ids = zone.canonical_ids();
+    let count: u64 = ids
+        .iter()
+        .flat_map(|&id| zone.rrsets(id))
         .map(|set| zone.records(set).count() as u64)
         .sum();
     out.put(&count.to_be_bytes())?;
     let mut prev: &[u8] = apex;
     let mut rec = Vec::with_capacity(16 + MAX_NAME_LEN);
-    for id in 0..zone.node_count() as u32 {
+    for &id in &ids {
         let owner = zone.name(id);
         let mut first = true;
         for set in zone.rrsets(id) {
@@ -337,6 +339,8 @@ pub fn write_zone(dir: &Path, zone: &Zone, meta: &ZoneMeta) -> io::Result<PathBu
         file.sync_all()?;
         drop(file);
         fs::rename(&tmp, &path)?;
+        // The snapshot holds every difference the journal held.
+        super::journal::remove(&path)?;
         sync_dir(dir)
     })();
     match result {
@@ -367,13 +371,23 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// Reads and validates the snapshot at `path`.
+/// Reads and validates the snapshot at `path`, then replays its journal
+/// (IXFR differences accepted since the snapshot was written).
 pub fn read_zone(path: &Path) -> Result<(Zone, ZoneMeta), PersistError> {
     let data = fs::read(path).map_err(|source| PersistError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    decode(&data, path)
+    let (zone, meta) = decode(&data, path)?;
+    drop(data);
+    let (zone, meta, applied, problem) = super::journal::replay(path, zone, meta);
+    if let Some(p) = problem {
+        tracing::warn!(
+            "journal: {p}; serving serial {} after {applied} differences",
+            zone.info.serial
+        );
+    }
+    Ok((zone, meta))
 }
 
 /// Where a decode failed: (offset, reason).
@@ -458,6 +472,37 @@ fn valid_name(name: &[u8]) -> bool {
         pos += 1 + len as usize;
     }
     false
+}
+
+/// Decodes meta bytes written by [`encode_meta`].
+pub(super) fn decode_meta_bytes(data: &[u8]) -> Option<ZoneMeta> {
+    decode_meta(&mut Cursor { data, pos: 0 }).ok()
+}
+
+/// The serial in a snapshot's header, read without loading the zone.
+pub(super) fn snapshot_serial(path: &Path) -> io::Result<Option<u32>> {
+    use std::io::Read;
+    let mut head = vec![0u8; 2048];
+    let mut f = File::open(path)?;
+    let mut n = 0;
+    while n < head.len() {
+        match f.read(&mut head[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    head.truncate(n);
+    let serial = (|| {
+        if head.get(..4)? != MAGIC {
+            return None;
+        }
+        let meta_len = u32::from_be_bytes(head.get(6..10)?.try_into().ok()?) as usize;
+        let apex_at = 10 + meta_len;
+        let apex_len = *head.get(apex_at)? as usize;
+        let at = apex_at + 1 + apex_len;
+        Some(u32::from_be_bytes(head.get(at..at + 4)?.try_into().ok()?))
+    })();
+    Ok(serial)
 }
 
 fn decode_meta(c: &mut Cursor<'_>) -> Result<ZoneMeta, Fail> {
@@ -648,6 +693,7 @@ pub fn list(dir: &Path) -> Vec<PathBuf> {
 
 /// Removes the snapshot of `apex` (wire format), if any, and fsyncs `dir`.
 pub fn remove(dir: &Path, apex: &[u8]) -> io::Result<()> {
+    super::journal::remove(&dir.join(file_name(apex)))?;
     match fs::remove_file(dir.join(file_name(apex))) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}

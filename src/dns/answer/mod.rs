@@ -211,7 +211,7 @@ impl Answerer<'_, '_, '_> {
     fn occluder(&self, mut id: u32) -> Lookup {
         let zone = self.zone;
         while id != APEX {
-            id = zone.node(id).parent;
+            id = zone.parent(id);
             let f = zone.node(id).flags;
             if f & flag::OCCLUDED == 0 {
                 if f & flag::CUT != 0 {
@@ -517,7 +517,7 @@ impl Answerer<'_, '_, '_> {
         let zone = self.zone;
         for i in 0..self.nadditional {
             let (t, _) = self.additional[i];
-            if zone.node(t).flags & flag::OCCLUDED != 0 && zone.node(zone.node(t).parent).flags & flag::CUT == 0 {
+            if zone.node(t).flags & flag::OCCLUDED != 0 && zone.node(zone.parent(t)).flags & flag::CUT == 0 {
                 continue;
             }
             for ty in [rtype::A, rtype::AAAA] {
