@@ -129,10 +129,12 @@ async fn shutdown_signal() -> &'static str {
 }
 
 /// What start-up found on disk for a secondary zone.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Persisted {
     pub serial: u32,
     pub expire_at_unix: Option<u64>,
+    /// The primary that version came from.
+    pub primary: Option<String>,
 }
 
 /// Zones loaded at start-up.
@@ -216,6 +218,7 @@ pub fn load_zones(config: &Config) -> Loaded {
                                 let p = Persisted {
                                     serial: zone.info.serial,
                                     expire_at_unix,
+                                    primary: meta.primary.clone(),
                                 };
                                 if let Ok(mut r) = results.lock() {
                                     r.persisted.insert(zone.apex().to_vec(), p);
@@ -284,12 +287,14 @@ fn start_secondaries(config: &Config, server: &Arc<Server>, persisted: &std::col
             },
         );
         let held = persisted.get(&apex).map(|p| (p.serial, p.expire_at_unix));
+        let held_primary = persisted.get(&apex).and_then(|p| p.primary.clone());
         zones.push(SecondaryZone {
             apex,
             primaries: primaries.clone(),
             limits: *timers,
             held,
             key: tsig_key.as_ref().and_then(|k| keys.get(k)).cloned(),
+            held_primary,
         });
     }
     if zones.is_empty() {

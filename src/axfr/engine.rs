@@ -18,6 +18,7 @@ use tracing::{info, warn};
 
 use super::client::{self, Timeouts};
 use super::refresh::{Action, Event, Secondary, SoaTimers, TransferFailure, TransferKind, serial_gt};
+use super::status::StatusMap;
 use super::transfer::{self, Outcome, Rec, TransferError};
 use crate::config::TimerLimits;
 use crate::zone::journal;
@@ -37,6 +38,8 @@ pub struct SecondaryZone {
     pub held: Option<(u32, Option<u64>)>,
     /// Signs SOA queries and transfers; their answers must verify.
     pub key: Option<Arc<super::tsig::Key>>,
+    /// The primary the version on disk came from, if known.
+    pub held_primary: Option<String>,
 }
 
 /// Transfer counters, by kind and result.
@@ -54,6 +57,8 @@ pub struct Counters {
 pub struct Engine {
     zones: Arc<HashMap<Box<[u8]>, UnboundedSender<Event>>>,
     pub counters: Arc<Counters>,
+    /// What each zone's task last did.
+    pub status: StatusMap,
 }
 
 impl Engine {
@@ -83,16 +88,23 @@ impl Engine {
 /// under `data_dir` are published before any primary is asked.
 pub fn start(zones: Vec<SecondaryZone>, store: Store, data_dir: PathBuf, timeouts: Timeouts) -> Engine {
     let counters = Arc::new(Counters::default());
+    let status = StatusMap::default();
     let mut map = HashMap::new();
     for (i, z) in zones.into_iter().enumerate() {
         let (tx, rx) = unbounded_channel();
         map.insert(z.apex.clone().into_boxed_slice(), tx.clone());
+        status.update(&z.apex, |s| {
+            s.serial = z.held.map(|h| h.0);
+            s.primary = z.held_primary.clone();
+            s.source = z.held.map(|_| "disk".to_string());
+        });
         let task = ZoneTask {
             zone: z,
             store: store.clone(),
             dir: data_dir.clone(),
             tx,
             counters: counters.clone(),
+            status: status.clone(),
             timeouts,
             seed: i as u64 + 1,
         };
@@ -101,6 +113,7 @@ pub fn start(zones: Vec<SecondaryZone>, store: Store, data_dir: PathBuf, timeout
     Engine {
         zones: Arc::new(map),
         counters,
+        status,
     }
 }
 
@@ -110,6 +123,7 @@ struct ZoneTask {
     dir: PathBuf,
     tx: UnboundedSender<Event>,
     counters: Arc<Counters>,
+    status: StatusMap,
     timeouts: Timeouts,
     seed: u64,
 }
@@ -140,7 +154,11 @@ impl ZoneTask {
                     }
                     Action::Wakeup(at) => wake = Some(at),
                     Action::Log(line) => info!(zone = %zname, "{line}"),
-                    Action::Confirmed { serial, expire_in } => self.save_timers(serial, expire_in).await,
+                    Action::Confirmed { serial, expire_in } => {
+                        self.status
+                            .update(&self.zone.apex, |s| s.last_success_unix = Some(unix_now()));
+                        self.save_timers(serial, expire_in).await
+                    }
                 }
             }
             let event = tokio::select! {
@@ -213,6 +231,7 @@ impl ZoneTask {
     }
 
     fn set_expired(&self, expired: bool) {
+        self.status.update(&self.zone.apex, |s| s.expired = expired);
         let apex: Box<[u8]> = self.zone.apex.clone().into();
         self.store.update(|set| {
             let zone = set.get(&apex).and_then(|s| s.zone.clone());
@@ -230,10 +249,14 @@ impl ZoneTask {
         let tx = self.tx.clone();
         let t = self.timeouts;
         let key = self.zone.key.clone();
+        let status = self.status.clone();
         tokio::spawn(async move {
             let result = client::query_soa(&apex, addr, key.as_deref(), t)
                 .await
                 .map_err(|e| format!("{addr}: {e}"));
+            if let Err(e) = &result {
+                status.update(&apex, |s| s.last_error = Some(format!("SOA query to {e}")));
+            }
             let _ = tx.send(Event::SoaResult { primary, result });
         });
     }
@@ -246,6 +269,7 @@ impl ZoneTask {
         let store = self.store.clone();
         let dir = self.dir.clone();
         let counters = self.counters.clone();
+        let status = self.status.clone();
         let current = self.current();
         let key = self.zone.key.clone();
         let limits = self.zone.limits;
@@ -270,6 +294,15 @@ impl ZoneTask {
                             let compact =
                                 persist_version(&dir, zone.clone(), addr, how, expire_in(&limits, soa), changes).await;
                             store.update(|set| set.with(zone.clone(), false));
+                            status.update(&apex, |s| {
+                                let now = unix_now();
+                                s.serial = Some(soa.serial);
+                                s.primary = Some(addr.to_string());
+                                s.source = Some(how.to_string());
+                                s.last_transfer_unix = Some(now);
+                                s.last_success_unix = Some(now);
+                                s.expired = false;
+                            });
                             if compact {
                                 // The journal grew large: fold it into a new
                                 // snapshot, after serving the new version.
@@ -291,6 +324,9 @@ impl ZoneTask {
             };
             let result = result.map_err(|e| {
                 count(&counters, kind, false);
+                status.update(&apex, |s| {
+                    s.last_error = Some(format!("{} from {addr}: {e}", kind_name(kind)))
+                });
                 warn!(zone = %zname, primary = %addr, kind = kind_name(kind), "transfer rejected: {e}");
                 match (kind, e) {
                     (TransferKind::Ixfr { .. }, TransferError::Refused(r)) => {

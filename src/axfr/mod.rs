@@ -4,5 +4,6 @@
 pub mod client;
 pub mod engine;
 pub mod refresh;
+pub mod status;
 pub mod transfer;
 pub mod tsig;
