@@ -1,5 +1,17 @@
 //! Start-up and shutdown: loads the zones, binds every socket, starts the
-//! listeners, then waits for a signal or for a listener to die.
+//! listeners and the health checks, then waits for a signal or for a
+//! listener to die.
+//!
+//! Shutdown order:
+//!
+//! - SIGTERM/SIGINT: health publishes `Stopping` (BGP withdraws), the node
+//!   keeps answering for `health.drain` while routes converge, then BGP
+//!   sessions close and DNS stops; exit 0. The wait is skipped when BGP is
+//!   disabled or nothing was announced (starting, unhealthy, drained): there
+//!   is nothing to drain. A second signal, or a listener dying, ends the
+//!   wait early.
+//! - A listener dies: health publishes `Unhealthy` at once (BGP withdraws),
+//!   BGP sessions close, then the process stops with an error.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,6 +24,7 @@ use crate::config::{Config, ZoneSource};
 use crate::dns::tcp::{self, TcpOptions};
 use crate::dns::{Server, ServerOptions, udp};
 use crate::error::Error;
+use crate::health;
 use crate::zone::{Store, Zone, ZoneSet, file};
 
 /// Runs the node until SIGTERM/SIGINT or a fatal listener error.
@@ -36,8 +49,11 @@ pub fn serve(config: Config) -> Result<(), Error> {
     };
     let mut udp_sockets = Vec::new();
     let mut tcp_listeners = Vec::new();
+    // Where each listener ended up (port 0 resolved): what health probes.
+    let mut bound = Vec::new();
     for addr in &config.dns.listen {
         let socks = udp::bind(*addr, workers).map_err(|e| Error::Startup(format!("UDP {addr}: {e}")))?;
+        bound.push(socks.first().and_then(|s| s.local_addr().ok()).unwrap_or(*addr));
         udp_sockets.extend(socks);
         let l = tcp::bind(*addr).map_err(|e| Error::Startup(format!("TCP {addr}: {e}")))?;
         tcp_listeners.push((*addr, l));
@@ -71,6 +87,8 @@ pub fn serve(config: Config) -> Result<(), Error> {
             });
         }
         start_secondaries(&config, &server, &persisted);
+        let health = health::Monitor::start(health::Options::new(&config, bound), server.store().clone());
+        // bgp: the speaker starts here, following `health.subscribe()`.
         info!(
             listen = ?config.dns.listen,
             zones = server.store().load().len(),
@@ -81,10 +99,16 @@ pub fn serve(config: Config) -> Result<(), Error> {
             why = died_rx.recv() => {
                 let why = why.unwrap_or_else(|| "listener channel closed".into());
                 error!("{why}; stopping");
+                health.listener_died(&why);
+                // bgp: speaker.shutdown() goes here (routes already withdrawn).
                 Err(Error::Runtime(why))
             }
             sig = shutdown_signal() => {
                 info!("{sig}: stopping");
+                let before = health.stopping(sig);
+                drain(&config, &before, &mut died_rx).await;
+                // bgp: speaker.shutdown() goes here, after the drain wait.
+                info!("stopping DNS");
                 Ok(())
             }
         }
@@ -95,6 +119,34 @@ pub fn serve(config: Config) -> Result<(), Error> {
         let _ = t.join();
     }
     result
+}
+
+/// After `Stopping` was published: keeps DNS answering for `health.drain`
+/// while the withdrawal spreads, if there is anything to drain (BGP enabled
+/// and the prefixes were announced in the state `before`). A second signal
+/// or a dying listener ends the wait.
+async fn drain(config: &Config, before: &health::Health, died_rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>) {
+    let wait = config.health.drain;
+    if !config.bgp.enabled {
+        info!("BGP disabled: nothing to drain");
+        return;
+    }
+    if before.announce() == health::Announce::Withdraw {
+        info!(state = %before.state, "prefixes were not announced: nothing to drain");
+        return;
+    }
+    if wait.is_zero() {
+        return;
+    }
+    info!(
+        drain = %crate::config::format_duration(wait),
+        "prefixes withdrawn; still answering while the withdrawal spreads"
+    );
+    tokio::select! {
+        _ = tokio::time::sleep(wait) => {}
+        sig = shutdown_signal() => info!("{sig} again: not waiting for the drain to end"),
+        Some(why) = died_rx.recv() => error!("{why}; not waiting for the drain to end"),
+    }
 }
 
 async fn shutdown_signal() -> &'static str {

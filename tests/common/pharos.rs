@@ -356,6 +356,34 @@ impl Pharos {
         }
     }
 
+    /// Sends `signal` (e.g. `libc::SIGTERM`) to the process, by PID; the
+    /// process is not reaped (see [`Pharos::wait_exit`]).
+    pub fn signal(&self, signal: i32) {
+        if let Some(pid) = self.pid() {
+            // SAFETY: kill(2) on the PID of a child we spawned and have not reaped.
+            unsafe {
+                libc::kill(pid as libc::pid_t, signal);
+            }
+        }
+    }
+
+    /// Waits up to `timeout` for the process to exit and reaps it; None if
+    /// it still runs (it is left running).
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let status = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+            if let Some(status) = status {
+                self.child = None;
+                return Some(status);
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// Kills the process (SIGKILL, by PID) and reaps it.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
