@@ -416,6 +416,14 @@ fn persisted_copy_served_when_primaries_down() {
         "serial 2 persisted {:.1} ms after it was first served",
         ms(served.elapsed())
     );
+    // An IXFR is persisted as a journal entry beside the snapshot, not as a
+    // new snapshot.
+    let journal = pharos::zone::journal::path_for(&snapshot_path(&pharos, ZONE));
+    assert!(
+        journal.exists(),
+        "serial 2 came by IXFR: {} should hold it",
+        journal.display()
+    );
 
     pharos.kill9();
     knot.stop();
