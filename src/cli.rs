@@ -28,6 +28,22 @@ enum Command {
         /// The TOML config file to check.
         file: PathBuf,
     },
+    /// Ask each server (and the primary) for ZONE's SOA; print serials and
+    /// lag; exit 1 if they differ or a server fails.
+    SoaCheck {
+        /// The zone, e.g. example.com.
+        zone: String,
+        /// A server to ask: IP, IP:PORT, [IPv6]:PORT or HOST[:PORT] (port 53
+        /// by default). Repeat for each node.
+        #[arg(long = "server", short = 's', required = true)]
+        servers: Vec<String>,
+        /// The primary: its serial is the reference (else the newest seen).
+        #[arg(long)]
+        primary: Option<String>,
+        /// Seconds to wait for each answer.
+        #[arg(long, default_value_t = 2.0)]
+        timeout: f64,
+    },
 }
 
 /// Parses the command line and runs the chosen sub-command.
@@ -40,6 +56,16 @@ pub fn run() -> Result<(), Error> {
             crate::supervisor::serve(config)
         }
         Command::CheckConfig { file } => check_config(&file),
+        Command::SoaCheck {
+            zone,
+            servers,
+            primary,
+            timeout,
+        } => {
+            let timeout = std::time::Duration::try_from_secs_f64(timeout.clamp(0.01, 60.0))
+                .unwrap_or(std::time::Duration::from_secs(2));
+            crate::soacheck::run(&zone, &servers, primary.as_deref(), timeout)
+        }
     }
 }
 

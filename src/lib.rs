@@ -9,6 +9,7 @@
 //!                       algorithm, EDNS/NSID/CHAOS, response encoding
 //!   zone                the store: immutable zone snapshots behind arc-swap,
 //!                       lookup structures, zone-file loading and validation
+//!   soacheck            `pharos soa-check`: a zone's serial on many servers
 //!   health              probes + rise/fall + maintenance -> watch channel for bgp
 //!   config              TOML schema (serde) and the validated runtime Config
 //! ```
@@ -22,5 +23,6 @@ pub mod config;
 pub mod dns;
 pub mod error;
 pub mod health;
+pub mod soacheck;
 pub mod supervisor;
 pub mod zone;
