@@ -16,14 +16,15 @@
 #                      A/AAAA/MX/TXT)                                [12]
 #   --rounds N         restarts from disk per secondary (medians)    [3]
 #   --servers LIST     secondaries, subset of pharos,knot,nsd        [pharos,knot,nsd]
-#   --port N           first loopback port to try                    [53900]
+#   --port N           first loopback port to try; keep it below the
+#                      kernel's ephemeral range (see the README)     [31900]
 #   --settle N         seconds between "all served" and the memory
 #                      reading (the server idle, nothing polled)     [2]
 #   --log-level L      info or warn, the same for every server
 #                      (pharos PHAROS_LOG, Knot any:, NSD verbosity) [info]
 #   --timeout N        seconds to wait for a restart to serve all    [300]
 #   --xfr-timeout N    seconds to wait for the first transfers       [900]
-#   --poll-window N    SOA queries in flight at most                 [64]
+#   --poll-window N    SOA queries in flight at most                 [256]
 #   --poll-ms N        a new polling pass at most every N ms         [50]
 #   --build            run `cargo build --release` even if target/release/pharos exists
 #   --keep             keep the whole work dir (zones, server data); otherwise
@@ -43,12 +44,12 @@ zones=10000
 records=12
 rounds=3
 servers=pharos,knot,nsd
-port_base=53900
+port_base=31900
 settle=2
 log_level=info
 timeout=300
 xfr_timeout=900
-poll_window=64
+poll_window=256
 poll_ms=50
 build=0
 keep=0
@@ -142,11 +143,11 @@ command -v python3 >/dev/null 2>&1 || die "python3 is needed (apt-get install -y
 # the interpreter itself, not a wrapper (a pyenv shim adds ~0.2 s per call)
 PY=$(python3 -c 'import sys; print(sys.executable)') || die "python3 does not run"
 [ -e /proc/self/smaps_rollup ] || die "/proc/PID/smaps_rollup is needed (Linux >= 4.14)"
-# NSD and Knot each hold a file per zone while loading; pharos a socket per
-# zone while it asks the primaries
+# pharos opens a UDP socket per zone to ask its primaries: up to one per
+# zone at once (see the README)
 nofile=$(ulimit -n)
-if [ "$nofile" != unlimited ] && [ "$nofile" -lt $((zones * 2 + 1024)) ]; then
-    ulimit -n $((zones * 2 + 1024)) 2>/dev/null ||
+if [ "$nofile" != unlimited ] && [ "$nofile" -lt $((zones + 1024)) ]; then
+    ulimit -n $((zones + 1024)) 2>/dev/null ||
         echo "bench-zones: WARNING: ulimit -n is $nofile for $zones zones" >&2
 fi
 
@@ -178,6 +179,17 @@ work=$(mktemp -d /tmp/pharos-bench-zones.XXXXXX) || die "mktemp failed"
 results=$work/results.tsv
 results_json=$work/results.json
 declare -A spid=()
+helper=""   # pid of a running python helper (run in the background and
+            # waited for, so that a signal is handled at once)
+
+run_helper() {  # command...: runs it, returns its exit status
+    "$@" &
+    helper=$!
+    wait "$helper"
+    local rc=$?
+    helper=""
+    return $rc
+}
 
 stop_server() {  # name (primary, pharos, knot, nsd)
     local s=$1 pid=${spid[$1]:-}
@@ -198,6 +210,7 @@ stop_server() {  # name (primary, pharos, knot, nsd)
 # shellcheck disable=SC2317  # called from the EXIT trap
 cleanup() {
     local s
+    if [ -n "$helper" ]; then kill -TERM "$helper" 2>/dev/null; wait "$helper" 2>/dev/null; fi
     for s in "${!spid[@]}"; do stop_server "$s"; done
     if [ "$keep" = 1 ]; then
         echo "bench-zones: work dir kept: $work" >&2
@@ -263,6 +276,13 @@ pick_port() {  # -> sets $port to the next free loopback port
     port=$next_port
     next_port=$((next_port + 1))
 }
+# The secondaries open thousands of TCP connections to the primary: a port
+# in the ephemeral range can be held by one of them (TIME_WAIT) when a
+# server is started later, and its bind fails.
+read -r eph_lo eph_hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || { eph_lo=32768; eph_hi=60999; }
+if [ "$port_base" -ge "$eph_lo" ] && [ "$port_base" -le "$eph_hi" ]; then
+    echo "bench-zones: WARNING: --port $port_base is in the ephemeral range $eph_lo-$eph_hi; a server may find its port taken" >&2
+fi
 declare -A sport=()
 pick_port; pport=$port
 for s in "${server_list[@]}"; do pick_port; sport[$s]=$port; done
@@ -423,8 +443,14 @@ declare -A cur_tag=() slog=()
 # start_secondary NAME TAG: starts it; sets t0 (Unix time just before the
 # exec), spid[NAME] and slog[NAME] (its log, one file per start)
 start_secondary() {
-    local s=$1 tag=$2
+    local s=$1 tag=$2 i
     cur_tag[$s]=$tag
+    # still free? (a TIME_WAIT connection ends within 60 s)
+    for ((i = 0; i < 70; i++)); do
+        "$PY" "$lib" port-free "${sport[$s]}" && break
+        [ $i = 0 ] && echo "  $s: port ${sport[$s]} is in use; waiting for it (up to 70 s)" >&2
+        sleep 1
+    done
     case $s in
         pharos)
             slog[$s]=$PH/pharos-$tag.log
@@ -474,11 +500,11 @@ sc, srv, run, st = sys.stdin.read().rstrip("\n").split("\t")
 zones.append_row(sys.argv[2], {"scenario": sc, "server": srv, "run": run, "status": st})
 ' "$here/bench" "$results"
 }
-measure() {  # scenario server run timeout
-    "$PY" "$zpy" measure --scenario "$1" --server "$2" --run "$3" \
+measure() {  # scenario server run timeout poll-interval-ms
+    run_helper "$PY" "$zpy" measure --scenario "$1" --server "$2" --run "$3" \
         --port "${sport[$2]}" --zones-file "$zlist" --t0 "$t0" --pid "${spid[$2]}" \
         --out "$results" --timeout "$4" --settle "$settle" --log "${slog[$2]}" \
-        --window "$poll_window" --interval "$(awk -v m="$poll_ms" 'BEGIN { print m / 1000 }')"
+        --window "$poll_window" --interval "$(awk -v m="$5" 'BEGIN { print m / 1000 }')"
 }
 
 # ------------------------------------------------------------------ primary
@@ -487,11 +513,12 @@ echo "=== primary: knotd on 127.0.0.1:$pport, $zones zones"
 t0=$EPOCHREALTIME
 "$KNOTD" -c "$P/knot.conf" >"$P/stdout.log" 2>&1 &
 spid[primary]=$!
-if ! secs=$("$PY" "$zpy" wait --port "$pport" --zones-file "$zlist" --t0 "$t0" \
-        --pid "${spid[primary]}" --timeout "$xfr_timeout"); then
+if ! run_helper "$PY" "$zpy" wait --port "$pport" --zones-file "$zlist" --t0 "$t0" \
+        --pid "${spid[primary]}" --timeout "$xfr_timeout" >"$P/loaded_s"; then
     show_log "$P/knot.log"
     die "the primary did not load its zones"
 fi
+secs=$(cat "$P/loaded_s")
 echo "primary_load_s=$secs" >>"$work/meta.txt"
 echo "  primary: serving all $zones zones after $secs s"
 
@@ -510,7 +537,9 @@ for s in "${server_list[@]}"; do
     fi
     start_secondary "$s" xfr
     echo "  $s: pid ${spid[$s]} on 127.0.0.1:${sport[$s]}"
-    if ! measure xfr "$s" 1 "$xfr_timeout"; then
+    # (polled once a second: this phase is for information, and a server
+    # answering SERVFAIL meanwhile should not be kept busy by the poller)
+    if ! measure xfr "$s" 1 "$xfr_timeout" 1000; then
         show_log "${slog[$s]}"
         stop_secondary "$s"
         fail_row start "$s" 1 fail:first-transfer
@@ -560,7 +589,7 @@ for ((r = 1; r <= rounds; r++)); do
     for ((i = 0; i < ${#live[@]}; i++)); do
         s=${live[$(((i + r - 1) % ${#live[@]}))]}
         start_secondary "$s" "start-$r"
-        if ! measure start "$s" "$r" "$timeout"; then
+        if ! measure start "$s" "$r" "$timeout" "$poll_ms"; then
             show_log "${slog[$s]}"
         fi
         stop_secondary "$s"

@@ -125,7 +125,7 @@ def qname_wire(name):
 class Poller:
     """SOA of many zones over one connected UDP socket (see the module doc)."""
 
-    def __init__(self, host, port, names, window=64, interval=0.05,
+    def __init__(self, host, port, names, window=256, interval=0.05,
                  qtimeout=0.1, gate=8):
         self.names = names
         self.n = len(names)
@@ -243,6 +243,11 @@ class Poller:
                             sent += 1
                 self.wait_readable(min(gate_at - time.monotonic(), 0.01))
                 self.drain(outstanding)
+                if self.first_reply is not None:
+                    # the server answers: the first pass at once (the gate's
+                    # queries sent before it listened are lost; their
+                    # replies, if any, still count)
+                    outstanding.clear()
                 continue
             if pos >= len(order) and not outstanding:
                 # the pass is over: the next one, at most one per interval
@@ -455,12 +460,12 @@ def cmd_report(a):
         print()
         print("== %s: %s zones, %s" % (scn, n_zones, title))
         if scn == "start":
-            print("   start_s: exec -> every zone's SOA answered NOERROR+AA "
+            print("   all_s: exec -> every zone's SOA answered NOERROR+AA "
                   "(median of the rounds; first_s: the first zone)")
             print("   memory %s s after that, the server idle: RSS and PSS "
                   "summed over its processes" % meta.get("settle_s", "?"))
         print("%-7s %-6s %4s %8s %13s %8s %8s %8s %8s %5s %6s %6s %7s %6s"
-              % ("server", "status", "runs", "start_s", "(min-max)",
+              % ("server", "status", "runs", "all_s", "(min-max)",
                  "first_s", "rss_MiB", "pss_MiB", "peak_MiB", "procs",
                  "cpu_s", "idle", "fds", "log"))
         summ = out["summary"].setdefault(scn, {})
@@ -514,11 +519,12 @@ def cmd_report(a):
         print("   per start (medians): threads, open fds; idle: server CPU "
               "(cores) and log lines during")
         print("   the %s s settle; log: lines and KiB written until all was "
-              "served; poller: queries, CPU s"
-              % meta.get("settle_s", "?"))
-        print("%-7s %7s %6s %10s %10s %9s %9s %9s %8s"
+              "served; poller: queries, CPU s," % meta.get("settle_s", "?"))
+        print("   and last_pass: how long its last pass ran before the last "
+              "zone answered (the granularity)")
+        print("%-7s %7s %6s %10s %10s %9s %9s %9s %8s %9s"
               % ("server", "threads", "fds", "idle_cpu", "idle_log",
-                 "log_lines", "log_KiB", "queries", "poll_cpu"))
+                 "log_lines", "log_KiB", "queries", "poll_cpu", "last_pass"))
         for s in servers:
             sm = st.get(s)
             if not sm:
@@ -526,13 +532,14 @@ def cmd_report(a):
 
             def med(k, div=1.0):
                 return sm[k]["median"] / div if k in sm else None
-            print("%-7s %7s %6s %10s %10s %9s %9s %9s %8s"
+            print("%-7s %7s %6s %10s %10s %9s %9s %9s %8s %9s"
                   % (s, f(med("threads"), "%d"), f(med("fds"), "%d"),
                      f(med("idle_cores"), "%.3f"),
                      f(med("idle_log_lines"), "%d"),
                      f(med("log_lines"), "%d"),
                      f(med("log_bytes", 1024), "%.0f"),
-                     f(med("queries"), "%d"), f(med("poll_cpu_s"))))
+                     f(med("queries"), "%d"), f(med("poll_cpu_s")),
+                     f(med("last_pass_s"))))
     # ---- the target: less memory and a faster start than both
     tg = out["target"]
     for ref in ("knot", "nsd"):
@@ -554,12 +561,14 @@ def cmd_report(a):
                 t["what"], "-" if t["ratio"] is None else "%.2f" % t["ratio"],
                 "ok" if t["meets_target"] else
                 ("MISSED" if t["ratio"] is not None else "no result")))
-        refs = {t["against"] for t in tg}
+        refs = {t["against"] for t in tg if t["ratio"] is not None}
+        decided = refs == {"knot", "nsd"} and all(
+            t["ratio"] is not None for t in tg)
         met = all(t["meets_target"] for t in tg)
-        out["target_met"] = met if refs == {"knot", "nsd"} else None
+        out["target_met"] = met if decided else None
         print("  overall: %s" % (
-            ("met" if met else "NOT met") if refs == {"knot", "nsd"} else
-            "not decided (needs pharos, knot and nsd)"))
+            ("met" if met else "NOT met") if decided else
+            "not decided (needs results for pharos, knot and nsd)"))
     with open(a.json, "w") as fo:
         json.dump(out, fo, indent=1)
         fo.write("\n")
@@ -601,7 +610,7 @@ def main():
     p.add_argument("--timeout", type=float, default=300)
     p.add_argument("--settle", type=float, default=2.0)
     p.add_argument("--log", default="")
-    p.add_argument("--window", type=int, default=64)
+    p.add_argument("--window", type=int, default=256)
     p.add_argument("--interval", type=float, default=0.05)
     p.set_defaults(fn=cmd_measure)
 
