@@ -9,6 +9,8 @@
 //!                       algorithm, EDNS/NSID/CHAOS, response encoding
 //!   zone                the store: immutable zone snapshots behind arc-swap,
 //!                       lookup structures, zone-file loading and validation
+//!   bgp                 eBGP speaker: announces the configured prefixes while
+//!                       health says so (session FSM, UPDATEs, TCP-MD5)
 //!   health              probes + rise/fall + maintenance -> watch channel for bgp
 //!   config              TOML schema (serde) and the validated runtime Config
 //! ```
@@ -17,6 +19,7 @@
 //! `zone::Store` publishes a new `ZoneSet` atomically whenever a zone changes.
 
 pub mod axfr;
+pub mod bgp;
 pub mod cli;
 pub mod config;
 pub mod dns;

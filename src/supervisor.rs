@@ -12,6 +12,7 @@ use crate::config::{Config, ZoneSource};
 use crate::dns::tcp::{self, TcpOptions};
 use crate::dns::{Server, ServerOptions, udp};
 use crate::error::Error;
+use crate::health::{Health, State as HealthState};
 use crate::zone::{Store, Zone, ZoneSet, file};
 
 /// Runs the node until SIGTERM/SIGINT or a fatal listener error.
@@ -77,7 +78,18 @@ pub fn serve(config: Config) -> Result<(), Error> {
             udp_workers = workers,
             "serving"
         );
-        tokio::select! {
+        // TEMP until health lands: a stand-in health channel, Healthy once
+        // the listeners are bound, Stopping on the way out.
+        let (health_tx, health_rx) = tokio::sync::watch::channel(Health::new(
+            HealthState::Healthy,
+            "listeners bound (stand-in until the health checks land)",
+        ));
+        // BGP: announces bgp.announce while health says so (src/bgp).
+        let speaker = config
+            .bgp
+            .enabled
+            .then(|| crate::bgp::Speaker::spawn(&config.bgp, health_rx));
+        let result = tokio::select! {
             why = died_rx.recv() => {
                 let why = why.unwrap_or_else(|| "listener channel closed".into());
                 error!("{why}; stopping");
@@ -87,7 +99,17 @@ pub fn serve(config: Config) -> Result<(), Error> {
                 info!("{sig}: stopping");
                 Ok(())
             }
+        };
+        if let Some(speaker) = speaker {
+            // TEMP until health lands: withdraw, then wait health.drain.
+            health_tx.send_replace(Health::new(HealthState::Stopping, "shutting down"));
+            tokio::time::sleep(config.health.drain).await;
+            // BGP: Cease / Administrative Shutdown to every peer, then close.
+            speaker
+                .shutdown(&format!("pharos node {} shutting down", config.node.id))
+                .await;
         }
+        result
     });
     stop.store(true, Ordering::Relaxed);
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
