@@ -5,6 +5,8 @@
 #                     dnsdiff.py's own parser, which needs python3 + dnspython)
 #   corpus/zonefile/  tests/dnsdiff/zones/*.zone and zones/*.zone
 #   corpus/query_parse/  the same queries as corpus/query/
+#   corpus/transfer/  AXFR/IXFR response streams
+#   corpus/bgp/       BGP peer byte streams (OPEN, UPDATE, NOTIFICATION, ...)
 # Run from anywhere: fuzz/seed.sh
 set -eu
 export PYTHONDONTWRITEBYTECODE=1  # do not leave __pycache__ in tests/
@@ -78,4 +80,54 @@ save("ixfr-two-diffs", 1, [msg(1, [soa(7), soa(5), rr("www", "A", "192.0.2.2"), 
 save("ixfr-up-to-date", 3, [msg(3, [soa(5)])])
 save("ixfr-as-axfr", 5, [msg(5, [soa(8)] + body + [soa(8)])])
 print(f"corpus/transfer: 5 seeds")
+PY
+
+# Peer byte streams for the `bgp` target: octet 0 picks the config (bit 0:
+# our ASN 4-octet, bits 1-2: families, bit 3: hold 0), octet 1 a mask of
+# extra events, then what the peer sends (see src/bgp/replay.rs).
+mkdir -p "$here/corpus/bgp"
+python3 - "$here/corpus/bgp" <<'PY'
+import os, socket, struct, sys
+out = sys.argv[1]
+def msg(kind, body=b""):
+    return b"\xff" * 16 + struct.pack("!HB", 19 + len(body), kind) + body
+def open_(asn=65000, hold=90, asn4=True, fams=((1, 1), (2, 1)), extra=b""):
+    caps = b"".join(bytes([1, 4]) + struct.pack("!HBB", a, 0, s) for a, s in fams)
+    if asn4:
+        caps += bytes([65, 4]) + struct.pack("!I", asn)
+    caps += bytes([2, 0]) + bytes([64, 2, 0x40, 0x78]) + extra  # route refresh, graceful restart
+    params = bytes([2, len(caps)]) + caps
+    my_as = asn if asn < 65536 else 23456
+    return msg(1, struct.pack("!BHH4sB", 4, my_as, hold, socket.inet_aton("10.255.0.1"), len(params)) + params)
+KA = msg(4)
+def attr(flags, code, value):
+    if flags & 0x10:
+        return struct.pack("!BBH", flags, code, len(value)) + value
+    return struct.pack("!BBB", flags, code, len(value)) + value
+def update(withdrawn=b"", attrs=b"", nlri=b""):
+    return msg(2, struct.pack("!H", len(withdrawn)) + withdrawn + struct.pack("!H", len(attrs)) + attrs + nlri)
+path4 = attr(0x40, 2, bytes([2, 1]) + struct.pack("!I", 65000))
+base = attr(0x40, 1, b"\x00") + path4 + attr(0x40, 3, socket.inet_aton("10.255.0.1"))
+upd4 = update(attrs=base + attr(0xc0, 8, struct.pack("!I", 0xfde80064)), nlri=bytes([24, 203, 0, 113]))
+mp = struct.pack("!HBB", 2, 1, 16) + socket.inet_pton(socket.AF_INET6, "fd00::1") + b"\x00" + bytes([48]) + bytes.fromhex("20010db80002")
+upd6 = update(attrs=attr(0x40, 1, b"\x00") + path4 + attr(0x90, 14, mp))
+wd6 = update(attrs=attr(0x90, 15, struct.pack("!HB", 2, 1) + bytes([48]) + bytes.fromhex("20010db80002")))
+eor4 = update()
+rr = msg(5, struct.pack("!HBB", 2, 0, 1))
+notif = msg(3, bytes([6, 2, 3]) + b"bye")
+seeds = {
+    "established": (6, 0, open_() + KA),
+    "established-updates": (6, 0x55, open_() + KA + KA + upd4 + upd6 + wd6 + eor4 + rr + KA),
+    "established-notification": (6, 0, open_() + KA + notif + open_() + KA),
+    "asn4-two-octet-peer": (7, 0x0f, open_(asn4=False) + KA + upd4),
+    "hold-zero": (8 | 6, 0, open_(hold=0) + KA + KA),
+    "ipv6-only": (2, 0xf0, open_(fams=((2, 1),)) + KA + upd6),
+    "no-common-family": (0, 0, open_(fams=((2, 1),))),
+    "bad-peer-as": (6, 0, open_(asn=65099)),
+    "garbage": (6, 0, open_() + b"GET / HTTP/1.1\r\n\r\n"),
+}
+for name, (sel, mask, data) in seeds.items():
+    with open(os.path.join(out, name), "wb") as f:
+        f.write(bytes([sel, mask]) + data)
+print(f"corpus/bgp: {len(seeds)} seeds")
 PY

@@ -3,8 +3,8 @@
 # on a fresh Debian 12 machine as well as on a developer's.
 #
 #   1. installs the Debian packages the tests run against (Knot DNS, NSD,
-#      BIND, kdig/dig, dnsperf, iproute2), only if one is missing and only
-#      as root;
+#      BIND, kdig/dig, dnsperf, iproute2, BIRD 2 and GoBGP as BGP peers, jq),
+#      only if one is missing and only as root;
 #   2. makes sure the `python3` on PATH can import dnspython (dnsdiff);
 #   3. cargo fmt --check, cargo clippy -D warnings, cargo test --release.
 #
@@ -18,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # Keep in sync with .ci/run.
-PACKAGES=(knot knot-dnsutils nsd dnsutils bind9 dnsperf python3-pip iproute2)
+PACKAGES=(knot knot-dnsutils nsd dnsutils bind9 dnsperf python3-pip iproute2 bird2 gobgpd jq)
 
 current_step="start"
 say()  { printf '\n==> %s\n' "$*"; }
@@ -79,7 +79,7 @@ else
     apt_install || fail "apt-get install failed twice"
     [ -z "$(missing_packages)" ] || fail "still missing after install: $(missing_packages)"
 fi
-for prog in knotd kdig dig nsd dnsperf; do
+for prog in knotd kdig dig nsd dnsperf bird birdc gobgpd gobgp jq; do
     command -v "$prog" >/dev/null 2>&1 || [ -x "/usr/sbin/$prog" ] \
         || [ "${PHAROS_SKIP_INSTALL:-0}" = 1 ] || fail "$prog not found after installing packages"
 done

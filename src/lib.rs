@@ -10,6 +10,8 @@
 //!   zone                the store: immutable zone snapshots behind arc-swap,
 //!                       lookup structures, zone-file loading and validation
 //!   soacheck            `pharos soa-check`: a zone's serial on many servers
+//!   bgp                 eBGP speaker: announces the configured prefixes while
+//!                       health says so (session FSM, UPDATEs, TCP-MD5)
 //!   health              probes + rise/fall + maintenance -> watch channel for bgp
 //!   config              TOML schema (serde) and the validated runtime Config
 //! ```
@@ -18,6 +20,7 @@
 //! `zone::Store` publishes a new `ZoneSet` atomically whenever a zone changes.
 
 pub mod axfr;
+pub mod bgp;
 pub mod cli;
 pub mod config;
 pub mod dns;

@@ -88,30 +88,41 @@ pub fn serve(config: Config) -> Result<(), Error> {
         }
         start_secondaries(&config, &server, &persisted);
         let health = health::Monitor::start(health::Options::new(&config, bound), server.store().clone());
-        // bgp: the speaker starts here, following `health.subscribe()`.
+        // BGP: announces bgp.announce while health says so (src/bgp).
+        let speaker = config
+            .bgp
+            .enabled
+            .then(|| crate::bgp::Speaker::spawn(&config.bgp, health.subscribe()));
         info!(
             listen = ?config.dns.listen,
             zones = server.store().load().len(),
             udp_workers = workers,
             "serving"
         );
-        tokio::select! {
+        let result = tokio::select! {
             why = died_rx.recv() => {
                 let why = why.unwrap_or_else(|| "listener channel closed".into());
                 error!("{why}; stopping");
+                // Unhealthy at once: the speaker withdraws, then the Cease.
                 health.listener_died(&why);
-                // bgp: speaker.shutdown() goes here (routes already withdrawn).
                 Err(Error::Runtime(why))
             }
             sig = shutdown_signal() => {
                 info!("{sig}: stopping");
                 let before = health.stopping(sig);
                 drain(&config, &before, &mut died_rx).await;
-                // bgp: speaker.shutdown() goes here, after the drain wait.
-                info!("stopping DNS");
                 Ok(())
             }
+        };
+        if let Some(speaker) = speaker {
+            // Cease / Administrative Shutdown to every peer (routes are
+            // already withdrawn), then close; at most about a second.
+            speaker
+                .shutdown(&format!("pharos node {} shutting down", config.node.id))
+                .await;
         }
+        info!("stopping DNS");
+        result
     });
     stop.store(true, Ordering::Relaxed);
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));

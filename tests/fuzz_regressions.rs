@@ -1,6 +1,8 @@
 //! Inputs the fuzz targets (fuzz/) found or that were written against them,
-//! replayed on every test run: zone files must load or fail cleanly, and
-//! query responses must fit the negotiated UDP size and parse to their end.
+//! replayed on every test run: zone files must load or fail cleanly, query
+//! responses must fit the negotiated UDP size and parse to their end, and
+//! BGP peer streams must drive a session without a panic or a broken
+//! invariant.
 
 use std::sync::Arc;
 
@@ -98,5 +100,20 @@ fn zonefile_regressions_fail_cleanly() {
         let text = String::from_utf8_lossy(&data);
         let r = std::panic::catch_unwind(|| load_zone_text("example.test", &text).is_ok());
         assert!(r.is_ok(), "{path}: the zone loader panicked");
+    }
+}
+
+#[test]
+fn bgp_regressions_replay_cleanly() {
+    for (path, data) in inputs("bgp") {
+        match std::panic::catch_unwind(|| pharos::bgp::replay::replay(&data)) {
+            Ok(Ok(r)) => {
+                // Inputs named "established" must get that far (the harness
+                // itself works).
+                assert!(r.reached_established || !path.contains("established"), "{path}: {r:?}");
+            }
+            Ok(Err(e)) => panic!("{path}: {e}"),
+            Err(_) => panic!("{path}: the BGP session replay panicked"),
+        }
     }
 }

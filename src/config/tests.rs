@@ -465,6 +465,46 @@ med = -1
 }
 
 #[test]
+fn bgp_announce_and_peer_sanity() {
+    let many: Vec<String> = (0..257).map(|i| format!("\"65001:{i}\"")).collect();
+    let large: Vec<String> = (0..129).map(|i| format!("\"65001:{i}:0\"")).collect();
+    let errs = errors(&with(&format!(
+        r#"
+[bgp]
+enabled = true
+asn = 65001
+router-id = "10.0.0.1"
+announce = ["0.0.0.0/0", "239.1.2.0/24", "ff00::/8", "::/0", "192.0.2.0/24"]
+communities = [{}]
+large-communities = [{}]
+
+[[bgp.peer]]
+address = "10.255.0.1"
+asn = 65001
+families = ["ipv4"]
+ipv4-next-hop = "0.0.0.0"
+
+[[bgp.peer]]
+address = "10.255.0.5"
+asn = 65000
+ipv6-next-hop = "ff02::1"
+"#,
+        many.join(", "),
+        large.join(", ")
+    )));
+    assert_error(&errs, "bgp.announce[0]", "0.0.0.0/0 is a default route");
+    assert_error(&errs, "bgp.announce[1]", "239.1.2.0/24 is a multicast range");
+    assert_error(&errs, "bgp.announce[2]", "ff00::/8 is a multicast range");
+    assert_error(&errs, "bgp.announce[3]", "::/0 is a default route");
+    assert_error(&errs, "bgp.communities", "257 communities; at most 256");
+    assert_error(&errs, "bgp.large-communities", "129 large communities; at most 128");
+    assert_error(&errs, "bgp.peer[0].asn", "pharos speaks eBGP only");
+    assert_error(&errs, "bgp.peer[0].ipv4-next-hop", "0.0.0.0 is not a unicast address");
+    assert_error(&errs, "bgp.peer[1].ipv6-next-hop", "ff02::1 is not a unicast address");
+    assert_eq!(errs.len(), 9, "{errs:#?}");
+}
+
+#[test]
 fn bgp_checked_even_when_disabled() {
     let errs = errors(&with(
         "[bgp]\nasn = 23456\nrouter-id = \"0.0.0.0\"\nannounce = [\"10.0.0.1/8\"]\n\

@@ -30,7 +30,9 @@
 //!   changed through knotc, NOTIFY to pharos), [`BindPrimary`] (named from
 //!   BIND 9, optionally with a TSIG key) and [`ScriptedPrimary`] (a
 //!   tiny server in threads that can misbehave on AXFR);
-//! * [`wire`]: the DNS encoder/parser and TCP framing (used as `common::wire`).
+//! * [`wire`]: the DNS encoder/parser and TCP framing (used as `common::wire`);
+//! * `bgp`: real BGP peers in network namespaces ([`BgpPeer`]) and pharos
+//!   in the node namespace ([`Node`]).
 //!
 //! Every test binary compiles this module on its own and uses only part of
 //! it, hence `allow(dead_code)` (it covers the submodules too) and
@@ -38,6 +40,7 @@
 //! unused import inside a submodule is still reported).
 #![allow(dead_code)]
 
+mod bgp;
 mod knot;
 mod pharos;
 mod primary;
@@ -46,6 +49,8 @@ mod tools;
 pub mod wire;
 mod zone;
 
+#[allow(unused_imports)]
+pub use bgp::{BgpPeer, NODE_AS, Node, NodeConfig, PEER_AS, PeerEntry, PeerOpts, Route, scripted_peer_py};
 #[allow(unused_imports)]
 pub use knot::{Knot, KnotOpts, knot_config};
 #[allow(unused_imports)]

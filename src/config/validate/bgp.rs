@@ -8,6 +8,11 @@ use super::super::values::{Community, LargeCommunity, Prefix};
 use super::super::{AddressFamily, BgpConfig, BgpPeer};
 use super::Check;
 
+/// Limits that keep one UPDATE (every attribute plus at least one prefix)
+/// within 4096 octets.
+const MAX_COMMUNITIES: usize = 256;
+const MAX_LARGE_COMMUNITIES: usize = 128;
+
 impl Check<'_> {
     pub(super) fn bgp(&mut self, b: &RawBgp) -> BgpConfig {
         let enabled = b.enabled.unwrap_or(false);
@@ -59,6 +64,14 @@ impl Check<'_> {
                     format!("{pfx} is more specific than /{limit} (filtered on the Internet)"),
                 );
             }
+            if pfx.len == 0 {
+                self.err(
+                    &key,
+                    format!("{pfx} is a default route: only the node's own anycast prefixes can be announced"),
+                );
+            } else if pfx.addr.is_multicast() {
+                self.err(&key, format!("{pfx} is a multicast range, not a unicast prefix"));
+            }
             if let Some(j) = announce.iter().position(|a| *a == pfx) {
                 self.err(&key, format!("{pfx} is listed twice (also bgp.announce[{j}])"));
             }
@@ -66,6 +79,23 @@ impl Check<'_> {
         }
         let communities = self.each("bgp.communities", &b.communities, Community::parse);
         let large_communities = self.each("bgp.large-communities", &b.large_communities, LargeCommunity::parse);
+        // Every UPDATE carries all of them: they must leave room for the
+        // prefixes in a 4096-octet message.
+        if communities.len() > MAX_COMMUNITIES {
+            self.err(
+                "bgp.communities",
+                format!("{} communities; at most {MAX_COMMUNITIES}", communities.len()),
+            );
+        }
+        if large_communities.len() > MAX_LARGE_COMMUNITIES {
+            self.err(
+                "bgp.large-communities",
+                format!(
+                    "{} large communities; at most {MAX_LARGE_COMMUNITIES}",
+                    large_communities.len()
+                ),
+            );
+        }
         let mut peers: Vec<BgpPeer> = Vec::new();
         for (i, raw) in b.peer.iter().enumerate() {
             let p = format!("bgp.peer[{i}]");
@@ -77,6 +107,12 @@ impl Check<'_> {
                     self.err(
                         format!("{p}.address"),
                         format!("duplicate peer {} (also bgp.peer[{j}])", peer.address),
+                    );
+                }
+                if asn != 0 && peer.asn == asn {
+                    self.err(
+                        format!("{p}.asn"),
+                        format!("{asn} is bgp.asn: pharos speaks eBGP only, the peer must be in another AS"),
                     );
                 }
                 peers.push(peer);
@@ -151,6 +187,14 @@ impl Check<'_> {
         let families = self.families(p, r.families.as_deref());
         let ipv4_next_hop = self.parsed::<Ipv4Addr>(p, "ipv4-next-hop", &r.ipv4_next_hop, "IPv4");
         let ipv6_next_hop = self.parsed::<Ipv6Addr>(p, "ipv6-next-hop", &r.ipv6_next_hop, "IPv6");
+        for (key, nh) in [
+            ("ipv4-next-hop", ipv4_next_hop.map(IpAddr::V4)),
+            ("ipv6-next-hop", ipv6_next_hop.map(IpAddr::V6)),
+        ] {
+            if let Some(nh) = nh.filter(|a| a.is_unspecified() || a.is_multicast()) {
+                self.err(format!("{p}.{key}"), format!("{nh} is not a unicast address"));
+            }
+        }
         if let Some(a) = address {
             let (other, key, missing) = match a {
                 IpAddr::V4(_) => (AddressFamily::Ipv6, "ipv6-next-hop", ipv6_next_hop.is_none()),

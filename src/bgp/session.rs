@@ -1,0 +1,454 @@
+//! The driver of one peer's session: a tokio task that owns the TCP
+//! connection, the timers and the health receiver, turns them into events
+//! for the state machine (`fsm`) and carries out its actions. All protocol
+//! decisions are the state machine's; this module only does IO.
+//!
+//! Sockets: active connect only (pharos never listens on port 179), bound
+//! to `local-address` when set, TTL from `multihop` (1 for single-hop
+//! eBGP), TCP-MD5 when a password is set. Closing a connection sends a FIN
+//! and keeps reading briefly, so that a NOTIFICATION just written reaches
+//! the peer before the socket goes away.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, timeout};
+use tracing::{debug, error, info, warn};
+
+use super::codec::{self, Decoder};
+use super::fsm::{Action, Event, Level, Session, Timer};
+use super::md5;
+use super::status::BgpStatus;
+use crate::config::{BgpConfig, BgpPeer};
+use crate::health::{Announce, HealthRx};
+
+/// How long a TCP connect may take. A peer that drops our SYNs (wrong
+/// TCP-MD5 password, filtered) never answers; the kernel alone would retry
+/// for about two minutes.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one write may block (a peer that stopped reading).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a closing connection waits for the peer's FIN.
+const LINGER: Duration = Duration::from_millis(500);
+
+pub(super) enum Command {
+    /// Withdraw, send Cease / Administrative Shutdown with this message,
+    /// close, end the task; then answer on `done`.
+    Stop { reason: String, done: oneshot::Sender<()> },
+}
+
+type Connecting = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>>;
+
+/// What woke the task up.
+enum Wake {
+    Command(Option<Command>),
+    Connected(io::Result<TcpStream>),
+    Read(io::Result<usize>),
+    Timer,
+    Health(bool),
+}
+
+pub(super) struct Driver {
+    peer: BgpPeer,
+    remote: SocketAddr,
+    index: usize,
+    fsm: Session,
+    decoder: Decoder,
+    status: Arc<BgpStatus>,
+    health: HealthRx,
+    health_open: bool,
+    commands: mpsc::Receiver<Command>,
+    connecting: Option<Connecting>,
+    read: Option<OwnedReadHalf>,
+    write: Option<OwnedWriteHalf>,
+    rbuf: Vec<u8>,
+    /// Deadlines by [`timer_index`].
+    timers: [Option<Instant>; 4],
+}
+
+fn timer_index(t: Timer) -> usize {
+    match t {
+        Timer::ConnectRetry => 0,
+        Timer::Hold => 1,
+        Timer::Keepalive => 2,
+        Timer::Stable => 3,
+    }
+}
+
+const TIMERS: [(Timer, Event); 4] = [
+    (Timer::ConnectRetry, Event::ConnectRetryTimerExpired),
+    (Timer::Hold, Event::HoldTimerExpired),
+    (Timer::Keepalive, Event::KeepaliveTimerExpired),
+    (Timer::Stable, Event::StableTimerExpired),
+];
+
+async fn maybe<F: Future + Unpin>(f: Option<&mut F>) -> F::Output {
+    match f {
+        Some(f) => f.await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Driver {
+    pub(super) fn new(
+        bgp: &BgpConfig,
+        index: usize,
+        mut health: HealthRx,
+        status: Arc<BgpStatus>,
+        commands: mpsc::Receiver<Command>,
+        seed: u64,
+    ) -> Option<Driver> {
+        let peer = bgp.peers.get(index)?.clone();
+        let initial = health.borrow_and_update().announce();
+        Some(Driver {
+            remote: SocketAddr::new(peer.address, peer.port),
+            fsm: Session::new(bgp, &peer, initial, seed),
+            peer,
+            index,
+            decoder: Decoder::new(),
+            status,
+            health,
+            health_open: true,
+            commands,
+            connecting: None,
+            read: None,
+            write: None,
+            rbuf: Vec::with_capacity(8192),
+            timers: [None; 4],
+        })
+    }
+
+    pub(super) async fn run(mut self) {
+        self.event(Event::Start).await;
+        loop {
+            let next_timer = self.timers.iter().flatten().min().copied();
+            let wake = {
+                let commands = &mut self.commands;
+                let connecting = self.connecting.as_mut();
+                let read = self.read.as_mut();
+                let rbuf = &mut self.rbuf;
+                let health = &mut self.health;
+                let health_open = self.health_open;
+                tokio::select! {
+                    biased;
+                    c = commands.recv() => Wake::Command(c),
+                    r = maybe(connecting) => Wake::Connected(r),
+                    n = async {
+                        match read {
+                            Some(r) => r.read_buf(rbuf).await,
+                            None => std::future::pending().await,
+                        }
+                    } => Wake::Read(n),
+                    _ = async {
+                        match next_timer {
+                            Some(t) => tokio::time::sleep_until(t).await,
+                            None => std::future::pending().await,
+                        }
+                    } => Wake::Timer,
+                    r = health.changed(), if health_open => Wake::Health(r.is_ok()),
+                }
+            };
+            match wake {
+                Wake::Command(Some(Command::Stop { reason, done })) => {
+                    self.stop(&reason).await;
+                    let _ = done.send(());
+                    return;
+                }
+                Wake::Command(None) => {
+                    self.stop("BGP speaker stopped").await;
+                    return;
+                }
+                Wake::Connected(r) => {
+                    self.connecting = None;
+                    let ev = match r.and_then(|s| Ok((s.local_addr()?, s.peer_addr()?, s))) {
+                        Ok((local, remote, stream)) => {
+                            let (r, w) = stream.into_split();
+                            self.read = Some(r);
+                            self.write = Some(w);
+                            self.rbuf.clear();
+                            self.decoder = Decoder::new();
+                            Event::TcpConnected { local, remote }
+                        }
+                        Err(e) => Event::TcpFailed {
+                            error: connect_error(&self.peer, self.remote, &e),
+                        },
+                    };
+                    self.event(ev).await;
+                }
+                Wake::Read(Ok(0)) => {
+                    self.drop_connection();
+                    let error = "the peer closed the connection".to_string();
+                    self.event(Event::TcpClosed { error }).await;
+                }
+                Wake::Read(Ok(_)) => self.decode().await,
+                Wake::Read(Err(e)) => {
+                    self.drop_connection();
+                    self.event(Event::TcpClosed { error: e.to_string() }).await;
+                }
+                Wake::Timer => {
+                    let now = Instant::now();
+                    for (t, ev) in TIMERS {
+                        let slot = &mut self.timers[timer_index(t)];
+                        if slot.is_some_and(|d| d <= now) {
+                            *slot = None;
+                            self.event(ev).await;
+                        }
+                    }
+                }
+                Wake::Health(true) => {
+                    let h = self.health.borrow_and_update().clone();
+                    debug!(peer = %self.remote, state = ?h.state, reason = %h.reason, "health changed");
+                    self.event(Event::HealthChanged(h.announce())).await;
+                }
+                Wake::Health(false) => {
+                    error!(peer = %self.remote, "the health channel closed: withdrawing");
+                    self.health_open = false;
+                    self.event(Event::HealthChanged(Announce::Withdraw)).await;
+                }
+            }
+        }
+    }
+
+    /// Decodes every whole message in the read buffer and feeds it to the
+    /// state machine.
+    async fn decode(&mut self) {
+        while self.read.is_some() {
+            self.decoder.set_asn4(self.fsm.asn4());
+            match self.decoder.decode(&mut self.rbuf) {
+                Ok(Some(msg)) => self.event(Event::MessageReceived(msg)).await,
+                Ok(None) => return,
+                Err(e) => {
+                    self.rbuf.clear();
+                    self.event(Event::DecodeError(e)).await;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Feeds one event to the state machine and carries out its actions,
+    /// and those of the events they cause (a failed write).
+    async fn event(&mut self, ev: Event) {
+        let mut pending = Some(ev);
+        while let Some(ev) = pending.take() {
+            let actions = self.fsm.handle(ev);
+            pending = self.apply(actions, false).await;
+        }
+        self.publish();
+    }
+
+    /// Carries out actions; returns the event a failed write causes.
+    /// `inline_close`: wait for the peer's FIN here (on stop) instead of
+    /// in a background task.
+    async fn apply(&mut self, actions: Vec<Action>, inline_close: bool) -> Option<Event> {
+        let mut failed = None;
+        for a in actions {
+            match a {
+                Action::Connect => {
+                    self.drop_connection();
+                    self.connecting = Some(Box::pin(connect(self.peer.clone(), self.remote)));
+                }
+                Action::Send(msg) => {
+                    if failed.is_some() {
+                        continue;
+                    }
+                    let Some(w) = self.write.as_mut() else { continue };
+                    let bytes = match codec::encode(&msg, self.fsm.asn4()) {
+                        Ok(b) => b,
+                        Err(e) => {
+                            error!(peer = %self.remote, "{e}");
+                            failed = Some(Event::TcpClosed { error: e.to_string() });
+                            continue;
+                        }
+                    };
+                    match timeout(WRITE_TIMEOUT, w.write_all(&bytes)).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => {
+                            failed = Some(Event::TcpClosed {
+                                error: format!("write: {e}"),
+                            })
+                        }
+                        Err(_) => {
+                            failed = Some(Event::TcpClosed {
+                                error: format!(
+                                    "write blocked for {}s (the peer stopped reading)",
+                                    WRITE_TIMEOUT.as_secs()
+                                ),
+                            })
+                        }
+                    }
+                }
+                Action::Close => {
+                    self.connecting = None;
+                    let (r, w) = (self.read.take(), self.write.take());
+                    self.rbuf.clear();
+                    if let (Some(r), Some(w)) = (r, w) {
+                        if inline_close {
+                            linger(r, w).await;
+                        } else {
+                            tokio::spawn(linger(r, w));
+                        }
+                    }
+                }
+                Action::StartTimer(t, d) => self.timers[timer_index(t)] = Some(Instant::now() + d),
+                Action::StopTimer(t) => self.timers[timer_index(t)] = None,
+                Action::StateChanged { from, to } => {
+                    info!(peer = %self.remote, asn = self.peer.asn, "BGP session {from} -> {to}");
+                    self.status.update(self.index, |s| {
+                        s.state = to;
+                        s.since = std::time::SystemTime::now();
+                        s.since_instant = std::time::Instant::now();
+                    });
+                }
+                Action::Log(level, msg) => match level {
+                    Level::Debug => debug!(peer = %self.remote, "{msg}"),
+                    Level::Info => info!(peer = %self.remote, "{msg}"),
+                    Level::Warn => warn!(peer = %self.remote, "{msg}"),
+                    Level::Error => error!(peer = %self.remote, "{msg}"),
+                },
+            }
+        }
+        // A failed write only matters while a connection is up.
+        failed.filter(|_| self.fsm.state().connected())
+    }
+
+    fn drop_connection(&mut self) {
+        self.read = None;
+        self.write = None;
+        self.rbuf.clear();
+    }
+
+    async fn stop(&mut self, reason: &str) {
+        let actions = self.fsm.handle(Event::Stop {
+            reason: reason.to_string(),
+        });
+        self.connecting = None;
+        let _ = self.apply(actions, true).await;
+        self.drop_connection();
+        self.publish();
+    }
+
+    /// Copies the state machine's view into the shared status.
+    fn publish(&self) {
+        let (announced, graceful) = self.fsm.announced();
+        let counters = self.fsm.counters();
+        let negotiated = self.fsm.negotiated().cloned();
+        let last_error = self.fsm.last_error().map(str::to_owned);
+        let state = self.fsm.state();
+        self.status.update(self.index, |s| {
+            s.announced = announced;
+            s.graceful_shutdown = graceful;
+            s.messages_in = counters.messages_in;
+            s.messages_out = counters.messages_out;
+            s.updates_received = counters.updates_received;
+            s.established_count = counters.established;
+            s.hold_time = negotiated.as_ref().map(|n| n.hold_time);
+            s.families = negotiated.map(|n| n.families).unwrap_or_default();
+            s.last_error = last_error;
+            s.state = state;
+        });
+    }
+}
+
+/// Closes gracefully: FIN, then read (and discard) until the peer closes
+/// too, for at most [`LINGER`]. Dropping a socket with unread data would
+/// send a RST, which can destroy a NOTIFICATION in flight.
+async fn linger(mut r: OwnedReadHalf, mut w: OwnedWriteHalf) {
+    let _ = timeout(LINGER, w.shutdown()).await;
+    let _ = timeout(LINGER, async {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = r.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+/// Opens the session's TCP connection: TCP-MD5, TTL and local address
+/// set before the SYN goes out.
+async fn connect(peer: BgpPeer, remote: SocketAddr) -> io::Result<TcpStream> {
+    let socket = Socket::new(Domain::for_address(remote), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_nonblocking(true)?;
+    socket.set_tcp_nodelay(true)?;
+    if let Some(pw) = &peer.password {
+        md5::set_key(&socket, peer.address, pw.as_bytes())
+            .map_err(|e| io::Error::new(e.kind(), format!("setting the TCP-MD5 password: {e}")))?;
+    }
+    let ttl = u32::from(peer.multihop.max(1));
+    if remote.is_ipv4() {
+        socket.set_ttl_v4(ttl)?;
+    } else {
+        socket.set_unicast_hops_v6(ttl)?;
+    }
+    if let Some(local) = peer.local_address {
+        socket
+            .bind(&SocketAddr::new(local, 0).into())
+            .map_err(|e| io::Error::new(e.kind(), format!("binding local address {local}: {e}")))?;
+    }
+    let socket = tokio::net::TcpSocket::from_std_stream(socket.into());
+    match timeout(CONNECT_TIMEOUT, socket.connect(remote)).await {
+        Ok(r) => r,
+        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "no answer")),
+    }
+}
+
+/// The log text for a failed connect, with the likely cause.
+fn connect_error(peer: &BgpPeer, remote: SocketAddr, e: &io::Error) -> String {
+    if e.kind() == io::ErrorKind::TimedOut {
+        let hint = if peer.password.is_some() {
+            "a TCP-MD5 password is configured: a password mismatch is a likely cause \
+             (the peer drops SYNs with a wrong signature without an answer)"
+        } else {
+            "the peer does not answer: check reachability and filters, and whether the peer \
+             expects a TCP-MD5 password"
+        };
+        format!(
+            "connect to {remote} timed out after {}s; {hint}",
+            CONNECT_TIMEOUT.as_secs()
+        )
+    } else {
+        format!("connect to {remote} failed: {e}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_timeout_names_md5() {
+        let mut peer = crate::config::BgpPeer {
+            address: "10.255.0.1".parse().unwrap(),
+            port: 179,
+            asn: 65000,
+            local_address: None,
+            password: Some("x".into()),
+            multihop: 1,
+            hold_time: 9,
+            families: vec![],
+            ipv4_next_hop: None,
+            ipv6_next_hop: None,
+            prepend: 0,
+            med: None,
+        };
+        let remote = SocketAddr::new(peer.address, 179);
+        let e = io::Error::new(io::ErrorKind::TimedOut, "no answer");
+        let text = connect_error(&peer, remote, &e);
+        assert!(text.contains("timed out") && text.contains("TCP-MD5 password") && text.contains("mismatch"));
+        peer.password = None;
+        assert!(!connect_error(&peer, remote, &e).contains("mismatch"));
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        assert!(connect_error(&peer, remote, &refused).contains("failed"));
+    }
+}

@@ -1,0 +1,189 @@
+//! The whole speaker (tasks, sockets, timers, health channel) against a
+//! tiny peer on loopback built from our own codec: announce, follow
+//! health, status snapshot, shutdown with Cease.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::codec::{Decoder, encode};
+use super::fsm::State;
+use super::message::{Capabilities, Inbound, Open, Outbound};
+use super::*;
+use crate::config::{AddressFamily, BgpPeer, Prefix};
+use crate::health::{Health, State as HealthState};
+
+struct TestPeer {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    decoder: Decoder,
+}
+
+impl TestPeer {
+    async fn next(&mut self) -> Option<Inbound> {
+        loop {
+            if let Some(m) = self.decoder.decode(&mut self.buf).expect("pharos sends valid BGP") {
+                return Some(m);
+            }
+            let mut chunk = [0u8; 4096];
+            let n = tokio::time::timeout(Duration::from_secs(5), self.stream.read(&mut chunk))
+                .await
+                .expect("pharos is silent")
+                .ok()?;
+            if n == 0 {
+                return None;
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    async fn send(&mut self, m: Outbound) {
+        self.stream.write_all(&encode(&m, true).unwrap()).await.unwrap();
+    }
+
+    /// The next message that is not a KEEPALIVE.
+    async fn next_non_keepalive(&mut self) -> Option<Inbound> {
+        loop {
+            match self.next().await? {
+                Inbound::Keepalive => continue,
+                m => return Some(m),
+            }
+        }
+    }
+}
+
+fn config(port: u16) -> BgpConfig {
+    BgpConfig {
+        enabled: true,
+        asn: 65001,
+        router_id: Ipv4Addr::new(10, 0, 0, 1),
+        announce: vec![
+            Prefix::parse("192.0.2.0/24").unwrap(),
+            Prefix::parse("2001:db8:1::/48").unwrap(),
+        ],
+        communities: Vec::new(),
+        large_communities: Vec::new(),
+        peers: vec![BgpPeer {
+            address: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port,
+            asn: 65000,
+            local_address: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            password: None,
+            multihop: 1,
+            hold_time: 9,
+            families: vec![AddressFamily::Ipv4],
+            ipv4_next_hop: None,
+            ipv6_next_hop: None,
+            prepend: 0,
+            med: None,
+        }],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn announces_follows_health_and_ceases_on_shutdown() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = tokio::sync::watch::channel(Health::new(HealthState::Healthy, "test"));
+    let speaker = Speaker::spawn(&config(port), rx);
+    let status = speaker.status();
+
+    let (stream, _) = tokio::time::timeout(Duration::from_secs(5), listener.accept())
+        .await
+        .expect("pharos connects at once")
+        .unwrap();
+    let mut peer = TestPeer {
+        stream,
+        buf: Vec::new(),
+        decoder: Decoder::new(),
+    };
+    let Some(Inbound::Open(open)) = peer.next().await else {
+        panic!("no OPEN")
+    };
+    assert_eq!(open.asn(), 65001);
+    assert_eq!(open.capabilities.families, vec![AddressFamily::Ipv4]);
+    peer.send(Outbound::Open(Open {
+        my_as: 65000,
+        hold_time: 30,
+        router_id: Ipv4Addr::new(10, 9, 9, 9),
+        capabilities: Capabilities {
+            four_octet_as: Some(65000),
+            families: vec![AddressFamily::Ipv4],
+            ..Capabilities::default()
+        },
+    }))
+    .await;
+    peer.decoder.set_asn4(true);
+    peer.send(Outbound::Keepalive).await;
+    // KEEPALIVE, the IPv4 announcement, End-of-RIB. IPv6 is not carried.
+    let Some(Inbound::Update(u)) = peer.next_non_keepalive().await else {
+        panic!()
+    };
+    assert_eq!((u.announced, u.withdrawn), (1, 0));
+    let Some(Inbound::Update(eor)) = peer.next_non_keepalive().await else {
+        panic!()
+    };
+    assert_eq!(eor.end_of_rib, Some(AddressFamily::Ipv4));
+
+    let s = &status.peers()[0];
+    assert_eq!(s.state, State::Established);
+    assert_eq!(s.announced, vec![Prefix::parse("192.0.2.0/24").unwrap()]);
+    assert_eq!(s.hold_time, Some(9));
+    assert_eq!(s.families, vec![AddressFamily::Ipv4]);
+    assert_eq!(s.established_count, 1);
+    assert!(status.any_established());
+
+    tx.send_replace(Health::new(HealthState::Unhealthy, "probe failing"));
+    let Some(Inbound::Update(u)) = peer.next_non_keepalive().await else {
+        panic!()
+    };
+    assert_eq!((u.announced, u.withdrawn), (0, 1));
+    tx.send_replace(Health::new(HealthState::Draining, "maintenance"));
+    let Some(Inbound::Update(u)) = peer.next_non_keepalive().await else {
+        panic!()
+    };
+    assert_eq!(u.announced, 1);
+    // Status follows (the task publishes after each event).
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(status.peers()[0].graceful_shutdown);
+
+    speaker.shutdown("node test shutting down").await;
+    let Some(Inbound::Update(u)) = peer.next_non_keepalive().await else {
+        panic!()
+    };
+    assert_eq!(u.withdrawn, 1, "withdrawn before the Cease");
+    let Some(Inbound::Notification(n)) = peer.next_non_keepalive().await else {
+        panic!()
+    };
+    assert_eq!((n.code, n.subcode), (6, 2));
+    assert_eq!(n.shutdown_message().as_deref(), Some("node test shutting down"));
+    assert_eq!(peer.next().await, None, "then the connection closes");
+    assert_eq!(status.peers()[0].state, State::Idle);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_connections_are_retried_and_reported() {
+    // A port with nothing listening.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let (_tx, rx) = tokio::sync::watch::channel(Health::new(HealthState::Healthy, "test"));
+    let speaker = Speaker::spawn(&config(port), rx);
+    let status = speaker.status();
+    let mut seen = None;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let s = status.peers()[0].clone();
+        if s.last_error.is_some() {
+            seen = Some(s);
+            break;
+        }
+    }
+    let s = seen.expect("a connect error in the status");
+    assert!(s.last_error.unwrap().contains("refused"));
+    assert!(matches!(s.state, State::Active | State::Connect));
+    speaker.shutdown("bye").await;
+}

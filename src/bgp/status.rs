@@ -1,0 +1,100 @@
+//! The speaker's status, one entry per configured peer, shared through an
+//! `Arc` so that the management API and the metrics can read a consistent
+//! snapshot at any time without talking to the session tasks.
+
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Instant, SystemTime};
+
+use super::fsm::State;
+use crate::config::{AddressFamily, BgpPeer, Prefix};
+
+/// One peer's session as last reported by its task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerStatus {
+    pub address: IpAddr,
+    pub port: u16,
+    pub asn: u32,
+    pub state: State,
+    /// When `state` was entered (wall clock, for the API).
+    pub since: SystemTime,
+    /// When `state` was entered (monotonic, for durations).
+    pub since_instant: Instant,
+    /// Prefixes the peer currently holds from us.
+    pub announced: Vec<Prefix>,
+    /// They carry GRACEFUL_SHUTDOWN (the node is draining).
+    pub graceful_shutdown: bool,
+    /// Negotiated hold time (seconds) while the session is up.
+    pub hold_time: Option<u16>,
+    /// Families both sides carry, while the session is up.
+    pub families: Vec<AddressFamily>,
+    /// The last reason the session failed or could not connect.
+    pub last_error: Option<String>,
+    pub messages_in: u64,
+    pub messages_out: u64,
+    /// UPDATEs received (read and discarded: pharos takes no routes).
+    pub updates_received: u64,
+    /// How many times the session reached Established.
+    pub established_count: u64,
+}
+
+impl PeerStatus {
+    fn new(peer: &BgpPeer) -> PeerStatus {
+        PeerStatus {
+            address: peer.address,
+            port: peer.port,
+            asn: peer.asn,
+            state: State::Idle,
+            since: SystemTime::now(),
+            since_instant: Instant::now(),
+            announced: Vec::new(),
+            graceful_shutdown: false,
+            hold_time: None,
+            families: Vec::new(),
+            last_error: None,
+            messages_in: 0,
+            messages_out: 0,
+            updates_received: 0,
+            established_count: 0,
+        }
+    }
+}
+
+/// Every peer's status, in config order.
+#[derive(Debug)]
+pub struct BgpStatus {
+    peers: Vec<Mutex<PeerStatus>>,
+}
+
+impl BgpStatus {
+    pub(super) fn new(peers: &[BgpPeer]) -> BgpStatus {
+        BgpStatus {
+            peers: peers.iter().map(|p| Mutex::new(PeerStatus::new(p))).collect(),
+        }
+    }
+
+    /// A copy of every peer's status.
+    pub fn peers(&self) -> Vec<PeerStatus> {
+        self.peers
+            .iter()
+            .map(|p| match p.lock() {
+                Ok(g) => g.clone(),
+                Err(poisoned) => poisoned.into_inner().clone(),
+            })
+            .collect()
+    }
+
+    /// True when at least one session is Established.
+    pub fn any_established(&self) -> bool {
+        self.peers().iter().any(|p| p.state == State::Established)
+    }
+
+    pub(super) fn update(&self, index: usize, f: impl FnOnce(&mut PeerStatus)) {
+        if let Some(cell) = self.peers.get(index) {
+            match cell.lock() {
+                Ok(mut g) => f(&mut g),
+                Err(poisoned) => f(&mut poisoned.into_inner()),
+            }
+        }
+    }
+}

@@ -1,0 +1,324 @@
+//! The BGP speaker against real peers: BIRD 2 and GoBGP (and a scripted
+//! misbehaving peer), each in its own network namespace, with the real
+//! pharos binary in the node namespace (tests/common/bgp.rs).
+//!
+//! Needs root; scripts/test.sh installs bird2, gobgpd and jq.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{BgpPeer, Node, NodeConfig, PeerEntry, PeerOpts, scripted_peer_py};
+
+const UP: Duration = Duration::from_secs(15);
+
+/// The routes every test config announces, as the peer must list them:
+/// both prefixes, AS path with 2 prepends, both communities, MED, large
+/// community, next hop self.
+fn expected(nh4: &str, nh6: &str, asn: u32) -> Vec<String> {
+    let path = format!("{asn} {asn} {asn}");
+    vec![
+        format!(
+            "192.0.2.0/24 nexthop={nh4} aspath={path} communities=65001:100 65001:666 med=10 origin=igp large=65001:1:2"
+        ),
+        format!(
+            "2001:db8:1::/48 nexthop={nh6} aspath={path} communities=65001:100 65001:666 med=10 origin=igp large=65001:1:2"
+        ),
+    ]
+}
+
+fn lines(peer: &BgpPeer) -> Vec<String> {
+    peer.routes().into_iter().map(|r| r.line).collect()
+}
+
+/// Waits for both prefixes, then checks that the peer has exactly the
+/// expected routes and nothing else.
+fn check_routes(peer: &BgpPeer, asn: u32) {
+    peer.wait_established(UP);
+    peer.wait_route_count(2, UP);
+    assert_eq!(lines(peer), expected(&peer.node_ip4, &peer.node_ip6, asn));
+}
+
+fn one_ipv4_session(kind: &str) {
+    let peer = BgpPeer::start(kind, &PeerOpts::default());
+    let _node = Node::start(&peer, &NodeConfig::with_peers(vec![peer.peer_v4()]));
+    check_routes(&peer, 65001);
+}
+
+fn separate_sessions(kind: &str) {
+    let peer = BgpPeer::start(
+        kind,
+        &PeerOpts {
+            sessions: "dual",
+            ..PeerOpts::default()
+        },
+    );
+    let _node = Node::start(&peer, &NodeConfig::with_peers(peer.peers_dual()));
+    check_routes(&peer, 65001);
+}
+
+#[test]
+fn bird_one_ipv4_session_carries_both_families() {
+    one_ipv4_session("bird");
+}
+
+#[test]
+fn bird_separate_ipv4_and_ipv6_sessions() {
+    separate_sessions("bird");
+}
+
+#[test]
+fn gobgp_one_ipv4_session_carries_both_families() {
+    one_ipv4_session("gobgp");
+}
+
+#[test]
+fn gobgp_separate_ipv4_and_ipv6_sessions() {
+    separate_sessions("gobgp");
+}
+
+#[test]
+fn bird_ipv6_session_with_a_four_octet_asn() {
+    let asn = 4_200_000_001;
+    let peer = BgpPeer::start(
+        "bird",
+        &PeerOpts {
+            sessions: "v6",
+            node_as: asn,
+            ..PeerOpts::default()
+        },
+    );
+    let cfg = NodeConfig {
+        asn,
+        ..NodeConfig::with_peers(vec![peer.peer_v6()])
+    };
+    let node = Node::start(&peer, &cfg);
+    check_routes(&peer, asn);
+    assert!(node.log().contains("4-octet AS yes"));
+}
+
+#[test]
+fn sigterm_withdraws_before_the_session_closes() {
+    let peer = BgpPeer::start("bird", &PeerOpts::default());
+    let mut node = Node::start(&peer, &NodeConfig::with_peers(vec![peer.peer_v4()]));
+    check_routes(&peer, 65001);
+    node.signal("TERM");
+    let t0 = Instant::now();
+    // Withdrawn while the session is still up (health.drain = 1s)...
+    peer.wait("withdrawn while Established", Duration::from_secs(3), |p| {
+        p.routes().is_empty() && p.state() == "Established"
+    });
+    let withdrawn = t0.elapsed();
+    // ...then Cease / Administrative Shutdown with our message.
+    peer.wait("session down", Duration::from_secs(5), |p| p.state() != "Established");
+    let status = node.wait_exit(Duration::from_secs(5));
+    assert!(status.success(), "pharos exited with {status}");
+    let log = peer.log();
+    assert!(
+        log.contains(&format!(
+            "Administrative shutdown: \"pharos node {} shutting down\"",
+            peer.name
+        )),
+        "BIRD did not log our Cease / Administrative Shutdown:\n{log}"
+    );
+    eprintln!("SIGTERM -> withdrawn at the peer: {withdrawn:?}");
+}
+
+#[test]
+fn kill9_drops_the_routes_at_once() {
+    let peer = BgpPeer::start("bird", &PeerOpts::default());
+    let mut node = Node::start(&peer, &NodeConfig::with_peers(vec![peer.peer_v4()]));
+    check_routes(&peer, 65001);
+    node.kill9();
+    // The kernel closes the socket: no hold timer wait (hold is 9 s).
+    let gone = peer.wait_route_count(0, Duration::from_secs(3));
+    assert_ne!(peer.state(), "Established");
+    eprintln!("kill -9 -> routes gone at the peer: {gone:?}");
+}
+
+#[test]
+fn md5_right_establishes() {
+    let pw = "s3cret-pw";
+    let peer = BgpPeer::start(
+        "gobgp",
+        &PeerOpts {
+            md5: Some(pw.into()),
+            ..PeerOpts::default()
+        },
+    );
+    let entry = PeerEntry {
+        password: Some(pw.into()),
+        ..peer.peer_v4()
+    };
+    let _node = Node::start(&peer, &NodeConfig::with_peers(vec![entry]));
+    check_routes(&peer, 65001);
+}
+
+#[test]
+fn md5_wrong_is_not_established_and_the_log_says_why() {
+    let peer = BgpPeer::start(
+        "bird",
+        &PeerOpts {
+            md5: Some("s3cret-pw".into()),
+            ..PeerOpts::default()
+        },
+    );
+    let entry = PeerEntry {
+        password: Some("wrong-pw".into()),
+        ..peer.peer_v4()
+    };
+    let mut node = Node::start(&peer, &NodeConfig::with_peers(vec![entry]));
+    node.wait_log("timed out after 5s", Duration::from_secs(10));
+    let log = node.log();
+    assert!(
+        log.contains("a TCP-MD5 password is configured: a password mismatch is a likely cause"),
+        "{log}"
+    );
+    assert_ne!(peer.state(), "Established");
+    assert!(peer.routes().is_empty());
+    assert!(node.is_running());
+}
+
+/// A scripted peer in MODE; returns it and the path of its event log.
+fn scripted(mode: &str) -> (BgpPeer, std::path::PathBuf) {
+    let log = tempfile::Builder::new()
+        .prefix("scripted-peer.")
+        .suffix(".jsonl")
+        .tempfile()
+        .expect("temp file")
+        .into_temp_path()
+        .keep()
+        .expect("keep temp file");
+    // peer.sh gives the peer 10.255.N.1; the script reads it from argv.
+    // Its address is only known after start, so listen on any address.
+    let cmd = format!(
+        "python3 {} --listen 0.0.0.0 --mode {mode} --log {} --lifetime 120",
+        scripted_peer_py().display(),
+        log.display()
+    );
+    let peer = BgpPeer::start(
+        "script",
+        &PeerOpts {
+            command: Some(cmd),
+            ..PeerOpts::default()
+        },
+    );
+    (peer, log)
+}
+
+#[derive(Debug)]
+struct ScriptEvent {
+    t: f64,
+    conn: u64,
+    event: String,
+    code: Option<u64>,
+    subcode: Option<u64>,
+}
+
+fn script_events(path: &std::path::Path) -> Vec<ScriptEvent> {
+    // One JSON object per line, with flat scalar fields only.
+    let field = |line: &str, k: &str| -> Option<String> {
+        let key = format!("\"{k}\": ");
+        let start = line.find(&key)? + key.len();
+        let rest = &line[start..];
+        let end = rest.find([',', '}']).unwrap_or(rest.len());
+        Some(rest[..end].trim().trim_matches('"').to_string())
+    };
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            Some(ScriptEvent {
+                t: field(l, "t")?.parse().ok()?,
+                conn: field(l, "conn")?.parse().ok()?,
+                event: field(l, "event")?,
+                code: field(l, "code").and_then(|v| v.parse().ok()),
+                subcode: field(l, "subcode").and_then(|v| v.parse().ok()),
+            })
+        })
+        .collect()
+}
+
+/// Waits until the scripted peer saw `n` connections; their start times.
+fn wait_connections(path: &std::path::Path, n: usize, timeout: Duration, node: &mut Node) -> Vec<f64> {
+    let start = Instant::now();
+    loop {
+        let connects: Vec<f64> = script_events(path)
+            .iter()
+            .filter(|e| e.event == "connect")
+            .map(|e| e.t)
+            .collect();
+        if connects.len() >= n {
+            return connects;
+        }
+        assert!(node.is_running(), "pharos died:\n{}", node.log());
+        assert!(
+            start.elapsed() < timeout,
+            "only {} connections within {timeout:?}; events: {:?}\n{}",
+            connects.len(),
+            script_events(path),
+            node.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The peer misbehaves on every connection: pharos answers with the
+/// NOTIFICATION `want` (if any), stays up, and reconnects with a growing
+/// backoff.
+fn misbehaving_peer(mode: &str, want: Option<(u64, u64)>, log_text: &str) {
+    let (peer, events) = scripted(mode);
+    let entry = PeerEntry {
+        local_address: None,
+        ..peer.peer_v4()
+    };
+    let mut node = Node::start(&peer, &NodeConfig::with_peers(vec![entry]));
+    let t = wait_connections(&events, 4, Duration::from_secs(20), &mut node);
+    // Backoff: 0.5..1 s, then 1..2 s, then 2..4 s (plus a little).
+    let gaps: Vec<f64> = t.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(
+        gaps[0] < 1.6 && gaps[2] > 1.9 && gaps[2] > gaps[0],
+        "reconnect gaps {gaps:?}"
+    );
+    if let Some((code, subcode)) = want {
+        let got: Vec<(u64, u64)> = script_events(&events)
+            .iter()
+            .filter(|e| e.event == "notification" && e.conn <= 3)
+            .filter_map(|e| Some((e.code?, e.subcode?)))
+            .collect();
+        assert!(
+            got.len() >= 3 && got.iter().all(|n| *n == (code, subcode)),
+            "NOTIFICATIONs from pharos: {got:?}, want ({code}, {subcode}) on each connection"
+        );
+    }
+    assert!(node.is_running());
+    let log = node.log();
+    assert!(log.contains(log_text), "pharos log lacks {log_text:?}:\n{log}");
+    assert!(!log.contains("panicked"), "{log}");
+    drop(peer);
+    let _ = std::fs::remove_file(&events);
+}
+
+#[test]
+fn garbage_from_the_peer_gets_a_header_error_and_a_reconnect() {
+    misbehaving_peer("garbage", Some((1, 1)), "Connection Not Synchronized");
+}
+
+#[test]
+fn a_malformed_update_gets_an_update_error() {
+    misbehaving_peer("bad-update", Some((3, 1)), "malformed message from the peer");
+}
+
+#[test]
+fn a_notification_from_the_peer_means_reconnect() {
+    misbehaving_peer(
+        "notification",
+        None,
+        "NOTIFICATION from the peer in Established: Cease / Administrative Reset (6/4): \"scripted peer says goodbye\"",
+    );
+}
+
+#[test]
+fn wrong_peer_as_gets_bad_peer_as() {
+    misbehaving_peer("bad-as", Some((2, 2)), "the peer is AS 65001, the config says AS 65000");
+}
