@@ -58,7 +58,9 @@ pub async fn query_soa(apex: &[u8], primary: SocketAddr, key: Option<&Key>, t: T
     let sock = UdpSocket::bind(bind).await.map_err(|e| format!("UDP socket: {e}"))?;
     sock.connect(primary).await.map_err(|e| format!("UDP connect: {e}"))?;
     sock.send(&query).await.map_err(|e| format!("UDP send: {e}"))?;
-    let mut buf = vec![0u8; 65535];
+    // No EDNS in the query: a UDP answer is at most 512 octets (a little
+    // more with TSIG); anything larger comes truncated, then over TCP.
+    let mut buf = vec![0u8; 4096];
     let deadline = tokio::time::Instant::now() + t.message;
     let reply = loop {
         let n = match tokio::time::timeout_at(deadline, sock.recv(&mut buf)).await {

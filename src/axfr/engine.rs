@@ -89,6 +89,10 @@ impl Engine {
 pub fn start(zones: Vec<SecondaryZone>, store: Store, data_dir: PathBuf, timeouts: Timeouts) -> Engine {
     let counters = Arc::new(Counters::default());
     let status = StatusMap::default();
+    let limits = Arc::new(Limits {
+        soa_queries: tokio::sync::Semaphore::new(MAX_SOA_QUERIES),
+        transfers: tokio::sync::Semaphore::new(MAX_TRANSFERS),
+    });
     let mut map = HashMap::new();
     for (i, z) in zones.into_iter().enumerate() {
         let (tx, rx) = unbounded_channel();
@@ -105,6 +109,7 @@ pub fn start(zones: Vec<SecondaryZone>, store: Store, data_dir: PathBuf, timeout
             tx,
             counters: counters.clone(),
             status: status.clone(),
+            limits: limits.clone(),
             timeouts,
             seed: i as u64 + 1,
         };
@@ -124,9 +129,23 @@ struct ZoneTask {
     tx: UnboundedSender<Event>,
     counters: Arc<Counters>,
     status: StatusMap,
+    limits: Arc<Limits>,
     timeouts: Timeouts,
     seed: u64,
 }
+
+/// Node-wide caps on what the zone tasks do at once, so that thousands of
+/// zones starting together neither flood the primaries nor open thousands
+/// of sockets (NSD and Knot cap theirs likewise).
+struct Limits {
+    soa_queries: tokio::sync::Semaphore,
+    transfers: tokio::sync::Semaphore,
+}
+
+/// SOA queries in flight, node-wide.
+const MAX_SOA_QUERIES: usize = 64;
+/// Transfers in flight, node-wide.
+const MAX_TRANSFERS: usize = 16;
 
 impl ZoneTask {
     fn text(&self) -> String {
@@ -137,7 +156,21 @@ impl ZoneTask {
         let zname = self.text();
         let mut sm = Secondary::new(self.zone.primaries.len(), self.zone.limits, self.seed);
         let (serial, expire_at) = self.initial_version();
-        let mut actions = sm.handle(Instant::now(), Event::Load { serial, expire_at });
+        // The held version's own SOA timers drive refresh and retry until a
+        // primary answers.
+        let timers = self.current().and_then(|z| {
+            z.get(APEX, rtype::SOA)
+                .and_then(|set| z.records(set).next())
+                .and_then(|rd| transfer::soa_timers(rd).ok())
+        });
+        let mut actions = sm.handle(
+            Instant::now(),
+            Event::Load {
+                serial,
+                expire_at,
+                timers,
+            },
+        );
         let mut wake: Option<Instant> = None;
         loop {
             for action in actions.drain(..) {
@@ -250,7 +283,9 @@ impl ZoneTask {
         let t = self.timeouts;
         let key = self.zone.key.clone();
         let status = self.status.clone();
+        let limits = self.limits.clone();
         tokio::spawn(async move {
+            let _permit = limits.soa_queries.acquire().await;
             let result = client::query_soa(&apex, addr, key.as_deref(), t)
                 .await
                 .map_err(|e| format!("{addr}: {e}"));
@@ -270,6 +305,7 @@ impl ZoneTask {
         let dir = self.dir.clone();
         let counters = self.counters.clone();
         let status = self.status.clone();
+        let caps = self.limits.clone();
         let current = self.current();
         let key = self.zone.key.clone();
         let limits = self.zone.limits;
@@ -279,6 +315,7 @@ impl ZoneTask {
                 z.get(APEX, rtype::SOA)
                     .and_then(|s| z.records(s).next().map(<[u8]>::to_vec))
             });
+            let _permit = caps.transfers.acquire().await;
             let started = Instant::now();
             let result = match client::transfer(&apex, addr, kind, held_soa.as_deref(), key.as_deref(), t).await {
                 Ok((outcome, stats)) => {

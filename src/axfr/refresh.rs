@@ -43,6 +43,9 @@ pub enum Event {
     Load {
         serial: Option<u32>,
         expire_at: Option<Instant>,
+        /// The SOA timers of that version (its refresh and retry apply
+        /// until a primary answers).
+        timers: Option<SoaTimers>,
     },
     /// Check the primaries now (timer, operator, or after a NOTIFY).
     Refresh,
@@ -169,7 +172,11 @@ impl Secondary {
             return out;
         }
         match event {
-            Event::Load { serial, expire_at } => self.on_load(now, serial, expire_at, &mut out),
+            Event::Load {
+                serial,
+                expire_at,
+                timers,
+            } => self.on_load(now, serial, expire_at, timers, &mut out),
             Event::Refresh => self.on_refresh(now, &mut out),
             Event::Notify { serial } => self.on_notify(now, serial, &mut out),
             Event::Expire => {}
@@ -189,11 +196,31 @@ impl Secondary {
         out
     }
 
-    fn on_load(&mut self, now: Instant, serial: Option<u32>, expire_at: Option<Instant>, out: &mut Vec<Action>) {
+    fn on_load(
+        &mut self,
+        now: Instant,
+        serial: Option<u32>,
+        expire_at: Option<Instant>,
+        timers: Option<SoaTimers>,
+        out: &mut Vec<Action>,
+    ) {
         self.serial = serial;
         self.expire_at = expire_at;
-        // Served from disk at once; ask the primaries straight away.
-        self.on_refresh(now, out);
+        self.timers = timers;
+        // Served from disk at once. The refresh timer resumes where it was
+        // (as Knot and NSD keep theirs): the last confirmation is expire_at
+        // minus the expire interval, the next check one refresh interval
+        // after it. Without that record, ask the primaries straight away.
+        let due = match (serial, expire_at, timers) {
+            (Some(_), Some(exp), Some(t)) if exp > now => exp
+                .checked_sub(self.limits.expire(t.expire))
+                .map(|confirmed| confirmed + self.limits.refresh(t.refresh)),
+            _ => None,
+        };
+        match due {
+            Some(at) if at > now => self.refresh_at = Some(at),
+            _ => self.on_refresh(now, out),
+        }
     }
 
     fn on_notify(&mut self, now: Instant, serial: Option<u32>, out: &mut Vec<Action>) {
@@ -367,6 +394,50 @@ mod tests {
     }
 
     #[test]
+    fn load_resumes_the_refresh_timer() {
+        let t0 = Instant::now();
+        // Confirmed 20 s ago (expire 100 s, so it expires in 80 s); refresh
+        // is 60 s: the next check is due in 40 s, not now.
+        let mut z = zone(1);
+        let a = z.handle(
+            t0,
+            Event::Load {
+                serial: Some(5),
+                expire_at: Some(t0 + Duration::from_secs(80)),
+                timers: Some(soa(5)),
+            },
+        );
+        assert_eq!(a, vec![Action::Wakeup(t0 + Duration::from_secs(40))]);
+        // Past its refresh time: asked at once.
+        let mut z = zone(1);
+        let a = z.handle(
+            t0,
+            Event::Load {
+                serial: Some(5),
+                expire_at: Some(t0 + Duration::from_secs(30)),
+                timers: Some(soa(5)),
+            },
+        );
+        assert_eq!(a[0], Action::QuerySoa { primary: 0 });
+        // Its retry is the version's own (10 s), not retry-min.
+        let a = z.handle(
+            t0,
+            Event::SoaResult {
+                primary: 0,
+                result: Err("timeout".into()),
+            },
+        );
+        let wake = a.iter().find_map(|x| match x {
+            Action::Wakeup(at) => Some(*at),
+            _ => None,
+        });
+        assert!(
+            wake.is_some_and(|w| w >= t0 + Duration::from_secs(8) && w <= t0 + Duration::from_secs(10)),
+            "{a:?}"
+        );
+    }
+
+    #[test]
     fn serial_arithmetic_wraps() {
         assert!(serial_gt(2, 1));
         assert!(serial_gt(0, u32::MAX));
@@ -385,6 +456,7 @@ mod tests {
             Event::Load {
                 serial: None,
                 expire_at: None,
+                timers: None,
             },
         );
         assert_eq!(a[0], Action::QuerySoa { primary: 0 });
@@ -425,6 +497,7 @@ mod tests {
             Event::Load {
                 serial: Some(5),
                 expire_at: None,
+                timers: None,
             },
         );
         let a = z.handle(
@@ -474,6 +547,7 @@ mod tests {
             Event::Load {
                 serial: Some(1),
                 expire_at: None,
+                timers: None,
             },
         );
         for _ in 0..10 {
@@ -500,6 +574,7 @@ mod tests {
             Event::Load {
                 serial: Some(1),
                 expire_at: Some(t0 + Duration::from_secs(10)),
+                timers: None,
             },
         );
         z.handle(
@@ -535,6 +610,7 @@ mod tests {
             Event::Load {
                 serial: Some(1),
                 expire_at: None,
+                timers: None,
             },
         );
         let a = z.handle(
