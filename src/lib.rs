@@ -9,6 +9,8 @@
 //!                       algorithm, EDNS/NSID/CHAOS, response encoding
 //!   zone                the store: immutable zone snapshots behind arc-swap,
 //!                       lookup structures, zone-file loading and validation
+//!   mgmt                HTTP management API, runtime zone changes (ZoneManager),
+//!                       /metrics, status page, identity JSON, the API client
 //!   health              probes + rise/fall + maintenance -> watch channel for bgp
 //!   config              TOML schema (serde) and the validated runtime Config
 //! ```
@@ -22,5 +24,6 @@ pub mod config;
 pub mod dns;
 pub mod error;
 pub mod health;
+pub mod mgmt;
 pub mod supervisor;
 pub mod zone;

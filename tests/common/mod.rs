@@ -30,6 +30,9 @@
 //!   changed through knotc, NOTIFY to pharos), [`BindPrimary`] (named from
 //!   BIND 9, optionally with a TSIG key) and [`ScriptedPrimary`] (a
 //!   tiny server in threads that can misbehave on AXFR);
+//! * `mgmt`: [`MgmtNode`] (pharos with its management API and identity
+//!   endpoint, and a token), a small HTTP client ([`http`]) and the Python
+//!   Prometheus parser ([`parse_metrics`]);
 //! * [`wire`]: the DNS encoder/parser and TCP framing (used as `common::wire`).
 //!
 //! Every test binary compiles this module on its own and uses only part of
@@ -39,6 +42,7 @@
 #![allow(dead_code)]
 
 mod knot;
+mod mgmt;
 mod pharos;
 mod primary;
 mod server;
@@ -48,6 +52,8 @@ mod zone;
 
 #[allow(unused_imports)]
 pub use knot::{Knot, KnotOpts, knot_config};
+#[allow(unused_imports)]
+pub use mgmt::{Http, MgmtNode, Sample, TOKEN, http, parse_metrics, sample};
 #[allow(unused_imports)]
 pub use pharos::{Pharos, PharosOpts, pharos_bin, pharos_check_config, pharos_cmd, pharos_config, toml_str};
 #[allow(unused_imports)]
