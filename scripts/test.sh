@@ -3,9 +3,10 @@
 # on a fresh Debian 12 machine as well as on a developer's.
 #
 #   1. installs the Debian packages the tests run against (Knot DNS, NSD,
-#      BIND, kdig/dig, dnsperf, iproute2, BIRD 2 and GoBGP as BGP peers, jq),
-#      only if one is missing and only as root;
-#   2. makes sure the `python3` on PATH can import dnspython (dnsdiff);
+#      BIND, kdig/dig, dnsperf, iproute2, BIRD 2 and GoBGP as BGP peers, jq,
+#      Chromium for the status page), only if one is missing and only as root;
+#   2. makes sure the `python3` on PATH can import dnspython (dnsdiff) and
+#      prometheus_client (its parser reads /metrics in tests/mgmt.rs);
 #   3. cargo fmt --check, cargo clippy -D warnings, cargo test --release.
 #
 # Stops at the first failing step and says which one.
@@ -18,7 +19,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # Keep in sync with .ci/run.
-PACKAGES=(knot knot-dnsutils nsd dnsutils bind9 dnsperf python3-pip iproute2 bird2 gobgpd jq)
+PACKAGES=(knot knot-dnsutils nsd dnsutils bind9 dnsperf python3-pip iproute2 bird2 gobgpd jq chromium fonts-liberation)
 
 current_step="start"
 say()  { printf '\n==> %s\n' "$*"; }
@@ -79,7 +80,7 @@ else
     apt_install || fail "apt-get install failed twice"
     [ -z "$(missing_packages)" ] || fail "still missing after install: $(missing_packages)"
 fi
-for prog in knotd kdig dig nsd dnsperf bird birdc gobgpd gobgp jq; do
+for prog in knotd kdig dig nsd dnsperf bird birdc gobgpd gobgp jq chromium; do
     command -v "$prog" >/dev/null 2>&1 || [ -x "/usr/sbin/$prog" ] \
         || [ "${PHAROS_SKIP_INSTALL:-0}" = 1 ] || fail "$prog not found after installing packages"
 done
@@ -96,6 +97,17 @@ if ! python3 -c 'import dns.message' 2>/dev/null; then
 fi
 python3 -c 'import dns.version; print("dnspython", dns.version.version, "for", __import__("sys").executable)' \
     || fail "python3 still cannot import dnspython"
+
+step "python3 + prometheus_client"
+if ! python3 -c 'import prometheus_client.parser, prometheus_client.openmetrics.parser' 2>/dev/null; then
+    echo "installing prometheus-client for $(command -v python3)"
+    python3 -m pip install --quiet prometheus-client \
+        || python3 -m pip install --quiet --break-system-packages prometheus-client \
+        || { [ "$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y python3-prometheus-client; } \
+        || fail "cannot install prometheus-client for $(command -v python3)"
+fi
+python3 -c 'import prometheus_client.parser, prometheus_client.openmetrics.parser; print("prometheus_client ok")' \
+    || fail "python3 still cannot import prometheus_client"
 
 # ---------------------------------------------------------------- rust
 step "toolchain"

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Config;
 use crate::error::Error;
+use crate::mgmt::client::{self, Target};
 
 #[derive(Parser, Debug)]
 #[command(name = "pharos", version, about = "Anycast authoritative DNS node")]
@@ -44,6 +45,106 @@ enum Command {
         #[arg(long, default_value_t = 2.0)]
         timeout: f64,
     },
+    /// One screen about a running node: health, maintenance, BGP sessions,
+    /// zones (through its management API).
+    Status {
+        #[command(flatten)]
+        api: ApiArgs,
+        /// Print the API's JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Runtime zone changes through the management API.
+    Zone {
+        #[command(subcommand)]
+        action: ZoneAction,
+    },
+}
+
+/// How to reach a node's management API.
+#[derive(clap::Args, Debug)]
+struct ApiArgs {
+    /// The API's URL (http://HOST:PORT); default: the config's mgmt.listen,
+    /// else http://127.0.0.1:8053.
+    #[arg(long = "mgmt", visible_alias = "api", value_name = "URL", global = true)]
+    url: Option<String>,
+    /// The node's config file: where the API listens and its token file.
+    #[arg(long, short = 'c', global = true)]
+    config: Option<PathBuf>,
+    /// The bearer token file for mutating calls (default: the config's
+    /// mgmt.token-file).
+    #[arg(long, value_name = "FILE", global = true)]
+    token_file: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum ZoneAction {
+    /// Add a secondary zone (persisted by the node, transferred at once).
+    Add {
+        /// The zone's name.
+        name: String,
+        /// A primary (ADDR or ADDR:PORT); repeat for more, tried in order.
+        #[arg(long = "primary", required = true, value_name = "ADDR")]
+        primaries: Vec<String>,
+        /// The name of a [[tsig-key]] in the node's config.
+        #[arg(long)]
+        tsig_key: Option<String>,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Remove a zone added through the API.
+    Remove {
+        name: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// List every zone with its state, serial and freshness.
+    List {
+        #[command(flatten)]
+        api: ApiArgs,
+        /// Print the API's JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ask a secondary zone's primaries for a new version now.
+    Refresh {
+        name: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+}
+
+impl ApiArgs {
+    /// The API to talk to; with `mutating`, with its token.
+    fn target(&self, mutating: bool) -> Result<Target, Error> {
+        let config = match &self.config {
+            Some(path) => Some(Config::load(path)?),
+            None => None,
+        };
+        let mut target = match (&self.url, &config) {
+            (Some(url), _) => Target::parse(url).map_err(Error::Check)?,
+            (None, Some(c)) => match c.mgmt.listen {
+                Some(addr) => Target::from_listen(addr),
+                None => {
+                    return Err(Error::Check(
+                        "the config has no mgmt.listen: the node runs no management API (or pass --mgmt URL)".into(),
+                    ));
+                }
+            },
+            (None, None) => Target::parse("http://127.0.0.1:8053").map_err(Error::Check)?,
+        };
+        if mutating {
+            let file = self
+                .token_file
+                .clone()
+                .or_else(|| config.as_ref().map(|c| c.mgmt.token_file.clone()))
+                .ok_or_else(|| {
+                    Error::Check("this call needs the API token: pass --token-file FILE or --config FILE".into())
+                })?;
+            target = target.with_token_file(&file).map_err(Error::Check)?;
+        }
+        Ok(target)
+    }
 }
 
 /// Parses the command line and runs the chosen sub-command.
@@ -66,6 +167,18 @@ pub fn run() -> Result<(), Error> {
                 .unwrap_or(std::time::Duration::from_secs(2));
             crate::soacheck::run(&zone, &servers, primary.as_deref(), timeout)
         }
+        Command::Status { api, json } => client::status(&api.target(false)?, json),
+        Command::Zone { action } => match action {
+            ZoneAction::Add {
+                name,
+                primaries,
+                tsig_key,
+                api,
+            } => client::zone_add(&api.target(true)?, &name, &primaries, tsig_key.as_deref()),
+            ZoneAction::Remove { name, api } => client::zone_remove(&api.target(true)?, &name),
+            ZoneAction::List { api, json } => client::zone_list(&api.target(false)?, json),
+            ZoneAction::Refresh { name, api } => client::zone_refresh(&api.target(true)?, &name),
+        },
     }
 }
 

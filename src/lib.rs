@@ -12,6 +12,8 @@
 //!   soacheck            `pharos soa-check`: a zone's serial on many servers
 //!   bgp                 eBGP speaker: announces the configured prefixes while
 //!                       health says so (session FSM, UPDATEs, TCP-MD5)
+//!   mgmt                HTTP management API, runtime zone changes (ZoneManager),
+//!                       /metrics, status page, identity JSON, the API client
 //!   health              probes + rise/fall + maintenance -> watch channel for bgp
 //!   config              TOML schema (serde) and the validated runtime Config
 //! ```
@@ -26,6 +28,7 @@ pub mod config;
 pub mod dns;
 pub mod error;
 pub mod health;
+pub mod mgmt;
 pub mod soacheck;
 pub mod supervisor;
 pub mod zone;

@@ -29,7 +29,13 @@ use crate::zone::{Store, Zone, ZoneSet, file};
 
 /// Runs the node until SIGTERM/SIGINT or a fatal listener error.
 pub fn serve(config: Config) -> Result<(), Error> {
-    let loaded = load_zones(&config);
+    // Zones added through the management API are loaded like config zones.
+    let api_zones = crate::mgmt::api_zones::ApiZones::load(&config);
+    let loaded = {
+        let mut all = config.clone();
+        all.zones.extend(api_zones.valid.iter().map(|(_, z)| z.clone()));
+        load_zones(&all)
+    };
     let store = Store::new(ZoneSet::from_zones(loaded.zones));
     let persisted = loaded.persisted;
     let server = Arc::new(Server::new(
@@ -58,6 +64,8 @@ pub fn serve(config: Config) -> Result<(), Error> {
         let l = tcp::bind(*addr).map_err(|e| Error::Startup(format!("TCP {addr}: {e}")))?;
         tcp_listeners.push((*addr, l));
     }
+    // Management API and identity endpoints: bound now, served once running.
+    let mgmt_listeners = crate::mgmt::bind(&config)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers.clamp(1, 4))
@@ -86,13 +94,20 @@ pub fn serve(config: Config) -> Result<(), Error> {
                 let _ = died.send(format!("TCP listener {addr} failed: {err}"));
             });
         }
-        start_secondaries(&config, &server, &persisted);
+        let zones = crate::mgmt::ZoneManager::start(&config, api_zones, server.clone(), &persisted);
         let health = health::Monitor::start(health::Options::new(&config, bound), server.store().clone());
         // BGP: announces bgp.announce while health says so (src/bgp).
         let speaker = config
             .bgp
             .enabled
             .then(|| crate::bgp::Speaker::spawn(&config.bgp, health.subscribe()));
+        let bgp_view = speaker.as_ref().map(|s| s.status() as Arc<dyn crate::mgmt::BgpView>);
+        crate::mgmt::spawn(
+            mgmt_listeners,
+            crate::mgmt::Context::new(&config, server.clone(), zones)
+                .with_health(Some(health.subscribe()))
+                .with_bgp(bgp_view),
+        );
         info!(
             listen = ?config.dns.listen,
             zones = server.store().load().len(),
@@ -192,13 +207,7 @@ async fn shutdown_signal() -> &'static str {
 }
 
 /// What start-up found on disk for a secondary zone.
-#[derive(Clone, Debug)]
-pub struct Persisted {
-    pub serial: u32,
-    pub expire_at_unix: Option<u64>,
-    /// The primary that version came from.
-    pub primary: Option<String>,
-}
+pub type Persisted = crate::axfr::engine::HeldVersion;
 
 /// Zones loaded at start-up.
 #[derive(Default)]
@@ -296,85 +305,4 @@ pub fn load_zones(config: &Config) -> Loaded {
         }
     });
     results.into_inner().unwrap_or_default()
-}
-
-/// Starts the secondary engine for the `[[zone]]` entries with primaries and
-/// installs their NOTIFY rules. Runs inside the runtime.
-fn start_secondaries(config: &Config, server: &Arc<Server>, persisted: &std::collections::HashMap<Vec<u8>, Persisted>) {
-    use crate::axfr::engine::{self, SecondaryZone};
-    use crate::dns::notify::{NotifyAcl, NotifyTable};
-    let mut zones = Vec::new();
-    let mut table = NotifyTable::default();
-    // Keys by config name; the config checked every reference.
-    let mut keys = std::collections::HashMap::new();
-    for k in &config.tsig_keys {
-        match crate::axfr::tsig::Key::try_from(k) {
-            Ok(key) => {
-                let key = Arc::new(key);
-                table.keys.insert(key.name.clone(), key.clone());
-                keys.insert(k.name.clone(), key);
-            }
-            Err(e) => error!(key = %k.name, "TSIG key not usable: {e}"),
-        }
-    }
-    for z in &config.zones {
-        let ZoneSource::Secondary {
-            primaries,
-            tsig_key,
-            allow_notify,
-            timers,
-        } = &z.source
-        else {
-            continue;
-        };
-        let apex = match crate::zone::name::from_text(&z.name) {
-            Ok(a) => a,
-            Err(e) => {
-                error!(zone = %z.name, "invalid zone name: {e}");
-                continue;
-            }
-        };
-        let mut sources: Vec<crate::config::Prefix> = primaries
-            .iter()
-            .map(|p| crate::config::Prefix {
-                addr: p.ip(),
-                len: if p.is_ipv4() { 32 } else { 128 },
-            })
-            .collect();
-        sources.extend(allow_notify.iter().cloned());
-        table.zones.insert(
-            apex.clone().into(),
-            NotifyAcl {
-                sources,
-                key: tsig_key.as_ref().and_then(|k| keys.get(k)).cloned(),
-            },
-        );
-        let held = persisted.get(&apex).map(|p| (p.serial, p.expire_at_unix));
-        let held_primary = persisted.get(&apex).and_then(|p| p.primary.clone());
-        zones.push(SecondaryZone {
-            apex,
-            primaries: primaries.clone(),
-            limits: *timers,
-            held,
-            key: tsig_key.as_ref().and_then(|k| keys.get(k)).cloned(),
-            held_primary,
-        });
-    }
-    if zones.is_empty() {
-        return;
-    }
-    let dir = config.node.data_dir.join("zones");
-    if let Err(e) = std::fs::create_dir_all(&dir) {
-        warn!("cannot create {}: {e}", dir.display());
-    }
-    // Temporary files left by a crash mid-write are never read; remove them.
-    match crate::zone::persist::clean_temp(&dir) {
-        Ok(0) => {}
-        Ok(n) => info!(files = n, "removed temporary files left by an interrupted write"),
-        Err(e) => warn!("cannot clean {}: {e}", dir.display()),
-    }
-    let n = zones.len();
-    table.engine = Some(engine::start(zones, server.store().clone(), dir, Default::default()));
-    server.set_notify_table(table);
-    info!(zones = n, "secondary engine started");
 }

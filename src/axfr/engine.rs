@@ -5,12 +5,17 @@
 //! Heavy work — building a zone from a transfer, applying an IXFR, writing
 //! the snapshot — runs on the blocking pool, never on the reactor. A new
 //! version is published only after it was built and validated in full.
+//!
+//! Zones come and go at run time ([`Engine::add`], [`Engine::remove`]).
+//! A removed zone's task stops, and whatever it still had in flight (a
+//! transfer, a snapshot write) can no longer publish or write: each task
+//! carries a [`Life`] that removal clears under the zone's disk lock.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
@@ -18,13 +23,15 @@ use tracing::{info, warn};
 
 use super::client::{self, Timeouts};
 use super::refresh::{Action, Event, Secondary, SoaTimers, TransferFailure, TransferKind, serial_gt};
+pub use super::stats::Counters;
+use super::stats::Kind;
 use super::status::StatusMap;
 use super::transfer::{self, Outcome, Rec, TransferError};
 use crate::config::TimerLimits;
 use crate::zone::journal;
 use crate::zone::persist::{self, ZoneMeta};
 use crate::zone::store::Served;
-use crate::zone::{APEX, Store, Zone, name, rtype};
+use crate::zone::{APEX, Store, Zone, ZoneSet, name, rtype};
 
 /// One secondary zone as configured.
 #[derive(Clone, Debug)]
@@ -42,33 +49,182 @@ pub struct SecondaryZone {
     pub held_primary: Option<String>,
 }
 
-/// Transfer counters, by kind and result.
-#[derive(Default, Debug)]
-pub struct Counters {
-    pub axfr_ok: AtomicU64,
-    pub axfr_failed: AtomicU64,
-    pub ixfr_ok: AtomicU64,
-    pub ixfr_failed: AtomicU64,
-    pub notify_accepted: AtomicU64,
+/// What start-up found on disk for a secondary zone: the version it
+/// published before any primary was asked.
+#[derive(Clone, Debug)]
+pub struct HeldVersion {
+    pub serial: u32,
+    /// When that version expires (unix seconds), from its timers file or
+    /// snapshot.
+    pub expire_at_unix: Option<u64>,
+    /// The primary that version came from.
+    pub primary: Option<String>,
 }
 
-/// Handle to the running engine.
+/// Handle to the running engine. Cheap to clone; every clone sees the same
+/// zones.
 #[derive(Clone)]
 pub struct Engine {
-    zones: Arc<HashMap<Box<[u8]>, UnboundedSender<Event>>>,
+    inner: Arc<Inner>,
     pub counters: Arc<Counters>,
     /// What each zone's task last did.
     pub status: StatusMap,
 }
 
+struct Inner {
+    zones: RwLock<HashMap<Box<[u8]>, Running>>,
+    store: Store,
+    dir: PathBuf,
+    timeouts: Timeouts,
+    next_seed: AtomicU64,
+    limits: Arc<Limits>,
+}
+
+/// A zone's task, as the engine holds it.
+struct Running {
+    tx: UnboundedSender<Event>,
+    life: Arc<Life>,
+}
+
+/// Whether a zone's task and everything it spawned may still publish to
+/// the store and write under the data dir. Cleared once, by removal, while
+/// holding `disk`: a write under way finishes first, none starts after.
+#[derive(Default)]
+struct Life {
+    dead: AtomicBool,
+    disk: Mutex<()>,
+}
+
+impl Life {
+    fn alive(&self) -> bool {
+        !self.dead.load(Ordering::SeqCst)
+    }
+
+    fn disk(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.disk.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// What [`Engine::remove`] does with the zone besides stopping its task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// Keep serving the version held, and keep its files: the zone is about
+    /// to be added again with new settings (a config reload).
+    KeepServing,
+    /// Stop serving it (queries get REFUSED) and delete its snapshot,
+    /// journal and timers.
+    Forget,
+}
+
 impl Engine {
+    /// An engine with no zone yet, writing under `data_dir`.
+    pub fn new(store: Store, data_dir: PathBuf, timeouts: Timeouts) -> Engine {
+        Engine {
+            inner: Arc::new(Inner {
+                zones: RwLock::default(),
+                store,
+                dir: data_dir,
+                timeouts,
+                next_seed: AtomicU64::new(1),
+                limits: Arc::new(Limits {
+                    soa_queries: tokio::sync::Semaphore::new(MAX_SOA_QUERIES),
+                    transfers: tokio::sync::Semaphore::new(MAX_TRANSFERS),
+                }),
+            }),
+            counters: Arc::new(Counters::default()),
+            status: StatusMap::default(),
+        }
+    }
+
+    /// Starts a task for `zone` on the current runtime (call it from inside
+    /// the runtime). A version held on disk must already be published in the
+    /// store; the task then asks the primaries at once. False, and nothing
+    /// started, if the zone already has a task.
+    pub fn add(&self, zone: SecondaryZone) -> bool {
+        let mut zones = self.inner.zones.write().unwrap_or_else(|e| e.into_inner());
+        if zones.contains_key(zone.apex.as_slice()) {
+            return false;
+        }
+        if zone.held.is_none() {
+            // Served (SERVFAIL) from now on, not only once the task runs:
+            // a zone just added must not answer REFUSED meanwhile.
+            let apex: Box<[u8]> = zone.apex.clone().into();
+            self.inner.store.update(|set| match set.get(&apex) {
+                Some(_) => set.clone(),
+                None => set.with_entry(Served {
+                    apex: apex.clone(),
+                    zone: None,
+                    expired: false,
+                }),
+            });
+        }
+        let (tx, rx) = unbounded_channel();
+        let life = Arc::new(Life::default());
+        self.status.update(&zone.apex, |s| {
+            *s = Default::default();
+            s.serial = zone.held.map(|h| h.0);
+            s.primary = zone.held_primary.clone();
+            s.source = zone.held.map(|_| "disk".to_string());
+        });
+        zones.insert(
+            zone.apex.clone().into_boxed_slice(),
+            Running {
+                tx: tx.clone(),
+                life: life.clone(),
+            },
+        );
+        let task = ZoneTask {
+            zone,
+            store: self.inner.store.clone(),
+            dir: self.inner.dir.clone(),
+            tx,
+            counters: self.counters.clone(),
+            status: self.status.clone(),
+            timeouts: self.inner.timeouts,
+            limits: self.inner.limits.clone(),
+            seed: self.inner.next_seed.fetch_add(1, Ordering::Relaxed),
+            life,
+        };
+        tokio::spawn(task.run(rx));
+        true
+    }
+
+    /// Stops the zone's task; with [`Stop::Forget`] also unpublishes the
+    /// zone and deletes its files. Returns false if the zone had no task
+    /// here. Once this returns, nothing of the old task publishes or writes.
+    pub async fn remove(&self, apex: &[u8], how: Stop) -> std::io::Result<bool> {
+        let running = self.inner.zones.write().unwrap_or_else(|e| e.into_inner()).remove(apex);
+        let Some(running) = running else {
+            return Ok(false);
+        };
+        let life = running.life.clone();
+        tokio::task::spawn_blocking(move || {
+            let _disk = life.disk();
+            life.dead.store(true, Ordering::SeqCst);
+        })
+        .await
+        .map_err(std::io::Error::other)?;
+        let _ = running.tx.send(Event::Flush);
+        self.status.remove(apex);
+        if how == Stop::Forget {
+            self.inner.store.update(|set| set.without(apex));
+            let dir = self.inner.dir.clone();
+            let apex = apex.to_vec();
+            tokio::task::spawn_blocking(move || forget_files(&dir, &apex))
+                .await
+                .map_err(std::io::Error::other)??;
+        }
+        Ok(true)
+    }
+
     /// Passes an accepted NOTIFY to the zone's task. False if the zone is
     /// not a secondary zone here.
     pub fn notify(&self, apex: &[u8], serial: Option<u32>) -> bool {
-        match self.zones.get(apex) {
-            Some(tx) => {
+        let zones = self.inner.zones.read().unwrap_or_else(|e| e.into_inner());
+        match zones.get(apex) {
+            Some(r) => {
                 self.counters.notify_accepted.fetch_add(1, Ordering::Relaxed);
-                tx.send(Event::Notify { serial }).is_ok()
+                r.tx.send(Event::Notify { serial }).is_ok()
             }
             None => false,
         }
@@ -76,50 +232,58 @@ impl Engine {
 
     /// Asks the zone's task to check its primaries now.
     pub fn refresh(&self, apex: &[u8]) -> bool {
-        self.zones.get(apex).is_some_and(|tx| tx.send(Event::Refresh).is_ok())
+        let zones = self.inner.zones.read().unwrap_or_else(|e| e.into_inner());
+        zones.get(apex).is_some_and(|r| r.tx.send(Event::Refresh).is_ok())
     }
 
     pub fn is_secondary(&self, apex: &[u8]) -> bool {
-        self.zones.contains_key(apex)
+        let zones = self.inner.zones.read().unwrap_or_else(|e| e.into_inner());
+        zones.contains_key(apex)
+    }
+
+    /// The apex of every zone with a task.
+    pub fn zones(&self) -> Vec<Box<[u8]>> {
+        let zones = self.inner.zones.read().unwrap_or_else(|e| e.into_inner());
+        zones.keys().cloned().collect()
+    }
+
+    /// The directory snapshots and timers are written to.
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.inner.dir
     }
 }
 
 /// Starts one task per zone on the current runtime. Zones found on disk
 /// under `data_dir` are published before any primary is asked.
 pub fn start(zones: Vec<SecondaryZone>, store: Store, data_dir: PathBuf, timeouts: Timeouts) -> Engine {
-    let counters = Arc::new(Counters::default());
-    let status = StatusMap::default();
-    let limits = Arc::new(Limits {
-        soa_queries: tokio::sync::Semaphore::new(MAX_SOA_QUERIES),
-        transfers: tokio::sync::Semaphore::new(MAX_TRANSFERS),
-    });
-    let mut map = HashMap::new();
-    for (i, z) in zones.into_iter().enumerate() {
-        let (tx, rx) = unbounded_channel();
-        map.insert(z.apex.clone().into_boxed_slice(), tx.clone());
-        status.update(&z.apex, |s| {
-            s.serial = z.held.map(|h| h.0);
-            s.primary = z.held_primary.clone();
-            s.source = z.held.map(|_| "disk".to_string());
-        });
-        let task = ZoneTask {
-            zone: z,
-            store: store.clone(),
-            dir: data_dir.clone(),
-            tx,
-            counters: counters.clone(),
-            status: status.clone(),
-            limits: limits.clone(),
-            timeouts,
-            seed: i as u64 + 1,
-        };
-        tokio::spawn(task.run(rx));
+    let engine = Engine::new(store, data_dir, timeouts);
+    for z in zones {
+        engine.add(z);
     }
-    Engine {
-        zones: Arc::new(map),
-        counters,
-        status,
+    engine
+}
+
+/// The timers file of a zone.
+pub fn timers_path(dir: &std::path::Path, apex: &[u8]) -> PathBuf {
+    dir.join(format!("{}.timers", persist::file_name(apex)))
+}
+
+/// Deletes a zone's snapshot, journal and timers.
+fn forget_files(dir: &std::path::Path, apex: &[u8]) -> std::io::Result<()> {
+    let timers = timers_path(dir, apex);
+    for path in [timers.with_extension("timers.tmp"), timers] {
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
+        }
     }
+    persist::remove(dir, apex).map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", dir.display())))
+}
+
+/// Replaces the store's set with `f(set)` unless the zone was removed.
+fn publish(store: &Store, life: &Life, f: impl FnOnce(&ZoneSet) -> ZoneSet) {
+    store.update(|set| if life.alive() { f(set) } else { set.clone() });
 }
 
 struct ZoneTask {
@@ -132,6 +296,7 @@ struct ZoneTask {
     limits: Arc<Limits>,
     timeouts: Timeouts,
     seed: u64,
+    life: Arc<Life>,
 }
 
 /// Node-wide caps on what the zone tasks do at once, so that thousands of
@@ -189,7 +354,7 @@ impl ZoneTask {
                     Action::Log(line) => info!(zone = %zname, "{line}"),
                     Action::Confirmed { serial, expire_in } => {
                         self.status
-                            .update(&self.zone.apex, |s| s.last_success_unix = Some(unix_now()));
+                            .update_existing(&self.zone.apex, |s| s.last_success_unix = Some(unix_now()));
                         self.save_timers(serial, expire_in).await
                     }
                 }
@@ -239,9 +404,17 @@ impl ZoneTask {
     /// Records when the confirmed version expires, beside its snapshot, so
     /// a restart keeps counting from the last confirmation.
     async fn save_timers(&self, serial: u32, expire_in: Duration) {
-        let path = self.dir.join(format!("{}.timers", persist::file_name(&self.zone.apex)));
+        let path = timers_path(&self.dir, &self.zone.apex);
         let at = unix_now() + expire_in.as_secs();
-        let r = tokio::task::spawn_blocking(move || write_timers(&path, serial, at)).await;
+        let life = self.life.clone();
+        let r = tokio::task::spawn_blocking(move || {
+            let _disk = life.disk();
+            if !life.alive() {
+                return Ok(());
+            }
+            write_timers(&path, serial, at)
+        })
+        .await;
         if let Ok(Err(e)) | Err(e) = r.map_err(std::io::Error::other) {
             warn!(zone = %self.text(), "cannot save timers: {e}");
         }
@@ -249,7 +422,7 @@ impl ZoneTask {
 
     fn placeholder(&self) {
         let apex: Box<[u8]> = self.zone.apex.clone().into();
-        self.store.update(|set| match set.get(&apex) {
+        publish(&self.store, &self.life, |set| match set.get(&apex) {
             Some(_) => set.clone(),
             None => set.with_entry(Served {
                 apex: apex.clone(),
@@ -264,9 +437,9 @@ impl ZoneTask {
     }
 
     fn set_expired(&self, expired: bool) {
-        self.status.update(&self.zone.apex, |s| s.expired = expired);
+        self.status.update_existing(&self.zone.apex, |s| s.expired = expired);
         let apex: Box<[u8]> = self.zone.apex.clone().into();
-        self.store.update(|set| {
+        publish(&self.store, &self.life, |set| {
             let zone = set.get(&apex).and_then(|s| s.zone.clone());
             set.with_entry(Served {
                 apex: apex.clone(),
@@ -290,7 +463,7 @@ impl ZoneTask {
                 .await
                 .map_err(|e| format!("{addr}: {e}"));
             if let Err(e) = &result {
-                status.update(&apex, |s| s.last_error = Some(format!("SOA query to {e}")));
+                status.update_existing(&apex, |s| s.last_error = Some(format!("SOA query to {e}")));
             }
             let _ = tx.send(Event::SoaResult { primary, result });
         });
@@ -309,6 +482,7 @@ impl ZoneTask {
         let current = self.current();
         let key = self.zone.key.clone();
         let limits = self.zone.limits;
+        let life = self.life.clone();
         tokio::spawn(async move {
             let zname = name::to_text(&apex);
             let held_soa = current.as_ref().and_then(|z| {
@@ -328,29 +502,36 @@ impl ZoneTask {
                             let zone: Arc<Zone> = Arc::from(zone);
                             // Written to disk before it is served: after a
                             // crash the serial never goes backwards.
-                            let compact =
-                                persist_version(&dir, zone.clone(), addr, how, expire_in(&limits, soa), changes).await;
-                            store.update(|set| set.with(zone.clone(), false));
-                            status.update(&apex, |s| {
+                            let expire = expire_in(&limits, soa);
+                            let compact = persist_version(&dir, &life, zone.clone(), addr, how, expire, changes).await;
+                            publish(&store, &life, |set| set.with(zone.clone(), false));
+                            if !life.alive() {
+                                // Removed meanwhile: nothing was written or served.
+                                return;
+                            }
+                            status.update_existing(&apex, |s| {
                                 let now = unix_now();
                                 s.serial = Some(soa.serial);
                                 s.primary = Some(addr.to_string());
                                 s.source = Some(how.to_string());
                                 s.last_transfer_unix = Some(now);
+                                s.last_transfer_bytes = Some(stats.bytes as u64);
+                                s.last_transfer_ms = Some(started.elapsed().as_millis() as u64);
                                 s.last_success_unix = Some(now);
                                 s.expired = false;
                             });
                             if compact {
                                 // The journal grew large: fold it into a new
                                 // snapshot, after serving the new version.
-                                persist_version(&dir, zone.clone(), addr, how, expire_in(&limits, soa), None).await;
+                                persist_version(&dir, &life, zone.clone(), addr, how, expire, None).await;
                             }
                             info!(
                                 zone = %zname, serial = soa.serial, primary = %addr, kind = how,
                                 records = zone.info.records, bytes = stats.bytes, messages = stats.messages,
                                 ms = started.elapsed().as_millis() as u64, "transfer complete; new version served"
                             );
-                            count(&counters, kind, true);
+                            let delivered = if how == "ixfr" { Kind::Ixfr } else { Kind::Axfr };
+                            counters.transfer(delivered, true, started.elapsed(), stats.bytes as u64);
                             Ok(soa)
                         }
                         Ok(Built::Current(soa)) => Ok(soa),
@@ -360,8 +541,8 @@ impl ZoneTask {
                 Err(e) => Err(e),
             };
             let result = result.map_err(|e| {
-                count(&counters, kind, false);
-                status.update(&apex, |s| {
+                counters.transfer(counted(kind), false, started.elapsed(), 0);
+                status.update_existing(&apex, |s| {
                     s.last_error = Some(format!("{} from {addr}: {e}", kind_name(kind)))
                 });
                 warn!(zone = %zname, primary = %addr, kind = kind_name(kind), "transfer rejected: {e}");
@@ -480,6 +661,7 @@ fn record(r: Rec) -> journal::Record {
 /// write a snapshot.
 async fn persist_version(
     dir: &std::path::Path,
+    life: &Arc<Life>,
     zone: Arc<Zone>,
     primary: SocketAddr,
     how: &str,
@@ -496,7 +678,12 @@ async fn persist_version(
     };
     let dir = dir.to_path_buf();
     let apex = name::to_text(zone.apex());
+    let life = life.clone();
     let r = tokio::task::spawn_blocking(move || -> std::io::Result<bool> {
+        let _disk = life.disk();
+        if !life.alive() {
+            return Ok(false);
+        }
         std::fs::create_dir_all(&dir)?;
         if let Some(changes) = changes {
             let Changes {
@@ -538,14 +725,11 @@ async fn persist_version(
     }
 }
 
-fn count(c: &Counters, kind: TransferKind, ok: bool) {
-    let counter = match (kind, ok) {
-        (TransferKind::Axfr, true) => &c.axfr_ok,
-        (TransferKind::Axfr, false) => &c.axfr_failed,
-        (TransferKind::Ixfr { .. }, true) => &c.ixfr_ok,
-        (TransferKind::Ixfr { .. }, false) => &c.ixfr_failed,
-    };
-    counter.fetch_add(1, Ordering::Relaxed);
+fn counted(kind: TransferKind) -> Kind {
+    match kind {
+        TransferKind::Axfr => Kind::Axfr,
+        TransferKind::Ixfr { .. } => Kind::Ixfr,
+    }
 }
 
 fn kind_name(kind: TransferKind) -> &'static str {

@@ -16,6 +16,9 @@ pub struct ZoneStatus {
     pub source: Option<String>,
     /// Last transfer that gave a new version (unix seconds).
     pub last_transfer_unix: Option<u64>,
+    /// That transfer's size (message bytes) and duration (milliseconds).
+    pub last_transfer_bytes: Option<u64>,
+    pub last_transfer_ms: Option<u64>,
     /// Last time a primary confirmed the version or gave a new one.
     pub last_success_unix: Option<u64>,
     /// Last failure (SOA query or transfer), with the primary.
@@ -42,6 +45,14 @@ impl StatusMap {
 
     pub fn update(&self, apex: &[u8], f: impl FnOnce(&mut ZoneStatus)) {
         f(self.lock().entry(apex.into()).or_default());
+    }
+
+    /// Like [`StatusMap::update`], but only for a zone still listed (a
+    /// removed zone's late results are dropped).
+    pub fn update_existing(&self, apex: &[u8], f: impl FnOnce(&mut ZoneStatus)) {
+        if let Some(s) = self.lock().get_mut(apex) {
+            f(s);
+        }
     }
 
     pub fn remove(&self, apex: &[u8]) {

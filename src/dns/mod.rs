@@ -12,6 +12,7 @@ pub mod message;
 pub mod notify;
 pub mod query;
 pub mod server;
+pub mod stats;
 pub mod tcp;
 pub mod udp;
 

@@ -4,10 +4,12 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use super::answer::{self, rcode};
 use super::message::{Section, Writer};
 use super::query::{self, Query, Reject, hflag, opt};
+use super::stats;
 use crate::zone::{Store, rtype};
 
 /// How a request arrived.
@@ -37,7 +39,7 @@ pub struct Counter {
     shards: [PaddedCounter; COUNTER_SHARDS],
 }
 
-const COUNTER_SHARDS: usize = 8;
+pub(super) const COUNTER_SHARDS: usize = 8;
 
 #[derive(Default)]
 #[repr(align(64))]
@@ -47,11 +49,7 @@ impl Counter {
     /// Adds `n` (same shape as `AtomicU64::fetch_add`; returns 0).
     #[inline]
     pub fn fetch_add(&self, n: u64, order: Ordering) -> u64 {
-        thread_local! {
-            static SHARD: usize = NEXT_SHARD.fetch_add(1, Ordering::Relaxed) % COUNTER_SHARDS;
-        }
-        let shard = SHARD.with(|s| *s);
-        self.shards[shard].0.fetch_add(n, order);
+        self.shards[shard_index()].0.fetch_add(n, order);
         0
     }
 
@@ -62,6 +60,15 @@ impl Counter {
 }
 
 static NEXT_SHARD: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The counter shard of the calling thread, in `0..COUNTER_SHARDS`.
+#[inline]
+pub(super) fn shard_index() -> usize {
+    thread_local! {
+        static SHARD: usize = NEXT_SHARD.fetch_add(1, Ordering::Relaxed) % COUNTER_SHARDS;
+    }
+    SHARD.with(|s| *s)
+}
 
 /// Counters kept by the query path.
 #[derive(Default)]
@@ -75,6 +82,11 @@ pub struct Counters {
     pub nxdomain: Counter,
     pub panics: Counter,
     pub notify_refused: Counter,
+    /// TCP connections closed at once because `dns.tcp-max-connections`
+    /// were open.
+    pub tcp_over_limit: Counter,
+    /// Responses by transport, type and RCODE, and the time to build them.
+    pub answers: super::stats::QueryStats,
 }
 
 /// The query handler shared by every listener.
@@ -122,6 +134,7 @@ impl Server {
     /// Answers one request from `peer`. `out` must hold [`MAX_MESSAGE`]
     /// octets. Returns the response length; 0 means no response is sent.
     pub fn handle_from(&self, req: &[u8], transport: Transport, peer: Option<SocketAddr>, out: &mut [u8]) -> usize {
+        let started = Instant::now();
         match transport {
             Transport::Udp => self.counters.queries_udp.fetch_add(1, Ordering::Relaxed),
             Transport::Tcp => self.counters.queries_tcp.fetch_add(1, Ordering::Relaxed),
@@ -134,7 +147,14 @@ impl Server {
             }
             Err(Reject::FormErr { question_len }) => {
                 self.counters.formerr.fetch_add(1, Ordering::Relaxed);
-                return formerr(req, question_len, out);
+                let n = formerr(req, question_len, out);
+                self.counters.answers.record(
+                    transport,
+                    stats::TYPE_NONE,
+                    u16::from(rcode::FORMERR),
+                    started.elapsed(),
+                );
+                return n;
             }
         };
         let max = match (transport, q.edns) {
@@ -208,6 +228,10 @@ impl Server {
             }
         }
         let len = w.finish();
+        let full_rcode = if ext_rcode != 0 { ext_rcode } else { u16::from(rc) };
+        self.counters
+            .answers
+            .record(transport, stats::type_slot(q.qtype), full_rcode, started.elapsed());
         match extra.notify_tsig {
             Some(reply) => super::notify::finish_tsig(reply, req, &self.notify_table().keys, out, len, max),
             None => len,

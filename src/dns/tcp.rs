@@ -61,7 +61,7 @@ pub async fn serve(
         };
         let Ok(permit) = limit.clone().try_acquire_owned() else {
             // Over the cap: close at once.
-            server.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            server.counters.tcp_over_limit.fetch_add(1, Ordering::Relaxed);
             drop(stream);
             continue;
         };

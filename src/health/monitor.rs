@@ -231,6 +231,7 @@ async fn run(shared: Arc<Shared>, opts: Options, store: Store) {
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut rotation = Rotation::default();
     let mut previous: Option<(bool, String)> = None;
+    let mut seen_healthy = false;
     let mut maintenance_error = false;
     let configured_probe = opts.probe.as_ref().and_then(|p| match name::from_text(&p.name) {
         Ok(n) => Some(Target::configured(&n, p.qtype)),
@@ -270,7 +271,13 @@ async fn run(shared: Arc<Shared>, opts: Options, store: Store) {
         }
         shared.apply(|c, now| c.tick(now));
 
-        let round = check_round(&opts, &store, configured_probe.as_ref(), &mut rotation).await;
+        // Until the node has been healthy once, a zone with no version yet
+        // keeps it withdrawn (a fresh node must not announce SERVFAILs).
+        // Afterwards a zone added later that has not transferred yet (its
+        // primary may be down) does not withdraw every other zone with it.
+        let started_up = seen_healthy || lock(&shared.core).state() == State::Healthy;
+        seen_healthy = started_up;
+        let round = check_round(&opts, &store, configured_probe.as_ref(), &mut rotation, started_up).await;
         record(&shared, &round);
         let changed = previous
             .as_ref()
@@ -345,17 +352,27 @@ struct Round {
 }
 
 /// Checks every zone's state, then probes every listener.
-async fn check_round(opts: &Options, store: &Store, configured: Option<&Target>, rotation: &mut Rotation) -> Round {
+async fn check_round(
+    opts: &Options,
+    store: &Store,
+    configured: Option<&Target>,
+    rotation: &mut Rotation,
+    started_up: bool,
+) -> Round {
     let started = Instant::now();
     let set = store.snapshot();
-    let mut problems = zone_problems(&set, &opts.zones);
+    let mut problems = zone_problems(&set, &opts.zones, started_up);
     let zone_problems = problems.len();
 
     let targets: Vec<Target> = match configured {
         Some(t) => vec![t.clone()],
         None if set.is_empty() => vec![Target::liveness()],
         None => {
-            let mut apexes: Vec<Box<[u8]>> = set.iter().map(|s| s.apex.clone()).collect();
+            let mut apexes: Vec<Box<[u8]>> = set
+                .iter()
+                .filter(|s| !started_up || s.zone.is_some())
+                .map(|s| s.apex.clone())
+                .collect();
             apexes.sort_unstable();
             rotation
                 .pick(&apexes, ZONES_PER_ROUND)
@@ -417,18 +434,22 @@ async fn check_round(opts: &Options, store: &Store, configured: Option<&Target>,
 }
 
 /// Every zone that cannot be answered from, by name: a configured zone
-/// missing from the store, a zone with no version yet, an expired zone.
-pub fn zone_problems(set: &ZoneSet, configured: &[Box<[u8]>]) -> Vec<String> {
+/// missing from the store, a zone with no version yet (only until the node
+/// has `started_up`: been healthy once), an expired zone.
+pub fn zone_problems(set: &ZoneSet, configured: &[Box<[u8]>], started_up: bool) -> Vec<String> {
     let mut bad: Vec<(&[u8], &str)> = Vec::new();
     for s in set.iter() {
         if s.zone.is_none() {
+            if started_up {
+                continue;
+            }
             bad.push((&s.apex, "not loaded (no version transferred yet)"));
         } else if s.expired {
             bad.push((&s.apex, "expired"));
         }
     }
     for apex in configured {
-        if set.get(apex).is_none() {
+        if set.get(apex).is_none() && !started_up {
             bad.push((apex, "not loaded"));
         }
     }
@@ -458,7 +479,7 @@ mod tests {
     #[test]
     fn zone_problems_name_each_zone() {
         let set = ZoneSet::from_zones([zone("a.test"), zone("b.test")]);
-        assert!(zone_problems(&set, &[wire("a.test"), wire("b.test")]).is_empty());
+        assert!(zone_problems(&set, &[wire("a.test"), wire("b.test")], false).is_empty());
         let set = set.with(zone("c.test"), true).with_entry(Served {
             apex: wire("d.test"),
             zone: None,
@@ -466,13 +487,24 @@ mod tests {
         });
         let configured = [wire("a.test"), wire("c.test"), wire("e.test")];
         assert_eq!(
-            zone_problems(&set, &configured),
+            zone_problems(&set, &configured, false),
             [
                 "zone c.test expired",
                 "zone d.test not loaded (no version transferred yet)",
                 "zone e.test not loaded"
             ]
         );
+    }
+
+    #[test]
+    fn zones_without_a_version_count_only_until_first_healthy() {
+        let set = ZoneSet::default().with_entry(Served {
+            apex: wire("new.test"),
+            zone: None,
+            expired: false,
+        });
+        assert_eq!(zone_problems(&set, &[], false).len(), 1);
+        assert!(zone_problems(&set, &[], true).is_empty());
     }
 
     /// A listener that answers every query with an authoritative SOA.

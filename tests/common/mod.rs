@@ -33,6 +33,9 @@
 //! * [`wire`]: the DNS encoder/parser and TCP framing (used as `common::wire`);
 //! * `bgp`: real BGP peers in network namespaces ([`BgpPeer`]) and pharos
 //!   in the node namespace ([`Node`]).
+//! * `mgmt`: [`MgmtNode`] (pharos with its management API and identity
+//!   endpoint, and a token), a small HTTP client ([`http`]) and the Python
+//!   Prometheus parser ([`parse_metrics`]);
 //!
 //! Every test binary compiles this module on its own and uses only part of
 //! it, hence `allow(dead_code)` (it covers the submodules too) and
@@ -42,6 +45,7 @@
 
 mod bgp;
 mod knot;
+mod mgmt;
 mod pharos;
 mod primary;
 mod server;
@@ -53,6 +57,8 @@ mod zone;
 pub use bgp::{BgpPeer, NODE_AS, Node, NodeConfig, PEER_AS, PeerEntry, PeerOpts, Route, scripted_peer_py};
 #[allow(unused_imports)]
 pub use knot::{Knot, KnotOpts, knot_config};
+#[allow(unused_imports)]
+pub use mgmt::{Http, MgmtNode, Sample, TOKEN, http, parse_metrics, sample};
 #[allow(unused_imports)]
 pub use pharos::{Pharos, PharosOpts, pharos_bin, pharos_check_config, pharos_cmd, pharos_config, toml_str};
 #[allow(unused_imports)]

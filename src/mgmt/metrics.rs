@@ -1,0 +1,422 @@
+//! `GET /metrics`: every metric is collected at scrape time from the
+//! counters and status the other modules keep (the query path's sharded
+//! counters, the secondary engine's counters and zone status, the zone
+//! store, the health channel, the BGP view), through one
+//! `prometheus_client` collector. Served in the Prometheus text format
+//! (0.0.4), or OpenMetrics when the scraper asks for it.
+//!
+//! Per-zone series (`pharos_zone_*`) carry a `zone` label; a zone's state
+//! is one `pharos_zone_state{zone, state}` series of value 1 (not one per
+//! possible state: a node holds thousands of zones).
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
+
+use super::api::AppState;
+use crate::axfr::stats::Kind;
+use crate::health::{HealthRx, State};
+
+type Labels = Vec<(&'static str, String)>;
+
+/// Content type of the Prometheus text format.
+pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// Content type of OpenMetrics text.
+pub const OPENMETRICS_TEXT: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Every health state, for the `pharos_health_state` series.
+pub const HEALTH_STATES: [State; 6] = [
+    State::Starting,
+    State::Healthy,
+    State::Unhealthy,
+    State::Draining,
+    State::Drained,
+    State::Stopping,
+];
+
+/// The lowercase name of a health state.
+pub fn state_name(s: State) -> &'static str {
+    match s {
+        State::Starting => "starting",
+        State::Healthy => "healthy",
+        State::Unhealthy => "unhealthy",
+        State::Draining => "draining",
+        State::Drained => "drained",
+        State::Stopping => "stopping",
+    }
+}
+
+/// Health transitions seen on the watch channel, by the state entered. A
+/// watch channel keeps only the latest value: two changes between two
+/// wake-ups count as one (health changes at most once per interval).
+#[derive(Default)]
+pub struct HealthLog {
+    into: [AtomicU64; HEALTH_STATES.len()],
+}
+
+/// Counts the health transitions into `log`.
+pub fn spawn_health_watch(log: &Arc<HealthLog>, health: Option<HealthRx>) {
+    let Some(mut rx) = health else { return };
+    let log = log.clone();
+    tokio::spawn(async move {
+        let mut last = rx.borrow_and_update().state;
+        while rx.changed().await.is_ok() {
+            let state = rx.borrow_and_update().state;
+            if state != last {
+                if let Some(i) = HEALTH_STATES.iter().position(|&s| s == state) {
+                    log.into[i].fetch_add(1, Ordering::Relaxed);
+                }
+                last = state;
+            }
+        }
+    });
+}
+
+/// Renders every metric; `openmetrics` picks the format.
+pub fn render(state: &Arc<AppState>, openmetrics: bool) -> Result<String, fmt::Error> {
+    let mut registry = Registry::with_prefix("pharos");
+    registry.register_collector(Box::new(NodeCollector(state.clone())));
+    let mut out = String::with_capacity(16 * 1024);
+    if openmetrics {
+        prometheus_client::encoding::text::encode(&mut out, &registry)?;
+    } else {
+        prometheus_client::encoding::prometheus_text::encode(&mut out, &registry)?;
+    }
+    Ok(out)
+}
+
+struct NodeCollector(Arc<AppState>);
+
+impl fmt::Debug for NodeCollector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("NodeCollector")
+    }
+}
+
+/// Writes one metric family.
+fn family<T: EncodeMetric>(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    kind: MetricType,
+    series: impl IntoIterator<Item = (Labels, T)>,
+) -> fmt::Result {
+    let mut m = enc.encode_descriptor(name, help, None, kind)?;
+    for (labels, value) in series {
+        value.encode(m.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+fn counters(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    series: impl IntoIterator<Item = (Labels, u64)>,
+) -> fmt::Result {
+    family(
+        enc,
+        name,
+        help,
+        MetricType::Counter,
+        series.into_iter().map(|(l, v)| (l, ConstCounter::new(v))),
+    )
+}
+
+fn gauges<N: prometheus_client::encoding::EncodeGaugeValue>(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    series: impl IntoIterator<Item = (Labels, N)>,
+) -> fmt::Result {
+    family(
+        enc,
+        name,
+        help,
+        MetricType::Gauge,
+        series.into_iter().map(|(l, v)| (l, ConstGauge::new(v))),
+    )
+}
+
+fn one(v: u64) -> Vec<(Labels, u64)> {
+    vec![(Vec::new(), v)]
+}
+
+impl Collector for NodeCollector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
+        let st = &self.0;
+        let ctx = &st.ctx;
+        let c = &ctx.server.counters;
+        let load = |x: &crate::dns::server::Counter| x.load(Ordering::Relaxed);
+
+        // ---- node
+        gauges(
+            &mut enc,
+            "build_info",
+            "The pharos version running (value 1)",
+            [(vec![("version", env!("CARGO_PKG_VERSION").to_string())], 1u64)],
+        )?;
+        gauges(
+            &mut enc,
+            "uptime_seconds",
+            "Seconds since the management API started",
+            one(ctx.started.elapsed().as_secs()),
+        )?;
+
+        // ---- DNS
+        counters(
+            &mut enc,
+            "dns_queries",
+            "DNS requests received, by transport",
+            [
+                (vec![("transport", "udp".to_string())], load(&c.queries_udp)),
+                (vec![("transport", "tcp".to_string())], load(&c.queries_tcp)),
+            ],
+        )?;
+        let answers = c.answers.snapshot();
+        counters(
+            &mut enc,
+            "dns_responses",
+            "DNS responses sent, by transport, query type and RCODE",
+            answers.answers.iter().map(|a| {
+                (
+                    vec![
+                        ("transport", a.transport.to_string()),
+                        ("qtype", a.qtype.to_string()),
+                        ("rcode", a.rcode.to_string()),
+                    ],
+                    a.count,
+                )
+            }),
+        )?;
+        {
+            let mut m = enc.encode_descriptor(
+                "dns_response_duration_seconds",
+                "Time to build a DNS response, from the request read to the response ready",
+                None,
+                MetricType::Histogram,
+            )?;
+            m.encode_histogram::<NoLabelSet>(
+                answers.latency_sum.as_secs_f64(),
+                answers.latency_count(),
+                &answers.latency_pairs(),
+                None,
+            )?;
+        }
+        counters(
+            &mut enc,
+            "dns_truncated",
+            "Responses sent with TC set (too large for UDP)",
+            one(load(&c.truncated)),
+        )?;
+        counters(
+            &mut enc,
+            "dns_dropped",
+            "Requests or connections dropped without an answer, by reason",
+            [
+                (
+                    vec![("reason", "tcp-connection-limit".to_string())],
+                    load(&c.tcp_over_limit),
+                ),
+                (
+                    vec![("reason", "malformed-or-unsendable".to_string())],
+                    load(&c.dropped),
+                ),
+                (vec![("reason", "panic".to_string())], load(&c.panics)),
+            ],
+        )?;
+        let engine = ctx.zones.engine();
+        counters(
+            &mut enc,
+            "dns_notify",
+            "NOTIFY messages received, by result",
+            [
+                (
+                    vec![("result", "accepted".to_string())],
+                    engine.counters.notify_accepted.load(Ordering::Relaxed),
+                ),
+                (vec![("result", "refused".to_string())], load(&c.notify_refused)),
+            ],
+        )?;
+
+        // ---- transfers
+        let kinds = || {
+            Kind::ALL
+                .into_iter()
+                .flat_map(|k| [(k, true), (k, false)])
+                .map(|(k, ok)| (k, ok, engine.counters.stats(k, ok)))
+        };
+        let labels = |k: Kind, ok: bool| -> Labels {
+            vec![
+                ("kind", k.name().to_string()),
+                ("result", if ok { "ok" } else { "failed" }.to_string()),
+            ]
+        };
+        counters(
+            &mut enc,
+            "xfr_transfers",
+            "Zone transfers in, by kind (what was delivered, or asked for when it failed) and result",
+            kinds().map(|(k, ok, s)| (labels(k, ok), s.count())),
+        )?;
+        {
+            let mut m = enc.encode_descriptor(
+                "xfr_transfer_duration_seconds",
+                "Duration of zone transfers in, from the request to the new version built",
+                None,
+                MetricType::Histogram,
+            )?;
+            for (k, ok, s) in kinds() {
+                let l = labels(k, ok);
+                m.encode_family(&l)?.encode_histogram::<NoLabelSet>(
+                    s.duration_sum().as_secs_f64(),
+                    s.count(),
+                    &s.pairs(),
+                    None,
+                )?;
+            }
+        }
+        counters(
+            &mut enc,
+            "xfr_received_bytes",
+            "Bytes of DNS messages received by successful transfers, by kind",
+            Kind::ALL.into_iter().map(|k| {
+                (
+                    vec![("kind", k.name().to_string())],
+                    engine.counters.stats(k, true).bytes(),
+                )
+            }),
+        )?;
+
+        // ---- zones
+        let zones = ctx.zones.list();
+        let mut by_state: std::collections::BTreeMap<&str, u64> = ["ok", "loading", "expired", "not-loaded", "error"]
+            .into_iter()
+            .map(|s| (s, 0))
+            .collect();
+        for z in &zones {
+            *by_state.entry(z.state).or_default() += 1;
+        }
+        gauges(
+            &mut enc,
+            "zones",
+            "Zones configured or added, by state",
+            by_state.iter().map(|(s, n)| (vec![("state", s.to_string())], *n)),
+        )?;
+        gauges(
+            &mut enc,
+            "zone_state",
+            "The state of each zone (ok, loading, expired, not-loaded, error) as a label; value 1",
+            zones
+                .iter()
+                .map(|z| (vec![("zone", z.name.clone()), ("state", z.state.to_string())], 1u64)),
+        )?;
+        gauges(
+            &mut enc,
+            "zone_serial",
+            "SOA serial of the version served",
+            zones
+                .iter()
+                .filter_map(|z| z.serial.map(|s| (vec![("zone", z.name.clone())], u64::from(s)))),
+        )?;
+        gauges(
+            &mut enc,
+            "zone_records",
+            "Records in the version served",
+            zones
+                .iter()
+                .filter_map(|z| z.records.map(|r| (vec![("zone", z.name.clone())], r as u64))),
+        )?;
+        gauges(
+            &mut enc,
+            "zone_last_refresh_timestamp_seconds",
+            "When a primary last confirmed the version served or gave a new one (unix time)",
+            zones
+                .iter()
+                .filter_map(|z| z.last_success.map(|t| (vec![("zone", z.name.clone())], t))),
+        )?;
+
+        // ---- health
+        let health = ctx.health.as_ref().map(|rx| rx.borrow().clone());
+        gauges(
+            &mut enc,
+            "health_state",
+            "The node's health state (value 1 for the current one; \"unknown\" without health checks)",
+            match &health {
+                Some(h) => HEALTH_STATES
+                    .iter()
+                    .map(|&s| (vec![("state", state_name(s).to_string())], u64::from(s == h.state)))
+                    .collect::<Vec<_>>(),
+                None => vec![(vec![("state", "unknown".to_string())], 1)],
+            },
+        )?;
+        counters(
+            &mut enc,
+            "health_transitions",
+            "Health state changes, by the state entered",
+            HEALTH_STATES.iter().enumerate().map(|(i, &s)| {
+                (
+                    vec![("to", state_name(s).to_string())],
+                    st.health_log.into[i].load(Ordering::Relaxed),
+                )
+            }),
+        )?;
+        gauges(
+            &mut enc,
+            "maintenance",
+            "1 while the maintenance file exists (the node is drained)",
+            one(u64::from(ctx.maintenance_file.exists())),
+        )?;
+
+        // ---- BGP
+        let peers = ctx.bgp.as_ref().map(|b| b.peers()).unwrap_or_default();
+        let peer = |p: &super::PeerView| -> Labels { vec![("peer", p.address.clone()), ("asn", p.asn.to_string())] };
+        gauges(
+            &mut enc,
+            "bgp_session_up",
+            "1 while the BGP session with the peer is Established",
+            peers.iter().map(|p| (peer(p), u64::from(p.is_established()))),
+        )?;
+        gauges(
+            &mut enc,
+            "bgp_session_state",
+            "The BGP session state as a label; value 1",
+            peers.iter().map(|p| {
+                let mut l = peer(p);
+                l.push(("state", p.state.clone()));
+                (l, 1u64)
+            }),
+        )?;
+        gauges(
+            &mut enc,
+            "bgp_session_state_seconds",
+            "Seconds the BGP session has been in its state",
+            peers.iter().map(|p| (peer(p), p.since_secs)),
+        )?;
+        gauges(
+            &mut enc,
+            "bgp_announced_prefixes",
+            "Prefixes the peer holds from this node",
+            peers.iter().map(|p| (peer(p), p.announced.len() as u64)),
+        )?;
+        gauges(
+            &mut enc,
+            "bgp_announced",
+            "Each prefix the peer holds from this node; value 1",
+            peers.iter().flat_map(|p| {
+                p.announced.iter().map(move |pfx| {
+                    let mut l = peer(p);
+                    l.push(("prefix", pfx.clone()));
+                    (l, 1u64)
+                })
+            }),
+        )?;
+        Ok(())
+    }
+}

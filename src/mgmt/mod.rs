@@ -1,0 +1,222 @@
+//! Management: this module owns everything an operator talks to over HTTP,
+//! and the zone changes they make at run time.
+//!
+//! - `api`: the management API on `mgmt.listen` (routes in CONFIG.md):
+//!   status, zones, runtime zone changes, maintenance, `/metrics`, and the
+//!   status page at `/`. HTTP is axum, used only inside this module.
+//! - `auth`: the bearer token of mutating calls (read from
+//!   `mgmt.token-file` on every call, compared in constant time).
+//! - `zones`: [`ZoneManager`], which adds and removes served zones at run
+//!   time (store, secondary engine, NOTIFY rules, files) for the API now
+//!   and for a config reload later; `api_zones` persists the zones added
+//!   through the API in `<data-dir>/api-zones.json`.
+//! - `metrics`: the Prometheus text exposition, collected at scrape time
+//!   from the counters the other modules keep.
+//! - `page` and `qps`: the browser status page and the queries-per-second
+//!   history it draws.
+//! - `identity`: the `[identity]` endpoint ("which node am I reaching").
+//! - `client`: the small HTTP client behind `pharos status` and `pharos
+//!   zone ...`.
+//!
+//! # What the supervisor does
+//!
+//! ```text
+//! let listeners = mgmt::bind(&config)?;                 // with the DNS sockets, before serving
+//! // inside the runtime:
+//! let zones = mgmt::ZoneManager::start(&config, api_zones, server.clone(), &held);
+//! let ctx = mgmt::Context::new(&config, server.clone(), zones)
+//!     .with_health(health_rx)                          // Option: None shows "unknown"
+//!     .with_bgp(bgp_view);                             // Option<Arc<dyn BgpView>>
+//! mgmt::spawn(listeners, ctx);
+//! ```
+//!
+//! A management or identity listener that fails after start-up is logged
+//! and stays down; it never stops DNS or BGP (the node keeps doing its job;
+//! the operator loses only the window into it). Failing to *bind* one at
+//! start-up is a start-up error, like a DNS listener: a typo in the config
+//! should not go unnoticed.
+//!
+//! # The token file
+//!
+//! The token is read on every mutating call, so it can be rotated without a
+//! restart. A missing, unreadable or empty token file refuses every
+//! mutating call with 503 and a JSON error naming the file (and a warning
+//! at start-up); reads (`GET`) keep working. A missing or wrong
+//! `Authorization: Bearer` header gets 401. Either way nothing changes.
+
+mod api;
+pub mod api_zones;
+mod auth;
+pub mod client;
+mod identity;
+mod metrics;
+mod page;
+mod qps;
+pub mod zones;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+use tracing::{error, info};
+
+use crate::config::{Config, NodeLocation};
+use crate::dns::Server;
+use crate::error::Error;
+use crate::health::HealthRx;
+
+pub use zones::{Origin, ZoneError, ZoneManager, ZoneView};
+
+/// What the management API needs to know about the BGP speaker. The
+/// speaker implements it; the API reads it on each request or scrape.
+pub trait BgpView: Send + Sync {
+    /// Every configured peer, in config order.
+    fn peers(&self) -> Vec<PeerView>;
+}
+
+/// The speaker's shared status, as the API shows it.
+impl BgpView for crate::bgp::status::BgpStatus {
+    fn peers(&self) -> Vec<PeerView> {
+        crate::bgp::status::BgpStatus::peers(self)
+            .into_iter()
+            .map(|p| PeerView {
+                address: p.address.to_string(),
+                asn: p.asn,
+                state: format!("{:?}", p.state),
+                since_secs: p.since_instant.elapsed().as_secs(),
+                announced: p.announced.iter().map(|x| x.to_string()).collect(),
+                last_error: p.last_error,
+            })
+            .collect()
+    }
+}
+
+/// One BGP peer as the status API, the page and the metrics show it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct PeerView {
+    /// The peer's address (`10.255.0.1`, `2001:db8::1`).
+    pub address: String,
+    pub asn: u32,
+    /// The session state, as RFC 4271 names it (`Idle`, `Connect`,
+    /// `Active`, `OpenSent`, `OpenConfirm`, `Established`).
+    pub state: String,
+    /// Seconds in that state.
+    pub since_secs: u64,
+    /// Prefixes the peer holds from us now (`193.47.147.0/24`).
+    pub announced: Vec<String>,
+    /// Why the session last failed or could not connect.
+    pub last_error: Option<String>,
+}
+
+impl PeerView {
+    pub fn is_established(&self) -> bool {
+        self.state.eq_ignore_ascii_case("established")
+    }
+}
+
+/// Everything the management endpoints read.
+pub struct Context {
+    pub node_id: String,
+    pub location: NodeLocation,
+    pub maintenance_file: PathBuf,
+    pub token_file: PathBuf,
+    pub bgp_enabled: bool,
+    pub server: Arc<Server>,
+    pub zones: ZoneManager,
+    /// The health verdicts; `None` shows the health as "unknown".
+    pub health: Option<HealthRx>,
+    /// The BGP speaker; `None` shows no peers.
+    pub bgp: Option<Arc<dyn BgpView>>,
+    pub started: Instant,
+}
+
+impl Context {
+    pub fn new(config: &Config, server: Arc<Server>, zones: ZoneManager) -> Context {
+        Context {
+            node_id: config.node.id.clone(),
+            location: config.node.location.clone(),
+            maintenance_file: config.health.maintenance_file.clone(),
+            token_file: config.mgmt.token_file.clone(),
+            bgp_enabled: config.bgp.enabled,
+            server,
+            zones,
+            health: None,
+            bgp: None,
+            started: Instant::now(),
+        }
+    }
+
+    pub fn with_health(mut self, health: Option<HealthRx>) -> Context {
+        self.health = health;
+        self
+    }
+
+    pub fn with_bgp(mut self, bgp: Option<Arc<dyn BgpView>>) -> Context {
+        self.bgp = bgp;
+        self
+    }
+}
+
+/// The management and identity sockets, bound before anything is served.
+pub struct Listeners {
+    api: Option<(SocketAddr, std::net::TcpListener)>,
+    identity: Vec<(SocketAddr, std::net::TcpListener)>,
+}
+
+/// Binds `mgmt.listen` and every `identity.listen` address.
+pub fn bind(config: &Config) -> Result<Listeners, Error> {
+    let open = |what: &str, addr: SocketAddr| -> Result<(SocketAddr, std::net::TcpListener), Error> {
+        let l = std::net::TcpListener::bind(addr).map_err(|e| Error::Startup(format!("{what} {addr}: {e}")))?;
+        l.set_nonblocking(true)
+            .map_err(|e| Error::Startup(format!("{what} {addr}: {e}")))?;
+        let bound = l.local_addr().unwrap_or(addr);
+        Ok((bound, l))
+    };
+    let api = match config.mgmt.listen {
+        Some(addr) => Some(open("mgmt.listen", addr)?),
+        None => None,
+    };
+    let identity = config
+        .identity
+        .listen
+        .iter()
+        .map(|&addr| open("identity.listen", addr))
+        .collect::<Result<Vec<_>, Error>>()?;
+    Ok(Listeners { api, identity })
+}
+
+/// Starts the management API, the identity endpoints and the samplers
+/// behind the status page and the metrics. Call it inside the runtime.
+pub fn spawn(listeners: Listeners, ctx: Context) {
+    let node = identity::Identity::new(&ctx.node_id, &ctx.location);
+    for (addr, listener) in listeners.identity {
+        serve(addr, "identity endpoint", listener, identity::router(node.clone()));
+    }
+    let Some((addr, listener)) = listeners.api else {
+        return;
+    };
+    auth::warn_if_unusable(&ctx.token_file);
+    let state = api::AppState::new(ctx);
+    qps::spawn_sampler(state.qps.clone(), state.ctx.server.clone());
+    metrics::spawn_health_watch(&state.health_log, state.ctx.health.clone());
+    info!(%addr, "management API listening");
+    serve(addr, "management API", listener, api::router(state));
+}
+
+fn serve(addr: SocketAddr, what: &'static str, listener: std::net::TcpListener, router: axum::Router) {
+    tokio::spawn(async move {
+        let listener = match tokio::net::TcpListener::from_std(listener) {
+            Ok(l) => l,
+            Err(e) => {
+                error!(%addr, "{what} not started: {e}; DNS and BGP carry on");
+                return;
+            }
+        };
+        if let Err(e) = axum::serve(listener, router).await {
+            error!(%addr, "{what} stopped: {e}; DNS and BGP carry on");
+        }
+    });
+}

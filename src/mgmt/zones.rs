@@ -1,0 +1,698 @@
+//! The zone manager: the one place that adds and removes served zones while
+//! the node runs. It keeps, in step, the zone store (what queries see), the
+//! secondary engine's tasks, the NOTIFY rules of the DNS listeners, the
+//! list of zones added through the API (`api-zones.json`), and each zone's
+//! files under `<data-dir>/zones`.
+//!
+//! At start-up [`ZoneManager::start`] takes over the zones the supervisor
+//! loaded (config zones and API zones, their persisted copies already
+//! published). After that, [`ZoneManager::add`] and [`ZoneManager::remove`]
+//! change one zone at a time; changes are serialized, and a change that
+//! fails leaves everything as it was. The management API adds with
+//! [`Origin::Api`]; a config reload can call the same functions with
+//! [`Origin::Config`] (a changed secondary zone: `remove(name,
+//! Origin::Config, Stop::KeepServing)` then `add(zone, Origin::Config)`,
+//! which picks up the version still served).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use tracing::{error, info, warn};
+
+use super::api_zones::{self, ApiZone, ApiZones};
+use crate::axfr::engine::{self, Engine, HeldVersion, SecondaryZone, Stop};
+use crate::axfr::tsig::Key;
+use crate::config::{Config, Prefix, TimerLimits, ZoneConfig, ZoneSource};
+use crate::dns::Server;
+use crate::dns::notify::{NotifyAcl, NotifyTable};
+use crate::zone::{name, persist};
+
+/// Who asks for a change, and where a zone came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// The config file (start-up, reload).
+    Config,
+    /// The management API; such zones are listed in `api-zones.json`.
+    Api,
+}
+
+/// Why a change was not made. Nothing changed in any of these cases,
+/// except where [`ZoneError::Failed`] says otherwise.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ZoneError {
+    /// The zone given is not valid (a field is wrong).
+    Invalid(String),
+    /// A zone with that name is already served.
+    Exists(String),
+    /// No zone with that name.
+    NotFound(String),
+    /// Not allowed for this zone (a config zone removed through the API).
+    Conflict(String),
+    /// The node failed to carry it out (a file could not be written).
+    Failed(String),
+}
+
+impl std::fmt::Display for ZoneError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ZoneError::Invalid(m)
+            | ZoneError::Exists(m)
+            | ZoneError::NotFound(m)
+            | ZoneError::Conflict(m)
+            | ZoneError::Failed(m) => f.write_str(m),
+        }
+    }
+}
+
+/// One zone as the API and the status page show it.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ZoneView {
+    pub name: String,
+    /// "file" or "secondary".
+    pub kind: &'static str,
+    pub origin: Origin,
+    /// "ok", "loading" (no version yet), "expired", "not-loaded" (a file
+    /// zone that failed to load) or "error" (an API zone that no longer
+    /// validates).
+    pub state: &'static str,
+    pub serial: Option<u32>,
+    pub records: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub primaries: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tsig_key: Option<String>,
+    /// The primary that gave the version served.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub primary: Option<String>,
+    /// How that version came: "axfr", "ixfr" or "disk".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The last transfer that gave a new version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_transfer: Option<LastTransfer>,
+    /// Unix seconds of the last time a primary confirmed the version.
+    pub last_success: Option<u64>,
+    pub last_error: Option<String>,
+    pub expired: bool,
+    /// SOA refresh, retry and expire of the version served, in seconds,
+    /// after the config's clamps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timers: Option<Timers>,
+}
+
+/// A zone's last transfer that gave a new version.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct LastTransfer {
+    /// Unix seconds.
+    pub at: u64,
+    /// "axfr" or "ixfr": what was delivered.
+    pub kind: Option<String>,
+    /// Bytes of DNS messages received.
+    pub bytes: Option<u64>,
+    /// From the request to the new version served.
+    pub duration_ms: Option<u64>,
+    pub primary: Option<String>,
+}
+
+/// The SOA timers a secondary zone runs on.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Timers {
+    pub refresh: u64,
+    pub retry: u64,
+    pub expire: u64,
+}
+
+struct Managed {
+    config: ZoneConfig,
+    origin: Origin,
+    apex: Vec<u8>,
+    /// The canonical entry of an API zone, as written to the file.
+    api: Option<ApiZone>,
+}
+
+#[derive(Default)]
+struct Registry {
+    zones: BTreeMap<String, Managed>,
+    acls: HashMap<Box<[u8]>, NotifyAcl>,
+    /// API zones read at start-up that no longer validate, by name.
+    broken: BTreeMap<String, (ApiZone, String)>,
+}
+
+/// Handle to the zone manager; cheap to clone.
+#[derive(Clone)]
+pub struct ZoneManager {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    server: Arc<Server>,
+    engine: Engine,
+    /// By config name (normalized).
+    keys: HashMap<String, Arc<Key>>,
+    /// By lowercase wire name, for the NOTIFY table.
+    wire_keys: HashMap<Vec<u8>, Arc<Key>>,
+    /// `[secondary]` clamps, for zones added through the API.
+    limits: TimerLimits,
+    api_file: PathBuf,
+    /// Serializes changes (held across their I/O).
+    changes: tokio::sync::Mutex<()>,
+    state: Mutex<Registry>,
+}
+
+impl ZoneManager {
+    /// Takes over the zones loaded at start-up: every config zone and every
+    /// valid API zone (the supervisor loaded both; `held` is what it found
+    /// on disk for secondary zones), starts the secondary engine with a task
+    /// per secondary zone and installs the NOTIFY rules. Call it inside the
+    /// runtime.
+    pub fn start(config: &Config, api: ApiZones, server: Arc<Server>, held: &HashMap<Vec<u8>, HeldVersion>) -> Self {
+        let mut keys = HashMap::new();
+        let mut wire_keys = HashMap::new();
+        for k in &config.tsig_keys {
+            match Key::try_from(k) {
+                Ok(key) => {
+                    let key = Arc::new(key);
+                    wire_keys.insert(key.name.clone(), key.clone());
+                    keys.insert(k.name.clone(), key);
+                }
+                Err(e) => error!(key = %k.name, "TSIG key not usable: {e}"),
+            }
+        }
+        let dir = config.node.data_dir.join("zones");
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            warn!("cannot create {}: {e}", dir.display());
+        }
+        // Temporary files left by a crash mid-write are never read; remove them.
+        match persist::clean_temp(&dir) {
+            Ok(0) => {}
+            Ok(n) => info!(files = n, "removed temporary files left by an interrupted write"),
+            Err(e) => warn!("cannot clean {}: {e}", dir.display()),
+        }
+        let engine = Engine::new(server.store().clone(), dir, Default::default());
+        let manager = ZoneManager {
+            inner: Arc::new(Inner {
+                server,
+                engine,
+                keys,
+                wire_keys,
+                limits: config.secondary,
+                api_file: api_zones::path(config),
+                changes: tokio::sync::Mutex::new(()),
+                state: Mutex::new(Registry::default()),
+            }),
+        };
+        let mut secondaries = 0;
+        let mut reg = Registry::default();
+        let config_zones = config.zones.iter().map(|z| (z.clone(), Origin::Config, None));
+        let api_list = api.valid.into_iter().map(|(a, z)| (z, Origin::Api, Some(a)));
+        for (zone, origin, api) in config_zones.chain(api_list) {
+            let apex = match name::from_text(&zone.name) {
+                Ok(a) => a,
+                Err(e) => {
+                    error!(zone = %zone.name, "invalid zone name: {e}");
+                    continue;
+                }
+            };
+            if let ZoneSource::Secondary { .. } = &zone.source {
+                let held = held.get(&apex).cloned();
+                let acl = manager.start_secondary(&zone, &apex, held);
+                reg.acls.insert(apex.clone().into(), acl);
+                secondaries += 1;
+            }
+            reg.zones.insert(
+                zone.name.clone(),
+                Managed {
+                    config: zone,
+                    origin,
+                    apex,
+                    api,
+                },
+            );
+        }
+        for (entry, why) in api.broken {
+            reg.broken.insert(canonical_name(&entry.name), (entry, why));
+        }
+        manager.install_notify(&reg);
+        *manager.lock() = reg;
+        if secondaries > 0 {
+            info!(zones = secondaries, "secondary engine started");
+        }
+        manager
+    }
+
+    /// The secondary engine (for its counters and status).
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// Adds a zone added through the API: validated against the config,
+    /// written to `api-zones.json`, then served (transferred at once).
+    pub async fn add_api(&self, request: &ApiZone) -> Result<ZoneView, ZoneError> {
+        let keys: Vec<String> = self.inner.keys.keys().cloned().collect();
+        let (canonical, zone) = api_zones::validate(request, &keys, self.inner.limits).map_err(ZoneError::Invalid)?;
+        let name = zone.name.clone();
+        self.add_inner(zone, Origin::Api, Some(canonical)).await?;
+        self.get(&name)
+            .ok_or_else(|| ZoneError::Failed(format!("zone {name} vanished while it was added")))
+    }
+
+    /// Adds and serves a zone. A file zone is loaded from its file; a
+    /// secondary zone from its snapshot under the data dir if it has one
+    /// (config zones only: an API zone starts afresh), then refreshed.
+    pub async fn add(&self, zone: ZoneConfig, origin: Origin) -> Result<(), ZoneError> {
+        let api = match (&zone.source, origin) {
+            (
+                ZoneSource::Secondary {
+                    primaries, tsig_key, ..
+                },
+                Origin::Api,
+            ) => Some(ApiZone {
+                name: zone.name.clone(),
+                primaries: primaries.iter().map(|p| p.to_string()).collect(),
+                tsig_key: tsig_key.clone(),
+            }),
+            (ZoneSource::File(_), Origin::Api) => {
+                return Err(ZoneError::Invalid(
+                    "zones added through the API are secondary zones".into(),
+                ));
+            }
+            _ => None,
+        };
+        self.add_inner(zone, origin, api).await
+    }
+
+    async fn add_inner(&self, zone: ZoneConfig, origin: Origin, api: Option<ApiZone>) -> Result<(), ZoneError> {
+        let _change = self.inner.changes.lock().await;
+        let apex = name::from_text(&zone.name).map_err(|e| ZoneError::Invalid(format!("name: {e}")))?;
+        {
+            let reg = self.lock();
+            if let Some(m) = reg.zones.get(&zone.name) {
+                return Err(ZoneError::Exists(format!(
+                    "zone {} is already served ({})",
+                    zone.name,
+                    match m.origin {
+                        Origin::Config => "from the config file",
+                        Origin::Api => "added through the API",
+                    }
+                )));
+            }
+            if origin == Origin::Api && reg.broken.contains_key(&zone.name) {
+                return Err(ZoneError::Exists(format!(
+                    "zone {} is listed already (with an error); delete it first",
+                    zone.name
+                )));
+            }
+        }
+        if let Some(entry) = &api {
+            let mut list = self.api_list();
+            list.push(entry.clone());
+            self.write_api_list(list).await?;
+        }
+        let result = self.serve_new(&zone, &apex, origin).await;
+        let acl = match result {
+            Ok(acl) => acl,
+            Err(e) => {
+                if api.is_some() {
+                    // Undo the file change: the zone was never served.
+                    let _ = self.write_api_list(self.api_list()).await;
+                }
+                return Err(e);
+            }
+        };
+        let mut reg = self.lock();
+        if let Some(acl) = acl {
+            reg.acls.insert(apex.clone().into(), acl);
+        }
+        reg.zones.insert(
+            zone.name.clone(),
+            Managed {
+                config: zone.clone(),
+                origin,
+                apex,
+                api,
+            },
+        );
+        self.install_notify(&reg);
+        info!(zone = %zone.name, origin = ?origin, "zone added");
+        Ok(())
+    }
+
+    /// Publishes a new zone; for a secondary zone, starts its task and
+    /// returns its NOTIFY rule.
+    async fn serve_new(&self, zone: &ZoneConfig, apex: &[u8], origin: Origin) -> Result<Option<NotifyAcl>, ZoneError> {
+        let store = self.inner.server.store().clone();
+        match &zone.source {
+            ZoneSource::File(path) => {
+                let (name, path) = (zone.name.clone(), path.clone());
+                let loaded = tokio::task::spawn_blocking(move || crate::zone::file::load_zone_file(&name, &path))
+                    .await
+                    .map_err(|e| ZoneError::Failed(format!("zone load task failed: {e}")))?
+                    .map_err(|e| ZoneError::Invalid(format!("zone {}: {e}", zone.name)))?;
+                let z = Arc::new(loaded.zone);
+                store.update(|set| set.with(z.clone(), false));
+                Ok(None)
+            }
+            ZoneSource::Secondary { .. } => {
+                let dir = self.inner.engine.data_dir().to_path_buf();
+                let apex_v = apex.to_vec();
+                let held = if let Some(v) = served_version(&store, apex) {
+                    // Still served (a reload that changed the zone): go on
+                    // from that version.
+                    let timers = engine::timers_path(&dir, apex);
+                    let expire_at_unix = engine::read_timers(&timers, v);
+                    Some(HeldVersion {
+                        serial: v,
+                        expire_at_unix,
+                        primary: None,
+                    })
+                } else if origin == Origin::Config {
+                    tokio::task::spawn_blocking(move || read_snapshot(&dir, &apex_v))
+                        .await
+                        .map_err(|e| ZoneError::Failed(format!("snapshot read task failed: {e}")))?
+                        .map(|(zone, held)| {
+                            let zone = Arc::new(zone);
+                            store.update(|set| set.with(zone.clone(), false));
+                            held
+                        })
+                } else {
+                    // A new zone: files left from an earlier zone of that
+                    // name could hold a serial the primary is behind.
+                    tokio::task::spawn_blocking(move || {
+                        let _ = std::fs::remove_file(engine::timers_path(&dir, &apex_v));
+                        persist::remove(&dir, &apex_v)
+                    })
+                    .await
+                    .map_err(|e| ZoneError::Failed(format!("cleanup task failed: {e}")))?
+                    .map_err(|e| ZoneError::Failed(format!("cannot remove old files of {}: {e}", zone.name)))?;
+                    None
+                };
+                Ok(Some(self.start_secondary(zone, apex, held)))
+            }
+        }
+    }
+
+    /// Starts the engine task of a secondary zone; returns its NOTIFY rule.
+    fn start_secondary(&self, zone: &ZoneConfig, apex: &[u8], held: Option<HeldVersion>) -> NotifyAcl {
+        let ZoneSource::Secondary {
+            primaries,
+            tsig_key,
+            allow_notify,
+            timers,
+        } = &zone.source
+        else {
+            return NotifyAcl {
+                sources: Vec::new(),
+                key: None,
+            };
+        };
+        let key = tsig_key.as_ref().and_then(|k| self.inner.keys.get(k)).cloned();
+        let mut sources: Vec<Prefix> = primaries.iter().map(|p| Prefix::host(p.ip())).collect();
+        sources.extend(allow_notify.iter().cloned());
+        self.inner.engine.add(SecondaryZone {
+            apex: apex.to_vec(),
+            primaries: primaries.clone(),
+            limits: *timers,
+            held: held.as_ref().map(|h| (h.serial, h.expire_at_unix)),
+            key: key.clone(),
+            held_primary: held.and_then(|h| h.primary),
+        });
+        NotifyAcl { sources, key }
+    }
+
+    /// Removes a zone: it is no longer served (queries get REFUSED) and,
+    /// with [`Stop::Forget`], its snapshot, journal and timers are deleted.
+    /// The API (`by` = [`Origin::Api`]) may remove only API zones.
+    pub async fn remove(&self, zone_name: &str, by: Origin, how: Stop) -> Result<(), ZoneError> {
+        let _change = self.inner.changes.lock().await;
+        let key = canonical_name(zone_name);
+        let found = {
+            let reg = self.lock();
+            match reg.zones.get(&key) {
+                Some(m) => Some((m.apex.clone(), m.config.source.is_secondary(), m.origin)),
+                None if by == Origin::Api && reg.broken.contains_key(&key) => None,
+                None => {
+                    return Err(ZoneError::NotFound(format!(
+                        "no zone named {zone_name:?} is served here"
+                    )));
+                }
+            }
+        };
+        let Some((apex, is_secondary, origin)) = found else {
+            // An API entry that did not validate: only the file changes.
+            let list: Vec<ApiZone> = self
+                .api_list()
+                .into_iter()
+                .filter(|z| canonical_name(&z.name) != key)
+                .collect();
+            self.write_api_list(list).await?;
+            self.lock().broken.remove(&key);
+            info!(zone = %key, "zone removed (it was not served: its entry did not validate)");
+            return Ok(());
+        };
+        if origin != by {
+            return Err(ZoneError::Conflict(match origin {
+                Origin::Config => format!(
+                    "zone {key} comes from the config file: remove its [[zone]] entry there and reload (SIGHUP)"
+                ),
+                Origin::Api => format!("zone {key} was added through the API: remove it through the API"),
+            }));
+        }
+        if origin == Origin::Api {
+            let list: Vec<ApiZone> = self.api_list().into_iter().filter(|z| z.name != key).collect();
+            self.write_api_list(list).await?;
+        }
+        let mut failure = None;
+        if is_secondary {
+            match self.inner.engine.remove(&apex, how).await {
+                Ok(_) => {}
+                Err(e) => {
+                    failure = Some(format!(
+                        "zone {key} is no longer served, but its files were not all deleted: {e}"
+                    ))
+                }
+            }
+        } else if how == Stop::Forget {
+            self.inner.server.store().update(|set| set.without(&apex));
+        }
+        {
+            let mut reg = self.lock();
+            reg.zones.remove(&key);
+            reg.acls.remove(apex.as_slice());
+            self.install_notify(&reg);
+        }
+        info!(zone = %key, "zone removed");
+        match failure {
+            Some(f) => {
+                warn!("{f}");
+                Err(ZoneError::Failed(f))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Asks a secondary zone's primaries for a new version now.
+    pub fn refresh(&self, zone_name: &str) -> Result<(), ZoneError> {
+        let key = canonical_name(zone_name);
+        let reg = self.lock();
+        let Some(m) = reg.zones.get(&key) else {
+            return Err(ZoneError::NotFound(format!(
+                "no zone named {zone_name:?} is served here"
+            )));
+        };
+        if !m.config.source.is_secondary() {
+            return Err(ZoneError::Conflict(format!(
+                "zone {key} is loaded from a file: it has no primaries to ask"
+            )));
+        }
+        if self.inner.engine.refresh(&m.apex) {
+            Ok(())
+        } else {
+            Err(ZoneError::Failed(format!(
+                "zone {key}: its refresh task is not running"
+            )))
+        }
+    }
+
+    /// Every zone, sorted by name.
+    pub fn list(&self) -> Vec<ZoneView> {
+        let reg = self.lock();
+        let mut out: Vec<ZoneView> = reg.zones.values().map(|m| self.view(m)).collect();
+        out.extend(reg.broken.iter().map(|(n, (entry, why))| broken_view(n, entry, why)));
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
+    /// One zone (name case-insensitive, trailing dot ignored).
+    pub fn get(&self, zone_name: &str) -> Option<ZoneView> {
+        let key = canonical_name(zone_name);
+        let reg = self.lock();
+        if let Some(m) = reg.zones.get(&key) {
+            return Some(self.view(m));
+        }
+        reg.broken.get(&key).map(|(entry, why)| broken_view(&key, entry, why))
+    }
+
+    fn view(&self, m: &Managed) -> ZoneView {
+        let set = self.inner.server.store().load();
+        let served = set.get(&m.apex);
+        let zone = served.and_then(|s| s.zone.as_ref());
+        let status = self.inner.engine.status.get(&m.apex).unwrap_or_default();
+        let expired = served.is_some_and(|s| s.expired);
+        let last_transfer = status.last_transfer_unix.map(|at| LastTransfer {
+            at,
+            kind: status.source.clone().filter(|s| s != "disk"),
+            bytes: status.last_transfer_bytes,
+            duration_ms: status.last_transfer_ms,
+            primary: status.primary.clone(),
+        });
+        let mut v = ZoneView {
+            name: m.config.name.clone(),
+            kind: "file",
+            origin: m.origin,
+            state: match (served, zone) {
+                (None, _) if !m.config.source.is_secondary() => "not-loaded",
+                (_, None) => "loading",
+                _ if expired => "expired",
+                _ => "ok",
+            },
+            serial: zone.map(|z| z.info.serial),
+            records: zone.map(|z| z.info.records),
+            file: None,
+            primaries: Vec::new(),
+            tsig_key: None,
+            primary: status.primary,
+            source: status.source,
+            last_transfer,
+            last_success: status.last_success_unix,
+            last_error: status.last_error,
+            expired,
+            timers: None,
+        };
+        match &m.config.source {
+            ZoneSource::File(path) => v.file = Some(path.display().to_string()),
+            ZoneSource::Secondary {
+                primaries,
+                tsig_key,
+                timers,
+                ..
+            } => {
+                v.kind = "secondary";
+                v.primaries = primaries.iter().map(|p| p.to_string()).collect();
+                v.tsig_key = tsig_key.clone();
+                v.timers = zone.map(|z| Timers {
+                    refresh: timers.refresh(z.info.refresh).as_secs(),
+                    retry: timers.retry(z.info.retry).as_secs(),
+                    expire: timers.expire(z.info.expire).as_secs(),
+                });
+            }
+        }
+        v
+    }
+
+    /// The API entries as the file must list them: the served ones and the
+    /// ones that did not validate, in name order.
+    fn api_list(&self) -> Vec<ApiZone> {
+        let reg = self.lock();
+        let mut list: Vec<ApiZone> = reg.zones.values().filter_map(|m| m.api.clone()).collect();
+        list.extend(reg.broken.values().map(|(e, _)| e.clone()));
+        list.sort_by(|a, b| a.name.cmp(&b.name));
+        list
+    }
+
+    async fn write_api_list(&self, list: Vec<ApiZone>) -> Result<(), ZoneError> {
+        let path = self.inner.api_file.clone();
+        tokio::task::spawn_blocking(move || api_zones::write(&path, &list))
+            .await
+            .map_err(|e| ZoneError::Failed(format!("write task failed: {e}")))?
+            .map_err(|e| {
+                error!("cannot write the list of API zones: {e}");
+                ZoneError::Failed(format!("cannot write the list of API zones: {e}"))
+            })
+    }
+
+    fn install_notify(&self, reg: &Registry) {
+        self.inner.server.set_notify_table(NotifyTable {
+            zones: reg.acls.clone(),
+            keys: self.inner.wire_keys.clone(),
+            engine: Some(self.inner.engine.clone()),
+        });
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Lowercase, without the trailing dot (the root stays ".").
+fn canonical_name(s: &str) -> String {
+    let s = s.trim();
+    match s.strip_suffix('.') {
+        Some("") | None => s.to_ascii_lowercase(),
+        Some(n) => n.to_ascii_lowercase(),
+    }
+}
+
+fn served_version(store: &crate::zone::Store, apex: &[u8]) -> Option<u32> {
+    store
+        .load()
+        .get(apex)
+        .and_then(|s| s.zone.as_ref())
+        .map(|z| z.info.serial)
+}
+
+/// A persisted copy of a secondary zone, if one is there and valid.
+fn read_snapshot(dir: &std::path::Path, apex: &[u8]) -> Option<(crate::zone::Zone, HeldVersion)> {
+    let path = dir.join(persist::file_name(apex));
+    if !path.exists() {
+        return None;
+    }
+    match persist::read_zone(&path) {
+        Ok((zone, meta)) => {
+            let serial = zone.info.serial;
+            let expire_at_unix = engine::read_timers(&engine::timers_path(dir, apex), serial).or(meta.expire_at_unix);
+            Some((
+                zone,
+                HeldVersion {
+                    serial,
+                    expire_at_unix,
+                    primary: meta.primary,
+                },
+            ))
+        }
+        Err(e) => {
+            warn!("persisted copy not usable, transferring anew: {e}");
+            None
+        }
+    }
+}
+
+fn broken_view(name: &str, entry: &ApiZone, why: &str) -> ZoneView {
+    ZoneView {
+        name: name.to_string(),
+        kind: "secondary",
+        origin: Origin::Api,
+        state: "error",
+        serial: None,
+        records: None,
+        file: None,
+        primaries: entry.primaries.clone(),
+        tsig_key: entry.tsig_key.clone(),
+        primary: None,
+        source: None,
+        last_transfer: None,
+        last_success: None,
+        last_error: Some(why.to_string()),
+        expired: false,
+        timers: None,
+    }
+}
+
+#[cfg(test)]
+mod tests;
