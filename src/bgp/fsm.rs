@@ -101,6 +101,10 @@ pub enum Event {
     ConnectRetryTimerExpired,
     StableTimerExpired,
     HealthChanged(Announce),
+    /// A reload changed what this peer gets (prefixes, communities, MED,
+    /// prepend, next hop): withdraw what is gone, announce the rest again,
+    /// without resetting the session.
+    RoutesChanged(Box<PeerRoutes>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -360,6 +364,33 @@ impl Session {
             Event::StableTimerExpired => {
                 if self.state == State::Established {
                     self.backoff.reset();
+                }
+            }
+            Event::RoutesChanged(routes) => {
+                if *routes == self.routes {
+                    return out.0;
+                }
+                let gone = self.routes.minus(&routes);
+                self.routes = *routes;
+                if self.state == State::Established
+                    && let Some(n) = &self.negotiated
+                {
+                    for f in n.families.clone() {
+                        if self.advertised[idx(f)].is_some() {
+                            if !gone.prefixes(f).is_empty() {
+                                out.log(
+                                    Level::Info,
+                                    format!("reload: withdrawing {}", list(gone.prefixes(f))),
+                                );
+                            }
+                            for u in gone.withdraw(f) {
+                                self.send(&mut out, Outbound::Update(u));
+                            }
+                            // Announced again below with the new attributes.
+                            self.advertised[idx(f)] = None;
+                        }
+                    }
+                    self.sync(&mut out, "configuration reloaded");
                 }
             }
             Event::HealthChanged(a) => {

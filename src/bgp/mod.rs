@@ -51,8 +51,17 @@ pub const SHUTDOWN_WAIT: Duration = Duration::from_secs(1);
 
 /// The running speaker: one task per configured peer.
 pub struct Speaker {
-    peers: Vec<(mpsc::Sender<Command>, JoinHandle<()>)>,
+    config: BgpConfig,
+    peers: Vec<PeerTask>,
     status: Arc<BgpStatus>,
+}
+
+/// One running session and the config it was started with.
+struct PeerTask {
+    peer: crate::config::BgpPeer,
+    tx: mpsc::Sender<Command>,
+    task: JoinHandle<()>,
+    cell: status::Cell,
 }
 
 impl Speaker {
@@ -64,22 +73,17 @@ impl Speaker {
             warn!("BGP is enabled but no [[bgp.peer]] is configured");
         }
         let mut peers = Vec::new();
-        for (i, peer) in cfg.peers.iter().enumerate() {
-            let (tx, rx) = mpsc::channel(1);
-            let Some(driver) = Driver::new(cfg, i, health.clone(), status.clone(), rx, seed(i, peer)) else {
-                continue;
-            };
-            info!(
-                peer = %peer.address,
-                asn = peer.asn,
-                families = ?peer.families.iter().map(|f| f.name()).collect::<Vec<_>>(),
-                md5 = peer.password.is_some(),
-                ttl = peer.multihop,
-                "starting BGP session"
-            );
-            peers.push((tx, tokio::spawn(driver.run())));
+        for i in 0..cfg.peers.len() {
+            let Some(cell) = status.cell(i) else { continue };
+            if let Some(t) = start_peer(cfg, i, &health, cell) {
+                peers.push(t);
+            }
         }
-        Speaker { peers, status }
+        Speaker {
+            config: cfg.clone(),
+            peers,
+            status,
+        }
     }
 
     /// The per-peer status, shared with the session tasks.
@@ -87,34 +91,102 @@ impl Speaker {
         self.status.clone()
     }
 
+    /// Applies a reloaded `[bgp]` (SIGHUP). A session whose peer settings
+    /// did not change stays up: it only withdraws prefixes no longer
+    /// configured and announces the rest with the new attributes. Removed
+    /// peers get Cease / Administrative Shutdown; new or changed ones start
+    /// afresh. A new ASN or router id restarts every session.
+    pub async fn reconfigure(&mut self, new: &BgpConfig, health: HealthRx) {
+        let global_same = self.config.asn == new.asn && self.config.router_id == new.router_id;
+        let mut old = std::mem::take(&mut self.peers);
+        let mut cells = Vec::with_capacity(new.peers.len());
+        for (i, peer) in new.peers.iter().enumerate() {
+            let kept = old.iter().position(|t| global_same && t.peer == *peer);
+            match kept {
+                Some(pos) => {
+                    let t = old.swap_remove(pos);
+                    let routes = routes::PeerRoutes::new(new, peer);
+                    if t.tx.send(Command::Routes(Box::new(routes))).await.is_err() {
+                        warn!(peer = %peer.address, "BGP session task is gone; restarting it");
+                        t.task.abort();
+                        let cell = BgpStatus::fresh_cell(peer);
+                        cells.push(cell.clone());
+                        self.peers.extend(start_peer(new, i, &health, cell));
+                        continue;
+                    }
+                    cells.push(t.cell.clone());
+                    self.peers.push(t);
+                }
+                None => {
+                    let cell = BgpStatus::fresh_cell(peer);
+                    cells.push(cell.clone());
+                    self.peers.extend(start_peer(new, i, &health, cell));
+                }
+            }
+        }
+        self.status.replace(cells);
+        if !old.is_empty() {
+            let why = if global_same {
+                "peer removed or changed in the configuration"
+            } else {
+                "BGP ASN or router id changed in the configuration"
+            };
+            stop_all(old, why).await;
+        }
+        self.config = new.clone();
+    }
+
     /// Stops every session: established ones withdraw their prefixes and
     /// send Cease / Administrative Shutdown with `message`, then close.
     /// Waits at most [`SHUTDOWN_WAIT`] in all.
     pub async fn shutdown(self, message: &str) {
-        let deadline = tokio::time::Instant::now() + SHUTDOWN_WAIT;
-        let mut waiting = Vec::new();
-        for (tx, task) in self.peers {
-            let (done_tx, done_rx) = oneshot::channel();
-            let cmd = Command::Stop {
-                reason: message.to_string(),
-                done: done_tx,
-            };
-            if tx.try_send(cmd).is_ok() {
-                waiting.push((done_rx, task));
-            } else {
-                task.abort();
-            }
-        }
-        for (done, task) in waiting {
-            if tokio::time::timeout_at(deadline, done).await.is_err() {
-                warn!("a BGP session did not stop within {SHUTDOWN_WAIT:?}; closing it");
-            }
-            task.abort();
-        }
+        stop_all(self.peers, message).await;
     }
 }
 
-/// Backoff jitter seed: differs per peer and per start.
+fn start_peer(cfg: &BgpConfig, i: usize, health: &HealthRx, cell: status::Cell) -> Option<PeerTask> {
+    let peer = cfg.peers.get(i)?;
+    let (tx, rx) = mpsc::channel(1);
+    let driver = Driver::new(cfg, i, health.clone(), cell.clone(), rx, seed(i, peer))?;
+    info!(
+        peer = %peer.address,
+        asn = peer.asn,
+        families = ?peer.families.iter().map(|f| f.name()).collect::<Vec<_>>(),
+        md5 = peer.password.is_some(),
+        ttl = peer.multihop,
+        "starting BGP session"
+    );
+    Some(PeerTask {
+        peer: peer.clone(),
+        tx,
+        task: tokio::spawn(driver.run()),
+        cell,
+    })
+}
+
+async fn stop_all(peers: Vec<PeerTask>, message: &str) {
+    let deadline = tokio::time::Instant::now() + SHUTDOWN_WAIT;
+    let mut waiting = Vec::new();
+    for t in peers {
+        let (done_tx, done_rx) = oneshot::channel();
+        let cmd = Command::Stop {
+            reason: message.to_string(),
+            done: done_tx,
+        };
+        if t.tx.try_send(cmd).is_ok() {
+            waiting.push((done_rx, t.task));
+        } else {
+            t.task.abort();
+        }
+    }
+    for (done, task) in waiting {
+        if tokio::time::timeout_at(deadline, done).await.is_err() {
+            warn!("a BGP session did not stop within {SHUTDOWN_WAIT:?}; closing it");
+        }
+        task.abort();
+    }
+}
+
 fn seed(index: usize, peer: &crate::config::BgpPeer) -> u64 {
     std::collections::hash_map::RandomState::new().hash_one((index, peer.address, std::time::SystemTime::now()))
 }

@@ -18,8 +18,8 @@ pub enum Mode {
     GracefulShutdown,
 }
 
-/// The routes of one peer, built once from the config.
-#[derive(Debug, Clone)]
+/// The routes of one peer, built from the config (again on a reload).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerRoutes {
     v4: Vec<Prefix>,
     v6: Vec<Prefix>,
@@ -93,6 +93,15 @@ impl PeerRoutes {
                 attrs: attrs.clone(),
             })
             .collect()
+    }
+
+    /// The prefixes of `self` that `newer` no longer has, with `self`'s
+    /// attributes: what a reload must withdraw.
+    pub fn minus(&self, newer: &PeerRoutes) -> PeerRoutes {
+        let mut gone = self.clone();
+        gone.v4.retain(|p| !newer.v4.contains(p));
+        gone.v6.retain(|p| !newer.v6.contains(p));
+        gone
     }
 
     /// UPDATEs withdrawing every prefix of `family`.

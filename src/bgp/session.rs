@@ -13,7 +13,6 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
@@ -27,7 +26,7 @@ use tracing::{debug, error, info, warn};
 use super::codec::{self, Decoder};
 use super::fsm::{Action, Event, Level, Session, Timer};
 use super::md5;
-use super::status::BgpStatus;
+use super::status::{Cell, update_cell};
 use crate::config::{BgpConfig, BgpPeer};
 use crate::health::{Announce, HealthRx};
 
@@ -44,6 +43,8 @@ pub(super) enum Command {
     /// Withdraw, send Cease / Administrative Shutdown with this message,
     /// close, end the task; then answer on `done`.
     Stop { reason: String, done: oneshot::Sender<()> },
+    /// A reload changed this peer's routes; the session stays up.
+    Routes(Box<super::routes::PeerRoutes>),
 }
 
 type Connecting = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>>;
@@ -60,10 +61,10 @@ enum Wake {
 pub(super) struct Driver {
     peer: BgpPeer,
     remote: SocketAddr,
-    index: usize,
     fsm: Session,
     decoder: Decoder,
-    status: Arc<BgpStatus>,
+    /// This peer's entry in the speaker's shared status.
+    cell: Cell,
     health: HealthRx,
     health_open: bool,
     commands: mpsc::Receiver<Command>,
@@ -103,7 +104,7 @@ impl Driver {
         bgp: &BgpConfig,
         index: usize,
         mut health: HealthRx,
-        status: Arc<BgpStatus>,
+        cell: Cell,
         commands: mpsc::Receiver<Command>,
         seed: u64,
     ) -> Option<Driver> {
@@ -113,9 +114,8 @@ impl Driver {
             remote: SocketAddr::new(peer.address, peer.port),
             fsm: Session::new(bgp, &peer, initial, seed),
             peer,
-            index,
             decoder: Decoder::new(),
-            status,
+            cell,
             health,
             health_open: true,
             commands,
@@ -162,6 +162,9 @@ impl Driver {
                     self.stop(&reason).await;
                     let _ = done.send(());
                     return;
+                }
+                Wake::Command(Some(Command::Routes(routes))) => {
+                    self.event(Event::RoutesChanged(routes)).await;
                 }
                 Wake::Command(None) => {
                     self.stop("BGP speaker stopped").await;
@@ -303,7 +306,7 @@ impl Driver {
                 Action::StopTimer(t) => self.timers[timer_index(t)] = None,
                 Action::StateChanged { from, to } => {
                     info!(peer = %self.remote, asn = self.peer.asn, "BGP session {from} -> {to}");
-                    self.status.update(self.index, |s| {
+                    update_cell(&self.cell, |s| {
                         s.state = to;
                         s.since = std::time::SystemTime::now();
                         s.since_instant = std::time::Instant::now();
@@ -344,7 +347,7 @@ impl Driver {
         let negotiated = self.fsm.negotiated().cloned();
         let last_error = self.fsm.last_error().map(str::to_owned);
         let state = self.fsm.state();
-        self.status.update(self.index, |s| {
+        update_cell(&self.cell, |s| {
             s.announced = announced;
             s.graceful_shutdown = graceful;
             s.messages_in = counters.messages_in;

@@ -3,7 +3,7 @@
 //! snapshot at any time without talking to the session tasks.
 
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Instant, SystemTime};
 
 use super::fsm::State;
@@ -63,19 +63,41 @@ impl PeerStatus {
 /// Every peer's status, in config order.
 #[derive(Debug)]
 pub struct BgpStatus {
-    peers: Vec<Mutex<PeerStatus>>,
+    /// One cell per configured peer, in config order; each session task
+    /// writes its own cell. A reload replaces the list, keeping the cells
+    /// of sessions it keeps.
+    peers: RwLock<Vec<Arc<Mutex<PeerStatus>>>>,
 }
+
+/// One peer's status cell.
+pub(super) type Cell = Arc<Mutex<PeerStatus>>;
 
 impl BgpStatus {
     pub(super) fn new(peers: &[BgpPeer]) -> BgpStatus {
         BgpStatus {
-            peers: peers.iter().map(|p| Mutex::new(PeerStatus::new(p))).collect(),
+            peers: RwLock::new(peers.iter().map(Self::fresh_cell).collect()),
         }
+    }
+
+    pub(super) fn fresh_cell(peer: &BgpPeer) -> Cell {
+        Arc::new(Mutex::new(PeerStatus::new(peer)))
+    }
+
+    /// The cell of the peer at `index` in config order.
+    pub(super) fn cell(&self, index: usize) -> Option<Cell> {
+        self.peers.read().unwrap_or_else(|e| e.into_inner()).get(index).cloned()
+    }
+
+    /// After a reload: the cells of the new peer list, in config order.
+    pub(super) fn replace(&self, cells: Vec<Cell>) {
+        *self.peers.write().unwrap_or_else(|e| e.into_inner()) = cells;
     }
 
     /// A copy of every peer's status.
     pub fn peers(&self) -> Vec<PeerStatus> {
         self.peers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
             .iter()
             .map(|p| match p.lock() {
                 Ok(g) => g.clone(),
@@ -88,13 +110,12 @@ impl BgpStatus {
     pub fn any_established(&self) -> bool {
         self.peers().iter().any(|p| p.state == State::Established)
     }
+}
 
-    pub(super) fn update(&self, index: usize, f: impl FnOnce(&mut PeerStatus)) {
-        if let Some(cell) = self.peers.get(index) {
-            match cell.lock() {
-                Ok(mut g) => f(&mut g),
-                Err(poisoned) => f(&mut poisoned.into_inner()),
-            }
-        }
+/// Changes one peer's status.
+pub(super) fn update_cell(cell: &Mutex<PeerStatus>, f: impl FnOnce(&mut PeerStatus)) {
+    match cell.lock() {
+        Ok(mut g) => f(&mut g),
+        Err(poisoned) => f(&mut poisoned.into_inner()),
     }
 }
