@@ -12,24 +12,56 @@
 //!   entries from [`BgpPeer::peer_v4`] and friends) and runs
 //!   `ip netns exec NODE_NS pharos serve`. DNS listens on the node
 //!   namespace's loopback. Dropping it kills the process (by PID).
+//! * [`in_netns`] runs a closure on a thread inside a namespace: what it
+//!   binds or spawns lives there (a Knot primary beside pharos in the node
+//!   namespace, a DNS query to pharos' loopback listener: [`Node::query`]).
 //!
 //! Needs root (network namespaces) and the Debian packages bird2, gobgpd,
 //! jq (scripts/test.sh installs them).
 
 use std::fmt::Write as _;
 use std::fs;
+use std::os::fd::AsRawFd as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use super::server::{read_lossy, tail};
+use super::wire;
 use super::zone::repo_root;
 
 /// The node's AS in every test (peer.sh's default NODE_AS).
 pub const NODE_AS: u32 = 65001;
 /// The peer's AS (peer.sh's default PEER_AS).
 pub const PEER_AS: u32 = 65000;
+
+/// The port pharos' DNS listens on, on 127.0.0.1 in the node namespace.
+pub const NODE_DNS_PORT: u16 = 5353;
+
+/// Where pharos' DNS listens inside the node namespace.
+pub fn node_dns() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], NODE_DNS_PORT))
+}
+
+/// Runs `f` on a new thread that has joined the network namespace `ns`
+/// (`/run/netns/NS`) and returns what it returns. A thread's network
+/// namespace is its own: the sockets `f` opens and the processes it spawns
+/// live in `ns`, while the test's other threads stay where they are.
+pub fn in_netns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
+    let path = format!("/run/netns/{ns}");
+    std::thread::scope(|s| {
+        let t = s.spawn(|| {
+            let file = fs::File::open(&path).unwrap_or_else(|e| panic!("cannot open {path}: {e}"));
+            // SAFETY: setns(2) with a namespace fd we hold open; it changes
+            // the network namespace of this thread only.
+            let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "setns({path}): {}", std::io::Error::last_os_error());
+            f()
+        });
+        t.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })
+}
 
 fn peer_sh() -> PathBuf {
     repo_root().join("tests/bgp-peer/peer.sh")
@@ -468,7 +500,7 @@ impl NodeConfig {
             q(id),
             q(&data_dir.to_string_lossy())
         );
-        let _ = writeln!(c, "[dns]\nlisten = [\"127.0.0.1:5353\"]\n");
+        let _ = writeln!(c, "[dns]\nlisten = [{}]\n", q(&node_dns().to_string()));
         let zone = repo_root().join("zones/example.com.zone");
         let _ = writeln!(
             c,
@@ -638,6 +670,19 @@ impl Node {
     /// `[health] maintenance-file` default path (`<data-dir>/maintenance`).
     pub fn maintenance_file(&self) -> PathBuf {
         self.dir.path().join("var/maintenance")
+    }
+
+    /// Asks pharos `name` `qtype` over UDP on its listener in the node
+    /// namespace ([`node_dns`]).
+    pub fn query(&self, name: &str, qtype: u16) -> std::io::Result<wire::Reply> {
+        in_netns(&self.ns, || {
+            wire::udp_query(node_dns(), name, qtype, wire::CLASS_IN, Duration::from_millis(500))
+        })
+    }
+
+    /// Runs `f` in the node namespace (see [`in_netns`]).
+    pub fn in_ns<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        in_netns(&self.ns, f)
     }
 }
 

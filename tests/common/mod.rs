@@ -54,7 +54,10 @@ pub mod wire;
 mod zone;
 
 #[allow(unused_imports)]
-pub use bgp::{BgpPeer, NODE_AS, Node, NodeConfig, PEER_AS, PeerEntry, PeerOpts, Route, scripted_peer_py};
+pub use bgp::{
+    BgpPeer, NODE_AS, NODE_DNS_PORT, Node, NodeConfig, PEER_AS, PeerEntry, PeerOpts, Route, in_netns, node_dns,
+    scripted_peer_py,
+};
 #[allow(unused_imports)]
 pub use knot::{Knot, KnotOpts, knot_config};
 #[allow(unused_imports)]
