@@ -153,8 +153,8 @@ pub fn run() -> Result<(), Error> {
     match cli.command {
         Command::Serve { config } => {
             init_logging();
-            let config = Config::load(&config)?;
-            crate::supervisor::serve(config)
+            let loaded = Config::load(&config)?;
+            crate::supervisor::serve(loaded, &config)
         }
         Command::CheckConfig { file } => check_config(&file),
         Command::SoaCheck {

@@ -9,6 +9,7 @@
 //!                       algorithm, EDNS/NSID/CHAOS, response encoding
 //!   zone                the store: immutable zone snapshots behind arc-swap,
 //!                       lookup structures, zone-file loading and validation
+//!   reload              SIGHUP: re-reads the config, applies zone and BGP changes
 //!   soacheck            `pharos soa-check`: a zone's serial on many servers
 //!   bgp                 eBGP speaker: announces the configured prefixes while
 //!                       health says so (session FSM, UPDATEs, TCP-MD5)
@@ -29,6 +30,7 @@ pub mod dns;
 pub mod error;
 pub mod health;
 pub mod mgmt;
+pub mod reload;
 pub mod soacheck;
 pub mod supervisor;
 pub mod zone;

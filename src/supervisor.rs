@@ -28,7 +28,8 @@ use crate::health;
 use crate::zone::{Store, Zone, ZoneSet, file};
 
 /// Runs the node until SIGTERM/SIGINT or a fatal listener error.
-pub fn serve(config: Config) -> Result<(), Error> {
+pub fn serve(config: Config, path: &std::path::Path) -> Result<(), Error> {
+    let started = std::time::SystemTime::now();
     // Zones added through the management API are loaded like config zones.
     let api_zones = crate::mgmt::api_zones::ApiZones::load(&config);
     let loaded = {
@@ -97,14 +98,14 @@ pub fn serve(config: Config) -> Result<(), Error> {
         let zones = crate::mgmt::ZoneManager::start(&config, api_zones, server.clone(), &persisted);
         let health = health::Monitor::start(health::Options::new(&config, bound), server.store().clone());
         // BGP: announces bgp.announce while health says so (src/bgp).
-        let speaker = config
+        let mut speaker = config
             .bgp
             .enabled
             .then(|| crate::bgp::Speaker::spawn(&config.bgp, health.subscribe()));
         let bgp_view = speaker.as_ref().map(|s| s.status() as Arc<dyn crate::mgmt::BgpView>);
         crate::mgmt::spawn(
             mgmt_listeners,
-            crate::mgmt::Context::new(&config, server.clone(), zones)
+            crate::mgmt::Context::new(&config, server.clone(), zones.clone())
                 .with_health(Some(health.subscribe()))
                 .with_bgp(bgp_view),
         );
@@ -114,19 +115,28 @@ pub fn serve(config: Config) -> Result<(), Error> {
             udp_workers = workers,
             "serving"
         );
-        let result = tokio::select! {
-            why = died_rx.recv() => {
-                let why = why.unwrap_or_else(|| "listener channel closed".into());
-                error!("{why}; stopping");
-                // Unhealthy at once: the speaker withdraws, then the Cease.
-                health.listener_died(&why);
-                Err(Error::Runtime(why))
-            }
-            sig = shutdown_signal() => {
-                info!("{sig}: stopping");
-                let before = health.stopping(sig);
-                drain(&config, &before, &mut died_rx).await;
-                Ok(())
+        let mut reloader = crate::reload::Reloader::new(path.to_path_buf(), config.clone(), started);
+        let mut hup = hangups();
+        let shutdown = shutdown_signal();
+        tokio::pin!(shutdown);
+        let result = loop {
+            tokio::select! {
+                why = died_rx.recv() => {
+                    let why = why.unwrap_or_else(|| "listener channel closed".into());
+                    error!("{why}; stopping");
+                    // Unhealthy at once: the speaker withdraws, then the Cease.
+                    health.listener_died(&why);
+                    break Err(Error::Runtime(why));
+                }
+                sig = &mut shutdown => {
+                    info!("{sig}: stopping");
+                    let before = health.stopping(sig);
+                    drain(reloader.config(), &before, &mut died_rx).await;
+                    break Ok(());
+                }
+                Some(()) = next_hangup(&mut hup) => {
+                    reloader.reload(&zones, &mut speaker, health.subscribe()).await;
+                }
             }
         };
         if let Some(speaker) = speaker {
@@ -175,6 +185,31 @@ async fn drain(config: &Config, before: &health::Health, died_rx: &mut tokio::sy
     }
 }
 
+/// SIGHUP (reload), registered once: the handler replaces SIGHUP's
+/// default action (ending the process) for the node's whole life.
+#[cfg(unix)]
+fn hangups() -> Option<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok()
+}
+
+#[cfg(not(unix))]
+fn hangups() -> Option<()> {
+    None
+}
+
+#[cfg(unix)]
+async fn next_hangup(hup: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match hup.as_mut() {
+        Some(h) => h.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(not(unix))]
+async fn next_hangup(_: &mut Option<()>) -> Option<()> {
+    std::future::pending().await
+}
+
 async fn shutdown_signal() -> &'static str {
     #[cfg(unix)]
     {
@@ -186,17 +221,9 @@ async fn shutdown_signal() -> &'static str {
                 return "SIGINT";
             }
         };
-        // SIGHUP must not end the node (its default action): until reload
-        // is implemented it is logged and ignored.
-        let mut hup = signal(SignalKind::hangup()).ok();
-        loop {
-            tokio::select! {
-                _ = term.recv() => return "SIGTERM",
-                _ = tokio::signal::ctrl_c() => return "SIGINT",
-                Some(_) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
-                    warn!("SIGHUP: configuration reload is not implemented yet; the running configuration stays");
-                }
-            }
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = tokio::signal::ctrl_c() => "SIGINT",
         }
     }
     #[cfg(not(unix))]

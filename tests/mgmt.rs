@@ -118,7 +118,10 @@ fn endpoints_with_and_without_the_token_and_with_bad_bodies() {
     assert_eq!(s["node"]["country-iso"], "tl");
     // Health runs (rise 2, interval 1 s): starting, or healthy already.
     let state = s["health"]["state"].as_str().unwrap_or_default().to_string();
-    assert!(["starting", "healthy"].contains(&state.as_str()), "health state {state:?}");
+    assert!(
+        ["starting", "healthy"].contains(&state.as_str()),
+        "health state {state:?}"
+    );
     assert_eq!(s["maintenance"]["enabled"], false);
     assert_eq!(s["bgp"]["enabled"], false);
     assert_eq!(s["zones"]["total"], 1);
@@ -665,15 +668,7 @@ fn cli_zone_add_list_remove_and_status() {
 
     let (rc, out, err) = cli(&["status", "--config", &config]);
     assert_eq!(rc, 0, "{err}");
-    for needle in [
-        "mgmt-test",
-        "health",
-        "bgp",
-        "disabled",
-        "zones",
-        ZONE,
-        "queries",
-    ] {
+    for needle in ["mgmt-test", "health", "bgp", "disabled", "zones", ZONE, "queries"] {
         assert!(out.contains(needle), "{needle:?} missing from `pharos status`:\n{out}");
     }
     let (rc, out, _) = cli(&["status", "--json", "--api", &url]);

@@ -378,10 +378,7 @@ impl Session {
                     for f in n.families.clone() {
                         if self.advertised[idx(f)].is_some() {
                             if !gone.prefixes(f).is_empty() {
-                                out.log(
-                                    Level::Info,
-                                    format!("reload: withdrawing {}", list(gone.prefixes(f))),
-                                );
+                                out.log(Level::Info, format!("reload: withdrawing {}", list(gone.prefixes(f))));
                             }
                             for u in gone.withdraw(f) {
                                 self.send(&mut out, Outbound::Update(u));

@@ -1,0 +1,206 @@
+//! SIGHUP: re-reads the config file and applies what changed without
+//! stopping the node.
+//!
+//! An invalid file is refused with every error logged, and the running
+//! configuration stays. Otherwise:
+//! - zones removed from the file stop being served (their files on disk
+//!   are deleted); zones added are loaded and served; zones whose settings
+//!   changed are replaced while the version held keeps answering; file
+//!   zones whose file changed since they were loaded are loaded again (a
+//!   broken file leaves the old version serving);
+//! - `[bgp]`: sessions whose peer settings did not change stay up and get
+//!   the new announcements; peers removed get a Cease, new or changed ones
+//!   start (see [`crate::bgp::Speaker::reconfigure`]);
+//! - what cannot change while running (listen addresses, workers, the data
+//!   dir, the management and identity listeners, `[health]`, TSIG keys) is
+//!   reported as needing a restart.
+//!
+//! Queries never stop: every change is a new snapshot published through the
+//! zone store.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use tracing::{error, info, warn};
+
+use crate::axfr::engine::Stop;
+use crate::bgp::Speaker;
+use crate::config::{Config, ZoneConfig, ZoneSource};
+use crate::health::HealthRx;
+use crate::mgmt::{Origin, ZoneManager};
+
+/// What a reload needs besides the new file.
+pub struct Reloader {
+    path: PathBuf,
+    running: Config,
+    /// When each file zone's file was last loaded.
+    loaded_at: HashMap<String, SystemTime>,
+}
+
+fn mtime(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+impl Reloader {
+    /// `running` was read from `path` and loaded at `started`.
+    pub fn new(path: PathBuf, running: Config, started: SystemTime) -> Reloader {
+        let loaded_at = running
+            .zones
+            .iter()
+            .filter(|z| matches!(z.source, ZoneSource::File(_)))
+            .map(|z| (z.name.clone(), started))
+            .collect();
+        Reloader {
+            path,
+            running,
+            loaded_at,
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.running
+    }
+
+    /// Re-reads the file and applies it. Returns false if it was refused.
+    pub async fn reload(&mut self, zones: &ZoneManager, speaker: &mut Option<Speaker>, health: HealthRx) -> bool {
+        let path = self.path.clone();
+        let loaded = tokio::task::spawn_blocking(move || Config::load(&path)).await;
+        let new = match loaded {
+            Ok(Ok(c)) => c,
+            Ok(Err(errors)) => {
+                error!("SIGHUP: the new configuration is invalid; keeping the running one:\n{errors}");
+                return false;
+            }
+            Err(e) => {
+                error!("SIGHUP: reading the configuration failed ({e}); keeping the running one");
+                return false;
+            }
+        };
+        info!(file = %self.path.display(), "SIGHUP: applying the configuration");
+        self.needs_restart(&new);
+        self.zones(&new, zones).await;
+        bgp(&self.running, &new, speaker, health).await;
+        self.running = new;
+        info!("SIGHUP: configuration applied");
+        true
+    }
+
+    /// Logs the keys that changed but only take effect at a restart.
+    fn needs_restart(&self, new: &Config) {
+        let old = &self.running;
+        let mut keys = Vec::new();
+        if format!("{:?}", old.dns) != format!("{:?}", new.dns) {
+            keys.push("[dns]");
+        }
+        if old.node.data_dir != new.node.data_dir || old.node.id != new.node.id {
+            keys.push("node.id / node.data-dir");
+        }
+        if format!("{:?}", old.health) != format!("{:?}", new.health) {
+            keys.push("[health]");
+        }
+        if format!("{:?}", old.mgmt) != format!("{:?}", new.mgmt) {
+            keys.push("[mgmt]");
+        }
+        if format!("{:?}", old.identity) != format!("{:?}", new.identity) {
+            keys.push("[identity]");
+        }
+        if old.tsig_keys != new.tsig_keys {
+            keys.push("[[tsig-key]]");
+        }
+        if !keys.is_empty() {
+            warn!(
+                "SIGHUP: {} changed; that takes effect at the next restart (the running values stay)",
+                keys.join(", ")
+            );
+        }
+    }
+
+    async fn zones(&mut self, new: &Config, zones: &ZoneManager) {
+        let old: HashMap<&str, &ZoneConfig> = self.running.zones.iter().map(|z| (z.name.as_str(), z)).collect();
+        let next: HashMap<&str, &ZoneConfig> = new.zones.iter().map(|z| (z.name.as_str(), z)).collect();
+        for name in old.keys().filter(|n| !next.contains_key(*n)) {
+            match zones.remove(name, Origin::Config, Stop::Forget).await {
+                Ok(()) => info!(zone = %name, "SIGHUP: zone removed"),
+                Err(e) => warn!(zone = %name, "SIGHUP: removing the zone failed: {e}"),
+            }
+            self.loaded_at.remove(*name);
+        }
+        for z in &new.zones {
+            let started = SystemTime::now();
+            match old.get(z.name.as_str()) {
+                None => match zones.add(z.clone(), Origin::Config).await {
+                    Ok(()) => {
+                        info!(zone = %z.name, "SIGHUP: zone added");
+                        self.loaded_at.insert(z.name.clone(), started);
+                    }
+                    Err(e) => error!(zone = %z.name, "SIGHUP: adding the zone failed: {e}"),
+                },
+                Some(before) => {
+                    let changed = format!("{before:?}") != format!("{z:?}");
+                    let file_newer = match &z.source {
+                        ZoneSource::File(p) => match (mtime(p), self.loaded_at.get(&z.name)) {
+                            (Some(m), Some(at)) => m >= *at,
+                            _ => true,
+                        },
+                        ZoneSource::Secondary { .. } => false,
+                    };
+                    if !changed && !file_newer {
+                        continue;
+                    }
+                    if let ZoneSource::File(p) = &z.source {
+                        // Check the file first: a broken one leaves the
+                        // old version serving.
+                        let (n, p) = (z.name.clone(), p.clone());
+                        let check =
+                            tokio::task::spawn_blocking(move || crate::zone::file::load_zone_file(&n, &p)).await;
+                        match check {
+                            Ok(Ok(_)) => {}
+                            Ok(Err(e)) => {
+                                error!(zone = %z.name, "SIGHUP: the zone file does not load; the old version stays:\n{e}");
+                                continue;
+                            }
+                            Err(e) => {
+                                error!(zone = %z.name, "SIGHUP: zone load task failed ({e}); the old version stays");
+                                continue;
+                            }
+                        }
+                    }
+                    if let Err(e) = zones.remove(&z.name, Origin::Config, Stop::KeepServing).await {
+                        warn!(zone = %z.name, "SIGHUP: {e}");
+                    }
+                    match zones.add(z.clone(), Origin::Config).await {
+                        Ok(()) => {
+                            info!(zone = %z.name, reloaded = !changed, "SIGHUP: zone updated");
+                            self.loaded_at.insert(z.name.clone(), started);
+                        }
+                        Err(e) => error!(zone = %z.name, "SIGHUP: updating the zone failed: {e}"),
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn bgp(old: &Config, new: &Config, speaker: &mut Option<Speaker>, health: HealthRx) {
+    match (speaker.take(), new.bgp.enabled) {
+        (Some(mut s), true) => {
+            // Unchanged sessions stay up (their routes are compared there;
+            // a changed password counts as a changed peer).
+            s.reconfigure(&new.bgp, health).await;
+            if format!("{:?}", old.bgp) != format!("{:?}", new.bgp) {
+                info!("SIGHUP: BGP configuration applied");
+            }
+            *speaker = Some(s);
+        }
+        (Some(s), false) => {
+            s.shutdown("BGP disabled in the configuration").await;
+            info!("SIGHUP: BGP disabled; sessions closed");
+        }
+        (None, true) => {
+            *speaker = Some(Speaker::spawn(&new.bgp, health));
+            info!("SIGHUP: BGP enabled");
+        }
+        (None, false) => {}
+    }
+}
