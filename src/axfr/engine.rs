@@ -18,7 +18,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tracing::{info, warn};
 
 use super::client::{self, Timeouts};
@@ -32,6 +31,34 @@ use crate::zone::journal;
 use crate::zone::persist::{self, ZoneMeta};
 use crate::zone::store::Served;
 use crate::zone::{APEX, Store, Zone, ZoneSet, name, rtype};
+
+/// A zone task's event queue: a deque and a wake-up, far smaller than a
+/// channel (tokio's mpsc allocates 32 slots up front), which counts with
+/// thousands of zones.
+#[derive(Default)]
+struct Inbox {
+    queue: Mutex<std::collections::VecDeque<Event>>,
+    wake: tokio::sync::Notify,
+}
+
+impl Inbox {
+    /// Queues an event; true (the task may already have ended).
+    fn send(&self, ev: Event) -> bool {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner()).push_back(ev);
+        self.wake.notify_one();
+        true
+    }
+
+    async fn recv(&self) -> Event {
+        loop {
+            let woken = self.wake.notified();
+            if let Some(ev) = self.queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front() {
+                return ev;
+            }
+            woken.await;
+        }
+    }
+}
 
 /// One secondary zone as configured.
 #[derive(Clone, Debug)]
@@ -82,7 +109,7 @@ struct Inner {
 
 /// A zone's task, as the engine holds it.
 struct Running {
-    tx: UnboundedSender<Event>,
+    tx: Arc<Inbox>,
     life: Arc<Life>,
 }
 
@@ -158,7 +185,7 @@ impl Engine {
                 }),
             });
         }
-        let (tx, rx) = unbounded_channel();
+        let tx = Arc::new(Inbox::default());
         let life = Arc::new(Life::default());
         self.status.update(&zone.apex, |s| {
             *s = Default::default();
@@ -185,7 +212,7 @@ impl Engine {
             seed: self.inner.next_seed.fetch_add(1, Ordering::Relaxed),
             life,
         };
-        tokio::spawn(task.run(rx));
+        tokio::spawn(task.run());
         true
     }
 
@@ -224,7 +251,7 @@ impl Engine {
         match zones.get(apex) {
             Some(r) => {
                 self.counters.notify_accepted.fetch_add(1, Ordering::Relaxed);
-                r.tx.send(Event::Notify { serial }).is_ok()
+                r.tx.send(Event::Notify { serial })
             }
             None => false,
         }
@@ -233,7 +260,7 @@ impl Engine {
     /// Asks the zone's task to check its primaries now.
     pub fn refresh(&self, apex: &[u8]) -> bool {
         let zones = self.inner.zones.read().unwrap_or_else(|e| e.into_inner());
-        zones.get(apex).is_some_and(|r| r.tx.send(Event::Refresh).is_ok())
+        zones.get(apex).is_some_and(|r| r.tx.send(Event::Refresh))
     }
 
     pub fn is_secondary(&self, apex: &[u8]) -> bool {
@@ -290,7 +317,7 @@ struct ZoneTask {
     zone: SecondaryZone,
     store: Store,
     dir: PathBuf,
-    tx: UnboundedSender<Event>,
+    tx: Arc<Inbox>,
     counters: Arc<Counters>,
     status: StatusMap,
     limits: Arc<Limits>,
@@ -317,7 +344,8 @@ impl ZoneTask {
         name::to_text(&self.zone.apex)
     }
 
-    async fn run(self, mut rx: UnboundedReceiver<Event>) {
+    async fn run(self) {
+        let rx = self.tx.clone();
         let zname = self.text();
         let mut sm = Secondary::new(self.zone.primaries.len(), self.zone.limits, self.seed);
         let (serial, expire_at) = self.initial_version();
@@ -360,10 +388,7 @@ impl ZoneTask {
                 }
             }
             let event = tokio::select! {
-                ev = rx.recv() => match ev {
-                    Some(ev) => ev,
-                    None => return,
-                },
+                ev = rx.recv() => ev,
                 _ = sleep_until(wake), if wake.is_some() => {
                     wake = None;
                     let now = Instant::now();
