@@ -322,3 +322,54 @@ fn a_notification_from_the_peer_means_reconnect() {
 fn wrong_peer_as_gets_bad_peer_as() {
     misbehaving_peer("bad-as", Some((2, 2)), "the peer is AS 65001, the config says AS 65000");
 }
+
+/// SIGHUP with new announcements (a prefix dropped, a community added): the
+/// peer gets the withdrawal and the new attributes over the same session,
+/// which is never reset; a broken file after that changes nothing.
+#[test]
+fn sighup_updates_announcements_without_resetting_the_session() {
+    let peer = BgpPeer::start("bird", &PeerOpts::default());
+    let mut cfg = NodeConfig::with_peers(vec![peer.peer_v4()]);
+    let mut node = Node::start(&peer, &cfg);
+    check_routes(&peer, 65001);
+    let established = |node: &Node| node.log().matches("-> Established").count();
+    assert_eq!(established(&node), 1);
+
+    cfg.announce = vec!["192.0.2.0/24"];
+    cfg.communities = vec!["65001:100", "65001:666", "65001:777"];
+    node.reload(&peer, &cfg);
+    node.wait_log("SIGHUP: configuration applied", UP);
+    peer.wait_withdrawn("2001:db8:1::/48", UP);
+    let r = peer.wait_route("192.0.2.0/24", UP, |r| r.communities.iter().any(|c| c == "65001:777"));
+    assert_eq!(
+        r.communities,
+        vec!["65001:100", "65001:666", "65001:777"],
+        "the new communities: {}",
+        r.line
+    );
+    assert_eq!(
+        lines(&peer).len(),
+        1,
+        "only the prefix still configured: {:?}",
+        lines(&peer)
+    );
+
+    // A broken file: refused, nothing changes at the peer.
+    std::fs::write(&node.config, "[bgp\n").unwrap();
+    node.signal("HUP");
+    node.wait_log("keeping the running one", UP);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(lines(&peer).len(), 1);
+    assert_eq!(peer.state(), "Established");
+    assert_eq!(
+        established(&node),
+        1,
+        "the session was reset by a reload:\n{}",
+        node.log()
+    );
+    assert!(
+        !peer.log().contains("Administrative shutdown"),
+        "the peer saw a Cease:\n{}",
+        peer.log()
+    );
+}

@@ -476,7 +476,9 @@ fn metrics_parse_and_move_with_queries() {
         1.0
     );
     assert_eq!(sample(&after, "pharos_zones", &[("state", "ok")]), 1.0);
-    assert_eq!(sample(&after, "pharos_health_state", &[("state", "unknown")]), 1.0);
+    // One state series is 1: with a 1 h interval and rise 2, still starting.
+    assert_eq!(sample(&after, "pharos_health_state", &[("state", "starting")]), 1.0);
+    assert_eq!(sample(&after, "pharos_health_state", &[("state", "healthy")]), 0.0);
     assert_eq!(sample(&after, "pharos_maintenance", &[]), 0.0);
     assert_eq!(sample(&after, "pharos_build_info", &[]), 1.0);
     for family in [

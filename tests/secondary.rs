@@ -1107,7 +1107,14 @@ fn tsig_hmac_sha256_transfers_from_bind() {
         "the secret is not in {}",
         pharos.config.display()
     );
-    std::fs::write(&pharos.config, config.replace(TSIG_SECRET, WRONG_SECRET)).expect("rewrite pharos config");
+    // refresh-max 1 s: the refresh timer, resumed from disk, is due at once
+    // after the restart (else the first check waits for the SOA refresh).
+    let config = config.replace(TSIG_SECRET, WRONG_SECRET).replace(
+        "tsig-key = \"xfr-key\"",
+        "tsig-key = \"xfr-key\"\nrefresh-min = \"1s\"\nrefresh-max = \"1s\"",
+    );
+    assert!(config.contains("refresh-max"), "{config}");
+    std::fs::write(&pharos.config, config).expect("rewrite pharos config");
     let p_from = pharos.log().len();
     pharos.restart(Some(BIND_ZONE));
     assert_eq!(

@@ -632,6 +632,16 @@ impl Node {
     }
 
     /// Sends a signal by PID (`kill -s SIG PID`).
+    /// Rewrites the config from `cfg` and sends SIGHUP (a reload).
+    pub fn reload(&self, peer: &BgpPeer, cfg: &NodeConfig) {
+        fs::write(
+            &self.config,
+            cfg.toml(&peer.name, &self.dir.path().join("var"), &peer.node_ip4),
+        )
+        .expect("write config");
+        self.signal("HUP");
+    }
+
     pub fn signal(&self, sig: &str) {
         let pid = self.pid().expect("pharos is not running").to_string();
         let ok = Command::new("kill")
