@@ -35,6 +35,8 @@
 # exit status: 0 all runs done, 1 a run failed (timeout, bad exit), 2 setup
 #              error. Missing a target is not an error: read the verdict.
 set -uo pipefail
+# shellcheck source=scripts/bench/common.sh
+. "$(dirname "$0")/bench/common.sh"
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -53,7 +55,6 @@ keep=0
 
 usage() { sed -n '2,/^set -uo/p' "$0" | sed -e '/^set -uo/d' -e 's/^# \{0,1\}//'; }
 die() { echo "bench-bgp: $*" >&2; exit 2; }
-is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
 is_dur() { [[ $1 =~ ^[0-9]+(ms|s)$ ]]; }
 
 while [ $# -gt 0 ]; do

@@ -32,6 +32,8 @@
 # environment: PHAROS_BIN=path  bench this pharos binary (no build)
 # exit status: 0 all runs done, 1 a server failed to build/load/answer, 2 setup error
 set -uo pipefail
+# shellcheck source=scripts/bench/common.sh
+. "$(dirname "$0")/bench/common.sh"
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -55,7 +57,6 @@ keep=0
 
 usage() { sed -n '2,/^set -uo/p' "$0" | sed -e '/^set -uo/d' -e 's/^# \{0,1\}//'; }
 die() { echo "bench-dns: $*" >&2; exit 2; }
-is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
 
 while [ $# -gt 0 ]; do
     case $1 in
@@ -114,17 +115,8 @@ for s in "${req[@]}"; do
     esac
 done
 [ ${#server_list[@]} -gt 0 ] || die "--servers: empty list"
-has() { [[ " ${server_list[*]} " == *" $1 "* ]]; }
 
 # ------------------------------------------------------------------ tools
-find_bin() {  # name -> path on stdout, or nothing
-    local p
-    p=$(command -v "$1" 2>/dev/null) && { echo "$p"; return 0; }
-    for p in /usr/sbin/"$1" /usr/local/sbin/"$1"; do
-        [ -x "$p" ] && { echo "$p"; return 0; }
-    done
-    return 1
-}
 missing=()
 DNSPERF=$(find_bin dnsperf) || missing+=(dnsperf)
 if has knot; then KNOTD=$(find_bin knotd) || missing+=(knot); fi
@@ -236,15 +228,6 @@ echo "bench-dns: zones ready in $((SECONDS - t)) s: ${zones[*]} ($msg)"
 
 # ----------------------------------------------------------------- servers
 next_port=$port_base
-pick_port() {  # -> sets $port to the next free loopback port
-    local tries=0
-    while ! python3 "$lib" port-free "$next_port"; do
-        next_port=$((next_port + 1)); tries=$((tries + 1))
-        [ $tries -lt 50 ] || die "no free port from $port_base on"
-    done
-    port=$next_port
-    next_port=$((next_port + 1))
-}
 
 fill() {  # template dir port -> stdout
     sed -e "s|@DIR@|$2|g" -e "s|@PORT@|$3|g" -e "s|@ZONEDIR@|$work/zones|g" \

@@ -35,6 +35,8 @@
 # exit status: 0 all runs done, 1 a server failed to build/load/transfer/answer,
 #              2 setup error.  Missing a target is not an error: read `target`.
 set -uo pipefail
+# shellcheck source=scripts/bench/common.sh
+. "$(dirname "$0")/bench/common.sh"
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -59,7 +61,6 @@ explicit=" "   # options given on the command line (--quick leaves them alone)
 
 usage() { sed -n '2,/^set -uo/p' "$0" | sed -e '/^set -uo/d' -e 's/^# \{0,1\}//'; }
 die() { echo "bench-xfr: $*" >&2; exit 2; }
-is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
 
 while [ $# -gt 0 ]; do
     case $1 in
@@ -117,17 +118,8 @@ for s in "${req[@]}"; do
     esac
 done
 [ ${#server_list[@]} -gt 0 ] || die "--servers: empty list"
-has() { [[ " ${server_list[*]} " == *" $1 "* ]]; }
 
 # ------------------------------------------------------------------ tools
-find_bin() {  # name -> path on stdout, or nothing
-    local p
-    p=$(command -v "$1" 2>/dev/null) && { echo "$p"; return 0; }
-    for p in /usr/sbin/"$1" /usr/local/sbin/"$1"; do
-        [ -x "$p" ] && { echo "$p"; return 0; }
-    done
-    return 1
-}
 missing=()
 KNOTD=$(find_bin knotd) || missing+=(knot)
 KNOTC=$(find_bin knotc) || missing+=(knot)
@@ -240,15 +232,6 @@ echo "bench-xfr: zones ready in $((SECONDS - t)) s"
 
 # -------------------------------------------------------------------- ports
 next_port=$port_base
-pick_port() {  # -> sets $port to the next free loopback port
-    local tries=0
-    while ! "$PY" "$lib" port-free "$next_port"; do
-        next_port=$((next_port + 1)); tries=$((tries + 1))
-        [ $tries -lt 50 ] || die "no free port from $port_base on"
-    done
-    port=$next_port
-    next_port=$((next_port + 1))
-}
 pick_port; pport=$port       # primary
 pick_port; phport=$port      # pharos
 pick_port; kport=$port       # knot secondary
