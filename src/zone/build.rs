@@ -486,30 +486,11 @@ impl ZoneBuilder {
                 self.check_glue(zone, id, ns_pos);
             }
         }
-        let mut new_info = None;
-        if let Some(soa) = zone.get(0, rtype::SOA)
-            && let Some(rd) = zone.records(soa).next()
-        {
-            // Two uncompressed names, then five 32-bit fields.
-            let skip = skip_name(rd).and_then(|a| skip_name(&rd[a..]).map(|b| a + b));
-            match skip {
-                Some(off) if rd.len() >= off + 20 => {
-                    let f =
-                        |i: usize| u32::from_be_bytes([rd[off + i], rd[off + i + 1], rd[off + i + 2], rd[off + i + 3]]);
-                    let mut info = zone.info;
-                    info.serial = f(0);
-                    info.refresh = f(4);
-                    info.retry = f(8);
-                    info.expire = f(12);
-                    info.neg_ttl = f(16).min(soa.ttl);
-                    info.signed = zone.get(0, rtype::DNSKEY).is_some();
-                    new_info = Some(info);
-                }
-                _ => self.error(pos, "malformed SOA rdata at the apex".into()),
+        if zone.get(0, rtype::SOA).is_some_and(|s| s.count == 1) {
+            match apex_info(zone) {
+                Some(info) => zone.info = info,
+                None => self.error(pos, "malformed SOA rdata at the apex".into()),
             }
-        }
-        if let Some(info) = new_info {
-            zone.info = info;
         }
     }
 
@@ -534,6 +515,28 @@ impl ZoneBuilder {
             self.warn(pos, format!("delegation {} has no glue for {m}", name::to_text(cut)));
         }
     }
+}
+
+/// Serial, timers and negative TTL from the apex SOA (two uncompressed
+/// names, then five 32-bit fields); `None` if it is missing or malformed.
+/// The record count is kept from `zone.info`.
+pub(crate) fn apex_info(zone: &Zone) -> Option<ZoneInfo> {
+    let soa = zone.get(0, rtype::SOA)?;
+    let rd = zone.records(soa).next()?;
+    let off = skip_name(rd).and_then(|a| skip_name(&rd[a..]).map(|b| a + b))?;
+    let field = |i: usize| {
+        rd.get(off + i..off + i + 4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    Some(ZoneInfo {
+        serial: field(0)?,
+        refresh: field(4)?,
+        retry: field(8)?,
+        expire: field(12)?,
+        neg_ttl: field(16)?.min(soa.ttl),
+        signed: zone.get(0, rtype::DNSKEY).is_some(),
+        records: zone.info.records,
+    })
 }
 
 /// Lowercases the domain names in rdata of the types whose names are

@@ -23,9 +23,9 @@ use std::sync::Arc;
 
 use hashbrown::HashMap;
 
-use super::build::{SourcePos, ZoneBuilder, build_index, lowercase_rdata_names, skip_name, type_name};
+use super::build::{SourcePos, ZoneBuilder, apex_info, build_index, lowercase_rdata_names, type_name};
 use super::name::{self, is_subdomain, parent};
-use super::{Flat, Node, RRset, Zone, ZoneInfo, flag, nsec3, rtype};
+use super::{Flat, Node, RRset, Zone, flag, nsec3, rtype};
 
 /// Marks a base node the patch removed.
 pub(crate) const GONE: u32 = u32::MAX;
@@ -120,21 +120,23 @@ impl<'z> Edit<'z> {
     }
 
     fn node(&mut self, owner: &[u8]) -> &mut EditNode {
-        if !self.nodes.contains_key(owner) {
-            let mut n = EditNode::default();
-            if let Some(id) = self.existing(owner) {
-                for set in self.zone.rrsets(id) {
-                    n.sets.push(EditSet {
-                        rtype: set.rtype,
-                        covered: set.covered,
-                        ttl: set.ttl,
-                        rdata: self.zone.records(set).map(<[u8]>::to_vec).collect(),
-                    });
-                }
-            }
-            self.nodes.insert(owner.to_vec(), n);
-        }
-        self.nodes.get_mut(owner).expect("inserted above")
+        let (zone, existing) = (self.zone, self.existing(owner));
+        self.nodes.entry(owner.to_vec()).or_insert_with(|| EditNode {
+            sets: existing
+                .map(|id| {
+                    zone.rrsets(id)
+                        .iter()
+                        .map(|set| EditSet {
+                            rtype: set.rtype,
+                            covered: set.covered,
+                            ttl: set.ttl,
+                            rdata: zone.records(set).map(<[u8]>::to_vec).collect(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            deleted: false,
+        })
     }
 
     /// Data at `owner` after the edits so far.
@@ -156,10 +158,10 @@ impl<'z> Edit<'z> {
     /// Live descendants of `owner`, as far as `limit` (`None`: more).
     fn descendants(&self, owner: &[u8], limit: usize) -> Option<Vec<Vec<u8>>> {
         let zone = self.zone;
-        let mut out: Vec<Vec<u8>> = Vec::new();
-        let push = |n: &[u8], out: &mut Vec<Vec<u8>>| {
-            if n != owner && is_subdomain(n, owner) && self.exists(n) && !out.iter().any(|o| o == n) {
-                out.push(n.to_vec());
+        let mut out: hashbrown::HashSet<Vec<u8>> = hashbrown::HashSet::new();
+        let push = |n: &[u8], out: &mut hashbrown::HashSet<Vec<u8>>| {
+            if n != owner && is_subdomain(n, owner) && self.exists(n) && !out.contains(n) {
+                out.insert(n.to_vec());
             }
         };
         // Base descendants follow their ancestor in canonical order.
@@ -186,7 +188,7 @@ impl<'z> Edit<'z> {
                 push(n, &mut out);
             }
         }
-        (out.len() <= limit).then_some(out)
+        (out.len() <= limit).then(|| out.into_iter().collect())
     }
 
     fn has_children(&self, owner: &[u8]) -> bool {
@@ -594,8 +596,8 @@ fn freeze(edit: Edit<'_>, limit: usize, nsec3_changed: bool) -> Result<Zone, Pat
         info: zone.info,
     };
     link_and_flag(&mut new)?;
-    new.info = info(&new, zone.info)?;
     new.info.records = (zone.info.records as isize + edit.records_delta).max(0) as usize;
+    new.info = apex_info(&new).ok_or_else(|| PatchError::Invalid("malformed SOA rdata at the apex".into()))?;
     new.nsec3 = if nsec3_changed {
         nsec3::Chain::build(&new).map(Arc::new)
     } else {
@@ -696,29 +698,6 @@ fn link_and_flag(zone: &mut Zone) -> Result<(), PatchError> {
     }
     patch.flat.nsec_nodes = nsec;
     Ok(())
-}
-
-/// Serial and timers from the apex SOA.
-fn info(zone: &Zone, old: ZoneInfo) -> Result<ZoneInfo, PatchError> {
-    let bad = || PatchError::Invalid("malformed SOA rdata at the apex".into());
-    let soa = zone.get(0, rtype::SOA).ok_or_else(bad)?;
-    let rd = zone.records(soa).next().ok_or_else(bad)?;
-    let off = skip_name(rd)
-        .and_then(|a| skip_name(&rd[a..]).map(|b| a + b))
-        .ok_or_else(bad)?;
-    if rd.len() < off + 20 {
-        return Err(bad());
-    }
-    let f = |i: usize| u32::from_be_bytes([rd[off + i], rd[off + i + 1], rd[off + i + 2], rd[off + i + 3]]);
-    Ok(ZoneInfo {
-        serial: f(0),
-        refresh: f(4),
-        retry: f(8),
-        expire: f(12),
-        neg_ttl: f(16).min(soa.ttl),
-        signed: zone.get(0, rtype::DNSKEY).is_some(),
-        records: old.records,
-    })
 }
 
 /// Applies the changes as a patch, or, when the patch says so, by
