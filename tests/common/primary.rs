@@ -327,15 +327,7 @@ impl KnotPrimary {
 
     /// The serial knotd serves now (SOA over UDP).
     pub fn serial(&self) -> u32 {
-        let r = wire::udp_query(
-            self.addr(),
-            &self.opts.zone,
-            wire::TYPE_SOA,
-            wire::CLASS_IN,
-            Duration::from_secs(2),
-        )
-        .unwrap_or_else(|e| panic!("knotd (primary) does not answer SOA: {e}"));
-        soa_serial(&r).unwrap_or_else(|| panic!("knotd (primary) answered SOA without a serial: {r}"))
+        serial_at(self.addr(), &self.opts.zone, "knotd")
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -660,15 +652,7 @@ impl BindPrimary {
 
     /// The serial named serves now (SOA over UDP).
     pub fn serial(&self) -> u32 {
-        let r = wire::udp_query(
-            self.addr(),
-            &self.opts.zone,
-            wire::TYPE_SOA,
-            wire::CLASS_IN,
-            Duration::from_secs(2),
-        )
-        .unwrap_or_else(|e| panic!("named (primary) does not answer SOA: {e}"));
-        soa_serial(&r).unwrap_or_else(|| panic!("named (primary) answered SOA without a serial: {r}"))
+        serial_at(self.addr(), &self.opts.zone, "named")
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -1138,4 +1122,11 @@ fn send_axfr(s: &mut TcpStream, ctx: &Ctx, q: &Question, serial: u32, how: Misbe
         s.write_all(m)?;
     }
     s.flush()
+}
+
+/// The serial `who` (a primary) serves for `zone` now (SOA over UDP).
+fn serial_at(addr: SocketAddr, zone: &str, who: &str) -> u32 {
+    let r = wire::udp_query(addr, zone, wire::TYPE_SOA, wire::CLASS_IN, Duration::from_secs(2))
+        .unwrap_or_else(|e| panic!("{who} (primary) does not answer SOA: {e}"));
+    soa_serial(&r).unwrap_or_else(|| panic!("{who} (primary) answered SOA without a serial: {r}"))
 }
