@@ -707,14 +707,19 @@ def cmd_report(a):
                 "-" if v["ratio"] is None else "%.2f" % v["ratio"],
                 "ok" if v["meets_target"] else
                 ("MISSED" if v["ratio"] is not None else "no result")))
-    with open(a.json, "w") as f:
+    return finish(out, rows, a.json, "FAILED runs")
+
+
+def finish(out, rows, path, label):
+    """Writes the JSON summary; lists the runs not ok. Exit status: 1 if any."""
+    with open(path, "w") as f:
         json.dump(out, f, indent=1)
         f.write("\n")
     failed = sorted({"%s %s" % (r["server"], r["scenario"]) for r in rows
                      if r.get("status") != "ok"})
     if failed:
         print()
-        print("FAILED runs: " + ", ".join(failed))
+        print("%s: %s" % (label, ", ".join(failed)))
         return 1
     return 0
 

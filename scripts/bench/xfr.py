@@ -892,16 +892,7 @@ def cmd_report(a):
                        "MISSED" if t["value"] is not None else "no result")
             print("  %-66s %10s  %-7s %s" % (t["what"], val,
                                              t["target"] or "", verdict))
-    with open(a.json, "w") as fo:
-        json.dump(out, fo, indent=1)
-        fo.write("\n")
-    failed = sorted({"%s %s" % (r["server"], r["scenario"]) for r in rows
-                     if r.get("status") != "ok"})
-    if failed:
-        print()
-        print("FAILED or wrong: " + ", ".join(failed))
-        return 1
-    return 0
+    return benchlib.finish(out, rows, a.json, "FAILED or wrong")
 
 
 def main():

@@ -569,16 +569,7 @@ def cmd_report(a):
         print("  overall: %s" % (
             ("met" if met else "NOT met") if decided else
             "not decided (needs results for pharos, knot and nsd)"))
-    with open(a.json, "w") as fo:
-        json.dump(out, fo, indent=1)
-        fo.write("\n")
-    failed = sorted({"%s %s" % (r["server"], r["scenario"]) for r in rows
-                     if r.get("status") != "ok"})
-    if failed:
-        print()
-        print("FAILED or wrong: " + ", ".join(failed))
-        return 1
-    return 0
+    return benchlib.finish(out, rows, a.json, "FAILED or wrong")
 
 
 def main():
