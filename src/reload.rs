@@ -117,8 +117,8 @@ impl Reloader {
     }
 
     async fn zones(&mut self, new: &Config, zones: &ZoneManager) {
-        let old: HashMap<&str, &ZoneConfig> = self.running.zones.iter().map(|z| (z.name.as_str(), z)).collect();
-        let next: HashMap<&str, &ZoneConfig> = new.zones.iter().map(|z| (z.name.as_str(), z)).collect();
+        let old: HashMap<&str, &ZoneConfig> = self.running.zones.iter().map(|z| (z.name.as_str(), &**z)).collect();
+        let next: HashMap<&str, &ZoneConfig> = new.zones.iter().map(|z| (z.name.as_str(), &**z)).collect();
         for name in old.keys().filter(|n| !next.contains_key(*n)) {
             match zones.remove(name, Origin::Config, Stop::Forget).await {
                 Ok(()) => info!(zone = %name, "SIGHUP: zone removed"),

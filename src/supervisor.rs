@@ -110,7 +110,7 @@ pub fn serve(config: Config, path: &std::path::Path) -> Result<(), Error> {
                 let _ = died.send(format!("TCP listener {addr} failed: {err}"));
             });
         }
-        let zones = crate::mgmt::ZoneManager::start(&config, api_zones, server.clone(), &persisted);
+        let zones = crate::mgmt::ZoneManager::start(&config, api_zones, server.clone(), persisted);
         let health = health::Monitor::start(health::Options::new(&config, bound), server.store().clone());
         // BGP: announces bgp.announce while health says so (src/bgp).
         let mut speaker = config

@@ -1,64 +1,45 @@
-//! The secondary engine: one task per secondary zone running its
-//! [`Secondary`] state machine, carrying out its actions (SOA queries,
-//! transfers, publishing, persisting) and feeding results back as events.
+//! The secondary engine: every secondary zone's [`Secondary`] state machine
+//! in one table, one driver task that feeds them their events and timers,
+//! and the actions they ask for (SOA queries, transfers, publishing,
+//! persisting) carried out by short tasks that report back as events.
+//!
+//! One driver for all zones, as Knot DNS runs its zone events from one
+//! timer and a worker pool: an idle zone costs its table entry and one
+//! timer, a few hundred bytes, not a task of its own, which counts on a
+//! small machine with thousands of zones.
 //!
 //! Heavy work — building a zone from a transfer, applying an IXFR, writing
 //! the snapshot — runs on the blocking pool, never on the reactor. A new
 //! version is published only after it was built and validated in full.
 //!
 //! Zones come and go at run time ([`Engine::add`], [`Engine::remove`]).
-//! A removed zone's task stops, and whatever it still had in flight (a
-//! transfer, a snapshot write) can no longer publish or write: each task
-//! carries a [`Life`] that removal clears under the zone's disk lock.
+//! Events and timers name a zone by its [`Key`], whose generation a removed
+//! zone's slot never reuses, so late results of a removed zone are dropped.
+//! Whatever a removed zone still had in flight (a transfer, a snapshot
+//! write) can no longer publish or write: each zone carries a [`Life`]
+//! that removal clears under the zone's disk lock.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
 use super::client::{self, Timeouts};
-use super::refresh::{Action, Event, Secondary, SoaTimers, TransferFailure, TransferKind, serial_gt};
+use super::refresh::{Action, Event, Secondary, TransferFailure, TransferKind};
 pub use super::stats::Counters;
 use super::stats::Kind;
-use super::status::StatusMap;
-use super::transfer::{self, Outcome, Rec, TransferError};
+pub use super::status::ZoneStatus;
+use super::transfer::{self, TransferError};
+use super::version::{self, Built, Life, counted, kind_name, unix_now};
+pub use super::version::{read_timers, write_timers};
 use crate::config::TimerLimits;
-use crate::zone::journal;
-use crate::zone::persist::{self, ZoneMeta};
+use crate::zone::persist;
 use crate::zone::store::Served;
 use crate::zone::{APEX, Store, Zone, ZoneSet, name, rtype};
-
-/// A zone task's event queue: a deque and a wake-up, far smaller than a
-/// channel (tokio's mpsc allocates 32 slots up front), which counts with
-/// thousands of zones.
-#[derive(Default)]
-struct Inbox {
-    queue: Mutex<std::collections::VecDeque<Event>>,
-    wake: tokio::sync::Notify,
-}
-
-impl Inbox {
-    /// Queues an event; true (the task may already have ended).
-    fn send(&self, ev: Event) -> bool {
-        self.queue.lock().unwrap_or_else(|e| e.into_inner()).push_back(ev);
-        self.wake.notify_one();
-        true
-    }
-
-    async fn recv(&self) -> Event {
-        loop {
-            let woken = self.wake.notified();
-            if let Some(ev) = self.queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front() {
-                return ev;
-            }
-            woken.await;
-        }
-    }
-}
 
 /// One secondary zone as configured.
 #[derive(Clone, Debug)]
@@ -94,45 +75,146 @@ pub struct HeldVersion {
 pub struct Engine {
     inner: Arc<Inner>,
     pub counters: Arc<Counters>,
-    /// What each zone's task last did.
-    pub status: StatusMap,
+}
+
+/// A zone in the table: its slot and the slot's generation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Key {
+    slot: u32,
+    generation: u32,
 }
 
 struct Inner {
-    zones: RwLock<HashMap<Box<[u8]>, Running>>,
+    table: Mutex<Table>,
+    /// Events for the driver, in arrival order.
+    queue: Mutex<VecDeque<(Key, Event)>>,
+    wake: tokio::sync::Notify,
+    driver: AtomicBool,
     store: Store,
     dir: PathBuf,
     timeouts: Timeouts,
     next_seed: AtomicU64,
-    limits: Arc<Limits>,
+    limits: Limits,
+    counters: Arc<Counters>,
 }
 
-/// A zone's task, as the engine holds it.
-struct Running {
-    tx: Arc<Inbox>,
-    life: Arc<Life>,
-}
-
-/// Whether a zone's task and everything it spawned may still publish to
-/// the store and write under the data dir. Cleared once, by removal, while
-/// holding `disk`: a write under way finishes first, none starts after.
+/// Every zone, and every zone's next wake-up.
 #[derive(Default)]
-struct Life {
-    dead: AtomicBool,
-    disk: Mutex<()>,
+struct Table {
+    slots: Vec<Option<Box<Slot>>>,
+    free: Vec<u32>,
+    by_apex: HashMap<Box<[u8]>, u32>,
+    /// (when, zone): at most one per zone, the one in its slot's `wake`.
+    timers: BTreeSet<(Instant, Key)>,
+    generation: u32,
 }
 
-impl Life {
-    fn alive(&self) -> bool {
-        !self.dead.load(Ordering::SeqCst)
+/// One zone: where it comes from, its state machine, status and life.
+struct Slot {
+    generation: u32,
+    zone: Link,
+    machine: Secondary,
+    status: ZoneStatus,
+    life: Arc<Life>,
+    wake: Option<Instant>,
+    /// Confirmations so far (orders the timers file's writes).
+    confirmations: u64,
+}
+
+/// What a zone's queries and transfers need of its settings (the timer
+/// clamps live in its state machine).
+struct Link {
+    apex: Box<[u8]>,
+    primaries: Box<[SocketAddr]>,
+    key: Option<Arc<super::tsig::Key>>,
+}
+
+impl Table {
+    fn get_mut(&mut self, key: Key) -> Option<&mut Slot> {
+        self.slots
+            .get_mut(key.slot as usize)
+            .and_then(Option::as_deref_mut)
+            .filter(|s| s.generation == key.generation)
     }
 
-    fn disk(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.disk.lock().unwrap_or_else(|e| e.into_inner())
+    fn key_of(&self, apex: &[u8]) -> Option<Key> {
+        let slot = *self.by_apex.get(apex)?;
+        let generation = self.slots.get(slot as usize)?.as_ref()?.generation;
+        Some(Key { slot, generation })
+    }
+
+    fn insert(&mut self, zone: Link, machine: Secondary, status: ZoneStatus) -> Key {
+        self.generation = self.generation.wrapping_add(1);
+        let generation = self.generation;
+        let slot = Box::new(Slot {
+            generation,
+            zone,
+            machine,
+            status,
+            life: Arc::new(Life::default()),
+            wake: None,
+            confirmations: 0,
+        });
+        let apex = slot.zone.apex.clone();
+        let index = match self.free.pop() {
+            Some(i) => {
+                self.slots[i as usize] = Some(slot);
+                i
+            }
+            None => {
+                self.slots.push(Some(slot));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.by_apex.insert(apex, index);
+        Key {
+            slot: index,
+            generation,
+        }
+    }
+
+    fn remove(&mut self, apex: &[u8]) -> Option<Box<Slot>> {
+        let index = self.by_apex.remove(apex)?;
+        let slot = self.slots.get_mut(index as usize)?.take()?;
+        self.free.push(index);
+        if let Some(at) = slot.wake {
+            self.timers.remove(&(
+                at,
+                Key {
+                    slot: index,
+                    generation: slot.generation,
+                },
+            ));
+        }
+        Some(slot)
+    }
+
+    /// Sets the zone's one wake-up.
+    fn set_wake(&mut self, key: Key, at: Instant) {
+        let Some(slot) = self.get_mut(key) else { return };
+        let old = slot.wake.replace(at);
+        if let Some(old) = old {
+            self.timers.remove(&(old, key));
+        }
+        self.timers.insert((at, key));
+    }
+
+    /// Takes the earliest wake-up if it is due.
+    fn due(&mut self, now: Instant) -> Option<Key> {
+        let &(at, key) = self.timers.first()?;
+        if at > now {
+            return None;
+        }
+        self.timers.pop_first();
+        if let Some(slot) = self.get_mut(key) {
+            slot.wake = None;
+        }
+        Some(key)
     }
 }
 
-/// What [`Engine::remove`] does with the zone besides stopping its task.
+/// What [`Engine::remove`] does with the zone besides stopping its state
+/// machine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stop {
     /// Keep serving the version held, and keep its files: the zone is about
@@ -143,96 +225,132 @@ pub enum Stop {
     Forget,
 }
 
+/// Node-wide caps on what the zones do at once, so that thousands of
+/// zones starting together neither flood the primaries nor open thousands
+/// of sockets (NSD and Knot cap theirs likewise).
+struct Limits {
+    soa_queries: tokio::sync::Semaphore,
+    transfers: tokio::sync::Semaphore,
+}
+
+/// SOA queries in flight, node-wide.
+const MAX_SOA_QUERIES: usize = 64;
+/// Transfers in flight, node-wide.
+const MAX_TRANSFERS: usize = 16;
+
 impl Engine {
-    /// An engine with no zone yet, writing under `data_dir`.
+    /// An engine with no zone yet, writing under `data_dir`. Its driver
+    /// starts with the first zone added.
     pub fn new(store: Store, data_dir: PathBuf, timeouts: Timeouts) -> Engine {
+        let counters = Arc::new(Counters::default());
         Engine {
             inner: Arc::new(Inner {
-                zones: RwLock::default(),
+                table: Mutex::default(),
+                queue: Mutex::default(),
+                wake: tokio::sync::Notify::new(),
+                driver: AtomicBool::new(false),
                 store,
                 dir: data_dir,
                 timeouts,
                 next_seed: AtomicU64::new(1),
-                limits: Arc::new(Limits {
+                limits: Limits {
                     soa_queries: tokio::sync::Semaphore::new(MAX_SOA_QUERIES),
                     transfers: tokio::sync::Semaphore::new(MAX_TRANSFERS),
-                }),
+                },
+                counters: counters.clone(),
             }),
-            counters: Arc::new(Counters::default()),
-            status: StatusMap::default(),
+            counters,
         }
     }
 
-    /// Starts a task for `zone` on the current runtime (call it from inside
-    /// the runtime). A version held on disk must already be published in the
-    /// store; the task then asks the primaries at once. False, and nothing
-    /// started, if the zone already has a task.
-    pub fn add(&self, zone: SecondaryZone) -> bool {
-        let mut zones = self.inner.zones.write().unwrap_or_else(|e| e.into_inner());
-        if zones.contains_key(zone.apex.as_slice()) {
+    /// Adds `zone` (call it from inside the runtime). A version held on
+    /// disk must already be published in the store; the zone then asks its
+    /// primaries at once. False, and nothing changed, if the zone is here
+    /// already.
+    pub fn add(&self, mut zone: SecondaryZone) -> bool {
+        if !self.inner.driver.swap(true, Ordering::SeqCst) {
+            tokio::spawn(drive(self.inner.clone()));
+        }
+        let mut table = self.inner.table();
+        if table.by_apex.contains_key(zone.apex.as_slice()) {
             return false;
         }
-        if zone.held.is_none() {
-            // Served (SERVFAIL) from now on, not only once the task runs:
-            // a zone just added must not answer REFUSED meanwhile.
-            let apex: Box<[u8]> = zone.apex.clone().into();
-            self.inner.store.update(|set| match set.get(&apex) {
-                Some(_) => set.clone(),
-                None => set.with_entry(Served {
-                    apex: apex.clone(),
-                    zone: None,
-                    expired: false,
-                }),
-            });
-        }
-        let tx = Arc::new(Inbox::default());
-        let life = Arc::new(Life::default());
-        self.status.update(&zone.apex, |s| {
-            *s = Default::default();
-            s.serial = zone.held.map(|h| h.0);
-            s.primary = zone.held_primary.clone();
-            s.source = zone.held.map(|_| "disk".to_string());
+        let apex: Box<[u8]> = zone.apex.clone().into();
+        let current = self.inner.store.load().get(&apex).and_then(|s| s.zone.clone());
+        // The held version's own SOA timers drive refresh and retry until a
+        // primary answers.
+        let timers = current.as_ref().and_then(|z| {
+            z.get(APEX, rtype::SOA)
+                .and_then(|set| z.records(set).next())
+                .and_then(|rd| transfer::soa_timers(rd).ok())
         });
-        zones.insert(
-            zone.apex.clone().into_boxed_slice(),
-            Running {
-                tx: tx.clone(),
-                life: life.clone(),
+        let now = Instant::now();
+        let (serial, expire_at) = match zone.held {
+            Some((serial, expire_unix)) => {
+                let at = expire_unix.map(|at| now + Duration::from_secs(at.saturating_sub(unix_now())));
+                (Some(serial), at)
+            }
+            None => {
+                // Served (SERVFAIL) from now on, not only once transferred:
+                // a zone just added must not answer REFUSED meanwhile.
+                self.inner.store.update(|set| match set.get(&apex) {
+                    Some(_) => set.clone(),
+                    None => set.with_entry(Served {
+                        apex: apex.clone(),
+                        zone: None,
+                        expired: false,
+                    }),
+                });
+                (None, None)
+            }
+        };
+        let status = ZoneStatus {
+            serial,
+            source: serial.map(|_| "disk"),
+            primary: zone.held_primary.take(),
+            ..Default::default()
+        };
+        let seed = self.inner.next_seed.fetch_add(1, Ordering::Relaxed);
+        let machine = Secondary::new(zone.primaries.len(), zone.limits, seed);
+        let link = Link {
+            apex: apex.clone(),
+            primaries: zone.primaries.into(),
+            key: zone.key,
+        };
+        let key = table.insert(link, machine, status);
+        if expire_at.is_some_and(|at| at <= now) {
+            let life = table.get_mut(key).map(|s| s.life.clone());
+            if let Some(life) = life {
+                set_expired(&self.inner.store, &life, &apex, true);
+            }
+            if let Some(slot) = table.get_mut(key) {
+                slot.status.expired = true;
+            }
+        }
+        drop(table);
+        self.inner.send(
+            key,
+            Event::Load {
+                serial,
+                expire_at,
+                timers,
             },
         );
-        let task = ZoneTask {
-            zone,
-            store: self.inner.store.clone(),
-            dir: self.inner.dir.clone(),
-            tx,
-            counters: self.counters.clone(),
-            status: self.status.clone(),
-            timeouts: self.inner.timeouts,
-            limits: self.inner.limits.clone(),
-            seed: self.inner.next_seed.fetch_add(1, Ordering::Relaxed),
-            life,
-        };
-        tokio::spawn(task.run());
         true
     }
 
-    /// Stops the zone's task; with [`Stop::Forget`] also unpublishes the
-    /// zone and deletes its files. Returns false if the zone had no task
-    /// here. Once this returns, nothing of the old task publishes or writes.
+    /// Stops the zone's state machine; with [`Stop::Forget`] also
+    /// unpublishes the zone and deletes its files. Returns false if the zone
+    /// is not here. Once this returns, nothing of the old zone publishes or
+    /// writes.
     pub async fn remove(&self, apex: &[u8], how: Stop) -> std::io::Result<bool> {
-        let running = self.inner.zones.write().unwrap_or_else(|e| e.into_inner()).remove(apex);
-        let Some(running) = running else {
+        let Some(slot) = self.inner.table().remove(apex) else {
             return Ok(false);
         };
-        let life = running.life.clone();
-        tokio::task::spawn_blocking(move || {
-            let _disk = life.disk();
-            life.dead.store(true, Ordering::SeqCst);
-        })
-        .await
-        .map_err(std::io::Error::other)?;
-        let _ = running.tx.send(Event::Flush);
-        self.status.remove(apex);
+        let life = slot.life.clone();
+        tokio::task::spawn_blocking(move || life.end())
+            .await
+            .map_err(std::io::Error::other)?;
         if how == Stop::Forget {
             self.inner.store.update(|set| set.without(apex));
             let dir = self.inner.dir.clone();
@@ -244,34 +362,40 @@ impl Engine {
         Ok(true)
     }
 
-    /// Passes an accepted NOTIFY to the zone's task. False if the zone is
-    /// not a secondary zone here.
+    /// Passes an accepted NOTIFY to the zone. False if the zone is not a
+    /// secondary zone here.
     pub fn notify(&self, apex: &[u8], serial: Option<u32>) -> bool {
-        let zones = self.inner.zones.read().unwrap_or_else(|e| e.into_inner());
-        match zones.get(apex) {
-            Some(r) => {
-                self.counters.notify_accepted.fetch_add(1, Ordering::Relaxed);
-                r.tx.send(Event::Notify { serial })
-            }
-            None => false,
-        }
+        let Some(key) = self.inner.table().key_of(apex) else {
+            return false;
+        };
+        self.counters.notify_accepted.fetch_add(1, Ordering::Relaxed);
+        self.inner.send(key, Event::Notify { serial });
+        true
     }
 
-    /// Asks the zone's task to check its primaries now.
+    /// Asks the zone to check its primaries now.
     pub fn refresh(&self, apex: &[u8]) -> bool {
-        let zones = self.inner.zones.read().unwrap_or_else(|e| e.into_inner());
-        zones.get(apex).is_some_and(|r| r.tx.send(Event::Refresh))
+        let Some(key) = self.inner.table().key_of(apex) else {
+            return false;
+        };
+        self.inner.send(key, Event::Refresh);
+        true
     }
 
     pub fn is_secondary(&self, apex: &[u8]) -> bool {
-        let zones = self.inner.zones.read().unwrap_or_else(|e| e.into_inner());
-        zones.contains_key(apex)
+        self.inner.table().by_apex.contains_key(apex)
     }
 
-    /// The apex of every zone with a task.
+    /// The apex of every zone here.
     pub fn zones(&self) -> Vec<Box<[u8]>> {
-        let zones = self.inner.zones.read().unwrap_or_else(|e| e.into_inner());
-        zones.keys().cloned().collect()
+        self.inner.table().by_apex.keys().cloned().collect()
+    }
+
+    /// What the zone last did, if it is here.
+    pub fn status(&self, apex: &[u8]) -> Option<ZoneStatus> {
+        let mut table = self.inner.table();
+        let key = table.key_of(apex)?;
+        table.get_mut(key).map(|s| s.status.clone())
     }
 
     /// The directory snapshots and timers are written to.
@@ -280,8 +404,8 @@ impl Engine {
     }
 }
 
-/// Starts one task per zone on the current runtime. Zones found on disk
-/// under `data_dir` are published before any primary is asked.
+/// Starts an engine with these zones on the current runtime. Zones found
+/// on disk under `data_dir` must already be published.
 pub fn start(zones: Vec<SecondaryZone>, store: Store, data_dir: PathBuf, timeouts: Timeouts) -> Engine {
     let engine = Engine::new(store, data_dir, timeouts);
     for z in zones {
@@ -313,459 +437,50 @@ fn publish(store: &Store, life: &Life, f: impl FnOnce(&ZoneSet) -> ZoneSet) {
     store.update(|set| if life.alive() { f(set) } else { set.clone() });
 }
 
-struct ZoneTask {
-    zone: SecondaryZone,
-    store: Store,
-    dir: PathBuf,
-    tx: Arc<Inbox>,
-    counters: Arc<Counters>,
-    status: StatusMap,
-    limits: Arc<Limits>,
-    timeouts: Timeouts,
-    seed: u64,
-    life: Arc<Life>,
-}
-
-/// Node-wide caps on what the zone tasks do at once, so that thousands of
-/// zones starting together neither flood the primaries nor open thousands
-/// of sockets (NSD and Knot cap theirs likewise).
-struct Limits {
-    soa_queries: tokio::sync::Semaphore,
-    transfers: tokio::sync::Semaphore,
-}
-
-/// SOA queries in flight, node-wide.
-const MAX_SOA_QUERIES: usize = 64;
-/// Transfers in flight, node-wide.
-const MAX_TRANSFERS: usize = 16;
-
-impl ZoneTask {
-    fn text(&self) -> String {
-        name::to_text(&self.zone.apex)
-    }
-
-    async fn run(self) {
-        let rx = self.tx.clone();
-        let zname = self.text();
-        let mut sm = Secondary::new(self.zone.primaries.len(), self.zone.limits, self.seed);
-        let (serial, expire_at) = self.initial_version();
-        // The held version's own SOA timers drive refresh and retry until a
-        // primary answers.
-        let timers = self.current().and_then(|z| {
-            z.get(APEX, rtype::SOA)
-                .and_then(|set| z.records(set).next())
-                .and_then(|rd| transfer::soa_timers(rd).ok())
-        });
-        let mut actions = sm.handle(
-            Instant::now(),
-            Event::Load {
-                serial,
-                expire_at,
-                timers,
-            },
-        );
-        let mut wake: Option<Instant> = None;
-        loop {
-            for action in actions.drain(..) {
-                match action {
-                    Action::QuerySoa { primary } => self.query_soa(primary),
-                    Action::Transfer { primary, kind } => self.transfer(primary, kind),
-                    Action::MarkExpired => {
-                        warn!(zone = %zname, "zone expired; answering SERVFAIL until a primary answers");
-                        self.set_expired(true);
-                    }
-                    Action::MarkFresh => {
-                        info!(zone = %zname, "zone refreshed after expiry; serving again");
-                        self.set_expired(false);
-                    }
-                    Action::Wakeup(at) => wake = Some(at),
-                    Action::Log(line) => info!(zone = %zname, "{line}"),
-                    Action::Confirmed { serial, expire_in } => {
-                        self.status
-                            .update_existing(&self.zone.apex, |s| s.last_success_unix = Some(unix_now()));
-                        self.save_timers(serial, expire_in).await
-                    }
-                }
-            }
-            let event = tokio::select! {
-                ev = rx.recv() => ev,
-                _ = sleep_until(wake), if wake.is_some() => {
-                    wake = None;
-                    let now = Instant::now();
-                    if sm.expire_at().is_some_and(|at| at <= now) && !sm.is_expired() {
-                        Event::Expire
-                    } else {
-                        Event::Refresh
-                    }
-                }
-            };
-            let flush = matches!(event, Event::Flush);
-            actions = sm.handle(Instant::now(), event);
-            if flush {
-                return;
-            }
-        }
-    }
-
-    /// The version published at start-up from disk, if any; else publishes
-    /// a placeholder that answers SERVFAIL until the first transfer.
-    fn initial_version(&self) -> (Option<u32>, Option<Instant>) {
-        match self.zone.held {
-            Some((serial, expire_unix)) => {
-                let expire_at =
-                    expire_unix.map(|at| Instant::now() + Duration::from_secs(at.saturating_sub(unix_now())));
-                if expire_at.is_some_and(|at| at <= Instant::now()) {
-                    self.set_expired(true);
-                }
-                (Some(serial), expire_at)
-            }
-            None => {
-                self.placeholder();
-                (None, None)
-            }
-        }
-    }
-
-    /// Records when the confirmed version expires, beside its snapshot, so
-    /// a restart keeps counting from the last confirmation.
-    async fn save_timers(&self, serial: u32, expire_in: Duration) {
-        let path = timers_path(&self.dir, &self.zone.apex);
-        let at = unix_now() + expire_in.as_secs();
-        let life = self.life.clone();
-        let r = tokio::task::spawn_blocking(move || {
-            let _disk = life.disk();
-            if !life.alive() {
-                return Ok(());
-            }
-            write_timers(&path, serial, at)
+fn set_expired(store: &Store, life: &Life, apex: &[u8], expired: bool) {
+    publish(store, life, |set| {
+        let zone = set.get(apex).and_then(|s| s.zone.clone());
+        set.with_entry(Served {
+            apex: apex.into(),
+            zone,
+            expired,
         })
-        .await;
-        if let Ok(Err(e)) | Err(e) = r.map_err(std::io::Error::other) {
-            warn!(zone = %self.text(), "cannot save timers: {e}");
+    });
+}
+
+/// The driver: feeds each zone's state machine its events, in order, and
+/// its wake-ups when due.
+async fn drive(inner: Arc<Inner>) {
+    loop {
+        let events = std::mem::take(&mut *inner.queue.lock().unwrap_or_else(|e| e.into_inner()));
+        for (key, event) in events {
+            inner.dispatch(key, event);
         }
-    }
-
-    fn placeholder(&self) {
-        let apex: Box<[u8]> = self.zone.apex.clone().into();
-        publish(&self.store, &self.life, |set| match set.get(&apex) {
-            Some(_) => set.clone(),
-            None => set.with_entry(Served {
-                apex: apex.clone(),
-                zone: None,
-                expired: false,
-            }),
-        });
-    }
-
-    fn current(&self) -> Option<Arc<Zone>> {
-        self.store.load().get(&self.zone.apex).and_then(|s| s.zone.clone())
-    }
-
-    fn set_expired(&self, expired: bool) {
-        self.status.update_existing(&self.zone.apex, |s| s.expired = expired);
-        let apex: Box<[u8]> = self.zone.apex.clone().into();
-        publish(&self.store, &self.life, |set| {
-            let zone = set.get(&apex).and_then(|s| s.zone.clone());
-            set.with_entry(Served {
-                apex: apex.clone(),
-                zone,
-                expired,
-            })
-        });
-    }
-
-    fn query_soa(&self, primary: usize) {
-        let apex = self.zone.apex.clone();
-        let addr = self.zone.primaries[primary];
-        let tx = self.tx.clone();
-        let t = self.timeouts;
-        let key = self.zone.key.clone();
-        let status = self.status.clone();
-        let limits = self.limits.clone();
-        tokio::spawn(async move {
-            let _permit = limits.soa_queries.acquire().await;
-            let result = client::query_soa(&apex, addr, key.as_deref(), t)
-                .await
-                .map_err(|e| format!("{addr}: {e}"));
-            if let Err(e) = &result {
-                status.update_existing(&apex, |s| s.last_error = Some(format!("SOA query to {e}")));
-            }
-            let _ = tx.send(Event::SoaResult { primary, result });
-        });
-    }
-
-    fn transfer(&self, primary: usize, kind: TransferKind) {
-        let apex = self.zone.apex.clone();
-        let addr = self.zone.primaries[primary];
-        let tx = self.tx.clone();
-        let t = self.timeouts;
-        let store = self.store.clone();
-        let dir = self.dir.clone();
-        let counters = self.counters.clone();
-        let status = self.status.clone();
-        let caps = self.limits.clone();
-        let current = self.current();
-        let key = self.zone.key.clone();
-        let limits = self.zone.limits;
-        let life = self.life.clone();
-        tokio::spawn(async move {
-            let zname = name::to_text(&apex);
-            let held_soa = current.as_ref().and_then(|z| {
-                z.get(APEX, rtype::SOA)
-                    .and_then(|s| z.records(s).next().map(<[u8]>::to_vec))
-            });
-            let _permit = caps.transfers.acquire().await;
-            let started = Instant::now();
-            let result = match client::transfer(&apex, addr, kind, held_soa.as_deref(), key.as_deref(), t).await {
-                Ok((outcome, stats)) => {
-                    let held = current.clone();
-                    let built = tokio::task::spawn_blocking(move || build_version(outcome, held.as_deref()))
-                        .await
-                        .unwrap_or_else(|e| Err(TransferError::Invalid(format!("build task failed: {e}"))));
-                    match built {
-                        Ok(Built::New(zone, soa, how, changes)) => {
-                            let zone: Arc<Zone> = Arc::from(zone);
-                            // Written to disk before it is served: after a
-                            // crash the serial never goes backwards.
-                            let expire = expire_in(&limits, soa);
-                            let compact = persist_version(&dir, &life, zone.clone(), addr, how, expire, changes).await;
-                            publish(&store, &life, |set| set.with(zone.clone(), false));
-                            if !life.alive() {
-                                // Removed meanwhile: nothing was written or served.
-                                return;
-                            }
-                            status.update_existing(&apex, |s| {
-                                let now = unix_now();
-                                s.serial = Some(soa.serial);
-                                s.primary = Some(addr.to_string());
-                                s.source = Some(how.to_string());
-                                s.last_transfer_unix = Some(now);
-                                s.last_transfer_bytes = Some(stats.bytes as u64);
-                                s.last_transfer_ms = Some(started.elapsed().as_millis() as u64);
-                                s.last_success_unix = Some(now);
-                                s.expired = false;
-                            });
-                            if compact {
-                                // The journal grew large: fold it into a new
-                                // snapshot, after serving the new version.
-                                persist_version(&dir, &life, zone.clone(), addr, how, expire, None).await;
-                            }
-                            info!(
-                                zone = %zname, serial = soa.serial, primary = %addr, kind = how,
-                                records = zone.info.records, bytes = stats.bytes, messages = stats.messages,
-                                ms = started.elapsed().as_millis() as u64, "transfer complete; new version served"
-                            );
-                            let delivered = if how == "ixfr" { Kind::Ixfr } else { Kind::Axfr };
-                            counters.transfer(delivered, true, started.elapsed(), stats.bytes as u64);
-                            Ok(soa)
+        let next = loop {
+            let now = Instant::now();
+            let mut table = inner.table();
+            match table.due(now) {
+                Some(key) => {
+                    let event = match table.get_mut(key) {
+                        Some(slot)
+                            if slot.machine.expire_at().is_some_and(|at| at <= now) && !slot.machine.is_expired() =>
+                        {
+                            Event::Expire
                         }
-                        Ok(Built::Current(soa)) => Ok(soa),
-                        Err(e) => Err(e),
-                    }
+                        Some(_) => Event::Refresh,
+                        None => continue,
+                    };
+                    drop(table);
+                    inner.dispatch(key, event);
                 }
-                Err(e) => Err(e),
-            };
-            let result = result.map_err(|e| {
-                counters.transfer(counted(kind), false, started.elapsed(), 0);
-                status.update_existing(&apex, |s| {
-                    s.last_error = Some(format!("{} from {addr}: {e}", kind_name(kind)))
-                });
-                warn!(zone = %zname, primary = %addr, kind = kind_name(kind), "transfer rejected: {e}");
-                match (kind, e) {
-                    (TransferKind::Ixfr { .. }, TransferError::Refused(r)) => {
-                        TransferFailure::IxfrUnavailable(r.into())
-                    }
-                    (TransferKind::Ixfr { .. }, e @ TransferError::DoesNotApply(_)) => {
-                        TransferFailure::IxfrUnavailable(e.to_string())
-                    }
-                    (_, e) => TransferFailure::Failed(format!("{addr}: {e}")),
-                }
-            });
-            let _ = tx.send(Event::TransferResult { primary, kind, result });
-        });
-    }
-}
-
-enum Built {
-    /// A new version; for an IXFR, the net changes for the journal.
-    New(Box<Zone>, SoaTimers, &'static str, Option<Box<Changes>>),
-    Current(SoaTimers),
-}
-
-/// Builds and validates the version a transfer delivered.
-fn build_version(outcome: Outcome, held: Option<&Zone>) -> Result<Built, TransferError> {
-    let held_serial = held.map(|z| z.info.serial);
-    let (builder, soa, how) = match outcome {
-        Outcome::UpToDate(soa) => {
-            return match held_serial {
-                Some(h) if serial_gt(soa.serial, h) => Err(TransferError::Refused(
-                    "an IXFR reply with only its SOA (newer than ours)",
-                )),
-                _ => Ok(Built::Current(soa)),
-            };
-        }
-        Outcome::Full(builder, soa) => (builder, soa, "axfr"),
-        Outcome::Incremental(diffs, soa) => {
-            let held = held.ok_or_else(|| TransferError::DoesNotApply("no version held".into()))?;
-            let zone = transfer::apply(held, &diffs)?;
-            let (removed, added, new_soa) = transfer::net_changes(held, &diffs)?;
-            let changes = Changes {
-                from: held.info.serial,
-                removed,
-                added,
-                soa: new_soa,
-            };
-            return checked(zone, held_serial, soa, "ixfr").map(|b| match b {
-                Built::New(z, soa, how, _) => Built::New(z, soa, how, Some(Box::new(changes))),
-                other => other,
-            });
-        }
-    };
-    if let Some(h) = held_serial
-        && !serial_gt(soa.serial, h)
-    {
-        return Err(TransferError::Invalid(format!(
-            "serial {} is not newer than the {h} we serve",
-            soa.serial
-        )));
-    }
-    let built = builder.build().map_err(|issues| {
-        let text: Vec<String> = issues.iter().take(5).map(|i| i.to_string()).collect();
-        TransferError::Invalid(text.join("; "))
-    })?;
-    for w in built.warnings.iter().take(10) {
-        warn!("{w}");
-    }
-    checked(built.zone, held_serial, soa, how)
-}
-
-/// A new version is accepted only if its serial is the transfer's and newer
-/// than the one held.
-fn checked(zone: Zone, held_serial: Option<u32>, soa: SoaTimers, how: &'static str) -> Result<Built, TransferError> {
-    if let Some(h) = held_serial
-        && !serial_gt(soa.serial, h)
-    {
-        return Err(TransferError::Invalid(format!(
-            "serial {} is not newer than the {h} we serve",
-            soa.serial
-        )));
-    }
-    if zone.info.serial != soa.serial {
-        return Err(TransferError::Invalid(format!(
-            "zone serial {} differs from the transfer's SOA {}",
-            zone.info.serial, soa.serial
-        )));
-    }
-    Ok(Built::New(Box::new(zone), soa, how, None))
-}
-
-fn expire_in(limits: &TimerLimits, soa: SoaTimers) -> Duration {
-    limits.expire(soa.expire)
-}
-
-/// The net changes of an IXFR, for the journal.
-struct Changes {
-    from: u32,
-    removed: Vec<Rec>,
-    added: Vec<Rec>,
-    soa: Rec,
-}
-
-fn record(r: Rec) -> journal::Record {
-    journal::Record {
-        owner: r.owner,
-        rtype: r.rtype,
-        ttl: r.ttl,
-        rdata: r.rdata,
-    }
-}
-
-/// Writes a new version to disk: an IXFR's changes appended to the zone's
-/// journal when it leads there, else a whole snapshot. Returns true when the
-/// journal has grown past a quarter of the snapshot (and 1 MiB): time to
-/// write a snapshot.
-async fn persist_version(
-    dir: &std::path::Path,
-    life: &Arc<Life>,
-    zone: Arc<Zone>,
-    primary: SocketAddr,
-    how: &str,
-    expire: Duration,
-    changes: Option<Box<Changes>>,
-) -> bool {
-    let now = unix_now();
-    let meta = ZoneMeta {
-        primary: Some(primary.to_string()),
-        last_refresh_unix: now,
-        last_success_unix: now,
-        expire_at_unix: Some(now + expire.as_secs()),
-        source: how.to_string(),
-    };
-    let dir = dir.to_path_buf();
-    let apex = name::to_text(zone.apex());
-    let life = life.clone();
-    let r = tokio::task::spawn_blocking(move || -> std::io::Result<bool> {
-        let _disk = life.disk();
-        if !life.alive() {
-            return Ok(false);
-        }
-        std::fs::create_dir_all(&dir)?;
-        if let Some(changes) = changes {
-            let Changes {
-                from,
-                removed,
-                added,
-                soa,
-            } = *changes;
-            let entry = journal::Entry {
-                from,
-                to: zone.info.serial,
-                meta: meta.clone(),
-                soa: record(soa),
-                removed: removed.into_iter().map(record).collect(),
-                added: added.into_iter().map(record).collect(),
-            };
-            match journal::append(&dir, zone.apex(), &entry) {
-                Ok(journal::Appended::Yes {
-                    journal_bytes,
-                    snapshot_bytes,
-                }) => return Ok(journal_bytes > (snapshot_bytes / 4).max(1 << 20)),
-                Ok(journal::Appended::NeedsSnapshot) => {}
-                Err(e) => warn!(zone = %name::to_text(zone.apex()), "journal append failed, writing a snapshot: {e}"),
+                None => break table.timers.first().map(|t| t.0),
             }
-        }
-        persist::write_zone(&dir, &zone, &meta).map(|_| false)
-    })
-    .await;
-    match r {
-        Ok(Ok(compact)) => compact,
-        Ok(Err(e)) => {
-            warn!(zone = %apex, "could not persist the new version: {e}");
-            false
-        }
-        Err(e) => {
-            warn!(zone = %apex, "persist task failed: {e}");
-            false
+        };
+        tokio::select! {
+            _ = inner.wake.notified() => {}
+            _ = sleep_until(next) => {}
         }
     }
-}
-
-fn counted(kind: TransferKind) -> Kind {
-    match kind {
-        TransferKind::Axfr => Kind::Axfr,
-        TransferKind::Ixfr { .. } => Kind::Ixfr,
-    }
-}
-
-fn kind_name(kind: TransferKind) -> &'static str {
-    match kind {
-        TransferKind::Axfr => "axfr",
-        TransferKind::Ixfr { .. } => "ixfr",
-    }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 async fn sleep_until(at: Option<Instant>) {
@@ -775,21 +490,191 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
-/// Writes `serial expire-at` atomically (temporary file, fsync, rename).
-pub fn write_timers(path: &std::path::Path, serial: u32, expire_at_unix: u64) -> std::io::Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension("timers.tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    writeln!(f, "{serial} {expire_at_unix}")?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
-}
+impl Inner {
+    fn table(&self) -> MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
 
-/// Reads a timers file: the expiry of `serial`, if the file is about it.
-pub fn read_timers(path: &std::path::Path, serial: u32) -> Option<u64> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let mut it = text.split_whitespace();
-    let s: u32 = it.next()?.parse().ok()?;
-    let at: u64 = it.next()?.parse().ok()?;
-    (s == serial).then_some(at)
+    /// Queues an event for the zone's state machine.
+    fn send(&self, key: Key, event: Event) {
+        self.queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back((key, event));
+        self.wake.notify_one();
+    }
+
+    /// Changes the zone's status, if the zone is still here.
+    fn update_status(&self, key: Key, f: impl FnOnce(&mut ZoneStatus)) {
+        if let Some(slot) = self.table().get_mut(key) {
+            f(&mut slot.status);
+        }
+    }
+
+    /// Runs one event through the zone's state machine and carries out the
+    /// actions it returns. Nothing here blocks: I/O goes to tasks.
+    fn dispatch(self: &Arc<Self>, key: Key, event: Event) {
+        let mut table = self.table();
+        let Some(slot) = table.get_mut(key) else { return };
+        let actions = slot.machine.handle(Instant::now(), event);
+        for action in actions {
+            let Some(slot) = table.get_mut(key) else { return };
+            match action {
+                Action::QuerySoa { primary } => self.query_soa(key, slot, primary),
+                Action::Transfer { primary, kind } => self.transfer(key, slot, primary, kind),
+                Action::MarkExpired => {
+                    warn!(zone = %name::to_text(&slot.zone.apex), "zone expired; answering SERVFAIL until a primary answers");
+                    slot.status.expired = true;
+                    set_expired(&self.store, &slot.life, &slot.zone.apex, true);
+                }
+                Action::MarkFresh => {
+                    info!(zone = %name::to_text(&slot.zone.apex), "zone refreshed after expiry; serving again");
+                    slot.status.expired = false;
+                    set_expired(&self.store, &slot.life, &slot.zone.apex, false);
+                }
+                Action::Wakeup(at) => table.set_wake(key, at),
+                Action::Log(line) => info!(zone = %name::to_text(&slot.zone.apex), "{line}"),
+                Action::Confirmed { serial, expire_in } => {
+                    slot.status.last_success_unix = Some(unix_now());
+                    slot.confirmations += 1;
+                    let seq = slot.confirmations;
+                    let path = timers_path(&self.dir, &slot.zone.apex);
+                    let at = unix_now() + expire_in.as_secs();
+                    let life = slot.life.clone();
+                    let apex = name::to_text(&slot.zone.apex);
+                    tokio::task::spawn_blocking(move || {
+                        if let Err(e) = version::save_timers(&path, &life, seq, serial, at) {
+                            warn!(zone = %apex, "cannot save timers: {e}");
+                        }
+                    });
+                }
+            }
+        }
+    }
+
+    fn query_soa(self: &Arc<Self>, key: Key, slot: &Slot, primary: usize) {
+        let Some(&addr) = slot.zone.primaries.get(primary) else {
+            return;
+        };
+        let apex = slot.zone.apex.clone();
+        let tsig = slot.zone.key.clone();
+        let inner = self.clone();
+        tokio::spawn(async move {
+            let _permit = inner.limits.soa_queries.acquire().await;
+            let result = client::query_soa(&apex, addr, tsig.as_deref(), inner.timeouts)
+                .await
+                .map_err(|e| format!("{addr}: {e}"));
+            if let Err(e) = &result {
+                inner.update_status(key, |s| s.last_error = Some(format!("SOA query to {e}")));
+            }
+            inner.send(key, Event::SoaResult { primary, result });
+        });
+    }
+
+    fn transfer(self: &Arc<Self>, key: Key, slot: &Slot, primary: usize, kind: TransferKind) {
+        let Some(&addr) = slot.zone.primaries.get(primary) else {
+            return;
+        };
+        let apex = slot.zone.apex.clone();
+        let tsig = slot.zone.key.clone();
+        let limits = *slot.machine.limits();
+        let life = slot.life.clone();
+        let inner = self.clone();
+        let current = self.store.load().get(&apex).and_then(|s| s.zone.clone());
+        tokio::spawn(async move {
+            let result = inner
+                .run_transfer(key, &apex, addr, kind, current, tsig, limits, &life)
+                .await;
+            inner.send(key, Event::TransferResult { primary, kind, result });
+        });
+    }
+
+    /// One transfer, from the request to the new version served.
+    #[allow(clippy::too_many_arguments)]
+    async fn run_transfer(
+        &self,
+        key: Key,
+        apex: &[u8],
+        addr: SocketAddr,
+        kind: TransferKind,
+        current: Option<Arc<Zone>>,
+        tsig: Option<Arc<super::tsig::Key>>,
+        limits: TimerLimits,
+        life: &Arc<Life>,
+    ) -> Result<super::refresh::SoaTimers, TransferFailure> {
+        let zname = name::to_text(apex);
+        let held_soa = current.as_ref().and_then(|z| {
+            z.get(APEX, rtype::SOA)
+                .and_then(|s| z.records(s).next().map(<[u8]>::to_vec))
+        });
+        let _permit = self.limits.transfers.acquire().await;
+        let started = Instant::now();
+        let result = match client::transfer(apex, addr, kind, held_soa.as_deref(), tsig.as_deref(), self.timeouts).await
+        {
+            Ok((outcome, stats)) => {
+                let held = current.clone();
+                let built = tokio::task::spawn_blocking(move || version::build_version(outcome, held.as_deref()))
+                    .await
+                    .unwrap_or_else(|e| Err(TransferError::Invalid(format!("build task failed: {e}"))));
+                match built {
+                    Ok(Built::New(zone, soa, how, changes)) => {
+                        let zone: Arc<Zone> = Arc::from(zone);
+                        // Written to disk before it is served: after a
+                        // crash the serial never goes backwards.
+                        let expire = version::expire_in(&limits, soa);
+                        let compact =
+                            version::persist_version(&self.dir, life, zone.clone(), addr, how, expire, changes).await;
+                        publish(&self.store, life, |set| set.with(zone.clone(), false));
+                        if !life.alive() {
+                            // Removed meanwhile: nothing was written or served.
+                            return Err(TransferFailure::Failed("zone removed".into()));
+                        }
+                        let elapsed = started.elapsed();
+                        self.update_status(key, |s| {
+                            let now = unix_now();
+                            s.serial = Some(soa.serial);
+                            s.primary = Some(addr.to_string());
+                            s.source = Some(how);
+                            s.last_transfer_unix = Some(now);
+                            s.last_transfer_bytes = Some(stats.bytes as u64);
+                            s.last_transfer_ms = Some(elapsed.as_millis() as u64);
+                            s.last_success_unix = Some(now);
+                            s.expired = false;
+                        });
+                        if compact {
+                            // The journal grew large: fold it into a new
+                            // snapshot, after serving the new version.
+                            version::persist_version(&self.dir, life, zone.clone(), addr, how, expire, None).await;
+                        }
+                        info!(
+                            zone = %zname, serial = soa.serial, primary = %addr, kind = how,
+                            records = zone.info.records, bytes = stats.bytes, messages = stats.messages,
+                            ms = started.elapsed().as_millis() as u64, "transfer complete; new version served"
+                        );
+                        let delivered = if how == "ixfr" { Kind::Ixfr } else { Kind::Axfr };
+                        self.counters
+                            .transfer(delivered, true, started.elapsed(), stats.bytes as u64);
+                        Ok(soa)
+                    }
+                    Ok(Built::Current(soa)) => Ok(soa),
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        result.map_err(|e| {
+            self.counters.transfer(counted(kind), false, started.elapsed(), 0);
+            self.update_status(key, |s| {
+                s.last_error = Some(format!("{} from {addr}: {e}", kind_name(kind)))
+            });
+            warn!(zone = %zname, primary = %addr, kind = kind_name(kind), "transfer rejected: {e}");
+            match (kind, e) {
+                (TransferKind::Ixfr { .. }, TransferError::Refused(r)) => TransferFailure::IxfrUnavailable(r.into()),
+                (TransferKind::Ixfr { .. }, e @ TransferError::DoesNotApply(_)) => {
+                    TransferFailure::IxfrUnavailable(e.to_string())
+                }
+                (_, e) => TransferFailure::Failed(format!("{addr}: {e}")),
+            }
+        })
+    }
 }

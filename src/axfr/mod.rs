@@ -8,3 +8,4 @@ pub mod stats;
 pub mod status;
 pub mod transfer;
 pub mod tsig;
+mod version;

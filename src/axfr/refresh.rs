@@ -157,6 +157,11 @@ impl Secondary {
         self.expire_at
     }
 
+    /// The timer clamps this zone runs with.
+    pub fn limits(&self) -> &TimerLimits {
+        &self.limits
+    }
+
     /// The earliest instant the machine wants an event.
     pub fn next_wakeup(&self) -> Option<Instant> {
         match (self.refresh_at, self.expire_at.filter(|_| !self.expired)) {

@@ -29,6 +29,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use duration::{format_duration, parse_duration};
@@ -44,7 +45,7 @@ pub struct Config {
     /// `[[tsig-key]]`, in file order; names are unique.
     pub tsig_keys: Vec<TsigKey>,
     /// `[[zone]]`, in file order; names are unique.
-    pub zones: Vec<ZoneConfig>,
+    pub zones: Vec<Arc<ZoneConfig>>,
     /// `[secondary]`: the SOA timer clamps for secondary zones that do not
     /// set their own (also used for zones added at runtime).
     pub secondary: TimerLimits,
@@ -532,6 +533,9 @@ impl Config {
             Some("") | None => name,
             Some(n) => n,
         };
-        self.zones.iter().find(|z| z.name.eq_ignore_ascii_case(name))
+        self.zones
+            .iter()
+            .find(|z| z.name.eq_ignore_ascii_case(name))
+            .map(|z| &**z)
     }
 }

@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use std::sync::Arc;
+
 use crate::config::{Config, TimerLimits, ZoneConfig, ZoneSource, normalize_dns_name, parse_socket_addr};
 
 /// The file's name under `node.data-dir`.
@@ -50,7 +52,11 @@ pub fn path(config: &Config) -> PathBuf {
 /// and returns it in canonical form (name lowercase without the trailing
 /// dot, primaries as `address:port`, key name normalized) with the zone
 /// config it stands for. The error says which field is wrong and why.
-pub fn validate(zone: &ApiZone, config_keys: &[String], limits: TimerLimits) -> Result<(ApiZone, ZoneConfig), String> {
+pub fn validate(
+    zone: &ApiZone,
+    config_keys: &[String],
+    limits: TimerLimits,
+) -> Result<(ApiZone, Arc<ZoneConfig>), String> {
     let name = normalize_dns_name(zone.name.trim()).map_err(|e| format!("name: {e}"))?;
     if zone.primaries.is_empty() {
         return Err("primaries: at least one primary is needed".into());
@@ -101,7 +107,7 @@ pub fn validate(zone: &ApiZone, config_keys: &[String], limits: TimerLimits) -> 
             timers: limits,
         },
     };
-    Ok((canonical, config))
+    Ok((canonical, Arc::new(config)))
 }
 
 /// Reads the list; a missing file is an empty list.
@@ -157,7 +163,7 @@ pub fn write(path: &Path, zones: &[ApiZone]) -> io::Result<()> {
 /// until deleted).
 #[derive(Default, Debug)]
 pub struct ApiZones {
-    pub valid: Vec<(ApiZone, ZoneConfig)>,
+    pub valid: Vec<(ApiZone, Arc<ZoneConfig>)>,
     pub broken: Vec<(ApiZone, String)>,
 }
 

@@ -130,7 +130,7 @@ pub struct Timers {
 }
 
 struct Managed {
-    config: ZoneConfig,
+    config: Arc<ZoneConfig>,
     origin: Origin,
     apex: Vec<u8>,
     /// The canonical entry of an API zone, as written to the file.
@@ -172,7 +172,7 @@ impl ZoneManager {
     /// on disk for secondary zones), starts the secondary engine with a task
     /// per secondary zone and installs the NOTIFY rules. Call it inside the
     /// runtime.
-    pub fn start(config: &Config, api: ApiZones, server: Arc<Server>, held: &HashMap<Vec<u8>, HeldVersion>) -> Self {
+    pub fn start(config: &Config, api: ApiZones, server: Arc<Server>, mut held: HashMap<Vec<u8>, HeldVersion>) -> Self {
         let mut keys = HashMap::new();
         let mut wire_keys = HashMap::new();
         for k in &config.tsig_keys {
@@ -221,7 +221,7 @@ impl ZoneManager {
                 }
             };
             if let ZoneSource::Secondary { .. } = &zone.source {
-                let held = held.get(&apex).cloned();
+                let held = held.remove(&apex);
                 let acl = manager.start_secondary(&zone, &apex, held);
                 reg.acls.insert(apex.clone().into(), acl);
                 secondaries += 1;
@@ -266,7 +266,7 @@ impl ZoneManager {
     /// Adds and serves a zone. A file zone is loaded from its file; a
     /// secondary zone from its snapshot under the data dir if it has one
     /// (config zones only: an API zone starts afresh), then refreshed.
-    pub async fn add(&self, zone: ZoneConfig, origin: Origin) -> Result<(), ZoneError> {
+    pub async fn add(&self, zone: Arc<ZoneConfig>, origin: Origin) -> Result<(), ZoneError> {
         let api = match (&zone.source, origin) {
             (
                 ZoneSource::Secondary {
@@ -288,7 +288,7 @@ impl ZoneManager {
         self.add_inner(zone, origin, api).await
     }
 
-    async fn add_inner(&self, zone: ZoneConfig, origin: Origin, api: Option<ApiZone>) -> Result<(), ZoneError> {
+    async fn add_inner(&self, zone: Arc<ZoneConfig>, origin: Origin, api: Option<ApiZone>) -> Result<(), ZoneError> {
         let _change = self.inner.changes.lock().await;
         let apex = name::from_text(&zone.name).map_err(|e| ZoneError::Invalid(format!("name: {e}")))?;
         {
@@ -543,11 +543,11 @@ impl ZoneManager {
         let set = self.inner.server.store().load();
         let served = set.get(&m.apex);
         let zone = served.and_then(|s| s.zone.as_ref());
-        let status = self.inner.engine.status.get(&m.apex).unwrap_or_default();
+        let status = self.inner.engine.status(&m.apex).unwrap_or_default();
         let expired = served.is_some_and(|s| s.expired);
         let last_transfer = status.last_transfer_unix.map(|at| LastTransfer {
             at,
-            kind: status.source.clone().filter(|s| s != "disk"),
+            kind: status.source.filter(|s| *s != "disk").map(str::to_string),
             bytes: status.last_transfer_bytes,
             duration_ms: status.last_transfer_ms,
             primary: status.primary.clone(),
@@ -568,7 +568,7 @@ impl ZoneManager {
             primaries: Vec::new(),
             tsig_key: None,
             primary: status.primary,
-            source: status.source,
+            source: status.source.map(str::to_string),
             last_transfer,
             last_success: status.last_success_unix,
             last_error: status.last_error,

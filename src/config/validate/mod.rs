@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::raw::{Failed, RawConfig, RawZone};
@@ -323,7 +324,7 @@ impl Check<'_> {
         }
     }
 
-    fn zones(&mut self, raw: &RawConfig, key_names: &[String], secondary: &TimerLimits) -> Vec<ZoneConfig> {
+    fn zones(&mut self, raw: &RawConfig, key_names: &[String], secondary: &TimerLimits) -> Vec<Arc<ZoneConfig>> {
         let mut zones = Vec::new();
         let mut seen: HashMap<String, usize> = HashMap::new();
         for (i, z) in raw.zone.iter().enumerate() {
@@ -374,7 +375,7 @@ impl Check<'_> {
                 }
             };
             if let (Some(name), Some(source)) = (name, source) {
-                zones.push(ZoneConfig { name, source });
+                zones.push(Arc::new(ZoneConfig { name, source }));
             }
         }
         zones
@@ -575,6 +576,8 @@ impl Check<'_> {
             out.push(sa);
             index_of.push(i);
         }
+        // Kept for the process's life, per zone: no spare capacity.
+        out.shrink_to_fit();
         out
     }
 

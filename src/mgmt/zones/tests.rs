@@ -48,7 +48,7 @@ async fn add_remove_and_conflicts() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let config = config(dir.path());
     let server = server();
-    let zones = ZoneManager::start(&config, ApiZones::default(), server.clone(), &HashMap::new());
+    let zones = ZoneManager::start(&config, ApiZones::default(), server.clone(), HashMap::new());
     let list_file = api_zones::path(&config);
 
     let v = zones.add_api(&api("API.Example.", Some("K"))).await;
@@ -111,7 +111,7 @@ async fn entries_that_no_longer_validate_are_kept_until_deleted() {
     let loaded = ApiZones::load(&config);
     assert_eq!(loaded.valid.len(), 1);
     assert_eq!(loaded.broken.len(), 1);
-    let zones = ZoneManager::start(&config, loaded, server(), &HashMap::new());
+    let zones = ZoneManager::start(&config, loaded, server(), HashMap::new());
     let broken = zones
         .get("broken.example")
         .unwrap_or_else(|| panic!("broken entry not listed"));

@@ -1,0 +1,270 @@
+//! A secondary zone's versions: building and checking the version a
+//! transfer delivered, writing it to disk (a snapshot, or an IXFR's changes
+//! appended to the journal) before it is served, and the timers file that
+//! lets a restart keep counting towards expiry from the last confirmation.
+//!
+//! Everything here runs on the blocking pool, never on the reactor.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tracing::warn;
+
+use super::refresh::{SoaTimers, TransferKind, serial_gt};
+use super::stats::Kind;
+use super::transfer::{self, Outcome, Rec, TransferError};
+use crate::config::TimerLimits;
+use crate::zone::journal;
+use crate::zone::persist::{self, ZoneMeta};
+use crate::zone::{Zone, name};
+
+/// Whether a zone, and everything its transfers and writes still have in
+/// flight, may publish to the store and write under the data dir. Cleared
+/// once, by removal, while holding `disk`: a write under way finishes
+/// first, none starts after.
+#[derive(Default)]
+pub(super) struct Life {
+    dead: AtomicBool,
+    /// Held for every write; the sequence number of the last timers write,
+    /// so that an older confirmation never overwrites a newer one.
+    disk: Mutex<u64>,
+}
+
+impl Life {
+    pub(super) fn alive(&self) -> bool {
+        !self.dead.load(Ordering::SeqCst)
+    }
+
+    pub(super) fn disk(&self) -> std::sync::MutexGuard<'_, u64> {
+        self.disk.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Marks the zone removed, after any write under way.
+    pub(super) fn end(&self) {
+        let _disk = self.disk();
+        self.dead.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Records, beside the snapshot, when version `serial` expires: the
+/// `seq`-th confirmation of this zone. Skipped if the zone was removed or a
+/// later confirmation was written already.
+pub(super) fn save_timers(
+    path: &std::path::Path,
+    life: &Life,
+    seq: u64,
+    serial: u32,
+    expire_at_unix: u64,
+) -> std::io::Result<()> {
+    let mut last = life.disk();
+    if !life.alive() || seq <= *last {
+        return Ok(());
+    }
+    write_timers(path, serial, expire_at_unix)?;
+    *last = seq;
+    Ok(())
+}
+
+pub(super) enum Built {
+    /// A new version; for an IXFR, the net changes for the journal.
+    New(Box<Zone>, SoaTimers, &'static str, Option<Box<Changes>>),
+    Current(SoaTimers),
+}
+
+/// Builds and validates the version a transfer delivered.
+pub(super) fn build_version(outcome: Outcome, held: Option<&Zone>) -> Result<Built, TransferError> {
+    let held_serial = held.map(|z| z.info.serial);
+    let (builder, soa, how) = match outcome {
+        Outcome::UpToDate(soa) => {
+            return match held_serial {
+                Some(h) if serial_gt(soa.serial, h) => Err(TransferError::Refused(
+                    "an IXFR reply with only its SOA (newer than ours)",
+                )),
+                _ => Ok(Built::Current(soa)),
+            };
+        }
+        Outcome::Full(builder, soa) => (builder, soa, "axfr"),
+        Outcome::Incremental(diffs, soa) => {
+            let held = held.ok_or_else(|| TransferError::DoesNotApply("no version held".into()))?;
+            let zone = transfer::apply(held, &diffs)?;
+            let (removed, added, new_soa) = transfer::net_changes(held, &diffs)?;
+            let changes = Changes {
+                from: held.info.serial,
+                removed,
+                added,
+                soa: new_soa,
+            };
+            return checked(zone, held_serial, soa, "ixfr").map(|b| match b {
+                Built::New(z, soa, how, _) => Built::New(z, soa, how, Some(Box::new(changes))),
+                other => other,
+            });
+        }
+    };
+    if let Some(h) = held_serial
+        && !serial_gt(soa.serial, h)
+    {
+        return Err(TransferError::Invalid(format!(
+            "serial {} is not newer than the {h} we serve",
+            soa.serial
+        )));
+    }
+    let built = builder.build().map_err(|issues| {
+        let text: Vec<String> = issues.iter().take(5).map(|i| i.to_string()).collect();
+        TransferError::Invalid(text.join("; "))
+    })?;
+    for w in built.warnings.iter().take(10) {
+        warn!("{w}");
+    }
+    checked(built.zone, held_serial, soa, how)
+}
+
+/// A new version is accepted only if its serial is the transfer's and newer
+/// than the one held.
+fn checked(zone: Zone, held_serial: Option<u32>, soa: SoaTimers, how: &'static str) -> Result<Built, TransferError> {
+    if let Some(h) = held_serial
+        && !serial_gt(soa.serial, h)
+    {
+        return Err(TransferError::Invalid(format!(
+            "serial {} is not newer than the {h} we serve",
+            soa.serial
+        )));
+    }
+    if zone.info.serial != soa.serial {
+        return Err(TransferError::Invalid(format!(
+            "zone serial {} differs from the transfer's SOA {}",
+            zone.info.serial, soa.serial
+        )));
+    }
+    Ok(Built::New(Box::new(zone), soa, how, None))
+}
+
+pub(super) fn expire_in(limits: &TimerLimits, soa: SoaTimers) -> Duration {
+    limits.expire(soa.expire)
+}
+
+/// The net changes of an IXFR, for the journal.
+pub(super) struct Changes {
+    from: u32,
+    removed: Vec<Rec>,
+    added: Vec<Rec>,
+    soa: Rec,
+}
+
+fn record(r: Rec) -> journal::Record {
+    journal::Record {
+        owner: r.owner,
+        rtype: r.rtype,
+        ttl: r.ttl,
+        rdata: r.rdata,
+    }
+}
+
+/// Writes a new version to disk: an IXFR's changes appended to the zone's
+/// journal when it leads there, else a whole snapshot. Returns true when the
+/// journal has grown past a quarter of the snapshot (and 1 MiB): time to
+/// write a snapshot.
+pub(super) async fn persist_version(
+    dir: &std::path::Path,
+    life: &Arc<Life>,
+    zone: Arc<Zone>,
+    primary: SocketAddr,
+    how: &str,
+    expire: Duration,
+    changes: Option<Box<Changes>>,
+) -> bool {
+    let now = unix_now();
+    let meta = ZoneMeta {
+        primary: Some(primary.to_string()),
+        last_refresh_unix: now,
+        last_success_unix: now,
+        expire_at_unix: Some(now + expire.as_secs()),
+        source: how.to_string(),
+    };
+    let dir = dir.to_path_buf();
+    let apex = name::to_text(zone.apex());
+    let life = life.clone();
+    let r = tokio::task::spawn_blocking(move || -> std::io::Result<bool> {
+        let _disk = life.disk();
+        if !life.alive() {
+            return Ok(false);
+        }
+        std::fs::create_dir_all(&dir)?;
+        if let Some(changes) = changes {
+            let Changes {
+                from,
+                removed,
+                added,
+                soa,
+            } = *changes;
+            let entry = journal::Entry {
+                from,
+                to: zone.info.serial,
+                meta: meta.clone(),
+                soa: record(soa),
+                removed: removed.into_iter().map(record).collect(),
+                added: added.into_iter().map(record).collect(),
+            };
+            match journal::append(&dir, zone.apex(), &entry) {
+                Ok(journal::Appended::Yes {
+                    journal_bytes,
+                    snapshot_bytes,
+                }) => return Ok(journal_bytes > (snapshot_bytes / 4).max(1 << 20)),
+                Ok(journal::Appended::NeedsSnapshot) => {}
+                Err(e) => warn!(zone = %name::to_text(zone.apex()), "journal append failed, writing a snapshot: {e}"),
+            }
+        }
+        persist::write_zone(&dir, &zone, &meta).map(|_| false)
+    })
+    .await;
+    match r {
+        Ok(Ok(compact)) => compact,
+        Ok(Err(e)) => {
+            warn!(zone = %apex, "could not persist the new version: {e}");
+            false
+        }
+        Err(e) => {
+            warn!(zone = %apex, "persist task failed: {e}");
+            false
+        }
+    }
+}
+
+pub(super) fn counted(kind: TransferKind) -> Kind {
+    match kind {
+        TransferKind::Axfr => Kind::Axfr,
+        TransferKind::Ixfr { .. } => Kind::Ixfr,
+    }
+}
+
+pub(super) fn kind_name(kind: TransferKind) -> &'static str {
+    match kind {
+        TransferKind::Axfr => "axfr",
+        TransferKind::Ixfr { .. } => "ixfr",
+    }
+}
+
+pub(super) fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Writes `serial expire-at` atomically (temporary file, fsync, rename).
+pub fn write_timers(path: &std::path::Path, serial: u32, expire_at_unix: u64) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("timers.tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    writeln!(f, "{serial} {expire_at_unix}")?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Reads a timers file: the expiry of `serial`, if the file is about it.
+pub fn read_timers(path: &std::path::Path, serial: u32) -> Option<u64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut it = text.split_whitespace();
+    let s: u32 = it.next()?.parse().ok()?;
+    let at: u64 = it.next()?.parse().ok()?;
+    (s == serial).then_some(at)
+}
