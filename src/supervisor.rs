@@ -38,20 +38,22 @@ pub fn serve(config: Config, path: &std::path::Path) -> Result<(), Error> {
         load_zones(&all)
     };
     // Secondary zones with nothing on disk answer SERVFAIL (not REFUSED)
-    // from the first query on, before their tasks start.
+    // from the first query on, before the engine takes them.
+    let served: std::collections::HashSet<&[u8]> = loaded.zones.iter().map(|z| z.apex()).collect();
     let placeholders: Vec<crate::zone::store::Served> = config
         .zones
         .iter()
         .chain(api_zones.valid.iter().map(|(_, z)| z))
         .filter(|z| z.source.is_secondary())
         .filter_map(|z| crate::zone::name::from_text(&z.name).ok())
-        .filter(|apex| !loaded.zones.iter().any(|l| l.apex() == apex.as_slice()))
+        .filter(|apex| !served.contains(apex.as_slice()))
         .map(|apex| crate::zone::store::Served {
             apex: apex.into(),
             zone: None,
             expired: false,
         })
         .collect();
+    drop(served);
     let store = Store::new(ZoneSet::from_zones(loaded.zones).with_entries(placeholders));
     let persisted = loaded.persisted;
     let server = Arc::new(Server::new(

@@ -6,6 +6,7 @@
 
 mod common;
 
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use common::{BgpPeer, Node, NodeConfig, PeerEntry, PeerOpts, scripted_peer_py};
@@ -372,4 +373,122 @@ fn sighup_updates_announcements_without_resetting_the_session() {
         "the peer saw a Cease:\n{}",
         peer.log()
     );
+}
+
+/// Lines of the node's log with `text` about the peer at `address`: their
+/// `peer=` field is the address (speaker) or the address and port (session).
+fn peer_log_count(node: &Node, text: &str, address: &str) -> usize {
+    let address: IpAddr = address.parse().expect("a peer address");
+    let about = |line: &str| {
+        line.split_whitespace()
+            .filter_map(|w| w.strip_prefix("peer="))
+            .any(|v| v.parse::<SocketAddr>().map(|s| s.ip()).or_else(|_| v.parse()) == Ok(address))
+    };
+    node.log().lines().filter(|l| l.contains(text) && about(l)).count()
+}
+
+/// One BIRD with two sessions to the node: A (`v4`: 10.255.N.1) and B
+/// (`v6`: fd00:255:N::1), each carrying both families. SIGHUP adds B, then
+/// removes A: B comes up with the routes, A gets a Cease and loses them,
+/// and the session that stays is never reset (one start and one
+/// Established at the node; one "BGP session established" and an unchanged
+/// protocol "since" in BIRD).
+#[test]
+fn sighup_adds_and_removes_a_peer_without_resetting_the_other() {
+    let peer = BgpPeer::start(
+        "bird",
+        &PeerOpts {
+            sessions: "both",
+            ..PeerOpts::default()
+        },
+    );
+    let (a, b) = (peer.peer_v4(), peer.peer_v6());
+    let want = expected(&peer.node_ip4, &peer.node_ip6, 65001);
+    let session_lines = |s: &str| -> Vec<String> { peer.session_routes(s).into_iter().map(|r| r.line).collect() };
+    let up_with_routes = |s: &'static str| {
+        peer.wait(&format!("session {s} Established with both routes"), UP, |p| {
+            p.session_state(s) == "Established" && p.session_routes(s).len() == 2
+        });
+        assert_eq!(session_lines(s), want, "the routes of session {s}");
+    };
+    // At the node: how often each session was started and came up.
+    let started = |node: &Node, p: &PeerEntry| peer_log_count(node, "starting BGP session", &p.address);
+    let established = |node: &Node, p: &PeerEntry| peer_log_count(node, "-> Established", &p.address);
+    // At BIRD: how often each session came up and went down.
+    let bird = |s: &str| {
+        let log = peer.log();
+        let ups = log.matches(&format!("node{s}: BGP session established")).count();
+        let downs = log.matches(&format!("node{s}: BGP session closed")).count();
+        (ups, downs)
+    };
+
+    // A only.
+    let mut cfg = NodeConfig::with_peers(vec![a.clone()]);
+    let mut node = Node::start(&peer, &cfg);
+    up_with_routes("v4");
+    assert_ne!(peer.session_state("v6"), "Established");
+    assert!(peer.session_routes("v6").is_empty());
+    let a_since = peer.session_since("v4");
+    assert_eq!((started(&node, &a), established(&node, &a)), (1, 1), "{}", node.log());
+    assert_eq!(started(&node, &b), 0);
+    assert_eq!((bird("v4"), bird("v6")), ((1, 0), (0, 0)), "{}", peer.log());
+
+    // SIGHUP: A and B. B comes up with the routes; A is left alone.
+    cfg.peers = vec![a.clone(), b.clone()];
+    node.reload(&peer, &cfg);
+    node.wait_log_count("SIGHUP: configuration applied", 1, UP);
+    up_with_routes("v6");
+    let b_since = peer.session_since("v6");
+    assert_eq!(peer.session_state("v4"), "Established");
+    assert_eq!(session_lines("v4"), want, "A's routes after adding B");
+    assert_eq!(peer.session_since("v4"), a_since, "BIRD saw A's session flap");
+    assert_eq!(
+        (started(&node, &a), established(&node, &a)),
+        (1, 1),
+        "adding B restarted A:\n{}",
+        node.log()
+    );
+    assert_eq!((started(&node, &b), established(&node, &b)), (1, 1), "{}", node.log());
+    assert_eq!((bird("v4"), bird("v6")), ((1, 0), (1, 0)), "{}", peer.log());
+
+    // SIGHUP: B only. A gets a Cease and loses the routes; B stays.
+    cfg.peers = vec![b.clone()];
+    node.reload(&peer, &cfg);
+    node.wait_log_count("SIGHUP: configuration applied", 2, UP);
+    peer.wait("session v4 down without routes", UP, |p| {
+        p.session_state("v4") != "Established" && p.session_routes("v4").is_empty()
+    });
+    let log = peer.log();
+    assert!(
+        log.contains("nodev4: Received: Administrative shutdown: \"peer removed or changed in the configuration\""),
+        "BIRD did not log A's Cease / Administrative Shutdown:\n{log}"
+    );
+    // Longer than pharos' first reconnect backoff (0.5..1 s) and BIRD's
+    // error wait (1 s): A must stay gone, B must stay up.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_ne!(peer.session_state("v4"), "Established", "A came back");
+    assert!(peer.session_routes("v4").is_empty());
+    assert_eq!(peer.session_state("v6"), "Established");
+    assert_eq!(session_lines("v6"), want, "B's routes after removing A");
+    assert_eq!(peer.session_since("v6"), b_since, "BIRD saw B's session flap");
+    assert_eq!(
+        (started(&node, &a), established(&node, &a)),
+        (1, 1),
+        "A was started again:\n{}",
+        node.log()
+    );
+    assert_eq!(
+        (started(&node, &b), established(&node, &b)),
+        (1, 1),
+        "removing A restarted B:\n{}",
+        node.log()
+    );
+    // A went down once, B never; only A got a NOTIFICATION.
+    assert_eq!((bird("v4"), bird("v6")), ((1, 1), (1, 0)), "{}", peer.log());
+    let log = peer.log();
+    assert!(
+        !log.contains("nodev6: Received"),
+        "B's session got a NOTIFICATION:\n{log}"
+    );
+    assert!(node.is_running());
 }

@@ -173,7 +173,10 @@ async fn stop_all(peers: Vec<PeerTask>, message: &str) {
             reason: message.to_string(),
             done: done_tx,
         };
-        if t.tx.try_send(cmd).is_ok() {
+        // The session may still be taking its last command (new routes
+        // after a reload): wait for room, up to the deadline, rather than
+        // end it without its Cease.
+        if matches!(tokio::time::timeout_at(deadline, t.tx.send(cmd)).await, Ok(Ok(()))) {
             waiting.push((done_rx, t.task));
         } else {
             t.task.abort();

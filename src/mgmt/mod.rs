@@ -49,6 +49,7 @@ pub mod api_zones;
 mod auth;
 pub mod client;
 mod identity;
+mod limit;
 mod metrics;
 mod page;
 mod qps;
@@ -193,7 +194,13 @@ pub fn bind(config: &Config) -> Result<Listeners, Error> {
 pub fn spawn(listeners: Listeners, ctx: Context) {
     let node = identity::Identity::new(&ctx.node_id, &ctx.location);
     for (addr, listener) in listeners.identity {
-        serve(addr, "identity endpoint", listener, identity::router(node.clone()));
+        serve(
+            addr,
+            "identity endpoint",
+            listener,
+            identity::router(node.clone()),
+            limit::IDENTITY,
+        );
     }
     let Some((addr, listener)) = listeners.api else {
         return;
@@ -203,10 +210,16 @@ pub fn spawn(listeners: Listeners, ctx: Context) {
     qps::spawn_sampler(state.qps.clone(), state.ctx.server.clone());
     metrics::spawn_health_watch(&state.health_log, state.ctx.health.clone());
     info!(%addr, "management API listening");
-    serve(addr, "management API", listener, api::router(state));
+    serve(addr, "management API", listener, api::router(state), limit::MGMT);
 }
 
-fn serve(addr: SocketAddr, what: &'static str, listener: std::net::TcpListener, router: axum::Router) {
+fn serve(
+    addr: SocketAddr,
+    what: &'static str,
+    listener: std::net::TcpListener,
+    router: axum::Router,
+    limits: limit::Limits,
+) {
     tokio::spawn(async move {
         let listener = match tokio::net::TcpListener::from_std(listener) {
             Ok(l) => l,
@@ -215,7 +228,7 @@ fn serve(addr: SocketAddr, what: &'static str, listener: std::net::TcpListener, 
                 return;
             }
         };
-        if let Err(e) = axum::serve(listener, router).await {
+        if let Err(e) = axum::serve(limit::Limited::new(listener, limits), router).await {
             error!(%addr, "{what} stopped: {e}; DNS and BGP carry on");
         }
     });

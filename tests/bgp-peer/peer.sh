@@ -6,7 +6,7 @@
 #   peer.sh start  KIND NAME      KIND = bird | frr | gobgp | exabgp | script
 #   peer.sh state  NAME [v4|v6]   session state (Established, Active, ...)
 #   peer.sh states NAME           one "SESSION STATE" line per configured session
-#   peer.sh routes NAME           received prefixes, normalised, one per line
+#   peer.sh routes NAME [SESSION] received prefixes, normalised, one per line
 #   peer.sh exec   NAME CMD...    run CMD inside the node netns
 #   peer.sh stop   NAME           kill the daemon(s) by PID, delete the netns
 #   see "peer.sh help" and README.md for everything else.
@@ -40,8 +40,11 @@ usage:
   peer.sh state NAME [v4|v6]  print one session state word (Established when
                               all configured sessions are Established)
   peer.sh states NAME         print "SESSION STATE" per configured session
-  peer.sh routes NAME         print received routes:
+  peer.sh routes NAME [v4|v6] print received routes (bird: of one session only
+                              when SESSION is given):
      PREFIX nexthop=X aspath=A B C communities=C1 C2 med=M origin=O large=L1 L2
+  peer.sh since NAME v4|v6    bird: when the session's protocol last changed
+                              state (a reset shows as a new time)
   peer.sh wait NAME established|prefix P|noprefix P|count K|down [TIMEOUT_S]
                               poll (0.1 s) until the condition holds; exit 1 on
                               timeout. Prints the elapsed seconds on success.
@@ -54,11 +57,13 @@ usage:
   peer.sh deps                apt-get install the Debian packages needed
 
 start options (environment variables):
-  SESSIONS=v4|v6|dual  v4 (default): one session over IPv4 carrying IPv4 and
+  SESSIONS=v4|v6|dual|both
+                       v4 (default): one session over IPv4 carrying IPv4 and
                        IPv6 unicast (MP-BGP); v6: one session over IPv6 carrying
                        both; dual: IPv4 session for IPv4 unicast + IPv6 session
-                       for IPv6 unicast
-  FAMILIES="ipv4 ipv6" families for SESSIONS=v4|v6 (default both)
+                       for IPv6 unicast; both: the v4 and the v6 session, each
+                       carrying FAMILIES (two peers for one node)
+  FAMILIES="ipv4 ipv6" families for SESSIONS=v4|v6|both (default both)
   NET_ID=N             1..254 (default: derived from NAME)
   PEER_AS=65000 NODE_AS=65001
   HOLD=90              hold time in s (keepalive = HOLD/3 unless KEEPALIVE=)
@@ -155,6 +160,7 @@ session_list() {
     v4) echo "v4 $NODE_IP4 $PEER_IP4 $FAMILIES" ;;
     v6) echo "v6 $NODE_IP6 $PEER_IP6 $FAMILIES" ;;
     dual) echo "v4 $NODE_IP4 $PEER_IP4 ipv4"; echo "v6 $NODE_IP6 $PEER_IP6 ipv6" ;;
+    both) echo "v4 $NODE_IP4 $PEER_IP4 $FAMILIES"; echo "v6 $NODE_IP6 $PEER_IP6 $FAMILIES" ;;
   esac
 }
 
@@ -276,11 +282,13 @@ bird_states() {
   done
 }
 
+# ONLY_SESSION (a label): that session's routes only
 bird_routes() {
   local t
   for t in master4 master6; do
     birdc_ show route table "$t" all 2>/dev/null || true
-  done | awk -v sessions="$(session_list | awk '{printf "node%s ", $1}')" '
+  done | awk -v sessions="$(session_list | awk -v only="${ONLY_SESSION:-}" \
+      'only == "" || $1 == only { printf "node%s ", $1 }')" '
     function flush() {
       if (pfx != "" && keep) {
         if (nh == "") nh = "-"
@@ -677,7 +685,7 @@ cmd_start() {
   PEER_IP6=fd00:255:$NET_ID::1; NODE_IP6=fd00:255:$NET_ID::2
   PEER_AS=${PEER_AS:-65000}; NODE_AS=${NODE_AS:-65001}
   SESSIONS=${SESSIONS:-v4}
-  case $SESSIONS in v4|v6|dual) ;; *) die "SESSIONS must be v4, v6 or dual" ;; esac
+  case $SESSIONS in v4|v6|dual|both) ;; *) die "SESSIONS must be v4, v6, dual or both" ;; esac
   FAMILIES=${FAMILIES:-ipv4 ipv6}
   for f in $FAMILIES; do case $f in ipv4|ipv6) ;; *) die "FAMILIES: ipv4 and/or ipv6" ;; esac; done
   HOLD=${HOLD:-90}
@@ -801,11 +809,33 @@ cmd_state() {
   fi
 }
 
+# die unless LABEL is one of the instance's sessions
+need_session() {
+  session_list | awk -v w="$1" '$1 == w { f = 1 } END { exit !f }' ||
+    die "no session '$1' (sessions: $(session_list | awk '{printf "%s ", $1}'))"
+}
+
 cmd_routes() {
   need_name "$@"
   load_env "$1"
   daemon_alive || die "$KIND daemon of '$1' is not running (pids $PIDS); see peer.sh log $1"
+  if [ -n "${2:-}" ]; then
+    need_session "$2"
+    [ "$KIND" = bird ] || die "routes of one session: bird only"
+    ONLY_SESSION=$2
+  fi
   "${KIND}_routes"
+}
+
+cmd_since() {
+  [ $# -eq 2 ] || die "usage: peer.sh since NAME v4|v6"
+  need_name "$1"
+  load_env "$1"
+  need_session "$2"
+  [ "$KIND" = bird ] || die "since: bird only"
+  daemon_alive || die "bird of '$1' is not running (pids $PIDS); see peer.sh log $1"
+  # Name Proto Table State Since (date and time: timeformat protocol iso long ms) Info
+  birdc_ show protocols "node$2" | awk -v p="node$2" '$1 == p { print $5, $6 }'
 }
 
 cmd_wait() {
@@ -945,6 +975,7 @@ case $cmd in
   state) cmd_state "$@" ;;
   states) cmd_states "$@" ;;
   routes) cmd_routes "$@" ;;
+  since) cmd_since "$@" ;;
   wait) cmd_wait "$@" ;;
   exec) cmd_exec "$@" ;;
   peer-exec) cmd_peer_exec "$@" ;;

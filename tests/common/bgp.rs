@@ -160,7 +160,9 @@ impl Route {
 /// How [`BgpPeer::start`] sets up the peer (peer.sh's environment).
 #[derive(Debug, Clone)]
 pub struct PeerOpts {
-    /// `v4` (one IPv4 session, both families), `v6` or `dual`.
+    /// `v4` (one IPv4 session, both families), `v6`, `dual`, or `both`
+    /// (the `v4` and the `v6` session, each with both families: two peers
+    /// for one node, [`BgpPeer::peer_v4`] and [`BgpPeer::peer_v6`]).
     pub sessions: &'static str,
     pub hold: u16,
     pub md5: Option<String>,
@@ -275,6 +277,42 @@ impl BgpPeer {
     pub fn state(&self) -> String {
         let out = self.sh(&["state", &self.name]);
         String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// The state of one session (`v4` or `v6`), as [`BgpPeer::state`].
+    pub fn session_state(&self, session: &str) -> String {
+        let out = self.sh(&["state", &self.name, session]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// The routes one session (`v4` or `v6`) received, as
+    /// [`BgpPeer::routes`] (BIRD only).
+    pub fn session_routes(&self, session: &str) -> Vec<Route> {
+        let out = self.sh(&["routes", &self.name, session]);
+        assert!(
+            out.status.success(),
+            "peer.sh routes {} {session}: {}",
+            self.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(Route::parse)
+            .collect()
+    }
+
+    /// When BIRD's protocol for one session (`v4` or `v6`) last changed
+    /// state, to the millisecond: a session reset shows as a new time.
+    pub fn session_since(&self, session: &str) -> String {
+        let out = self.sh(&["since", &self.name, session]);
+        let since = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert!(
+            out.status.success() && !since.is_empty(),
+            "peer.sh since {} {session}: {}",
+            self.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        since
     }
 
     /// The daemon's log (BIRD: session events and received NOTIFICATIONs).
@@ -603,20 +641,26 @@ impl Node {
     /// Waits until the log contains `text`; panics with the log if the
     /// process exits or time runs out.
     pub fn wait_log(&mut self, text: &str, timeout: Duration) -> Duration {
+        self.wait_log_count(text, 1, timeout)
+    }
+
+    /// Waits until the log contains `text` at least `n` times (the `n`th
+    /// SIGHUP applied, say); as [`Node::wait_log`].
+    pub fn wait_log_count(&mut self, text: &str, n: usize, timeout: Duration) -> Duration {
         let start = Instant::now();
         loop {
-            if self.log().contains(text) {
+            if self.log().matches(text).count() >= n {
                 return start.elapsed();
             }
             if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
                 panic!(
-                    "pharos exited ({status}) before logging {text:?}:\n{}",
+                    "pharos exited ({status}) before logging {text:?} {n} times:\n{}",
                     tail(&self.log(), 40)
                 );
             }
             assert!(
                 start.elapsed() < timeout,
-                "pharos did not log {text:?} within {timeout:?}:\n{}",
+                "pharos did not log {text:?} {n} times within {timeout:?}:\n{}",
                 tail(&self.log(), 40)
             );
             std::thread::sleep(Duration::from_millis(50));
