@@ -560,8 +560,10 @@ impl Inner {
         let tsig = slot.zone.key.clone();
         let inner = self.clone();
         tokio::spawn(async move {
+            // Thousands of zones may wait here at once: the query's own
+            // state is allocated only once it may run.
             let _permit = inner.limits.soa_queries.acquire().await;
-            let result = client::query_soa(&apex, addr, tsig.as_deref(), inner.timeouts)
+            let result = Box::pin(client::query_soa(&apex, addr, tsig.as_deref(), inner.timeouts))
                 .await
                 .map_err(|e| format!("{addr}: {e}"));
             if let Err(e) = &result {
@@ -582,14 +584,16 @@ impl Inner {
         let inner = self.clone();
         let current = self.store.load().get(&apex).and_then(|s| s.zone.clone());
         tokio::spawn(async move {
-            let result = inner
-                .run_transfer(key, &apex, addr, kind, current, tsig, limits, &life)
-                .await;
+            // As for SOA queries: a waiting transfer is small.
+            let permit = inner.limits.transfers.acquire().await;
+            let result = Box::pin(inner.run_transfer(key, &apex, addr, kind, current, tsig, limits, &life)).await;
+            drop(permit);
             inner.send(key, Event::TransferResult { primary, kind, result });
         });
     }
 
-    /// One transfer, from the request to the new version served.
+    /// One transfer, from the request to the new version served (the
+    /// caller holds a transfer permit).
     #[allow(clippy::too_many_arguments)]
     async fn run_transfer(
         &self,
@@ -607,7 +611,6 @@ impl Inner {
             z.get(APEX, rtype::SOA)
                 .and_then(|s| z.records(s).next().map(<[u8]>::to_vec))
         });
-        let _permit = self.limits.transfers.acquire().await;
         let started = Instant::now();
         let result = match client::transfer(apex, addr, kind, held_soa.as_deref(), tsig.as_deref(), self.timeouts).await
         {
