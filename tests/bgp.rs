@@ -392,7 +392,8 @@ fn peer_log_count(node: &Node, text: &str, address: &str) -> usize {
 /// removes A: B comes up with the routes, A gets a Cease and loses them,
 /// and the session that stays is never reset (one start and one
 /// Established at the node; one "BGP session established" and an unchanged
-/// protocol "since" in BIRD).
+/// protocol "since" in BIRD). A last SIGHUP changes B: its old session gets
+/// a Cease before the new one starts, which comes up once.
 #[test]
 fn sighup_adds_and_removes_a_peer_without_resetting_the_other() {
     let peer = BgpPeer::start(
@@ -489,6 +490,30 @@ fn sighup_adds_and_removes_a_peer_without_resetting_the_other() {
     assert!(
         !log.contains("nodev6: Received"),
         "B's session got a NOTIFICATION:\n{log}"
+    );
+
+    // SIGHUP: B changed (another hold time). Its old session ends with a
+    // Cease before the new one starts, and the new one comes up once.
+    let mut b2 = b.clone();
+    b2.hold_time = if b.hold_time == 60 { 30 } else { 60 };
+    cfg.peers = vec![b2.clone()];
+    node.reload(&peer, &cfg);
+    node.wait_log_count("SIGHUP: configuration applied", 3, UP);
+    peer.wait("session v6 re-established after the change", UP, |p| {
+        p.session_state("v6") == "Established" && p.session_routes("v6").len() == 2 && p.session_since("v6") != b_since
+    });
+    assert_eq!(session_lines("v6"), want, "B's routes after changing B");
+    let log = peer.log();
+    assert!(
+        log.contains("nodev6: Received: Administrative shutdown: \"peer removed or changed in the configuration\""),
+        "BIRD did not log B's Cease:\n{log}"
+    );
+    assert_eq!(bird("v6"), (2, 1), "B went down and came up once:\n{log}");
+    assert_eq!(
+        (started(&node, &b), established(&node, &b)),
+        (2, 2),
+        "changing B:\n{}",
+        node.log()
     );
     assert!(node.is_running());
 }

@@ -98,13 +98,25 @@ impl Speaker {
     /// afresh. A new ASN or router id restarts every session.
     pub async fn reconfigure(&mut self, new: &BgpConfig, health: HealthRx) {
         let global_same = self.config.asn == new.asn && self.config.router_id == new.router_id;
-        let mut old = std::mem::take(&mut self.peers);
+        // Sessions that end (removed, changed, or all of them on a new ASN
+        // or router id) stop before any new one starts: a changed peer keeps
+        // its address, and two sessions to one address at once collide.
+        let (mut kept, gone): (Vec<PeerTask>, Vec<PeerTask>) = std::mem::take(&mut self.peers)
+            .into_iter()
+            .partition(|t| global_same && new.peers.contains(&t.peer));
+        if !gone.is_empty() {
+            let why = if global_same {
+                "peer removed or changed in the configuration"
+            } else {
+                "BGP ASN or router id changed in the configuration"
+            };
+            stop_all(gone, why).await;
+        }
         let mut cells = Vec::with_capacity(new.peers.len());
         for (i, peer) in new.peers.iter().enumerate() {
-            let kept = old.iter().position(|t| global_same && t.peer == *peer);
-            match kept {
+            match kept.iter().position(|t| t.peer == *peer) {
                 Some(pos) => {
-                    let t = old.swap_remove(pos);
+                    let t = kept.swap_remove(pos);
                     let routes = routes::PeerRoutes::new(new, peer);
                     if t.tx.send(Command::Routes(Box::new(routes))).await.is_err() {
                         warn!(peer = %peer.address, "BGP session task is gone; restarting it");
@@ -125,14 +137,6 @@ impl Speaker {
             }
         }
         self.status.replace(cells);
-        if !old.is_empty() {
-            let why = if global_same {
-                "peer removed or changed in the configuration"
-            } else {
-                "BGP ASN or router id changed in the configuration"
-            };
-            stop_all(old, why).await;
-        }
         self.config = new.clone();
     }
 
