@@ -318,14 +318,12 @@ impl Engine {
             key: zone.key,
         };
         let key = table.insert(link, machine, status);
-        if expire_at.is_some_and(|at| at <= now) {
-            let life = table.get_mut(key).map(|s| s.life.clone());
-            if let Some(life) = life {
-                set_expired(&self.inner.store, &life, &apex, true);
-            }
-            if let Some(slot) = table.get_mut(key) {
-                slot.status.expired = true;
-            }
+        if expire_at.is_some_and(|at| at <= now)
+            && let Some(slot) = table.get_mut(key)
+        {
+            // Expired while the node was down: SERVFAIL from the start.
+            slot.status.expired = true;
+            set_expired(&self.inner.store, &slot.life, &apex, true);
         }
         drop(table);
         self.inner.send(
@@ -453,8 +451,13 @@ fn set_expired(store: &Store, life: &Life, apex: &[u8], expired: bool) {
 async fn drive(inner: Arc<Inner>) {
     loop {
         let events = std::mem::take(&mut *inner.queue.lock().unwrap_or_else(|e| e.into_inner()));
-        for (key, event) in events {
+        for (n, (key, event)) in events.into_iter().enumerate() {
             inner.dispatch(key, event);
+            if n % 256 == 255 {
+                // Thousands of zones loaded at once: let the other tasks
+                // on this worker run in between.
+                tokio::task::yield_now().await;
+            }
         }
         let next = loop {
             let now = Instant::now();
