@@ -7,6 +7,9 @@
 #   corpus/query_parse/  the same queries as corpus/query/
 #   corpus/transfer/  AXFR/IXFR response streams
 #   corpus/bgp/       BGP peer byte streams (OPEN, UPDATE, NOTIFICATION, ...)
+#   corpus/config/    config.example.toml
+#   corpus/api_zone/  regressions/api_zone/* (API bodies)
+#   corpus/snapshot/  regressions/snapshot/* (a snapshot and its journal)
 # Run from anywhere: fuzz/seed.sh
 set -eu
 export PYTHONDONTWRITEBYTECODE=1  # do not leave __pycache__ in tests/
@@ -131,3 +134,9 @@ for name, (sel, mask, data) in seeds.items():
         f.write(bytes([sel, mask]) + data)
 print(f"corpus/bgp: {len(seeds)} seeds")
 PY
+
+mkdir -p "$here/corpus/config" "$here/corpus/api_zone" "$here/corpus/snapshot"
+cp "$root/config.example.toml" "$here/corpus/config/"
+cp "$here"/regressions/api_zone/* "$here/corpus/api_zone/"
+cp "$here"/regressions/snapshot/* "$here/corpus/snapshot/"
+echo "corpus/config, corpus/api_zone, corpus/snapshot: seeded"

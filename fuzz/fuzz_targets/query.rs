@@ -19,9 +19,18 @@ const UDP_PAYLOAD: usize = 1232;
 const MAX_MESSAGE: usize = 65535;
 
 const ZONES: [(&str, &str); 4] = [
-    ("example.test", include_str!("../../tests/dnsdiff/zones/example.test.zone")),
-    ("child.example.test", include_str!("../../tests/dnsdiff/zones/child.example.test.zone")),
-    ("signed.test", include_str!("../../tests/dnsdiff/zones/signed.test.zone")),
+    (
+        "example.test",
+        include_str!("../../tests/dnsdiff/zones/example.test.zone"),
+    ),
+    (
+        "child.example.test",
+        include_str!("../../tests/dnsdiff/zones/child.example.test.zone"),
+    ),
+    (
+        "signed.test",
+        include_str!("../../tests/dnsdiff/zones/signed.test.zone"),
+    ),
     ("nsec3.test", include_str!("../../tests/dnsdiff/zones/nsec3.test.zone")),
 ];
 
@@ -144,7 +153,9 @@ fn read_name(m: &[u8], start: usize, allow_ptr: bool) -> Result<usize, String> {
     let mut end = None;
     let mut total = 0usize;
     loop {
-        let &len = m.get(pos).ok_or_else(|| format!("name at {start}: runs past the end (offset {pos})"))?;
+        let &len = m
+            .get(pos)
+            .ok_or_else(|| format!("name at {start}: runs past the end (offset {pos})"))?;
         match len & 0xc0 {
             0x00 => {
                 let l = len as usize;
@@ -162,12 +173,18 @@ fn read_name(m: &[u8], start: usize, allow_ptr: bool) -> Result<usize, String> {
             }
             0xc0 => {
                 if !allow_ptr {
-                    return Err(format!("name at {start}: compression pointer at {pos} where none is allowed"));
+                    return Err(format!(
+                        "name at {start}: compression pointer at {pos} where none is allowed"
+                    ));
                 }
-                let lo = *m.get(pos + 1).ok_or_else(|| format!("name at {start}: pointer at {pos} cut off"))?;
+                let lo = *m
+                    .get(pos + 1)
+                    .ok_or_else(|| format!("name at {start}: pointer at {pos} cut off"))?;
                 let target = (((len & 0x3f) as usize) << 8) | lo as usize;
                 if target >= pos {
-                    return Err(format!("name at {start}: pointer at {pos} to {target} does not point backwards"));
+                    return Err(format!(
+                        "name at {start}: pointer at {pos} to {target} does not point backwards"
+                    ));
                 }
                 if target < 12 {
                     return Err(format!("name at {start}: pointer at {pos} into the header ({target})"));
@@ -188,7 +205,9 @@ fn check_rdata(m: &[u8], rtype: u16, start: usize, end: usize) -> Result<(), Str
     let whole_name = |at: usize| -> Result<(), String> {
         let e = read_name(rd, at, true)?;
         if e != end {
-            return Err(format!("type {rtype} rdata at {start}: name ends at {e}, rdata at {end}"));
+            return Err(format!(
+                "type {rtype} rdata at {start}: name ends at {e}, rdata at {end}"
+            ));
         }
         Ok(())
     };
@@ -205,7 +224,9 @@ fn check_rdata(m: &[u8], rtype: u16, start: usize, end: usize) -> Result<(), Str
             let b = read_name(rd, a, true)?;
             let want = if rtype == SOA { b + 20 } else { b };
             if want != end {
-                return Err(format!("type {rtype} rdata at {start}: fields end at {want}, rdata at {end}"));
+                return Err(format!(
+                    "type {rtype} rdata at {start}: fields end at {want}, rdata at {end}"
+                ));
             }
             Ok(())
         }
@@ -237,7 +258,10 @@ fn check_rdata(m: &[u8], rtype: u16, start: usize, end: usize) -> Result<(), Str
             }
             let other = be16(m, p + 4)? as usize;
             if p + 6 + other != end {
-                return Err(format!("TSIG rdata at {start}: fields end at {}, rdata at {end}", p + 6 + other));
+                return Err(format!(
+                    "TSIG rdata at {start}: fields end at {}, rdata at {end}",
+                    p + 6 + other
+                ));
             }
             Ok(())
         }

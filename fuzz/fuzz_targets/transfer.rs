@@ -29,7 +29,11 @@ fuzz_target!(|data: &[u8]| {
     }
     // First byte: request ID low bits and the kind of transfer.
     let id = 0x4200 | data[0] as u16;
-    let kind = if data[0] & 1 == 0 { TransferKind::Axfr } else { TransferKind::Ixfr { from: 5 } };
+    let kind = if data[0] & 1 == 0 {
+        TransferKind::Axfr
+    } else {
+        TransferKind::Ixfr { from: 5 }
+    };
     let mut it = Interpreter::new(APEX, id, kind);
     let mut rest = &data[1..];
     while rest.len() >= 2 {

@@ -195,7 +195,13 @@ pub fn replay(snapshot: &Path, zone: Zone, meta: ZoneMeta) -> (Zone, ZoneMeta, u
         Err(e) if e.kind() == io::ErrorKind::NotFound => return (zone, meta, 0, None),
         Err(e) => return (zone, meta, 0, Some(format!("{}: {e}", path.display()))),
     };
-    let scan = scan(&data);
+    replay_bytes(&data, &path, zone, meta)
+}
+
+/// [`replay`] on journal bytes already read from `path` (named in the
+/// problems reported). Bytes that are not a journal end the replay.
+pub fn replay_bytes(data: &[u8], path: &Path, zone: Zone, meta: ZoneMeta) -> (Zone, ZoneMeta, usize, Option<String>) {
+    let scan = scan(data);
     let mut problem = scan.problem.map(|p| format!("{}: {p}", path.display()));
     if scan.base != Some(zone.info.serial) {
         // Left over from an older snapshot; the next append replaces it.
