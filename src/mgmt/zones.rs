@@ -1,6 +1,6 @@
 //! The zone manager: the one place that adds and removes served zones while
 //! the node runs. It keeps, in step, the zone store (what queries see), the
-//! secondary engine's tasks, the NOTIFY rules of the DNS listeners, the
+//! secondary engine's zones, the NOTIFY rules of the DNS listeners, the
 //! list of zones added through the API (`api-zones.json`), and each zone's
 //! files under `<data-dir>/zones`.
 //!
@@ -169,8 +169,8 @@ struct Inner {
 impl ZoneManager {
     /// Takes over the zones loaded at start-up: every config zone and every
     /// valid API zone (the supervisor loaded both; `held` is what it found
-    /// on disk for secondary zones), starts the secondary engine with a task
-    /// per secondary zone and installs the NOTIFY rules. Call it inside the
+    /// on disk for secondary zones), hands every secondary zone to the
+    /// secondary engine and installs the NOTIFY rules. Call it inside the
     /// runtime.
     pub fn start(config: &Config, api: ApiZones, server: Arc<Server>, mut held: HashMap<Vec<u8>, HeldVersion>) -> Self {
         let mut keys = HashMap::new();
@@ -344,7 +344,7 @@ impl ZoneManager {
         Ok(())
     }
 
-    /// Publishes a new zone; for a secondary zone, starts its task and
+    /// Publishes a new zone; for a secondary zone, adds it to the engine and
     /// returns its NOTIFY rule.
     async fn serve_new(&self, zone: &ZoneConfig, apex: &[u8], origin: Origin) -> Result<Option<NotifyAcl>, ZoneError> {
         let store = self.inner.server.store().clone();
@@ -398,7 +398,7 @@ impl ZoneManager {
         }
     }
 
-    /// Starts the engine task of a secondary zone; returns its NOTIFY rule.
+    /// Adds a secondary zone to the engine; returns its NOTIFY rule.
     fn start_secondary(&self, zone: &ZoneConfig, apex: &[u8], held: Option<HeldVersion>) -> NotifyAcl {
         let ZoneSource::Secondary {
             primaries,
