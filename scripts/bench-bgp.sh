@@ -90,14 +90,6 @@ case $interval in *ms) interval_ms=${interval%ms} ;; *s) interval_ms=$(( ${inter
 
 # ------------------------------------------------------------------ tools
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces)"
-find_bin() {
-    local p
-    p=$(command -v "$1" 2>/dev/null) && { echo "$p"; return 0; }
-    for p in /usr/sbin/"$1" /usr/local/sbin/"$1"; do
-        [ -x "$p" ] && { echo "$p"; return 0; }
-    done
-    return 1
-}
 missing=()
 BIRD=$(find_bin bird) || missing+=(bird2)
 BIRDC=$(find_bin birdc) || missing+=(bird2)

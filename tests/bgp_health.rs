@@ -133,15 +133,6 @@ fn wait_rcode(node: &Node, name: &str, want: u8, timeout: Duration) -> Instant {
         std::thread::sleep(Duration::from_millis(5));
     }
 }
-
-/// Removes `owner` A from sec.test on the primary (NOTIFY, IXFR follow).
-fn unset_a(knot: &KnotPrimary, owner: &str) {
-    let zone = format!("{SEC}.");
-    knot.knotc(&["zone-begin", &zone]);
-    knot.knotc(&["zone-unset", &zone, owner, "A"]);
-    knot.knotc(&["zone-commit", &zone]);
-}
-
 // ------------------------------------------------------------------ tests
 
 /// (a) With its only primary stopped, sec.test expires (expire clamped to
@@ -212,7 +203,7 @@ fn failing_probe_withdraws_and_passing_probe_announces_again() {
     wait_announced(&peer, "probe passing", UP);
 
     let at = node.log().len();
-    unset_a(&knot, "probe");
+    knot.unset_record("probe", "A");
     let failing = wait_rcode(&node, "probe.sec.test", RCODE_NXDOMAIN, Duration::from_secs(3));
     wait_withdrawn(&peer, "probe failing", Duration::from_secs(3));
     eprintln!("probe failing -> withdrawn at the peer: {:?}", failing.elapsed());
@@ -359,19 +350,7 @@ fn a_probe_flapping_faster_than_rise_and_fall_does_not_flap_the_route() {
                     std::thread::sleep(Duration::from_millis(2));
                 }
             };
-            let mut longest = Duration::ZERO;
-            let mut seen_since = Instant::now();
-            for _ in 0..8 {
-                unset_a(&knot, "flap");
-                let gone = wait_for(RCODE_NXDOMAIN);
-                longest = longest.max(gone - seen_since);
-                std::thread::sleep(Duration::from_millis(100));
-                knot.add_record("flap", 300, "A", "192.0.2.9");
-                seen_since = wait_for(RCODE_NOERROR);
-                longest = longest.max(seen_since - gone);
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            longest
+            knot.flap_a("flap", wait_for)
         });
         // A last look after the flapping ended.
         std::thread::sleep(Duration::from_millis(300));
@@ -408,7 +387,7 @@ fn a_probe_flapping_faster_than_rise_and_fall_does_not_flap_the_route() {
     );
 
     // Left failing: withdrawn after fall rounds.
-    unset_a(&knot, "flap");
+    knot.unset_record("flap", "A");
     let t = wait_withdrawn(&peer, "probe left failing", Duration::from_secs(3));
     eprintln!("probe left failing -> withdrawn at the peer: {t:?}");
 }

@@ -22,7 +22,6 @@ use std::time::{Duration, Instant};
 use common::{KnotPrimary, Pharos, PharosOpts, Zone, require_program, toml_str, wire};
 
 const RCODE_NOERROR: u8 = 0;
-const RCODE_NXDOMAIN: u8 = 3;
 const SEC: &str = "sec.test";
 
 // ---------------------------------------------------------------- helpers
@@ -374,7 +373,6 @@ fn probe_flapping_faster_than_rise_and_fall_does_not_flap() {
     knot.notify_to(p.port);
     let (_, start) = wait_log(&p, 0, Duration::from_secs(5), &["health: healthy"]);
 
-    let zone = format!("{SEC}.");
     let flap = format!("flap.{SEC}");
     let wait_for = |want: u8| -> Instant {
         let deadline = Instant::now() + Duration::from_secs(3);
@@ -392,20 +390,7 @@ fn probe_flapping_faster_than_rise_and_fall_does_not_flap() {
     };
     // Each phase lasts its visible time: ~100 ms of sleep plus how long
     // the next change takes to reach pharos. Limit: 5 rounds = 500 ms.
-    let mut longest = Duration::ZERO;
-    let mut seen_since = Instant::now();
-    for _ in 0..8 {
-        knot.knotc(&["zone-begin", &zone]);
-        knot.knotc(&["zone-unset", &zone, "flap", "A"]);
-        knot.knotc(&["zone-commit", &zone]);
-        let gone = wait_for(RCODE_NXDOMAIN);
-        longest = longest.max(gone - seen_since);
-        std::thread::sleep(Duration::from_millis(100));
-        knot.add_record("flap", 300, "A", "192.0.2.9");
-        seen_since = wait_for(RCODE_NOERROR);
-        longest = longest.max(seen_since - gone);
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let longest = knot.flap_a("flap", wait_for);
     eprintln!("longest phase while flapping: {longest:?}");
     assert!(
         longest < Duration::from_millis(400),
@@ -426,9 +411,7 @@ fn probe_flapping_faster_than_rise_and_fall_does_not_flap() {
 
     // Now leave it failing: unhealthy after fall rounds, naming the probe.
     let at = p.log().len();
-    knot.knotc(&["zone-begin", &zone]);
-    knot.knotc(&["zone-unset", &zone, "flap", "A"]);
-    knot.knotc(&["zone-commit", &zone]);
+    knot.unset_record("flap", "A");
     let (line, _) = wait_log(&p, at, Duration::from_secs(3), &["health: unhealthy"]);
     let probe = format!("reason=probe flap.sec.test A via 127.0.0.1:{}: NXDOMAIN", p.port);
     assert!(line.contains(&probe), "expected {probe:?} in {line}");

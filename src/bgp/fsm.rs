@@ -742,4 +742,4 @@ impl Session {
 
 #[cfg(test)]
 #[path = "fsm_tests.rs"]
-mod tests;
+pub(crate) mod tests;

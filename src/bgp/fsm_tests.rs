@@ -20,7 +20,8 @@ fn bgp(asn: u32) -> BgpConfig {
     }
 }
 
-fn peer() -> BgpPeer {
+/// The test peer (also used by the route tests).
+pub(crate) fn peer() -> BgpPeer {
     BgpPeer {
         address: "10.255.0.1".parse().unwrap(),
         port: 179,

@@ -165,18 +165,8 @@ mod tests {
             peers: Vec::new(),
         };
         let peer = BgpPeer {
-            address: "10.255.0.1".parse().unwrap(),
-            port: 179,
-            asn: 65000,
-            local_address: None,
-            password: None,
-            multihop: 1,
-            hold_time: 9,
-            families: vec![AddressFamily::Ipv4, AddressFamily::Ipv6],
-            ipv4_next_hop: None,
-            ipv6_next_hop: Some("fd00::2".parse().unwrap()),
             prepend: 2,
-            med: Some(10),
+            ..crate::bgp::fsm::tests::peer()
         };
         (bgp, peer)
     }

@@ -326,6 +326,34 @@ impl KnotPrimary {
     }
 
     /// The serial knotd serves now (SOA over UDP).
+    /// Removes every `rtype` record at `owner` (one commit: NOTIFY + IXFR).
+    pub fn unset_record(&self, owner: &str, rtype: &str) {
+        let zone = format!("{}.", self.opts.zone);
+        self.knotc(&["zone-begin", &zone]);
+        self.knotc(&["zone-unset", &zone, owner, rtype]);
+        self.knotc(&["zone-commit", &zone]);
+    }
+
+    /// Flaps `owner` A (192.0.2.9) eight times: removed, then added back,
+    /// 100 ms after `wait_for(rcode)` saw each change reach the server
+    /// (NXDOMAIN 3, then NOERROR 0; it returns when it saw it). Returns the
+    /// longest phase, present or absent, as the server answered it.
+    pub fn flap_a(&self, owner: &str, wait_for: impl Fn(u8) -> Instant) -> Duration {
+        let mut longest = Duration::ZERO;
+        let mut seen_since = Instant::now();
+        for _ in 0..8 {
+            self.unset_record(owner, "A");
+            let gone = wait_for(3);
+            longest = longest.max(gone - seen_since);
+            std::thread::sleep(Duration::from_millis(100));
+            self.add_record(owner, 300, "A", "192.0.2.9");
+            seen_since = wait_for(0);
+            longest = longest.max(seen_since - gone);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        longest
+    }
+
     pub fn serial(&self) -> u32 {
         serial_at(self.addr(), &self.opts.zone, "knotd")
     }
