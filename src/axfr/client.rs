@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
 use super::refresh::{SoaTimers, TransferKind};
-use super::transfer::{Interpreter, Outcome, TransferError, soa_timers};
+use super::transfer::{Bound, Interpreter, Outcome, TransferError, soa_timers};
 use super::tsig::{self, Key, ResponseVerifier};
 use crate::zone::{rtype, wire};
 
@@ -30,6 +30,23 @@ impl Default for Timeouts {
             transfer: Duration::from_secs(600),
         }
     }
+}
+
+/// What one transfer may bring: past either bound it is aborted.
+#[derive(Clone, Copy, Debug)]
+pub struct Bounds {
+    /// Records in the stream.
+    pub max_records: u64,
+    /// Message octets in the stream.
+    pub max_bytes: u64,
+}
+
+impl Bounds {
+    /// No bound (tools such as `soa-check`).
+    pub const NONE: Bounds = Bounds {
+        max_records: u64::MAX,
+        max_bytes: u64::MAX,
+    };
 }
 
 /// What a finished transfer read.
@@ -149,6 +166,16 @@ async fn read_framed(s: &mut TcpStream, timeout: Duration) -> Result<Vec<u8>, Tr
     Ok(msg)
 }
 
+fn too_slow(limit: Duration) -> TransferError {
+    TransferError::Limit(
+        Bound::Time,
+        format!(
+            "not complete within transfer-timeout ({})",
+            crate::config::format_duration(limit)
+        ),
+    )
+}
+
 /// Transfers `apex` from `primary`. For IXFR, `held_soa` is the SOA rdata
 /// of the version held. Returns the interpreted stream; nothing is applied.
 pub async fn transfer(
@@ -158,6 +185,7 @@ pub async fn transfer(
     held_soa: Option<&[u8]>,
     key: Option<&Key>,
     t: Timeouts,
+    bounds: Bounds,
 ) -> Result<(Outcome, Stats), TransferError> {
     let started = Instant::now();
     let id = random_id();
@@ -179,17 +207,39 @@ pub async fn transfer(
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(TransferError::Malformed(format!(
-                "transfer took longer than {:?}",
-                t.transfer
-            )));
+            return Err(too_slow(t.transfer));
         }
-        let msg = read_framed(&mut s, t.message.min(left)).await?;
+        let msg = match read_framed(&mut s, t.message.min(left)).await {
+            // The message wait was cut short by the transfer's deadline.
+            Err(_) if Instant::now() >= deadline => return Err(too_slow(t.transfer)),
+            r => r?,
+        };
         if let Some(v) = verifier.as_mut() {
             v.verify(&msg, tsig::unix_now())
                 .map_err(|e| TransferError::Tsig(e.to_string()))?;
         }
-        if it.message(&msg)? {
+        let done = it.message(&msg)?;
+        drop(msg);
+        let (_, records, bytes) = it.stats();
+        if records as u64 > bounds.max_records {
+            return Err(TransferError::Limit(
+                Bound::Records,
+                format!(
+                "more than max-zone-records ({}) records",
+                bounds.max_records
+            ),
+            ));
+        }
+        if bytes as u64 > bounds.max_bytes {
+            return Err(TransferError::Limit(
+                Bound::Bytes,
+                format!(
+                "more than max-zone-bytes ({}) octets",
+                crate::config::format_size(bounds.max_bytes)
+            ),
+            ));
+        }
+        if done {
             break;
         }
         // An IXFR answered with a single SOA ends after its first message.

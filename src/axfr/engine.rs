@@ -28,8 +28,9 @@ use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
-use super::client::{self, Timeouts};
+use super::client::{self, Bounds, Timeouts};
 use super::refresh::{Action, Event, Secondary, TransferFailure, TransferKind};
+use super::slots::{Priority, Slots};
 pub use super::stats::Counters;
 use super::stats::Kind;
 pub use super::status::ZoneStatus;
@@ -119,7 +120,13 @@ struct Slot {
     wake: Option<Instant>,
     /// Confirmations so far (orders the timers file's writes).
     confirmations: u64,
+    /// (primary, serial) of the stale or contradicting answers logged since
+    /// the last success: each is logged once, not on every retry.
+    reported: Vec<(usize, u32)>,
 }
+
+/// At most this many stale answers are remembered per zone.
+const MAX_REPORTED: usize = 16;
 
 /// What a zone's queries and transfers need of its settings (the timer
 /// clamps live in its state machine).
@@ -154,6 +161,7 @@ impl Table {
             life: Arc::new(Life::default()),
             wake: None,
             confirmations: 0,
+            reported: Vec::new(),
         });
         let apex = slot.zone.apex.clone();
         let index = match self.free.pop() {
@@ -227,16 +235,19 @@ pub enum Stop {
 
 /// Node-wide caps on what the zones do at once, so that thousands of
 /// zones starting together neither flood the primaries nor open thousands
-/// of sockets (NSD and Knot cap theirs likewise).
+/// of sockets (NSD and Knot cap theirs likewise), shared fairly between
+/// primaries (see [`Slots`]).
 struct Limits {
-    soa_queries: tokio::sync::Semaphore,
-    transfers: tokio::sync::Semaphore,
+    soa_queries: Slots,
+    transfers: Slots,
 }
 
-/// SOA queries in flight, node-wide.
+/// SOA queries in flight, node-wide, and to one primary address.
 const MAX_SOA_QUERIES: usize = 64;
-/// Transfers in flight, node-wide.
+const MAX_SOA_QUERIES_PER_PRIMARY: usize = 16;
+/// Transfers in flight, node-wide, and from one primary address.
 const MAX_TRANSFERS: usize = 16;
+const MAX_TRANSFERS_PER_PRIMARY: usize = 4;
 
 impl Engine {
     /// An engine with no zone yet, writing under `data_dir`. Its driver
@@ -254,8 +265,8 @@ impl Engine {
                 timeouts,
                 next_seed: AtomicU64::new(1),
                 limits: Limits {
-                    soa_queries: tokio::sync::Semaphore::new(MAX_SOA_QUERIES),
-                    transfers: tokio::sync::Semaphore::new(MAX_TRANSFERS),
+                    soa_queries: Slots::new(MAX_SOA_QUERIES, MAX_SOA_QUERIES_PER_PRIMARY),
+                    transfers: Slots::new(MAX_TRANSFERS, MAX_TRANSFERS_PER_PRIMARY),
                 },
                 counters: counters.clone(),
             }),
@@ -446,6 +457,19 @@ fn set_expired(store: &Store, life: &Life, apex: &[u8], expired: bool) {
     });
 }
 
+/// Whether (primary, serial) is reported for the first time since the last
+/// success; remembers it.
+fn first_report(reported: &mut Vec<(usize, u32)>, primary: usize, serial: u32) -> bool {
+    if reported.contains(&(primary, serial)) {
+        return false;
+    }
+    if reported.len() >= MAX_REPORTED {
+        reported.remove(0);
+    }
+    reported.push((primary, serial));
+    true
+}
+
 /// The driver: feeds each zone's state machine its events, in order, and
 /// its wake-ups when due.
 async fn drive(inner: Arc<Inner>) {
@@ -490,6 +514,16 @@ async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
         None => std::future::pending().await,
+    }
+}
+
+/// A zone that was never loaded (answering SERVFAIL) goes before the
+/// refreshes of zones already served.
+fn priority_of(slot: &Slot) -> Priority {
+    if slot.status.serial.is_none() {
+        Priority::FirstLoad
+    } else {
+        Priority::Refresh
     }
 }
 
@@ -539,17 +573,59 @@ impl Inner {
                 Action::Log(line) => info!(zone = %name::to_text(&slot.zone.apex), "{line}"),
                 Action::Confirmed { serial, expire_in } => {
                     slot.status.last_success_unix = Some(unix_now());
+                    slot.reported.clear();
                     slot.confirmations += 1;
                     let seq = slot.confirmations;
                     let path = timers_path(&self.dir, &slot.zone.apex);
                     let at = unix_now() + expire_in.as_secs();
                     let life = slot.life.clone();
                     let apex = name::to_text(&slot.zone.apex);
+                    let counters = self.counters.clone();
                     tokio::task::spawn_blocking(move || {
-                        if let Err(e) = version::save_timers(&path, &life, seq, serial, at) {
-                            warn!(zone = %apex, "cannot save timers: {e}");
+                        let result = version::save_timers(&path, &life, seq, serial, at);
+                        if result.is_err() {
+                            counters.timers_failures.fetch_add(1, Ordering::Relaxed);
+                        }
+                        // Logged when it starts failing and when it works
+                        // again, not on every confirmation.
+                        match life.timers_failing(result.as_ref().err()) {
+                            Some(Some(e)) => warn!(zone = %apex, file = %path.display(), "cannot save timers: {e}; not logged again until it works"),
+                            Some(None) => info!(zone = %apex, file = %path.display(), "timers saved again"),
+                            None => {}
                         }
                     });
+                }
+                Action::PrimaryBehind { primary, theirs, ours } => {
+                    self.counters.primary_behind.fetch_add(1, Ordering::Relaxed);
+                    let addr = slot.zone.primaries.get(primary).copied();
+                    let addr = addr.map_or_else(|| format!("primary {primary}"), |a| a.to_string());
+                    slot.status.last_error = Some(format!(
+                        "primary {addr} serves serial {theirs}, older than the {ours} served here"
+                    ));
+                    if first_report(&mut slot.reported, primary, theirs) {
+                        warn!(
+                            zone = %name::to_text(&slot.zone.apex), primary = %addr, theirs, ours,
+                            "primary serves an older serial than ours; not a confirmation (the zone expires if no primary confirms it)"
+                        );
+                    }
+                }
+                Action::PrimaryContradicts {
+                    primary,
+                    claimed,
+                    delivered,
+                } => {
+                    self.counters.primary_contradicts.fetch_add(1, Ordering::Relaxed);
+                    let addr = slot.zone.primaries.get(primary).copied();
+                    let addr = addr.map_or_else(|| format!("primary {primary}"), |a| a.to_string());
+                    slot.status.last_error = Some(format!(
+                        "primary {addr} announced serial {claimed} but transferred {delivered}"
+                    ));
+                    if first_report(&mut slot.reported, primary, claimed) {
+                        warn!(
+                            zone = %name::to_text(&slot.zone.apex), primary = %addr, claimed, delivered,
+                            "primary's SOA is newer than its transfer; backing off"
+                        );
+                    }
                 }
             }
         }
@@ -561,11 +637,12 @@ impl Inner {
         };
         let apex = slot.zone.apex.clone();
         let tsig = slot.zone.key.clone();
+        let priority = priority_of(slot);
         let inner = self.clone();
         tokio::spawn(async move {
             // Thousands of zones may wait here at once: the query's own
             // state is allocated only once it may run.
-            let _permit = inner.limits.soa_queries.acquire().await;
+            let _permit = inner.limits.soa_queries.acquire(addr.ip(), priority).await;
             let result = Box::pin(client::query_soa(&apex, addr, tsig.as_deref(), inner.timeouts))
                 .await
                 .map_err(|e| format!("{addr}: {e}"));
@@ -586,9 +663,10 @@ impl Inner {
         let life = slot.life.clone();
         let inner = self.clone();
         let current = self.store.load().get(&apex).and_then(|s| s.zone.clone());
+        let priority = priority_of(slot);
         tokio::spawn(async move {
             // As for SOA queries: a waiting transfer is small.
-            let permit = inner.limits.transfers.acquire().await;
+            let permit = inner.limits.transfers.acquire(addr.ip(), priority).await;
             let result = Box::pin(inner.run_transfer(key, &apex, addr, kind, current, tsig, limits, &life)).await;
             drop(permit);
             inner.send(key, Event::TransferResult { primary, kind, result });
@@ -596,7 +674,7 @@ impl Inner {
     }
 
     /// One transfer, from the request to the new version served (the
-    /// caller holds a transfer permit).
+    /// caller holds a transfer slot).
     #[allow(clippy::too_many_arguments)]
     async fn run_transfer(
         &self,
@@ -615,21 +693,36 @@ impl Inner {
                 .and_then(|s| z.records(s).next().map(<[u8]>::to_vec))
         });
         let started = Instant::now();
-        let result = match client::transfer(apex, addr, kind, held_soa.as_deref(), tsig.as_deref(), self.timeouts).await
-        {
+        let timeouts = Timeouts {
+            transfer: limits.transfer_timeout,
+            ..self.timeouts
+        };
+        let bounds = Bounds {
+            max_records: limits.max_zone_records,
+            max_bytes: limits.max_zone_bytes,
+        };
+        let received =
+            client::transfer(apex, addr, kind, held_soa.as_deref(), tsig.as_deref(), timeouts, bounds).await;
+        let result = match received {
             Ok((outcome, stats)) => {
                 let held = current.clone();
-                let built = tokio::task::spawn_blocking(move || version::build_version(outcome, held.as_deref()))
+                let max = limits.max_zone_records;
+                let built = tokio::task::spawn_blocking(move || version::build_version(outcome, held.as_deref(), max))
                     .await
                     .unwrap_or_else(|e| Err(TransferError::Invalid(format!("build task failed: {e}"))));
                 match built {
                     Ok(Built::New(zone, soa, how, changes)) => {
                         let zone: Arc<Zone> = Arc::from(zone);
                         // Written to disk before it is served: after a
-                        // crash the serial never goes backwards.
+                        // crash the serial never goes backwards, and a
+                        // version that cannot be written is not served.
                         let expire = version::expire_in(&limits, soa);
-                        let compact =
+                        let written =
                             version::persist_version(&self.dir, life, zone.clone(), addr, how, expire, changes).await;
+                        let compact = match written {
+                            Ok(compact) => compact,
+                            Err(e) => return Err(self.not_written(key, &zname, soa.serial, e)),
+                        };
                         publish(&self.store, life, |set| set.with(zone.clone(), false));
                         if !life.alive() {
                             // Removed meanwhile: nothing was written or served.
@@ -646,11 +739,19 @@ impl Inner {
                             s.last_transfer_ms = Some(elapsed.as_millis() as u64);
                             s.last_success_unix = Some(now);
                             s.expired = false;
+                            if s.persist_error.take().is_some() {
+                                info!(zone = %zname, serial = soa.serial, "new version written; serving it");
+                            }
                         });
                         if compact {
                             // The journal grew large: fold it into a new
-                            // snapshot, after serving the new version.
-                            version::persist_version(&self.dir, life, zone.clone(), addr, how, expire, None).await;
+                            // snapshot, after serving the new version. The
+                            // journal keeps the version if this fails.
+                            if let Err(e) =
+                                version::persist_version(&self.dir, life, zone.clone(), addr, how, expire, None).await
+                            {
+                                warn!(zone = %zname, "could not fold the journal into a new snapshot (the journal still holds the version): {e}");
+                            }
                         }
                         info!(
                             zone = %zname, serial = soa.serial, primary = %addr, kind = how,
@@ -670,6 +771,9 @@ impl Inner {
         };
         result.map_err(|e| {
             self.counters.transfer(counted(kind), false, started.elapsed(), 0);
+            if let TransferError::Limit(bound, _) = &e {
+                self.counters.aborted(*bound);
+            }
             self.update_status(key, |s| {
                 s.last_error = Some(format!("{} from {addr}: {e}", kind_name(kind)))
             });
@@ -682,5 +786,22 @@ impl Inner {
                 (_, e) => TransferFailure::Failed(format!("{addr}: {e}")),
             }
         })
+    }
+
+    /// A new version that could not be written: counted, shown in the
+    /// zone's status, logged, and not served.
+    fn not_written(&self, key: Key, zname: &str, serial: u32, e: std::io::Error) -> TransferFailure {
+        self.counters.persist_failures.fetch_add(1, Ordering::Relaxed);
+        let why = format!("serial {serial} could not be written to {}: {e}", self.dir.display());
+        let mut first = false;
+        self.update_status(key, |s| {
+            first = s.persist_error.is_none();
+            s.persist_error = Some(why.clone());
+            s.last_error = Some(why.clone());
+        });
+        if first {
+            warn!(zone = %zname, serial, "new version not served: {why}; retrying with backoff");
+        }
+        TransferFailure::Local(why)
     }
 }

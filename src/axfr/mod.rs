@@ -4,6 +4,7 @@
 pub mod client;
 pub mod engine;
 pub mod refresh;
+pub mod slots;
 pub mod stats;
 pub mod status;
 pub mod transfer;

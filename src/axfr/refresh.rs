@@ -34,6 +34,10 @@ pub enum TransferFailure {
     IxfrUnavailable(String),
     /// Anything else: timeout, connection, TSIG, malformed or invalid zone.
     Failed(String),
+    /// The version came but could not be written to disk here (disk full,
+    /// read-only, I/O error), so it is not served. Not the primary's fault:
+    /// the same primary is asked again after a backoff.
+    Local(String),
 }
 
 /// Inputs to the state machine.
@@ -97,6 +101,13 @@ pub enum Action {
     /// A primary confirmed the version with this serial: it now expires
     /// after `expire_in` (already clamped). Persist it for restarts.
     Confirmed { serial: u32, expire_in: Duration },
+    /// `primaries[primary]` serves serial `theirs`, older than the `ours`
+    /// we serve: not a confirmation (the zone keeps counting towards
+    /// expiry, RFC 1996 section 4.7 / RFC 1034 section 4.3.5).
+    PrimaryBehind { primary: usize, theirs: u32, ours: u32 },
+    /// `primaries[primary]` announced serial `claimed` in its SOA, then
+    /// transferred the older `delivered`.
+    PrimaryContradicts { primary: usize, claimed: u32, delivered: u32 },
 }
 
 /// What the zone is doing right now.
@@ -124,7 +135,18 @@ pub struct Secondary {
     /// Which primary gave the version being served.
     pub source: Option<usize>,
     jitter_seed: u64,
+    /// The serial the primary being transferred from announced in its SOA.
+    claimed: Option<u32>,
+    /// Rounds in a row that ended in a costly failure (a primary that
+    /// contradicts itself, a version that could not be written): the next
+    /// round waits the retry time doubled this many times.
+    backoff: u32,
+    /// The current round hit such a failure.
+    costly: bool,
 }
+
+/// The retry time is doubled at most this many times.
+const MAX_BACKOFF_DOUBLINGS: u32 = 8;
 
 impl Secondary {
     /// A zone with `primaries` primaries (tried in order).
@@ -142,6 +164,9 @@ impl Secondary {
             flushed: false,
             source: None,
             jitter_seed: jitter_seed | 1,
+            claimed: None,
+            backoff: 0,
+            costly: false,
         }
     }
 
@@ -249,6 +274,7 @@ impl Secondary {
             return;
         }
         self.refresh_at = None;
+        self.costly = false;
         self.busy = Busy::Soa { primary: 0 };
         out.push(Action::QuerySoa { primary: 0 });
     }
@@ -259,15 +285,32 @@ impl Secondary {
         }
         match result {
             Ok(soa) => match self.serial {
-                Some(have) if !serial_gt(soa.serial, have) => {
+                Some(have) if soa.serial == have => {
                     // Up to date: the primary vouched for our version.
                     self.busy = Busy::Idle;
                     self.fresh(now, soa, out);
                     self.source.get_or_insert(primary);
                     self.done(now, out);
                 }
-                Some(have) => self.start_transfer(primary, TransferKind::Ixfr { from: have }, out),
-                None => self.start_transfer(primary, TransferKind::Axfr, out),
+                Some(have) if serial_gt(have, soa.serial) => {
+                    // Older than ours (it lost its data, or was restored
+                    // from a backup): no confirmation; the next primary,
+                    // or the retry timer, and in the end expiry.
+                    out.push(Action::PrimaryBehind {
+                        primary,
+                        theirs: soa.serial,
+                        ours: have,
+                    });
+                    self.next_primary(now, primary, out);
+                }
+                Some(have) => {
+                    self.claimed = Some(soa.serial);
+                    self.start_transfer(primary, TransferKind::Ixfr { from: have }, out)
+                }
+                None => {
+                    self.claimed = Some(soa.serial);
+                    self.start_transfer(primary, TransferKind::Axfr, out)
+                }
             },
             Err(why) => {
                 out.push(Action::Log(format!("SOA query to primary {primary} failed: {why}")));
@@ -292,13 +335,39 @@ impl Secondary {
         if self.busy != (Busy::Transfer { primary, kind }) {
             return;
         }
+        let claimed = self.claimed.take();
         match result {
+            Ok(soa) if claimed.is_some_and(|c| serial_gt(c, soa.serial)) => {
+                // What it transferred is older than what its SOA said: not
+                // the version it announced. Whatever came (if newer than
+                // ours, it is served) does not count as a confirmation, and
+                // asking again at once would fetch the same stale copy.
+                if self.serial.is_none_or(|have| serial_gt(soa.serial, have)) {
+                    self.serial = Some(soa.serial);
+                    self.source = Some(primary);
+                }
+                out.push(Action::PrimaryContradicts {
+                    primary,
+                    claimed: claimed.unwrap_or(soa.serial),
+                    delivered: soa.serial,
+                });
+                self.costly = true;
+                self.next_primary(now, primary, out);
+            }
             Ok(soa) => {
                 self.busy = Busy::Idle;
                 self.serial = Some(soa.serial);
                 self.source = Some(primary);
                 self.fresh(now, soa, out);
                 self.done(now, out);
+            }
+            Err(TransferFailure::Local(why)) => {
+                // Our disk, not the primary: wait, then the same round again.
+                out.push(Action::Log(format!(
+                    "new version from primary {primary} not served: {why}"
+                )));
+                self.costly = true;
+                self.end_round(now);
             }
             Err(TransferFailure::IxfrUnavailable(why)) if matches!(kind, TransferKind::Ixfr { .. }) => {
                 out.push(Action::Log(format!(
@@ -320,13 +389,27 @@ impl Secondary {
             out.push(Action::QuerySoa { primary: failed + 1 });
             return;
         }
+        self.end_round(now);
+    }
+
+    /// Every primary failed this round: wait for the retry timer, doubled
+    /// for every costly round in a row (at most up to the refresh time).
+    fn end_round(&mut self, now: Instant) {
         self.busy = Busy::Idle;
-        let retry = match self.timers {
-            Some(t) => self.limits.retry(t.retry),
-            None => self.limits.retry_min,
+        let (retry, refresh) = match self.timers {
+            Some(t) => (self.limits.retry(t.retry), self.limits.refresh(t.refresh)),
+            None => (self.limits.retry_min, self.limits.refresh_min),
         };
-        self.refresh_at = Some(now + self.jitter(retry));
-        if self.again {
+        let wait = if std::mem::take(&mut self.costly) {
+            self.backoff = (self.backoff + 1).min(MAX_BACKOFF_DOUBLINGS);
+            retry
+                .saturating_mul(1 << (self.backoff - 1))
+                .min(refresh.max(retry))
+        } else {
+            retry
+        };
+        self.refresh_at = Some(now + self.jitter(wait));
+        if self.again && self.backoff == 0 {
             self.again = false;
             self.refresh_at = Some(now);
         }
@@ -335,6 +418,7 @@ impl Secondary {
     /// A primary confirmed the version we serve: reset refresh and expire.
     fn fresh(&mut self, now: Instant, soa: SoaTimers, out: &mut Vec<Action>) {
         self.timers = Some(soa);
+        self.backoff = 0;
         self.refresh_at = Some(now + self.jitter(self.limits.refresh(soa.refresh)));
         let expire_in = self.limits.expire(soa.expire);
         self.expire_at = Some(now + expire_in);
@@ -382,253 +466,5 @@ impl Secondary {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn soa(serial: u32) -> SoaTimers {
-        SoaTimers {
-            serial,
-            refresh: 60,
-            retry: 10,
-            expire: 100,
-        }
-    }
-
-    fn zone(primaries: usize) -> Secondary {
-        Secondary::new(primaries, TimerLimits::default(), 42)
-    }
-
-    #[test]
-    fn load_resumes_the_refresh_timer() {
-        let t0 = Instant::now();
-        // Confirmed 20 s ago (expire 100 s, so it expires in 80 s); refresh
-        // is 60 s: the next check is due in 40 s, not now.
-        let mut z = zone(1);
-        let a = z.handle(
-            t0,
-            Event::Load {
-                serial: Some(5),
-                expire_at: Some(t0 + Duration::from_secs(80)),
-                timers: Some(soa(5)),
-            },
-        );
-        assert_eq!(a, vec![Action::Wakeup(t0 + Duration::from_secs(40))]);
-        // Past its refresh time: asked at once.
-        let mut z = zone(1);
-        let a = z.handle(
-            t0,
-            Event::Load {
-                serial: Some(5),
-                expire_at: Some(t0 + Duration::from_secs(30)),
-                timers: Some(soa(5)),
-            },
-        );
-        assert_eq!(a[0], Action::QuerySoa { primary: 0 });
-        // Its retry is the version's own (10 s), not retry-min.
-        let a = z.handle(
-            t0,
-            Event::SoaResult {
-                primary: 0,
-                result: Err("timeout".into()),
-            },
-        );
-        let wake = a.iter().find_map(|x| match x {
-            Action::Wakeup(at) => Some(*at),
-            _ => None,
-        });
-        assert!(
-            wake.is_some_and(|w| w >= t0 + Duration::from_secs(8) && w <= t0 + Duration::from_secs(10)),
-            "{a:?}"
-        );
-    }
-
-    #[test]
-    fn serial_arithmetic_wraps() {
-        assert!(serial_gt(2, 1));
-        assert!(serial_gt(0, u32::MAX));
-        assert!(!serial_gt(1, 1));
-        assert!(!serial_gt(1, 2));
-        assert!(serial_gt(0x7fff_ffff, 0));
-        assert!(!serial_gt(0, 0x7fff_ffff));
-    }
-
-    #[test]
-    fn empty_zone_transfers_axfr_then_refreshes() {
-        let t0 = Instant::now();
-        let mut z = zone(1);
-        let a = z.handle(
-            t0,
-            Event::Load {
-                serial: None,
-                expire_at: None,
-                timers: None,
-            },
-        );
-        assert_eq!(a[0], Action::QuerySoa { primary: 0 });
-        let a = z.handle(
-            t0,
-            Event::SoaResult {
-                primary: 0,
-                result: Ok(soa(5)),
-            },
-        );
-        assert_eq!(
-            a[0],
-            Action::Transfer {
-                primary: 0,
-                kind: TransferKind::Axfr
-            }
-        );
-        let a = z.handle(
-            t0,
-            Event::TransferResult {
-                primary: 0,
-                kind: TransferKind::Axfr,
-                result: Ok(soa(5)),
-            },
-        );
-        assert_eq!(z.serial(), Some(5));
-        assert!(matches!(a.last(), Some(Action::Wakeup(_))));
-        let wake = z.next_wakeup().unwrap();
-        assert!(wake > t0 + Duration::from_secs(53) && wake <= t0 + Duration::from_secs(60));
-    }
-
-    #[test]
-    fn ixfr_falls_back_to_axfr_then_next_primary() {
-        let t0 = Instant::now();
-        let mut z = zone(2);
-        z.handle(
-            t0,
-            Event::Load {
-                serial: Some(5),
-                expire_at: None,
-                timers: None,
-            },
-        );
-        let a = z.handle(
-            t0,
-            Event::SoaResult {
-                primary: 0,
-                result: Ok(soa(6)),
-            },
-        );
-        assert_eq!(
-            a[0],
-            Action::Transfer {
-                primary: 0,
-                kind: TransferKind::Ixfr { from: 5 }
-            }
-        );
-        let a = z.handle(
-            t0,
-            Event::TransferResult {
-                primary: 0,
-                kind: TransferKind::Ixfr { from: 5 },
-                result: Err(TransferFailure::IxfrUnavailable("NOTIMP".into())),
-            },
-        );
-        assert!(a.contains(&Action::Transfer {
-            primary: 0,
-            kind: TransferKind::Axfr
-        }));
-        let a = z.handle(
-            t0,
-            Event::TransferResult {
-                primary: 0,
-                kind: TransferKind::Axfr,
-                result: Err(TransferFailure::Failed("reset".into())),
-            },
-        );
-        assert!(a.contains(&Action::QuerySoa { primary: 1 }));
-        assert_eq!(z.serial(), Some(5), "the old version stays");
-    }
-
-    #[test]
-    fn notify_burst_gives_one_more_check() {
-        let t0 = Instant::now();
-        let mut z = zone(1);
-        z.handle(
-            t0,
-            Event::Load {
-                serial: Some(1),
-                expire_at: None,
-                timers: None,
-            },
-        );
-        for _ in 0..10 {
-            let a = z.handle(t0, Event::Notify { serial: Some(2) });
-            assert!(!a.iter().any(|x| matches!(x, Action::QuerySoa { .. })));
-        }
-        let a = z.handle(
-            t0,
-            Event::SoaResult {
-                primary: 0,
-                result: Ok(soa(1)),
-            },
-        );
-        let checks = a.iter().filter(|x| matches!(x, Action::QuerySoa { .. })).count();
-        assert_eq!(checks, 1);
-    }
-
-    #[test]
-    fn expires_and_recovers() {
-        let t0 = Instant::now();
-        let mut z = zone(1);
-        z.handle(
-            t0,
-            Event::Load {
-                serial: Some(1),
-                expire_at: Some(t0 + Duration::from_secs(10)),
-                timers: None,
-            },
-        );
-        z.handle(
-            t0,
-            Event::SoaResult {
-                primary: 0,
-                result: Err("timeout".into()),
-            },
-        );
-        let later = t0 + Duration::from_secs(11);
-        let a = z.handle(later, Event::Expire);
-        assert!(a.contains(&Action::MarkExpired));
-        assert!(z.is_expired());
-        let a = z.handle(later, Event::Refresh);
-        assert!(a.contains(&Action::QuerySoa { primary: 0 }));
-        let a = z.handle(
-            later,
-            Event::SoaResult {
-                primary: 0,
-                result: Ok(soa(1)),
-            },
-        );
-        assert!(a.contains(&Action::MarkFresh));
-        assert!(!z.is_expired());
-    }
-
-    #[test]
-    fn stale_results_are_ignored_and_flush_stops() {
-        let t0 = Instant::now();
-        let mut z = zone(1);
-        z.handle(
-            t0,
-            Event::Load {
-                serial: Some(1),
-                expire_at: None,
-                timers: None,
-            },
-        );
-        let a = z.handle(
-            t0,
-            Event::TransferResult {
-                primary: 0,
-                kind: TransferKind::Axfr,
-                result: Ok(soa(9)),
-            },
-        );
-        assert_eq!(z.serial(), Some(1));
-        assert!(!a.iter().any(|x| matches!(x, Action::Transfer { .. })));
-        assert!(z.handle(t0, Event::Flush).is_empty());
-        assert!(z.handle(t0, Event::Refresh).is_empty());
-    }
-}
+#[path = "refresh_tests.rs"]
+mod tests;

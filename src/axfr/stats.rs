@@ -1,10 +1,13 @@
 //! The secondary engine's counters, read by the metrics at scrape time:
 //! transfers by kind and result with a duration histogram and the bytes
-//! received, and NOTIFYs accepted (refused ones are counted by `dns`, which
-//! refuses them).
+//! received, transfers aborted at a bound, versions that could not be
+//! written, primaries behind or contradicting themselves, and NOTIFYs
+//! accepted (refused ones are counted by `dns`, which refuses them).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+pub use super::transfer::Bound;
 
 /// Upper bounds of the transfer-duration buckets, in milliseconds (the
 /// last bucket, past them, is `+Inf`).
@@ -86,12 +89,33 @@ pub struct Counters {
     /// `[kind][0 = ok, 1 = failed]`, kinds in [`Kind::ALL`] order.
     transfers: [[TransferStats; 2]; 2],
     pub notify_accepted: AtomicU64,
+    /// Transfers aborted at a bound, in [`Bound::ALL`] order.
+    aborted: [AtomicU64; 3],
+    /// New versions that could not be written to disk (and so were not
+    /// served).
+    pub persist_failures: AtomicU64,
+    /// Timers files that could not be written.
+    pub timers_failures: AtomicU64,
+    /// SOA answers older than the version served.
+    pub primary_behind: AtomicU64,
+    /// Transfers older than the SOA the same primary had just announced.
+    pub primary_contradicts: AtomicU64,
 }
 
 impl Counters {
     /// Records a transfer that ended after `took`.
     pub fn transfer(&self, kind: Kind, ok: bool, took: Duration, bytes: u64) {
         self.stats(kind, ok).record(took, bytes);
+    }
+
+    /// Records a transfer aborted at `bound`.
+    pub fn aborted(&self, bound: Bound) {
+        self.aborted[bound as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Transfers aborted at `bound` so far.
+    pub fn aborted_at(&self, bound: Bound) -> u64 {
+        self.aborted[bound as usize].load(Ordering::Relaxed)
     }
 
     /// The transfers of `kind` that succeeded (`ok`) or failed.

@@ -23,4 +23,7 @@ pub struct ZoneStatus {
     pub last_error: Option<String>,
     /// Past SOA expire: answering SERVFAIL.
     pub expired: bool,
+    /// A newer version came but could not be written to disk, so it is
+    /// not served (the error; cleared once a version is written).
+    pub persist_error: Option<String>,
 }

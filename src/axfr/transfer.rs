@@ -31,6 +31,31 @@ pub enum TransferError {
     /// A message failed TSIG verification (or the primary rejected ours).
     #[error("{0}")]
     Tsig(String),
+    /// The transfer passed one of the zone's bounds (max-zone-records,
+    /// max-zone-bytes, transfer-timeout) and was aborted.
+    #[error("aborted: {1}")]
+    Limit(Bound, String),
+}
+
+/// Which bound a transfer passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    Records,
+    Bytes,
+    Time,
+}
+
+impl Bound {
+    pub const ALL: [Bound; 3] = [Bound::Records, Bound::Bytes, Bound::Time];
+
+    /// The config key that sets it.
+    pub fn key(self) -> &'static str {
+        match self {
+            Bound::Records => "max-zone-records",
+            Bound::Bytes => "max-zone-bytes",
+            Bound::Time => "transfer-timeout",
+        }
+    }
 }
 
 /// One IXFR difference sequence: the records removed, then those added.

@@ -31,6 +31,8 @@ pub(super) struct Life {
     /// Held for every write; the sequence number of the last timers write,
     /// so that an older confirmation never overwrites a newer one.
     disk: Mutex<u64>,
+    /// The last timers write failed.
+    timers_failing: AtomicBool,
 }
 
 impl Life {
@@ -40,6 +42,18 @@ impl Life {
 
     pub(super) fn disk(&self) -> std::sync::MutexGuard<'_, u64> {
         self.disk.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records how the last timers write went. Returns what to log: the
+    /// error when writes start failing, `Some(None)` when they work again,
+    /// `None` when nothing changed.
+    pub(super) fn timers_failing<'e>(&self, error: Option<&'e std::io::Error>) -> Option<Option<&'e std::io::Error>> {
+        let was = self.timers_failing.swap(error.is_some(), Ordering::SeqCst);
+        match (was, error) {
+            (false, Some(e)) => Some(Some(e)),
+            (true, None) => Some(None),
+            _ => None,
+        }
     }
 
     /// Marks the zone removed, after any write under way.
@@ -74,8 +88,25 @@ pub(super) enum Built {
     Current(SoaTimers),
 }
 
-/// Builds and validates the version a transfer delivered.
-pub(super) fn build_version(outcome: Outcome, held: Option<&Zone>) -> Result<Built, TransferError> {
+/// Builds and validates the version a transfer delivered; a version of more
+/// than `max_records` records (an IXFR can grow a zone past it) is refused.
+pub(super) fn build_version(outcome: Outcome, held: Option<&Zone>, max_records: u64) -> Result<Built, TransferError> {
+    let built = build(outcome, held)?;
+    if let Built::New(zone, ..) = &built
+        && zone.info.records as u64 > max_records
+    {
+        return Err(TransferError::Limit(
+            super::transfer::Bound::Records,
+            format!(
+                "the new version has {} records, more than max-zone-records ({max_records})",
+                zone.info.records
+            ),
+        ));
+    }
+    Ok(built)
+}
+
+fn build(outcome: Outcome, held: Option<&Zone>) -> Result<Built, TransferError> {
     let held_serial = held.map(|z| z.info.serial);
     let (builder, soa, how) = match outcome {
         Outcome::UpToDate(soa) => {
@@ -165,7 +196,8 @@ fn record(r: Rec) -> journal::Record {
 /// Writes a new version to disk: an IXFR's changes appended to the zone's
 /// journal when it leads there, else a whole snapshot. Returns true when the
 /// journal has grown past a quarter of the snapshot (and 1 MiB): time to
-/// write a snapshot.
+/// write a snapshot. An error means the version is not on disk (a zone
+/// removed meanwhile counts as written: nothing is to be written for it).
 pub(super) async fn persist_version(
     dir: &std::path::Path,
     life: &Arc<Life>,
@@ -174,7 +206,7 @@ pub(super) async fn persist_version(
     how: &str,
     expire: Duration,
     changes: Option<Box<Changes>>,
-) -> bool {
+) -> std::io::Result<bool> {
     let now = unix_now();
     let meta = ZoneMeta {
         primary: Some(primary.to_string()),
@@ -220,15 +252,8 @@ pub(super) async fn persist_version(
     })
     .await;
     match r {
-        Ok(Ok(compact)) => compact,
-        Ok(Err(e)) => {
-            warn!(zone = %apex, "could not persist the new version: {e}");
-            false
-        }
-        Err(e) => {
-            warn!(zone = %apex, "persist task failed: {e}");
-            false
-        }
+        Ok(r) => r,
+        Err(e) => Err(std::io::Error::other(format!("zone {apex}: write task failed: {e}"))),
     }
 }
 

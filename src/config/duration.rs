@@ -1,5 +1,7 @@
-//! Durations as written in the config file: a number and a unit, `ms`,
-//! `s`, `m`, `h` or `d`, optionally several in a row (`"1m30s"`).
+//! Durations and sizes as written in the config file: a duration is a
+//! number and a unit, `ms`, `s`, `m`, `h` or `d`, optionally several in a
+//! row (`"1m30s"`); a size is a number of bytes with an optional unit
+//! (`"64KiB"`, `"256MiB"`, `"1GiB"`, or `"1MB"` for 10^6).
 
 use std::time::Duration;
 
@@ -46,6 +48,48 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(total)
 }
 
+/// Parses a size in bytes: `"1048576"`, `"512KiB"`, `"64MiB"`, `"1GiB"`,
+/// `"1TiB"` (powers of 1024), or `"1kB"`, `"1MB"`, `"1GB"` (powers of 1000).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let text = s.trim();
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return Err(format!(
+            "{s:?} is not a size (expected a number of bytes, or a number and a unit: KiB, MiB, GiB, kB, MB, GB)"
+        ));
+    }
+    let (number, unit) = text.split_at(digits);
+    let n: u64 = number.parse().map_err(|_| format!("{s:?}: {number} is too large"))?;
+    let scale: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "TiB" => 1 << 40,
+        "kB" | "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "TB" => 1_000_000_000_000,
+        other => {
+            return Err(format!(
+                "{s:?} has an unknown unit {other:?} (use KiB, MiB, GiB, TiB, kB, MB, GB or TB)"
+            ));
+        }
+    };
+    n.checked_mul(scale).ok_or_else(|| format!("{s:?} is too large"))
+}
+
+/// Formats a size the way the config file writes it: the largest binary
+/// unit that divides it (`"64MiB"`), else bytes.
+pub fn format_size(bytes: u64) -> String {
+    for (unit, shift) in [("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)] {
+        if bytes != 0 && bytes % (1u64 << shift) == 0 {
+            return format!("{}{unit}", bytes >> shift);
+        }
+    }
+    bytes.to_string()
+}
+
 /// Formats a duration the way the config file writes it (`"1m30s"`,
 /// `"500ms"`, `"0s"`); sub-millisecond parts are dropped.
 pub fn format_duration(d: Duration) -> String {
@@ -72,6 +116,21 @@ pub fn format_duration(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size(" 1GiB "), Ok(1 << 30));
+        assert_eq!(parse_size("2 KiB"), Ok(2048));
+        assert_eq!(parse_size("3MB"), Ok(3_000_000));
+        assert!(parse_size("MiB").is_err());
+        assert!(parse_size("1 parsec").is_err());
+        assert!(parse_size("99999999999TiB").is_err());
+        assert_eq!(format_size(256 << 20), "256MiB");
+        assert_eq!(format_size(1000), "1000");
+        assert_eq!(format_size(0), "0");
+    }
 
     #[test]
     fn parses_every_unit() {

@@ -32,7 +32,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use duration::{format_duration, parse_duration};
+pub use duration::{format_duration, format_size, parse_duration, parse_size};
 pub use values::{
     Community, LargeCommunity, Prefix, decode_base64, normalize_dns_name, parse_socket_addr, qtype_from_name,
 };
@@ -223,7 +223,10 @@ impl ZoneSource {
     }
 }
 
-/// Bounds applied to a secondary zone's SOA refresh, retry and expire.
+/// Bounds on a secondary zone: its SOA refresh, retry and expire are
+/// clamped to these, and one transfer may bring at most `max_zone_records`
+/// records and `max_zone_bytes` octets and take at most `transfer_timeout`
+/// (`[secondary]` defaults, overridden per zone).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimerLimits {
     pub refresh_min: Duration,
@@ -232,10 +235,28 @@ pub struct TimerLimits {
     pub retry_max: Duration,
     pub expire_min: Duration,
     pub expire_max: Duration,
+    /// Records in one AXFR or IXFR stream, and in the version it builds.
+    pub max_zone_records: u64,
+    /// Wire octets of one transfer.
+    pub max_zone_bytes: u64,
+    /// A whole transfer, from connect to the last message.
+    pub transfer_timeout: Duration,
 }
 
+/// `max-zone-records` default: a 2,000,000-record zone built from a
+/// transfer peaks near 200 MiB, which a 512 MB node still holds beside the
+/// version it serves.
+pub const DEFAULT_MAX_ZONE_RECORDS: u64 = 2_000_000;
+/// `max-zone-bytes` default: 2,000,000 typical records are 60-80 MiB on
+/// the wire; signed zones with large records still fit.
+pub const DEFAULT_MAX_ZONE_BYTES: u64 = 256 << 20;
+/// `transfer-timeout` default: a 1,000,000-record AXFR takes seconds on a
+/// sound link; a primary that trickles is cut off after this.
+pub const DEFAULT_TRANSFER_TIMEOUT: Duration = Duration::from_secs(300);
+
 impl Default for TimerLimits {
-    /// refresh and retry 2s..=1d, expire 10s..=8w.
+    /// refresh and retry 2s..=1d, expire 10s..=8w; transfers of at most
+    /// 2,000,000 records, 256 MiB and 5 minutes.
     fn default() -> Self {
         const DAY: u64 = 86_400;
         TimerLimits {
@@ -245,6 +266,9 @@ impl Default for TimerLimits {
             retry_max: Duration::from_secs(DAY),
             expire_min: Duration::from_secs(10),
             expire_max: Duration::from_secs(56 * DAY),
+            max_zone_records: DEFAULT_MAX_ZONE_RECORDS,
+            max_zone_bytes: DEFAULT_MAX_ZONE_BYTES,
+            transfer_timeout: DEFAULT_TRANSFER_TIMEOUT,
         }
     }
 }

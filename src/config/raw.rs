@@ -91,6 +91,17 @@ pub(crate) struct RawTimerLimits {
     pub retry_max: Option<String>,
     pub expire_min: Option<String>,
     pub expire_max: Option<String>,
+    pub max_zone_records: Option<i64>,
+    pub max_zone_bytes: Option<RawSize>,
+    pub transfer_timeout: Option<String>,
+}
+
+/// A size: a number of bytes, or a string with a unit (`"64MiB"`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged, expecting = "a size: a number of bytes, or a string such as \"64MiB\"")]
+pub(crate) enum RawSize {
+    Bytes(i64),
+    Text(String),
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -109,6 +120,9 @@ pub(crate) struct RawZone {
     pub retry_max: Option<String>,
     pub expire_min: Option<String>,
     pub expire_max: Option<String>,
+    pub max_zone_records: Option<i64>,
+    pub max_zone_bytes: Option<RawSize>,
+    pub transfer_timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

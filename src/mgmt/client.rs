@@ -391,7 +391,7 @@ fn render_zones(zones: &Value, now: u64, limit: usize) -> String {
     let mut list = zones["zones"].as_array().cloned().unwrap_or_default();
     list.sort_by_key(|z| {
         (
-            z["state"].as_str() == Some("ok"),
+            z["state"].as_str() == Some("ok") && z["persist-error"].is_null(),
             z["name"].as_str().unwrap_or("").to_string(),
         )
     });
@@ -405,15 +405,21 @@ fn render_zones(zones: &Value, now: u64, limit: usize) -> String {
             None if z["kind"].as_str() == Some("file") => "file".into(),
             None => "never".into(),
         };
+        // A version that could not be written: the zone serves an older
+        // one, and that is what the operator must see first.
+        let (state, error) = match z["persist-error"].as_str() {
+            Some(e) => (format!("{}+unwritten", text(&z["state"])), e),
+            None => (text(&z["state"]), z["last-error"].as_str().unwrap_or("")),
+        };
         o.push_str(&format!(
             "  {:<32} {:<9} {:<6} {:<10} {:>10}  {:<14} {}\n",
             text(&z["name"]),
             text(&z["kind"]),
             text(&z["origin"]),
-            text(&z["state"]),
+            state,
             text(&z["serial"]),
             fresh,
-            z["last-error"].as_str().unwrap_or("")
+            error
         ));
     }
     if list.len() > limit {

@@ -294,6 +294,40 @@ impl Collector for NodeCollector {
             }),
         )?;
 
+        let ec = &engine.counters;
+        counters(
+            &mut enc,
+            "xfr_aborted",
+            "Transfers in aborted at a bound, by the config key that set it (the old version stays)",
+            crate::axfr::stats::Bound::ALL
+                .into_iter()
+                .map(|b| (vec![("bound", b.key().to_string())], ec.aborted_at(b))),
+        )?;
+        counters(
+            &mut enc,
+            "zone_persist_failures",
+            "New zone versions that could not be written to disk, and so were not served (retried with backoff)",
+            one(ec.persist_failures.load(Ordering::Relaxed)),
+        )?;
+        counters(
+            &mut enc,
+            "zone_timers_write_failures",
+            "Zone timers files (when a version expires) that could not be written",
+            one(ec.timers_failures.load(Ordering::Relaxed)),
+        )?;
+        counters(
+            &mut enc,
+            "xfr_primary_serial_older",
+            "SOA answers from a primary with a serial older than the version served (not a confirmation)",
+            one(ec.primary_behind.load(Ordering::Relaxed)),
+        )?;
+        counters(
+            &mut enc,
+            "xfr_primary_stale_transfer",
+            "Transfers older than the SOA serial the same primary had just announced",
+            one(ec.primary_contradicts.load(Ordering::Relaxed)),
+        )?;
+
         // ---- zones
         let zones = ctx.zones.list();
         let mut by_state: std::collections::BTreeMap<&str, u64> = ["ok", "loading", "expired", "not-loaded", "error"]
@@ -316,6 +350,15 @@ impl Collector for NodeCollector {
             zones
                 .iter()
                 .map(|z| (vec![("zone", z.name.clone()), ("state", z.state.to_string())], 1u64)),
+        )?;
+        gauges(
+            &mut enc,
+            "zone_persist_failing",
+            "1 while a newer version of the zone could not be written to disk (the older one is served)",
+            zones
+                .iter()
+                .filter(|z| z.kind == "secondary")
+                .map(|z| (vec![("zone", z.name.clone())], u64::from(z.persist_error.is_some()))),
         )?;
         gauges(
             &mut enc,

@@ -226,7 +226,10 @@ th{{background:#f0f0f0}} td.num{{text-align:right;font-variant-numeric:tabular-n
             z.serial.map(|s| s.to_string()).unwrap_or_else(|| "–".into()),
             escape(&fresh),
             from,
-            z.last_error.as_deref().map(escape).unwrap_or_default()
+            match &z.persist_error {
+                Some(e) => format!("<b>not written to disk, older version served:</b> {}", escape(e)),
+                None => z.last_error.as_deref().map(escape).unwrap_or_default(),
+            }
         );
     }
     h.push_str("</tbody></table></section>\n");
@@ -315,6 +318,7 @@ mod tests {
             last_success: Some(100),
             last_error: Some("<script>alert(1)</script>".into()),
             expired: false,
+            persist_error: None,
             timers: None,
         }
     }

@@ -100,6 +100,10 @@ pub struct ZoneView {
     pub last_success: Option<u64>,
     pub last_error: Option<String>,
     pub expired: bool,
+    /// A newer version came but could not be written to disk, so the
+    /// older one is still served; retried with backoff.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub persist_error: Option<String>,
     /// SOA refresh, retry and expire of the version served, in seconds,
     /// after the config's clamps.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -573,6 +577,7 @@ impl ZoneManager {
             last_success: status.last_success_unix,
             last_error: status.last_error,
             expired,
+            persist_error: status.persist_error,
             timers: None,
         };
         match &m.config.source {
@@ -690,6 +695,7 @@ fn broken_view(name: &str, entry: &ApiZone, why: &str) -> ZoneView {
         last_success: None,
         last_error: Some(why.to_string()),
         expired: false,
+        persist_error: None,
         timers: None,
     }
 }

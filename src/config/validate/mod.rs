@@ -12,11 +12,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::raw::{Failed, RawConfig, RawZone};
+use super::raw::{Failed, RawConfig, RawSize, RawZone};
 use super::values::{Prefix, decode_base64, normalize_dns_name, parse_socket_addr, qtype_from_name};
 use super::{
     Config, ConfigError, DnsConfig, HealthConfig, HealthProbe, IdentityConfig, MgmtConfig, NodeConfig, NodeLocation,
-    TimerLimits, TsigAlgorithm, TsigKey, ZoneConfig, ZoneSource, format_duration, parse_duration,
+    TimerLimits, TsigAlgorithm, TsigKey, ZoneConfig, ZoneSource, format_duration, format_size, parse_duration,
+    parse_size,
 };
 
 /// Validates the raw layer; problems are appended to `errors`. The returned
@@ -26,7 +27,13 @@ pub(super) fn validate(raw: &RawConfig, failed: &Failed, base: &Path, errors: &m
     let node = c.node(raw);
     let dns = c.dns(raw);
     let (tsig_keys, key_names) = c.tsig_keys(raw);
-    let secondary = c.timers("secondary", raw.secondary_fields(), &TimerLimits::default(), false);
+    let secondary = c.timers(
+        "secondary",
+        raw.secondary_fields(),
+        raw.secondary_transfer_fields(),
+        &TimerLimits::default(),
+        false,
+    );
     let zones = c.zones(raw, &key_names, &secondary);
     let bgp = c.bgp(&raw.bgp);
     let health = c.health(raw, &node.data_dir);
@@ -66,6 +73,11 @@ const TIMER_KEYS: [&str; 6] = [
 
 type TimerFields<'r> = [&'r Option<String>; 6];
 
+/// `max-zone-records`, `max-zone-bytes`, `transfer-timeout`.
+type TransferFields<'r> = (&'r Option<i64>, &'r Option<RawSize>, &'r Option<String>);
+
+const TRANSFER_KEYS: [&str; 3] = ["max-zone-records", "max-zone-bytes", "transfer-timeout"];
+
 impl RawConfig {
     fn secondary_fields(&self) -> TimerFields<'_> {
         let s = &self.secondary;
@@ -77,6 +89,11 @@ impl RawConfig {
             &s.expire_min,
             &s.expire_max,
         ]
+    }
+
+    fn secondary_transfer_fields(&self) -> TransferFields<'_> {
+        let s = &self.secondary;
+        (&s.max_zone_records, &s.max_zone_bytes, &s.transfer_timeout)
     }
 }
 
@@ -90,6 +107,10 @@ impl RawZone {
             &self.expire_min,
             &self.expire_max,
         ]
+    }
+
+    fn transfer_fields(&self) -> TransferFields<'_> {
+        (&self.max_zone_records, &self.max_zone_bytes, &self.transfer_timeout)
     }
 }
 
@@ -277,7 +298,14 @@ impl Check<'_> {
     /// SOA timer clamps at `prefix` (`secondary` or `zone[i]`): values set
     /// there, else `inherited`. With `nested`, a min > max that involves
     /// only inherited values is not reported again.
-    fn timers(&mut self, prefix: &str, fields: TimerFields<'_>, inherited: &TimerLimits, nested: bool) -> TimerLimits {
+    fn timers(
+        &mut self,
+        prefix: &str,
+        fields: TimerFields<'_>,
+        transfer: TransferFields<'_>,
+        inherited: &TimerLimits,
+        nested: bool,
+    ) -> TimerLimits {
         let i = inherited;
         let defaults = [
             i.refresh_min,
@@ -321,6 +349,34 @@ impl Check<'_> {
             retry_max: v[3],
             expire_min: v[4],
             expire_max: v[5],
+            max_zone_records: self.int(
+                &format!("{prefix}.max-zone-records"),
+                *transfer.0,
+                i.max_zone_records,
+                1..=i64::MAX,
+            ),
+            max_zone_bytes: self.size(&format!("{prefix}.max-zone-bytes"), transfer.1, i.max_zone_bytes),
+            transfer_timeout: self.positive_duration(&format!("{prefix}.transfer-timeout"), transfer.2, i.transfer_timeout),
+        }
+    }
+
+    /// A size in bytes (a number, or a string with a unit) of at least 1 KiB.
+    fn size(&mut self, key: &str, raw: &Option<RawSize>, default: u64) -> u64 {
+        let parsed = match raw {
+            None => return default,
+            Some(RawSize::Bytes(n)) => u64::try_from(*n).map_err(|_| format!("{n} is negative")),
+            Some(RawSize::Text(t)) => parse_size(t),
+        };
+        match parsed {
+            Ok(n) if n >= 1024 => n,
+            Ok(n) => {
+                self.err(key, format!("{n} bytes is too small (at least {})", format_size(1024)));
+                default
+            }
+            Err(e) => {
+                self.err(key, e);
+                default
+            }
         }
     }
 
@@ -395,6 +451,15 @@ impl Check<'_> {
                 set.push(TIMER_KEYS[n]);
             }
         }
+        let (records, bytes, timeout) = z.transfer_fields();
+        for (key, is_set) in TRANSFER_KEYS
+            .iter()
+            .zip([records.is_some(), bytes.is_some(), timeout.is_some()])
+        {
+            if is_set {
+                set.push(key);
+            }
+        }
         for key in set {
             self.err(
                 format!("{p}.{key}"),
@@ -443,7 +508,7 @@ impl Check<'_> {
                 Err(e) => self.err(format!("{p}.allow-notify[{n}]"), e),
             }
         }
-        let timers = self.timers(p, z.timer_fields(), secondary, true);
+        let timers = self.timers(p, z.timer_fields(), z.transfer_fields(), secondary, true);
         ZoneSource::Secondary {
             primaries,
             tsig_key,
