@@ -224,19 +224,16 @@ pub async fn transfer(
         if records as u64 > bounds.max_records {
             return Err(TransferError::Limit(
                 Bound::Records,
-                format!(
-                "more than max-zone-records ({}) records",
-                bounds.max_records
-            ),
+                format!("more than max-zone-records ({}) records", bounds.max_records),
             ));
         }
         if bytes as u64 > bounds.max_bytes {
             return Err(TransferError::Limit(
                 Bound::Bytes,
                 format!(
-                "more than max-zone-bytes ({}) octets",
-                crate::config::format_size(bounds.max_bytes)
-            ),
+                    "more than max-zone-bytes ({}) octets",
+                    crate::config::format_size(bounds.max_bytes)
+                ),
             ));
         }
         if done {

@@ -589,7 +589,9 @@ impl Inner {
                         // Logged when it starts failing and when it works
                         // again, not on every confirmation.
                         match life.timers_failing(result.as_ref().err()) {
-                            Some(Some(e)) => warn!(zone = %apex, file = %path.display(), "cannot save timers: {e}; not logged again until it works"),
+                            Some(Some(e)) => {
+                                warn!(zone = %apex, file = %path.display(), "cannot save timers: {e}; not logged again until it works")
+                            }
                             Some(None) => info!(zone = %apex, file = %path.display(), "timers saved again"),
                             None => {}
                         }
@@ -701,8 +703,7 @@ impl Inner {
             max_records: limits.max_zone_records,
             max_bytes: limits.max_zone_bytes,
         };
-        let received =
-            client::transfer(apex, addr, kind, held_soa.as_deref(), tsig.as_deref(), timeouts, bounds).await;
+        let received = client::transfer(apex, addr, kind, held_soa.as_deref(), tsig.as_deref(), timeouts, bounds).await;
         let result = match received {
             Ok((outcome, stats)) => {
                 let held = current.clone();
@@ -783,6 +784,7 @@ impl Inner {
                 (TransferKind::Ixfr { .. }, e @ TransferError::DoesNotApply(_)) => {
                     TransferFailure::IxfrUnavailable(e.to_string())
                 }
+                (_, TransferError::NotNewer { delivered, .. }) => TransferFailure::Stale(delivered),
                 (_, e) => TransferFailure::Failed(format!("{addr}: {e}")),
             }
         })

@@ -34,6 +34,9 @@ pub enum TransferFailure {
     IxfrUnavailable(String),
     /// Anything else: timeout, connection, TSIG, malformed or invalid zone.
     Failed(String),
+    /// The primary transferred serial `.0`, not newer than the version
+    /// served (although its SOA said there was a newer one).
+    Stale(u32),
     /// The version came but could not be written to disk here (disk full,
     /// read-only, I/O error), so it is not served. Not the primary's fault:
     /// the same primary is asked again after a backoff.
@@ -107,7 +110,11 @@ pub enum Action {
     PrimaryBehind { primary: usize, theirs: u32, ours: u32 },
     /// `primaries[primary]` announced serial `claimed` in its SOA, then
     /// transferred the older `delivered`.
-    PrimaryContradicts { primary: usize, claimed: u32, delivered: u32 },
+    PrimaryContradicts {
+        primary: usize,
+        claimed: u32,
+        delivered: u32,
+    },
 }
 
 /// What the zone is doing right now.
@@ -361,6 +368,15 @@ impl Secondary {
                 self.fresh(now, soa, out);
                 self.done(now, out);
             }
+            Err(TransferFailure::Stale(delivered)) => {
+                out.push(Action::PrimaryContradicts {
+                    primary,
+                    claimed: claimed.unwrap_or(delivered),
+                    delivered,
+                });
+                self.costly = true;
+                self.next_primary(now, primary, out);
+            }
             Err(TransferFailure::Local(why)) => {
                 // Our disk, not the primary: wait, then the same round again.
                 out.push(Action::Log(format!(
@@ -402,9 +418,7 @@ impl Secondary {
         };
         let wait = if std::mem::take(&mut self.costly) {
             self.backoff = (self.backoff + 1).min(MAX_BACKOFF_DOUBLINGS);
-            retry
-                .saturating_mul(1 << (self.backoff - 1))
-                .min(refresh.max(retry))
+            retry.saturating_mul(1 << (self.backoff - 1)).min(refresh.max(retry))
         } else {
             retry
         };

@@ -306,7 +306,10 @@ fn an_older_primary_is_no_confirmation_and_the_zone_expires() {
     );
     assert!(!a.iter().any(|x| matches!(x, Action::Confirmed { .. })));
     let w = wake(&a).unwrap();
-    assert!(w > t0 + Duration::from_secs(8) && w <= t0 + Duration::from_secs(10), "{a:?}");
+    assert!(
+        w > t0 + Duration::from_secs(8) && w <= t0 + Duration::from_secs(10),
+        "{a:?}"
+    );
     assert_eq!(z.expire_at(), Some(t0 + Duration::from_secs(100)));
     let a = z.handle(t0 + Duration::from_secs(100), Event::Expire);
     assert!(a.contains(&Action::MarkExpired));
@@ -365,10 +368,19 @@ fn a_primary_whose_transfer_is_older_than_its_soa_is_backed_off() {
     }
     // retry (10 s, minus up to 10 % jitter), then doubled each round.
     let secs: Vec<u64> = waits.iter().map(Duration::as_secs).collect();
-    assert!(waits[0] <= Duration::from_secs(10) && waits[0] > Duration::from_secs(8), "{secs:?}");
-    assert!(waits[1] > Duration::from_secs(17) && waits[1] <= Duration::from_secs(20), "{secs:?}");
+    assert!(
+        waits[0] <= Duration::from_secs(10) && waits[0] > Duration::from_secs(8),
+        "{secs:?}"
+    );
+    assert!(
+        waits[1] > Duration::from_secs(17) && waits[1] <= Duration::from_secs(20),
+        "{secs:?}"
+    );
     // capped at the refresh time (60 s)
-    assert!(waits[3] <= Duration::from_secs(60) && waits[3] > Duration::from_secs(50), "{secs:?}");
+    assert!(
+        waits[3] <= Duration::from_secs(60) && waits[3] > Duration::from_secs(50),
+        "{secs:?}"
+    );
     // A good transfer ends the backoff.
     z.handle(
         now,

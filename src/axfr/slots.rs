@@ -133,12 +133,16 @@ impl Inner {
         'slots: while state.in_use < self.total {
             for p in 0..2 {
                 for _ in 0..state.turns[p].len() {
-                    let Some(source) = state.turns[p].pop_front() else { break };
+                    let Some(source) = state.turns[p].pop_front() else {
+                        break;
+                    };
                     if state.active.get(&source).copied().unwrap_or(0) >= self.per_source {
                         state.turns[p].push_back(source);
                         continue;
                     }
-                    let Some(queue) = state.waiting[p].get_mut(&source) else { continue };
+                    let Some(queue) = state.waiting[p].get_mut(&source) else {
+                        continue;
+                    };
                     let waiter = queue.pop_front();
                     if queue.is_empty() {
                         state.waiting[p].remove(&source);

@@ -35,6 +35,10 @@ pub enum TransferError {
     /// max-zone-bytes, transfer-timeout) and was aborted.
     #[error("aborted: {1}")]
     Limit(Bound, String),
+    /// The transfer brought serial `delivered`, not newer than the `held`
+    /// one served.
+    #[error("serial {delivered} is not newer than the {held} we serve")]
+    NotNewer { delivered: u32, held: u32 },
 }
 
 /// Which bound a transfer passed.

@@ -137,10 +137,10 @@ fn build(outcome: Outcome, held: Option<&Zone>) -> Result<Built, TransferError> 
     if let Some(h) = held_serial
         && !serial_gt(soa.serial, h)
     {
-        return Err(TransferError::Invalid(format!(
-            "serial {} is not newer than the {h} we serve",
-            soa.serial
-        )));
+        return Err(TransferError::NotNewer {
+            delivered: soa.serial,
+            held: h,
+        });
     }
     let built = builder.build().map_err(|issues| {
         let text: Vec<String> = issues.iter().take(5).map(|i| i.to_string()).collect();
@@ -158,10 +158,10 @@ fn checked(zone: Zone, held_serial: Option<u32>, soa: SoaTimers, how: &'static s
     if let Some(h) = held_serial
         && !serial_gt(soa.serial, h)
     {
-        return Err(TransferError::Invalid(format!(
-            "serial {} is not newer than the {h} we serve",
-            soa.serial
-        )));
+        return Err(TransferError::NotNewer {
+            delivered: soa.serial,
+            held: h,
+        });
     }
     if zone.info.serial != soa.serial {
         return Err(TransferError::Invalid(format!(

@@ -42,6 +42,8 @@ pub struct PharosOpts {
     /// the first zone.  None with no zones: wait only for the process to
     /// answer anything (any rcode) for `.` SOA.
     pub ready_zone: Option<String>,
+    /// `[node] data-dir`; default `<the test's temp dir>/var`.
+    pub data_dir: Option<PathBuf>,
 }
 
 impl Default for PharosOpts {
@@ -58,6 +60,7 @@ impl Default for PharosOpts {
             node_extra: String::new(),
             dns_extra: String::new(),
             ready_zone: None,
+            data_dir: None,
         }
     }
 }
@@ -206,7 +209,7 @@ impl Pharos {
                 let (child, config, log_path) = spawn_knot(&kopts, port, dir.path());
                 (child, config, log_path, "knot")
             } else {
-                let data_dir = dir.path().join("var");
+                let data_dir = opts.data_dir.clone().unwrap_or_else(|| dir.path().join("var"));
                 let config = dir.path().join("pharos.toml");
                 fs::write(&config, pharos_config(&opts, port, &data_dir)).expect("cannot write config");
                 let log_path = dir.path().join("pharos.log");
@@ -317,7 +320,10 @@ impl Pharos {
 
     /// The node's data dir (`[node] data-dir`).
     pub fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("var")
+        self.opts
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| self.dir.path().join("var"))
     }
 
     /// Starts `pharos serve` again with the same config, port and data dir

@@ -760,7 +760,19 @@ pub enum Misbehave {
     OutsideZone,
     /// The second message carries the query's ID + 1.
     WrongId,
+    /// Never ends: after the SOA, messages of new A records as fast as the
+    /// secondary reads them (for at most [`HOSTILE_FOR`] or until the
+    /// secondary closes the connection).
+    Endless,
+    /// Never ends either: one small message every 4 s.
+    Trickle,
+    /// The zone as it was one serial earlier, although the SOA query gets
+    /// the current serial.
+    Stale,
 }
+
+/// How long an endless or trickling transfer goes on at most.
+pub const HOSTILE_FOR: Duration = Duration::from_secs(120);
 
 /// What the scripted primary serves right now.
 #[derive(Debug)]
@@ -779,6 +791,7 @@ const PER_MESSAGE: usize = 50;
 /// `ns1` A 192.0.2.1, `version` TXT "vS", and `hosts` A records
 /// `h0`..`h{hosts-1}`.  Stopped (threads joined) on drop.
 pub struct ScriptedPrimary {
+    pub ip: std::net::Ipv4Addr,
     pub port: u16,
     pub zone: String,
     pub hosts: usize,
@@ -789,6 +802,12 @@ pub struct ScriptedPrimary {
 
 impl ScriptedPrimary {
     pub fn start(zone: &str, serial: u32, hosts: usize) -> ScriptedPrimary {
+        Self::start_on([127, 0, 0, 1].into(), zone, serial, hosts)
+    }
+
+    /// The same, on another loopback address (`127.0.0.2`, ...): a primary
+    /// of its own as far as the secondary can tell.
+    pub fn start_on(ip: std::net::Ipv4Addr, zone: &str, serial: u32, hosts: usize) -> ScriptedPrimary {
         let zone = zone.trim_end_matches('.').to_ascii_lowercase();
         let script = Arc::new(Mutex::new(Script {
             serial,
@@ -800,10 +819,7 @@ impl ScriptedPrimary {
             let mut tries = 0;
             loop {
                 let port = free_port(false);
-                match (
-                    UdpSocket::bind(("127.0.0.1", port)),
-                    TcpListener::bind(("127.0.0.1", port)),
-                ) {
+                match (UdpSocket::bind((ip, port)), TcpListener::bind((ip, port))) {
                     (Ok(u), Ok(t)) => break (u, t, port),
                     (u, t) => {
                         tries += 1;
@@ -830,6 +846,7 @@ impl ScriptedPrimary {
             threads.push(std::thread::spawn(move || tcp_loop(tcp, ctx, stop)));
         }
         ScriptedPrimary {
+            ip,
             port,
             zone,
             hosts,
@@ -857,12 +874,12 @@ impl ScriptedPrimary {
     }
 
     pub fn addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
+        SocketAddr::from((self.ip, self.port))
     }
 
-    /// `127.0.0.1:PORT`, as a pharos `primaries` entry.
+    /// `IP:PORT`, as a pharos `primaries` entry.
     pub fn addr_str(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.ip, self.port)
     }
 }
 
@@ -1095,7 +1112,7 @@ fn serve_tcp(mut s: TcpStream, ctx: &Ctx) -> io::Result<()> {
             251 => s.write_all(&wire::frame(&response(q.id, 4, &q.raw, &[])))?,
             252 => {
                 send_axfr(&mut s, ctx, &q, serial, how)?;
-                if how == Misbehave::CutOff {
+                if matches!(how, Misbehave::CutOff | Misbehave::Endless | Misbehave::Trickle) {
                     return Ok(());
                 }
             }
@@ -1104,7 +1121,42 @@ fn serve_tcp(mut s: TcpStream, ctx: &Ctx) -> io::Result<()> {
     }
 }
 
+/// An AXFR that never ends: the SOA, then A records `e<n>` in messages of
+/// [`PER_MESSAGE`], fast (`Endless`) or one message every 4 s (`Trickle`).
+fn send_hostile_axfr(s: &mut TcpStream, ctx: &Ctx, q: &Question, serial: u32, how: Misbehave) -> io::Result<()> {
+    let started = std::time::Instant::now();
+    s.set_write_timeout(Some(Duration::from_secs(10)))?;
+    s.write_all(&wire::frame(&response(q.id, 0, &q.raw, &[ctx.soa(serial)])))?;
+    let mut n: u64 = 0;
+    while started.elapsed() < HOSTILE_FOR {
+        let per = if how == Misbehave::Trickle { 2 } else { PER_MESSAGE };
+        let recs: Vec<Rec> = (0..per)
+            .map(|_| {
+                n += 1;
+                Rec {
+                    owner: encode_name(&format!("e{n}.{}", ctx.zone)),
+                    rtype: wire::TYPE_A,
+                    rdata: (n as u32).to_be_bytes().to_vec(),
+                }
+            })
+            .collect();
+        s.write_all(&wire::frame(&response(q.id, 0, &q.raw, &recs)))?;
+        if how == Misbehave::Trickle {
+            std::thread::sleep(Duration::from_secs(4));
+        }
+    }
+    s.shutdown(Shutdown::Both)
+}
+
 fn send_axfr(s: &mut TcpStream, ctx: &Ctx, q: &Question, serial: u32, how: Misbehave) -> io::Result<()> {
+    if matches!(how, Misbehave::Endless | Misbehave::Trickle) {
+        return send_hostile_axfr(s, ctx, q, serial, how);
+    }
+    let serial = if how == Misbehave::Stale {
+        serial.wrapping_sub(1)
+    } else {
+        serial
+    };
     let mut recs = ctx.records(serial);
     if how == Misbehave::OutsideZone {
         let mid = recs.len() / 2;

@@ -356,7 +356,11 @@ impl Check<'_> {
                 1..=i64::MAX,
             ),
             max_zone_bytes: self.size(&format!("{prefix}.max-zone-bytes"), transfer.1, i.max_zone_bytes),
-            transfer_timeout: self.positive_duration(&format!("{prefix}.transfer-timeout"), transfer.2, i.transfer_timeout),
+            transfer_timeout: self.positive_duration(
+                &format!("{prefix}.transfer-timeout"),
+                transfer.2,
+                i.transfer_timeout,
+            ),
         }
     }
 
