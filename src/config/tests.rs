@@ -690,3 +690,36 @@ fn tsig_algorithm_names() {
     assert_eq!(TsigAlgorithm::HmacSha256.mac_len(), 32);
     assert!("hmac-sha3".parse::<TsigAlgorithm>().is_err());
 }
+
+#[test]
+fn transfer_bounds_inherit_and_are_checked() {
+    let c = ok(&with(
+        "[secondary]\nmax-zone-records = 1000\nmax-zone-bytes = \"64MiB\"\n\
+         [[zone]]\nname = \"a.test\"\nprimaries = [\"192.0.2.1\"]\ntransfer-timeout = \"30s\"\n\
+         [[zone]]\nname = \"b.test\"\nprimaries = [\"192.0.2.1\"]\nmax-zone-bytes = 1048576\n",
+    ));
+    assert_eq!(c.secondary.max_zone_records, 1000);
+    assert_eq!(c.secondary.transfer_timeout, Duration::from_secs(300));
+    let limits = |i: usize| match &c.zones[i].source {
+        ZoneSource::Secondary { timers, .. } => *timers,
+        ZoneSource::File(_) => panic!("secondary"),
+    };
+    assert_eq!(limits(0).max_zone_bytes, 64 << 20);
+    assert_eq!(limits(0).transfer_timeout, Duration::from_secs(30));
+    assert_eq!(limits(1).max_zone_bytes, 1 << 20);
+    assert_eq!(limits(1).max_zone_records, 1000);
+    assert_eq!(TimerLimits::default().max_zone_records, DEFAULT_MAX_ZONE_RECORDS);
+
+    let errs = errors(&with(
+        "[secondary]\nmax-zone-records = 0\nmax-zone-bytes = \"12 parsecs\"\ntransfer-timeout = \"0s\"\n\
+         [[zone]]\nname = \"a.test\"\nfile = \"a.zone\"\nmax-zone-bytes = \"1GiB\"\n\
+         [[zone]]\nname = \"b.test\"\nprimaries = [\"192.0.2.1\"]\nmax-zone-bytes = 100\n\
+         [[zone]]\nname = \"c.test\"\nprimaries = [\"192.0.2.1\"]\nmax-zone-bytes = true\n",
+    ));
+    assert_error(&errs, "secondary.max-zone-records", "out of range");
+    assert_error(&errs, "secondary.max-zone-bytes", "unknown unit");
+    assert_error(&errs, "secondary.transfer-timeout", "greater than 0");
+    assert_error(&errs, "zone[0].max-zone-bytes", "only to secondary zones");
+    assert_error(&errs, "zone[1].max-zone-bytes", "too small");
+    assert_error(&errs, "zone[2].max-zone-bytes", "a size");
+}
