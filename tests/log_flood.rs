@@ -107,7 +107,7 @@ fn health_state(api: SocketAddr) -> Result<String, String> {
 }
 
 /// How many refused NOTIFYs the log lines account for: a summary line
-/// (`NOTIFY refused: N from ...`) counts N, any other `NOTIFY refused` line
+/// (`NOTIFY refused: N more from ...`) counts N, any other `NOTIFY refused` line
 /// (the first of a source, logged at once, or a line per packet) counts 1.
 fn refusals_logged(lines: &[&str]) -> u64 {
     lines
@@ -116,7 +116,7 @@ fn refusals_logged(lines: &[&str]) -> u64 {
             let after = l.split_once("NOTIFY refused: ").map(|(_, a)| a).unwrap_or("");
             let digits: String = after.chars().take_while(|c| c.is_ascii_digit()).collect();
             match digits.parse::<u64>() {
-                Ok(n) if after[digits.len()..].starts_with(" from ") => n,
+                Ok(n) if after[digits.len()..].starts_with(" more from ") => n,
                 _ => 1,
             }
         })
@@ -297,7 +297,11 @@ fn notify_flood_with_a_stalled_log_reader_keeps_answering() {
         tail(&notify_lines.join("\n"), 20)
     );
     assert!(lines_total <= 60, "{lines_total} lines written:\n{}", tail(since, 30));
-    assert!(summary(&log), "no summary line (`NOTIFY refused: N from ...`):\n{}", tail(since, 20));
+    assert!(
+        summary(&log),
+        "no summary line (`NOTIFY refused: N more from ...`):\n{}",
+        tail(since, 20)
+    );
 
     let refused = sample(&metrics, "pharos_dns_notify_total", &[("result", "refused")]) as u64;
     assert!(
