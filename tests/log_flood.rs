@@ -324,3 +324,79 @@ fn notify_flood_with_a_stalled_log_reader_keeps_answering() {
 fn tail(text: &str, n: usize) -> String {
     common::tail(text, n)
 }
+
+/// Transfer requests (AXFR/IXFR queries to pharos, which offers no
+/// transfers out) are refused, counted and summarised too: 300 IXFR over
+/// UDP from 127.0.0.4 and 3 AXFR over TCP from 127.0.0.1 give one line at
+/// once per source and, at exit (SIGTERM writes what the summaries hold),
+/// one line with the rest per source; the numbers add up to 303.
+#[test]
+fn refused_transfer_requests_are_summarised_per_source() {
+    if std::env::var("PHAROS_TEST_AGAINST").is_ok_and(|v| v == "knot") {
+        eprintln!("skipped: Knot's stand-in serves AXFR (PHAROS_TEST_AGAINST=knot)");
+        return;
+    }
+    let mut p = common::Pharos::start(PharosOpts {
+        zones: vec![Zone::new("example.com", Path::new("zones/example.com.zone"))],
+        ipv6: false,
+        ..Default::default()
+    });
+    let from = p.log().len();
+    let sock = UdpSocket::bind("127.0.0.4:0").expect("bind 127.0.0.4");
+    sock.connect(p.addr()).expect("connect");
+    sock.set_read_timeout(Some(Duration::from_secs(2))).expect("timeout");
+    let mut buf = [0u8; 4096];
+    for i in 0..300u16 {
+        sock.send(&wire::encode_query(i, "example.com", 251, wire::CLASS_IN, None))
+            .expect("send IXFR");
+        let n = sock
+            .recv(&mut buf)
+            .unwrap_or_else(|e| panic!("no answer to IXFR #{i}: {e}\n{}", p.log_tail(10)));
+        let r = wire::parse(&buf[..n]).expect("a DNS answer");
+        assert_eq!(r.rcode, 9, "IXFR over UDP: NOTAUTH expected, got {r}");
+    }
+    for _ in 0..3 {
+        let r = wire::tcp_query(p.addr(), "example.com", 252, wire::CLASS_IN, Duration::from_secs(2))
+            .unwrap_or_else(|e| panic!("no answer to AXFR over TCP: {e}"));
+        assert_eq!(r.rcode, 9, "AXFR over TCP: NOTAUTH expected, got {r}");
+    }
+    p.signal(libc::SIGTERM);
+    assert!(p.wait_exit(Duration::from_secs(20)).is_some(), "no exit after SIGTERM");
+    let log = p.log();
+    let lines: Vec<&str> = log[from..]
+        .lines()
+        .filter(|l| l.contains("transfer request refused"))
+        .collect();
+    for l in &lines {
+        eprintln!("  {l}");
+    }
+    let count = |source: &str| -> (usize, u64) {
+        let mine: Vec<&str> = lines.iter().copied().filter(|l| l.contains(source)).collect();
+        let n = mine
+            .iter()
+            .map(|l| {
+                let after = l.split_once("refused: ").map(|(_, a)| a).unwrap_or("");
+                let digits: String = after.chars().take_while(|c| c.is_ascii_digit()).collect();
+                digits.parse::<u64>().unwrap_or(1)
+            })
+            .sum();
+        (mine.len(), n)
+    };
+    assert_eq!(
+        count("from 127.0.0.4"),
+        (2, 300),
+        "want 2 lines for 300 IXFR from 127.0.0.4:\n{}",
+        lines.join("\n")
+    );
+    assert_eq!(
+        count("from 127.0.0.1"),
+        (2, 3),
+        "want 2 lines for 3 AXFR from 127.0.0.1:\n{}",
+        lines.join("\n")
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("IXFR example.com. over udp")),
+        "the first line names the request:\n{}",
+        lines.join("\n")
+    );
+}

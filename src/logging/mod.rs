@@ -21,7 +21,7 @@ pub mod summary;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
+use tracing_appender::non_blocking::{ErrorCounter, NonBlocking, NonBlockingBuilder, WorkerGuard};
 
 /// Lines held for a slow stderr before new ones are dropped (about 5 MB
 /// of typical lines; start-up with 10,000 zones logs one line per zone).
@@ -43,11 +43,7 @@ pub fn init() -> LogGuard {
     use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_env("PHAROS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let (writer, worker) = NonBlockingBuilder::default()
-        .buffered_lines_limit(BUFFERED_LINES)
-        .lossy(true)
-        .thread_name("log-writer")
-        .finish(std::io::stderr());
+    let (writer, worker) = non_blocking(std::io::stderr());
     let _ = DROPPED.set(writer.error_counter());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -55,6 +51,15 @@ pub fn init() -> LogGuard {
         .with_writer(writer)
         .try_init();
     LogGuard { worker: Some(worker) }
+}
+
+/// The bounded, lossy writer in front of `out`, and its writer thread.
+fn non_blocking<W: std::io::Write + Send + 'static>(out: W) -> (NonBlocking, WorkerGuard) {
+    NonBlockingBuilder::default()
+        .buffered_lines_limit(BUFFERED_LINES)
+        .lossy(true)
+        .thread_name("log-writer")
+        .finish(out)
 }
 
 /// Log lines dropped because stderr could not keep up (0 before [`init`]).
@@ -77,5 +82,48 @@ impl Drop for LogGuard {
         if spawned.is_ok() {
             let _ = done_rx.recv_timeout(EXIT_FLUSH);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    /// A stderr nobody reads: every write waits until the test lets go.
+    struct Stalled(mpsc::Receiver<()>);
+
+    impl std::io::Write for Stalled {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let _ = self.0.recv();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_stalled_stderr_drops_and_counts_lines_and_never_blocks_the_caller() {
+        let (release, stalled) = mpsc::channel::<()>();
+        let (writer, guard) = non_blocking(Stalled(stalled));
+        let dropped = writer.error_counter();
+        let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(writer).finish();
+        const N: usize = BUFFERED_LINES + 10_000;
+        // Returns although the writer thread is stuck in its first write.
+        tracing::subscriber::with_default(subscriber, || {
+            for i in 0..N {
+                tracing::warn!("line {i}");
+            }
+        });
+        // The buffer holds BUFFERED_LINES; the writer thread holds the
+        // line it is stuck on, if it took one before the buffer filled.
+        let n = dropped.dropped_lines();
+        assert!(
+            (N - BUFFERED_LINES - 1..=N - BUFFERED_LINES).contains(&n),
+            "{n} lines dropped of {N}"
+        );
+        drop(release);
+        drop(guard);
     }
 }
