@@ -237,10 +237,15 @@ fn notify_flood_with_a_stalled_log_reader_keeps_answering() {
     let notify_lines: Vec<&str> = since.lines().filter(|l| l.contains("NOTIFY refused")).collect();
     let lines_total = since.lines().count();
     eprintln!(
-        "figures: {} against a stderr read {READER_LINES_PER_SEC} lines/s: {} NOTIFYs sent in {:.1} s from {} sources, \
+        "figures: {} ({}): {} NOTIFYs sent in {:.1} s from {} sources, \
          {} answered; queries answered {}/{asked} ({:.1} %), longest gap without an answer {:.2} s; \
          lines written from the flood on: {lines_total} ({} about refused NOTIFYs)",
         node.pharos.kind,
+        if knot {
+            "logging to knot.log, a file".to_string()
+        } else {
+            format!("stderr a pipe read {READER_LINES_PER_SEC} lines/s")
+        },
         totals.sent,
         FLOOD_FOR.as_secs_f64(),
         SOURCES.len(),
