@@ -152,7 +152,8 @@ pub fn run() -> Result<(), Error> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config } => {
-            init_logging();
+            // Kept until serve returns, so the last lines (SIGTERM's) are written.
+            let _log = crate::logging::init();
             let loaded = Config::load(&config)?;
             crate::supervisor::serve(loaded, &config)
         }
@@ -203,15 +204,4 @@ fn check_config(file: &std::path::Path) -> Result<(), Error> {
     } else {
         Err(Error::Check(failed.join("\n")))
     }
-}
-
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PHAROS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
 }

@@ -17,6 +17,8 @@
 //!                       /metrics, status page, identity JSON, the API client
 //!   health              probes + rise/fall + maintenance -> watch channel for bgp
 //!   config              TOML schema (serde) and the validated runtime Config
+//!   logging             the non-blocking log writer; per-event summaries
+//!                       (one line per source and reason per interval)
 //! ```
 //!
 //! The query path (`dns::answer`) reads zone snapshots without locking:
@@ -29,6 +31,7 @@ pub mod config;
 pub mod dns;
 pub mod error;
 pub mod health;
+pub mod logging;
 pub mod mgmt;
 pub mod reload;
 pub mod soacheck;

@@ -1,12 +1,14 @@
 //! NOTIFY in (RFC 1996): accepted only for secondary zones, only from the
 //! zone's primaries and allow-notify sources, answered with AA, and passed
-//! to the secondary engine; everything else is refused and counted.
+//! to the secondary engine; everything else is refused, counted
+//! (`Counters::notify_refused`) and summarised in the log (one line per
+//! source and reason per interval, `crate::logging::summary`).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 
-use tracing::{debug, warn};
+use tracing::debug;
 
 use super::answer::rcode;
 use super::message::Writer;
@@ -51,13 +53,6 @@ pub enum TsigReply {
     Error(TsigError),
 }
 
-/// True if the request's opcode is NOTIFY (checked before the peer address
-/// is worked out, so ordinary queries pay nothing for it).
-#[inline]
-pub fn is_notify(req: &[u8]) -> bool {
-    req.len() > 2 && (req[2] >> 3) & 0x0f == 4
-}
-
 impl Server {
     /// Handles a NOTIFY request; returns the RCODE of the reply and, for a
     /// signed request, what its TSIG record must be.
@@ -70,10 +65,12 @@ impl Server {
     ) -> u8 {
         let table = self.notify_table();
         let apex = q.lower();
-        let zone = name::to_text(apex);
-        let refuse = |why: &str| {
+        let zone = || name::to_text(apex);
+        // Counted, and summarised per source and reason: never a line per
+        // packet (a flood of refused NOTIFYs must not stall the listeners).
+        let refuse = |reason: &'static str, detail: &dyn Fn() -> String| {
             self.counters.notify_refused.fetch_add(1, Ordering::Relaxed);
-            warn!(zone = %zone, peer = ?peer, "NOTIFY refused: {why}");
+            self.events.notify_refused.record(peer.map(|p| p.ip()), reason, detail);
         };
         // A signed NOTIFY is verified first: its reply is signed, or
         // carries the TSIG error (RFC 8945 section 5.2).
@@ -91,53 +88,70 @@ impl Server {
                     }
                 }
                 Err(e) => {
-                    refuse(&e.to_string());
+                    refuse(tsig_reason(&e), &|| format!("zone {}: {e}", zone()));
                     let rc = e.header_rcode() as u8;
                     *tsig_reply = Some(TsigReply::Error(e));
                     return rc;
                 }
             }
         }
+        let zone_only = || format!("zone {}", zone());
         let Some(acl) = table.zones.get(apex) else {
-            refuse("not a secondary zone here");
+            refuse("not a secondary zone here", &zone_only);
             return rcode::NOTAUTH;
         };
         let Some(peer) = peer else {
-            refuse("source address unknown");
+            refuse("source address unknown", &zone_only);
             return rcode::REFUSED;
         };
         if !acl.allows(&peer.ip()) {
-            refuse("source is neither a primary nor in allow-notify");
+            refuse("source is neither a primary nor in allow-notify", &zone_only);
             return rcode::REFUSED;
         }
         if let Some(key) = &acl.key {
             match &signed_by {
                 Some(k) if k.name == key.name => {}
                 Some(k) => {
-                    refuse(&format!(
-                        "signed with key {} but the zone uses {}",
-                        k.name_text(),
-                        key.name_text()
-                    ));
+                    refuse("signed with another key than the zone's", &|| {
+                        format!(
+                            "zone {}: signed with key {} but the zone uses {}",
+                            zone(),
+                            k.name_text(),
+                            key.name_text()
+                        )
+                    });
                     return rcode::NOTAUTH;
                 }
                 None => {
-                    refuse(&format!(
-                        "zone requires TSIG key {} and the NOTIFY is unsigned",
-                        key.name_text()
-                    ));
+                    refuse("the zone requires TSIG and the NOTIFY is unsigned", &|| {
+                        format!("zone {} requires key {}", zone(), key.name_text())
+                    });
                     return rcode::NOTAUTH;
                 }
             }
         }
         let Some(engine) = &table.engine else {
-            refuse("secondary engine not running");
+            refuse("secondary engine not running", &zone_only);
             return rcode::SERVFAIL;
         };
         engine.notify(apex, None);
-        debug!(zone = %zone, %peer, "NOTIFY accepted");
+        debug!(zone = %zone(), %peer, "NOTIFY accepted");
         w.set_aa(true);
         rcode::NOERROR
+    }
+}
+
+/// The summary reason of a TSIG failure (its detail goes with the first
+/// line of each source).
+fn tsig_reason(e: &TsigError) -> &'static str {
+    match e {
+        TsigError::Malformed(_) => "malformed TSIG",
+        TsigError::Unsigned => "not TSIG-signed",
+        TsigError::BadKey { .. } => "TSIG BADKEY",
+        TsigError::BadSig { .. } => "TSIG BADSIG",
+        TsigError::BadTime { .. } => "TSIG BADTIME",
+        TsigError::MacSize { .. } => "TSIG MAC size",
+        _ => "TSIG verification failed",
     }
 }
 

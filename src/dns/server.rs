@@ -1,8 +1,13 @@
 //! One request in, one response out: header checks, opcode and class
 //! dispatch, zone selection, EDNS (RFC 6891), NSID (RFC 5001), CHAOS
 //! identity names, TSIG refusal, and the final OPT record.
+//!
+//! Nothing here logs a line per request: refusals that an operator wants
+//! to hear about (NOTIFY, transfer requests, signed queries) are counted
+//! and summarised per source and reason ([`Events`]).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -10,6 +15,7 @@ use super::answer::{self, rcode};
 use super::message::{Section, Writer};
 use super::query::{self, Query, Reject, hflag, opt};
 use super::stats;
+use crate::logging::summary::Summary;
 use crate::zone::{Store, rtype};
 
 /// How a request arrived.
@@ -85,8 +91,33 @@ pub struct Counters {
     /// TCP connections closed at once because `dns.tcp-max-connections`
     /// were open.
     pub tcp_over_limit: Counter,
+    /// TCP accepts that failed for one connection or for lack of
+    /// descriptors or memory (the listener carries on).
+    pub tcp_accept_errors: Counter,
     /// Responses by transport, type and RCODE, and the time to build them.
     pub answers: super::stats::QueryStats,
+}
+
+/// The log summaries of refusals that can come once per packet: each is
+/// counted (`Counters`, `QueryStats`) and written at most once per source
+/// and reason per interval.
+pub struct Events {
+    /// NOTIFYs refused (`Counters::notify_refused`).
+    pub notify_refused: Arc<Summary>,
+    /// AXFR/IXFR requests refused (`dns_responses{qtype="AXFR"|"IXFR"}`).
+    pub transfer_refused: Arc<Summary>,
+    /// TSIG-signed queries refused: no key is configured for queries.
+    pub signed_query_refused: Arc<Summary>,
+}
+
+impl Default for Events {
+    fn default() -> Self {
+        Events {
+            notify_refused: Summary::new("NOTIFY refused", |t| tracing::warn!("{t}")),
+            transfer_refused: Summary::new("transfer request refused", |t| tracing::warn!("{t}")),
+            signed_query_refused: Summary::new("TSIG-signed query refused", |t| tracing::warn!("{t}")),
+        }
+    }
 }
 
 /// The query handler shared by every listener.
@@ -95,6 +126,7 @@ pub struct Server {
     opts: ServerOptions,
     notify: arc_swap::ArcSwap<super::notify::NotifyTable>,
     pub counters: Counters,
+    pub events: Events,
 }
 
 /// Largest DNS message.
@@ -110,6 +142,7 @@ impl Server {
             opts,
             notify: Default::default(),
             counters: Counters::default(),
+            events: Events::default(),
         }
     }
 
@@ -134,6 +167,20 @@ impl Server {
     /// Answers one request from `peer`. `out` must hold [`MAX_MESSAGE`]
     /// octets. Returns the response length; 0 means no response is sent.
     pub fn handle_from(&self, req: &[u8], transport: Transport, peer: Option<SocketAddr>, out: &mut [u8]) -> usize {
+        self.handle_with(req, transport, || peer, out)
+    }
+
+    /// [`Server::handle_from`] with the source address worked out by
+    /// `peer` only for the requests that need it (NOTIFY, refusals that
+    /// are summarised), so that ordinary queries pay nothing for it.
+    #[inline]
+    pub fn handle_with(
+        &self,
+        req: &[u8],
+        transport: Transport,
+        peer: impl FnOnce() -> Option<SocketAddr>,
+        out: &mut [u8],
+    ) -> usize {
         let started = Instant::now();
         match transport {
             Transport::Udp => self.counters.queries_udp.fetch_add(1, Ordering::Relaxed),
@@ -256,7 +303,7 @@ impl Server {
         &self,
         q: &Query<'a>,
         transport: Transport,
-        peer: Option<SocketAddr>,
+        peer: impl FnOnce() -> Option<SocketAddr>,
         w: &mut Writer<'_>,
         extra: &mut Extra<'a>,
     ) -> u8 {
@@ -269,7 +316,7 @@ impl Server {
         match q.opcode {
             0 => {}
             // NOTIFY and UPDATE from a source not allowed to send them.
-            4 => return self.notify(q, peer, w, &mut extra.notify_tsig),
+            4 => return self.notify(q, peer(), w, &mut extra.notify_tsig),
             // UPDATE is not accepted from anyone.
             5 => return rcode::NOTAUTH,
             _ => return rcode::NOTIMP,
@@ -277,6 +324,11 @@ impl Server {
         let set = self.store.load();
         if let Some(tsig) = q.tsig {
             // No key is configured for queries: the key is unknown (RFC 8945 5.2.1).
+            self.events.signed_query_refused.record(
+                peer().map(|p| p.ip()),
+                "no TSIG key is configured for queries",
+                || summary_detail(q, transport, Some(tsig.key)),
+            );
             if set.find(q.lower()).is_none() {
                 extra.ede = Some(ede::NOT_AUTHORITATIVE);
                 return rcode::REFUSED;
@@ -291,9 +343,20 @@ impl Server {
         }
         match q.qtype {
             0 => return rcode::NOTIMP,
-            rtype::AXFR if transport == Transport::Udp => return rcode::NOTIMP,
-            // Transfers out are not offered to anyone (no ACL allows them).
-            rtype::AXFR | rtype::IXFR => return rcode::NOTAUTH,
+            rtype::AXFR | rtype::IXFR => {
+                self.events.transfer_refused.record(
+                    peer().map(|p| p.ip()),
+                    "transfers out are not allowed to anyone",
+                    || summary_detail(q, transport, None),
+                );
+                // AXFR needs TCP; transfers out are not offered to anyone
+                // (no ACL allows them).
+                return if q.qtype == rtype::AXFR && transport == Transport::Udp {
+                    rcode::NOTIMP
+                } else {
+                    rcode::NOTAUTH
+                };
+            }
             _ => {}
         }
         let lower = q.lower();
@@ -342,6 +405,25 @@ impl Server {
         }
         rcode::NOERROR
     }
+}
+
+/// The detail of a summarised refusal: type, zone, transport (and key).
+fn summary_detail(q: &Query<'_>, transport: Transport, key: Option<&[u8]>) -> String {
+    let ty = stats::type_name(stats::type_slot(q.qtype));
+    let ty = if ty == "other" {
+        format!("TYPE{}", q.qtype)
+    } else {
+        ty.to_string()
+    };
+    let over = match transport {
+        Transport::Udp => "udp",
+        Transport::Tcp => "tcp",
+    };
+    let mut s = format!("{ty} {} over {over}", crate::zone::name::to_text(q.lower()));
+    if let Some(k) = key {
+        s.push_str(&format!(", key {}", crate::zone::name::to_text(k)));
+    }
+    s
 }
 
 /// A TSIG record with error BADKEY and no MAC (RFC 8945 section 5.2.1),

@@ -54,6 +54,8 @@ pub async fn serve(
         let (stream, peer) = match listener.accept().await {
             Ok(x) => x,
             Err(e) if is_transient(&e) => {
+                // Counted, not logged: this can come once per connection.
+                server.counters.tcp_accept_errors.fetch_add(1, Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 continue;
             }

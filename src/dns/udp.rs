@@ -81,11 +81,11 @@ pub fn spawn(
 }
 
 /// Answers one request, containing any panic to that request. The source
-/// address is only worked out for NOTIFY, which is checked against it.
+/// address is only worked out for the requests that need it (NOTIFY, which
+/// is checked against it, and refusals summarised per source).
 #[inline]
 fn answer(server: &Server, req: &[u8], peer: impl FnOnce() -> Option<SocketAddr>, out: &mut [u8]) -> usize {
-    let peer = if super::notify::is_notify(req) { peer() } else { None };
-    match catch_unwind(AssertUnwindSafe(|| server.handle_from(req, Transport::Udp, peer, out))) {
+    match catch_unwind(AssertUnwindSafe(|| server.handle_with(req, Transport::Udp, peer, out))) {
         Ok(n) => n,
         Err(_) => {
             server.counters.panics.fetch_add(1, Ordering::Relaxed);

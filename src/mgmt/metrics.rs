@@ -230,6 +230,10 @@ impl Collector for NodeCollector {
                     load(&c.dropped),
                 ),
                 (vec![("reason", "panic".to_string())], load(&c.panics)),
+                (
+                    vec![("reason", "tcp-accept-error".to_string())],
+                    load(&c.tcp_accept_errors),
+                ),
             ],
         )?;
         let engine = ctx.zones.engine();
@@ -244,6 +248,12 @@ impl Collector for NodeCollector {
                 ),
                 (vec![("result", "refused".to_string())], load(&c.notify_refused)),
             ],
+        )?;
+        counters(
+            &mut enc,
+            "log_lines_dropped",
+            "Log lines dropped because stderr (or journald) could not keep up",
+            one(crate::logging::dropped_lines()),
         )?;
 
         // ---- transfers

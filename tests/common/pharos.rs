@@ -8,8 +8,10 @@ use std::fs::{self, File};
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
+use std::process::{Child, ChildStderr, Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use super::knot::{KnotOpts, spawn_knot};
 use super::server::{free_port, have_ipv6_loopback, read_lossy, tail, wait_ready};
@@ -44,6 +46,12 @@ pub struct PharosOpts {
     pub ready_zone: Option<String>,
     /// `[node] data-dir`; default `<the test's temp dir>/var`.
     pub data_dir: Option<PathBuf>,
+    /// Connect pharos' stderr to a pipe that the harness reads at most this
+    /// many lines a second (a stalled log reader: journald or a terminal
+    /// that cannot keep up), copying each line it reads into the log file.
+    /// None (the default): stderr goes straight into the log file. See
+    /// [`Pharos::stderr_lines`] and [`Pharos::unthrottle_stderr`].
+    pub stderr_lines_per_sec: Option<u32>,
 }
 
 impl Default for PharosOpts {
@@ -61,6 +69,7 @@ impl Default for PharosOpts {
             dns_extra: String::new(),
             ready_zone: None,
             data_dir: None,
+            stderr_lines_per_sec: None,
         }
     }
 }
@@ -182,6 +191,61 @@ pub struct Pharos {
     pub log_path: PathBuf,
     /// "pharos" or "knot": what actually runs.
     pub kind: &'static str,
+    /// The slow reader of stderr, with `stderr_lines_per_sec`.
+    slow_stderr: Option<Arc<SlowReader>>,
+}
+
+/// The reading end of a paced stderr pipe (see
+/// `PharosOpts::stderr_lines_per_sec`).
+struct SlowReader {
+    /// Lines read so far.
+    lines: AtomicU64,
+    /// Read as fast as the pipe gives (to drain what is left).
+    unthrottled: AtomicBool,
+    /// The pipe reached end of file (every writer closed it).
+    closed: AtomicBool,
+}
+
+impl SlowReader {
+    /// Reads `pipe` line by line, at most `per_sec` lines a second until
+    /// unthrottled, appending each line to `log`; ends at end of file (the
+    /// process exited and closed stderr).
+    fn spawn(pipe: ChildStderr, per_sec: u32, mut log: File) -> Arc<SlowReader> {
+        let reader = Arc::new(SlowReader {
+            lines: AtomicU64::new(0),
+            unthrottled: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+        });
+        let r = reader.clone();
+        let pace = Duration::from_secs(1) / per_sec.max(1);
+        std::thread::spawn(move || {
+            // A small buffer: the pipe, not the reader, holds what waits.
+            let mut pipe = io::BufReader::with_capacity(256, pipe);
+            let mut line = Vec::new();
+            let mut next = Instant::now();
+            loop {
+                if !r.unthrottled.load(Ordering::Relaxed) {
+                    let now = Instant::now();
+                    if next > now {
+                        std::thread::sleep(next - now);
+                    }
+                    next = next.max(now) + pace;
+                }
+                line.clear();
+                match io::BufRead::read_until(&mut pipe, b'\n', &mut line) {
+                    Ok(0) | Err(_) => {
+                        r.closed.store(true, Ordering::Relaxed);
+                        return;
+                    }
+                    Ok(_) => {
+                        let _ = io::Write::write_all(&mut log, &line);
+                        r.lines.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        });
+        reader
+    }
 }
 
 impl Pharos {
@@ -214,6 +278,10 @@ impl Pharos {
                 fs::write(&config, pharos_config(&opts, port, &data_dir)).expect("cannot write config");
                 let log_path = dir.path().join("pharos.log");
                 let log = File::create(&log_path).expect("cannot create log file");
+                let stderr = match opts.stderr_lines_per_sec {
+                    Some(_) => Stdio::piped(),
+                    None => Stdio::from(log.try_clone().unwrap()),
+                };
                 let child = Command::new(pharos_bin())
                     .arg("serve")
                     .arg("--config")
@@ -221,10 +289,21 @@ impl Pharos {
                     .current_dir(dir.path())
                     .stdin(Stdio::null())
                     .stdout(log.try_clone().unwrap())
-                    .stderr(log)
+                    .stderr(stderr)
                     .spawn()
                     .unwrap_or_else(|e| panic!("cannot spawn {}: {e}", pharos_bin().display()));
                 (child, config, log_path, "pharos")
+            };
+            let mut child = child;
+            let slow_stderr = match (opts.stderr_lines_per_sec, child.stderr.take()) {
+                (Some(per_sec), Some(pipe)) => {
+                    let log = fs::OpenOptions::new()
+                        .append(true)
+                        .open(&log_path)
+                        .expect("cannot open log file");
+                    Some(SlowReader::spawn(pipe, per_sec, log))
+                }
+                _ => None,
             };
             let mut server = Pharos {
                 child: Some(child),
@@ -234,6 +313,7 @@ impl Pharos {
                 config,
                 log_path,
                 kind,
+                slow_stderr,
             };
             let zone = opts
                 .ready_zone
@@ -292,6 +372,34 @@ impl Pharos {
         read_lossy(&self.log_path)
     }
 
+    /// Lines read so far from a paced stderr pipe
+    /// (`PharosOpts::stderr_lines_per_sec`); None without one.
+    pub fn stderr_lines(&self) -> Option<u64> {
+        self.slow_stderr.as_ref().map(|r| r.lines.load(Ordering::Relaxed))
+    }
+
+    /// Lets the reader of a paced stderr pipe read at full speed from now
+    /// on (to drain what pharos wrote).
+    pub fn unthrottle_stderr(&self) {
+        if let Some(r) = &self.slow_stderr {
+            r.unthrottled.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Waits up to `timeout` until the paced stderr pipe is read to its end
+    /// (the process exited); true if it was (or there is no such pipe).
+    pub fn wait_stderr_closed(&self, timeout: Duration) -> bool {
+        let Some(r) = &self.slow_stderr else { return true };
+        let deadline = Instant::now() + timeout;
+        while !r.closed.load(Ordering::Relaxed) {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        true
+    }
+
     /// The last `n` lines of the log.
     pub fn log_tail(&self, n: usize) -> String {
         tail(&self.log(), n)
@@ -331,10 +439,11 @@ impl Pharos {
     /// first), appending to the same log, and waits until it answers the SOA
     /// of `ready_zone` with NOERROR and AA, or, with None, until it answers
     /// anything at all (any RCODE for `.` SOA).  Panics with the log if it
-    /// does not.
+    /// does not.  (stderr then goes straight into the log, unpaced.)
     pub fn restart(&mut self, ready_zone: Option<&str>) {
         assert_eq!(self.kind, "pharos", "restart is only implemented for pharos");
         self.stop();
+        self.slow_stderr = None;
         let mut log = fs::OpenOptions::new()
             .append(true)
             .create(true)
