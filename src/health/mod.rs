@@ -55,10 +55,12 @@ use std::time::Instant;
 mod machine;
 mod monitor;
 mod probe;
+mod zones;
 
 pub use machine::{Core, Hysteresis, Transition, Verdict};
-pub use monitor::{LastCheck, Monitor, Options, Stats, zone_problems};
+pub use monitor::{LastCheck, Monitor, Options, Stats};
 pub use probe::ZONES_PER_ROUND;
+pub use zones::{Pending, ZoneCheck, check_zones};
 
 /// What the node is doing about its anycast prefixes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
