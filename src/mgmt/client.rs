@@ -368,12 +368,12 @@ fn render_status(s: &Value, zones: &Value, now: u64) -> String {
     }
     let z = &s["zones"];
     o.push_str(&format!(
-        "zones     {} ({} ok, {} loading, {} expired, {} not loaded, {} with errors)\n",
+        "zones     {} ({} ok, {} loading, {} expired, {} failed, {} with errors)\n",
         text(&z["total"]),
         text(&z["ok"]),
         text(&z["loading"]),
         text(&z["expired"]),
-        text(&z["not-loaded"]),
+        text(&z["failed"]),
         text(&z["error"])
     ));
     o.push_str(&render_zones(zones, now, 20));

@@ -45,6 +45,21 @@ impl fmt::Display for ZoneFileErrors {
 
 impl std::error::Error for ZoneFileErrors {}
 
+impl ZoneFileErrors {
+    /// One line for a status view: the first problem, and how many more.
+    pub fn summary(&self) -> String {
+        match self.0.as_slice() {
+            [] => "the zone does not load".into(),
+            [one] => one.to_string(),
+            [first, rest @ ..] => format!(
+                "{first} (and {} more error{})",
+                rest.len(),
+                if rest.len() == 1 { "" } else { "s" }
+            ),
+        }
+    }
+}
+
 /// Loads and validates the zone `apex` (presentation format) from `path`.
 pub fn load_zone_file(apex: &str, path: &Path) -> Result<LoadedZone, ZoneFileErrors> {
     let one = |message: String| {
