@@ -17,6 +17,8 @@
 //!                       /metrics, status page, identity JSON, the API client
 //!   health              probes + rise/fall + maintenance -> watch channel for bgp
 //!   config              TOML schema (serde) and the validated runtime Config
+//!   files               bounded reads of the files the config and the data
+//!                       dir point at (a leaf: regular files within a limit)
 //! ```
 //!
 //! The query path (`dns::answer`) reads zone snapshots without locking:
@@ -28,6 +30,7 @@ pub mod cli;
 pub mod config;
 pub mod dns;
 pub mod error;
+pub mod files;
 pub mod health;
 pub mod mgmt;
 pub mod reload;

@@ -523,10 +523,11 @@ impl fmt::Display for ConfigErrors {
 impl std::error::Error for ConfigErrors {}
 
 impl Config {
-    /// Reads, parses and validates a config file. Relative paths in it are
-    /// resolved against the file's directory.
+    /// Reads, parses and validates a config file (a regular file of at most
+    /// [`crate::files::CONFIG_MAX`]). Relative paths in it are resolved
+    /// against the file's directory.
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
+        let text = crate::files::read_to_string(path, crate::files::CONFIG_MAX).map_err(|e| ConfigErrors {
             file: path.to_path_buf(),
             errors: vec![ConfigError::new("", format!("cannot read the file: {e}"))],
         })?;

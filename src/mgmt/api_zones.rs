@@ -112,7 +112,7 @@ pub fn validate(
 
 /// Reads the list; a missing file is an empty list.
 pub fn read(path: &Path) -> Result<Vec<ApiZone>, String> {
-    let text = match fs::read_to_string(path) {
+    let text = match crate::files::read_to_string(path, crate::files::STATE_MAX) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(format!("{}: cannot read: {e}", path.display())),

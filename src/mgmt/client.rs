@@ -63,8 +63,8 @@ impl Target {
 
     /// Reads the token (whitespace around it ignored).
     pub fn with_token_file(mut self, path: &Path) -> Result<Target, String> {
-        let raw =
-            std::fs::read_to_string(path).map_err(|e| format!("cannot read the token file {}: {e}", path.display()))?;
+        let raw = crate::files::read_to_string(path, crate::files::TOKEN_MAX)
+            .map_err(|e| format!("cannot read the token file {}: {e}", path.display()))?;
         let token = raw.trim();
         if token.is_empty() {
             return Err(format!("the token file {} is empty", path.display()));

@@ -374,7 +374,8 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 /// Reads and validates the snapshot at `path`, then replays its journal
 /// (IXFR differences accepted since the snapshot was written).
 pub fn read_zone(path: &Path) -> Result<(Zone, ZoneMeta), PersistError> {
-    let data = fs::read(path).map_err(|source| PersistError::Io {
+    // A snapshot past the cap, or not a regular file, is as good as corrupt.
+    let data = crate::files::read(path, crate::files::SNAPSHOT_MAX).map_err(|source| PersistError::Io {
         path: path.to_path_buf(),
         source,
     })?;
@@ -483,7 +484,7 @@ pub(super) fn decode_meta_bytes(data: &[u8]) -> Option<ZoneMeta> {
 pub(super) fn snapshot_serial(path: &Path) -> io::Result<Option<u32>> {
     use std::io::Read;
     let mut head = vec![0u8; 2048];
-    let mut f = File::open(path)?;
+    let (mut f, _) = crate::files::open_regular(path, crate::files::SNAPSHOT_MAX)?;
     let mut n = 0;
     while n < head.len() {
         match f.read(&mut head[n..])? {
