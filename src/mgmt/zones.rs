@@ -194,11 +194,14 @@ impl ZoneManager {
         if let Err(e) = std::fs::create_dir_all(&dir) {
             warn!("cannot create {}: {e}", dir.display());
         }
-        // Temporary files left by a crash mid-write are never read; remove them.
-        match persist::clean_temp(&dir) {
-            Ok(0) => {}
-            Ok(n) => info!(files = n, "removed temporary files left by an interrupted write"),
-            Err(e) => warn!("cannot clean {}: {e}", dir.display()),
+        // Temporary files left by a crash mid-write are never read; remove
+        // them (snapshots and timers in zones/, the API zone list beside it).
+        for d in [&config.node.data_dir, &dir] {
+            match persist::clean_temp(d) {
+                Ok(0) => {}
+                Ok(n) => info!(files = n, dir = %d.display(), "removed temporary files left by an interrupted write"),
+                Err(e) => warn!("cannot clean {}: {e}", d.display()),
+            }
         }
         let engine = Engine::new(server.store().clone(), dir, Default::default());
         let manager = ZoneManager {

@@ -703,9 +703,15 @@ pub fn remove(dir: &Path, apex: &[u8]) -> io::Result<()> {
     sync_dir(dir)
 }
 
-/// True for a temporary file of [`write_zone`]: `<name>.zone.bin.<pid>-<n>.tmp`.
-fn is_temp(name: &str) -> bool {
-    name.ends_with(TMP_SUFFIX) && name.contains(".zone.bin.")
+/// True for a temporary file of one of the node's atomic writers under the
+/// data dir, which a crash (kill -9, power loss) can leave behind. This is
+/// the one list of them: [`write_zone`]'s `<name>.zone.bin.<pid>-<n>.tmp`,
+/// the timers' `<name>.zone.bin.timers.tmp` (both in `<data-dir>/zones`)
+/// and the list of API zones' `api-zones.json.<pid>.tmp` (in the data dir).
+/// A writer that adds a temporary file adds its pattern here. Other `.tmp`
+/// files (an operator's) are left alone.
+pub fn is_temp(name: &str) -> bool {
+    name.ends_with(TMP_SUFFIX) && (name.contains(".zone.bin.") || name.starts_with("api-zones.json."))
 }
 
 /// Removes temporary files a crashed writer left in `dir`; returns how many.
