@@ -224,6 +224,44 @@ fn a_secondary_whose_first_attempt_failed_does_not_hold_a_fresh_node_back() {
     );
 }
 
+/// A file zone that did not load, its file fixed, SIGHUP: served, and no
+/// longer reported.
+#[test]
+fn a_broken_file_zone_fixed_and_reloaded_is_served() {
+    if !pharos_only() {
+        return;
+    }
+    let dir = tempfile::Builder::new().prefix("pharos-zones.").tempdir().unwrap();
+    let path = dir.path().join("fix.test.zone");
+    let good = "$ORIGIN fix.test.\n$TTL 300\n@ SOA ns1 host 1 3600 600 86400 300\n@ NS ns1\nns1 A 192.0.2.1\n";
+    std::fs::write(&path, good.replace("192.0.2.1", "192.0.2.999")).unwrap();
+    let node = MgmtNode::start(PharosOpts {
+        zones: vec![Zone::new("example.com", Path::new("zones/example.com.zone"))],
+        extra_toml: format!(
+            "[[zone]]\nname = \"fix.test\"\nfile = {}\n",
+            toml_str(&path.to_string_lossy())
+        ),
+        ipv6: false,
+        ..Default::default()
+    });
+    assert_eq!(rcode(&node, "fix.test"), Some(RCODE_SERVFAIL));
+    let z = node.get("/zones/fix.test").json();
+    assert_eq!(z["state"], "failed", "{z}");
+    assert!(
+        z["last-error"].as_str().is_some_and(|e| e.contains("fix.test.zone:5:")),
+        "{z}"
+    );
+
+    // Keep the mtime moving forward even on a coarse-grained filesystem.
+    std::thread::sleep(Duration::from_millis(20));
+    std::fs::write(&path, good).unwrap();
+    node.pharos.signal(libc::SIGHUP);
+    wait_rcode(&node, "fix.test", RCODE_NOERROR, Duration::from_secs(5));
+    let z = node.get("/zones/fix.test").json();
+    assert_eq!(z["state"], "ok", "{z}");
+    assert!(z["last-error"].is_null(), "{z}");
+}
+
 // -------------------------------------------------------- secondary zones
 
 /// A secondary zone's text: SOA expire 1 h (the pharos clamps decide).

@@ -608,7 +608,7 @@ mod tests {
         // longer probed)
         store.update(|set| set.with(zone("b.test"), true));
         let counted = tokio::time::timeout(Duration::from_secs(5), async {
-            while !stats.last_check().is_some_and(|c| c.zones_failed == 1) {
+            while stats.last_check().is_none_or(|c| c.zones_failed != 1) {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         });
