@@ -19,6 +19,8 @@
 //!   config              TOML schema (serde) and the validated runtime Config
 //!   logging             the non-blocking log writer; per-event summaries
 //!                       (one line per source and reason per interval)
+//!   files               bounded reads of the files the config and the data
+//!                       dir point at (a leaf: regular files within a limit)
 //! ```
 //!
 //! The query path (`dns::answer`) reads zone snapshots without locking:
@@ -30,6 +32,7 @@ pub mod cli;
 pub mod config;
 pub mod dns;
 pub mod error;
+pub mod files;
 pub mod health;
 pub mod logging;
 pub mod mgmt;

@@ -7,7 +7,10 @@
 //!   are deleted); zones added are loaded and served; zones whose settings
 //!   changed are replaced while the version held keeps answering; file
 //!   zones whose file changed since they were loaded are loaded again (a
-//!   broken file leaves the old version serving);
+//!   broken file leaves the old version serving; a new zone whose file does
+//!   not load answers SERVFAIL and is reported, as at start-up). The file
+//!   and its zone files are read within their bounds (`crate::files`): a
+//!   FIFO or a device is refused at once, never read or waited on;
 //! - `[bgp]`: sessions whose peer settings did not change stay up and get
 //!   the new announcements; peers removed get a Cease, new or changed ones
 //!   start (see [`crate::bgp::Speaker::reconfigure`]);

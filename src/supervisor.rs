@@ -38,13 +38,13 @@ pub fn serve(config: Config, path: &std::path::Path) -> Result<(), Error> {
         load_zones(&all)
     };
     // Secondary zones with nothing on disk answer SERVFAIL (not REFUSED)
-    // from the first query on, before the engine takes them.
+    // from the first query on, before the engine takes them; so do file
+    // zones whose file failed to load (a zone-level failure, reported).
     let served: std::collections::HashSet<&[u8]> = loaded.zones.iter().map(|z| z.apex()).collect();
     let placeholders: Vec<crate::zone::store::Served> = config
         .zones
         .iter()
         .chain(api_zones.valid.iter().map(|(_, z)| z))
-        .filter(|z| z.source.is_secondary())
         .filter_map(|z| crate::zone::name::from_text(&z.name).ok())
         .filter(|apex| !served.contains(apex.as_slice()))
         .map(|apex| crate::zone::store::Served {
@@ -56,6 +56,7 @@ pub fn serve(config: Config, path: &std::path::Path) -> Result<(), Error> {
     drop(served);
     let store = Store::new(ZoneSet::from_zones(loaded.zones).with_entries(placeholders));
     let persisted = loaded.persisted;
+    let load_errors = loaded.failed;
     let server = Arc::new(Server::new(
         store,
         ServerOptions {
@@ -113,7 +114,19 @@ pub fn serve(config: Config, path: &std::path::Path) -> Result<(), Error> {
             });
         }
         let zones = crate::mgmt::ZoneManager::start(&config, api_zones, server.clone(), persisted);
-        let health = health::Monitor::start(health::Options::new(&config, bound), server.store().clone());
+        for (name, why) in load_errors {
+            zones.set_load_error(&name, Some(why));
+        }
+        // Which zones without a version are still waiting for their first
+        // transfer (they hold back a fresh node), and which have failed.
+        let pending: health::Pending = {
+            let zones = zones.clone();
+            Arc::new(move |apex: &[u8]| zones.first_attempt_pending(apex))
+        };
+        let health = health::Monitor::start(
+            health::Options::new(&config, bound).with_pending(pending),
+            server.store().clone(),
+        );
         // BGP: announces bgp.announce while health says so (src/bgp).
         let mut speaker = config
             .bgp
@@ -259,11 +272,13 @@ pub struct Loaded {
     pub zones: Vec<Arc<Zone>>,
     /// Secondary zones served from their persisted copy, by apex.
     pub persisted: std::collections::HashMap<Vec<u8>, Persisted>,
+    /// File zones that failed to load: (name, why in one line).
+    pub failed: Vec<(String, String)>,
 }
 
 /// Loads every file zone and the persisted copy of every secondary zone,
 /// in parallel, before anything is served. A zone that fails is logged and
-/// left out; the others are served.
+/// listed in [`Loaded::failed`] (file zones); the others are served.
 pub fn load_zones(config: &Config) -> Loaded {
     enum Job<'a> {
         File(&'a str, &'a std::path::Path),
@@ -315,7 +330,10 @@ pub fn load_zones(config: &Config) -> Loaded {
                                 for e in &errs.0 {
                                     error!(zone = name, "{e}");
                                 }
-                                error!(zone = name, "zone not loaded; it is not served");
+                                error!(zone = name, "zone not loaded; it answers SERVFAIL");
+                                if let Ok(mut r) = results.lock() {
+                                    r.failed.push((name.to_string(), errs.summary()));
+                                }
                             }
                         },
                         Job::Persisted(name, path) => match crate::zone::persist::read_zone(path) {

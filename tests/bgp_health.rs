@@ -5,8 +5,8 @@
 //! what the peer has: the route is withdrawn when DNS stops being healthy
 //! and announced again when it is healthy.
 //!
-//! - a secondary zone that expires (its primary stopped): withdrawn; the
-//!   primary back: announced;
+//! - a critical secondary zone (`health.critical-zones`) that expires (its
+//!   primary stopped): withdrawn; the primary back: announced;
 //! - `health.probe` failing (the record it asks for removed on the primary,
 //!   NOTIFY + IXFR): withdrawn; the record back: announced;
 //! - a listener killed from outside (its UDP sockets aborted with `ss -K`,
@@ -135,18 +135,19 @@ fn wait_rcode(node: &Node, name: &str, want: u8, timeout: Duration) -> Instant {
 }
 // ------------------------------------------------------------------ tests
 
-/// (a) With its only primary stopped, sec.test expires (expire clamped to
-/// 2..3 s): unhealthy, withdrawn at the peer. The primary back: the next
-/// retry transfers the zone, healthy, announced again.
+/// (a) With its only primary stopped, sec.test, a critical zone, expires
+/// (expire clamped to 2..3 s): unhealthy, withdrawn at the peer. The
+/// primary back: the next retry transfers the zone, healthy, announced
+/// again.
 #[test]
-fn expired_secondary_zone_withdraws_and_its_primary_back_announces() {
+fn expired_critical_zone_withdraws_and_its_primary_back_announces() {
     let peer = BgpPeer::start("bird", &PeerOpts::default());
     let mut knot = primary_in_node_ns(&peer, "");
     let timers = "refresh-min = \"1s\"\nrefresh-max = \"1s\"\nretry-min = \"1s\"\nretry-max = \"1s\"\n\
                   expire-min = \"2s\"\nexpire-max = \"3s\"";
     let cfg = node_config(
         &peer,
-        "interval = \"200ms\"\nrise = 2\nfall = 2",
+        "interval = \"200ms\"\nrise = 2\nfall = 2\ncritical-zones = [\"sec.test\"]",
         sec_zone_toml(&knot, timers),
     );
     let node = Node::start(&peer, &cfg);
@@ -166,7 +167,7 @@ fn expired_secondary_zone_withdraws_and_its_primary_back_announces() {
     );
     let line = transition(&node, at, "unhealthy");
     assert!(
-        line.contains("reason=zone sec.test expired") && line.contains("bgp=withdraw"),
+        line.contains("reason=critical zone sec.test expired") && line.contains("bgp=withdraw"),
         "{line}"
     );
     // The session stays up and the other zone is still served.

@@ -72,6 +72,8 @@ fn example_config_round_trips() {
     assert_eq!(h.drain, Duration::from_secs(5));
     assert_eq!(h.maintenance_file, root.join("var/pharos/maintenance"));
     assert_eq!(h.probe.as_ref().map(|p| p.name.as_str()), Some("example.com"));
+    assert!(h.critical_zones.is_empty());
+    assert_eq!(h.max_failed_zones, pharos::config::MaxFailed::Percent(50));
 
     assert_eq!(c.mgmt.listen, Some(addr("127.0.0.1:8053")));
     assert_eq!(c.mgmt.token_file, root.join("var/pharos/token"));

@@ -2,9 +2,11 @@
 //! is read from its log (`health: <state> reason=...`), since the BGP side
 //! (routes at a real peer) is tested with the speaker.
 //!
-//! What is checked: a node with good zones becomes healthy; a secondary
-//! zone past its expire makes it unhealthy, naming the zone, and healthy
-//! again when its primary (Knot DNS) is back; the maintenance file drains
+//! What is checked: a node with good zones becomes healthy; a critical
+//! secondary zone (`health.critical-zones`) past its expire makes it
+//! unhealthy, naming the zone, and healthy again when its primary (Knot
+//! DNS) is back (a zone that is not critical does not: see
+//! tests/zone_failures.rs); the maintenance file drains
 //! (draining, then drained) while DNS keeps answering, and removing it
 //! brings the node back; SIGTERM/SIGINT publish `stopping`, wait the drain
 //! only when BGP has something to drain, and exit 0; a probe that fails
@@ -323,10 +325,11 @@ fn start_secondary(knot: &KnotPrimary, timers: &str, health: &str) -> Pharos {
     })
 }
 
-/// With its only primary stopped, sec.test expires (expire clamped to
-/// 2..3 s): unhealthy, naming the zone; the primary back: healthy again.
+/// With its only primary stopped, sec.test, a critical zone, expires
+/// (expire clamped to 2..3 s): unhealthy, naming the zone; the primary
+/// back: healthy again.
 #[test]
-fn expired_secondary_zone_is_unhealthy_until_its_primary_is_back() {
+fn expired_critical_zone_is_unhealthy_until_its_primary_is_back() {
     require_knot();
     if !pharos_only() {
         return;
@@ -334,14 +337,14 @@ fn expired_secondary_zone_is_unhealthy_until_its_primary_is_back() {
     let mut knot = KnotPrimary::start(SEC, &sec_zone_text(""));
     let timers = "refresh-min = \"1s\"\nrefresh-max = \"1s\"\nretry-min = \"1s\"\nretry-max = \"1s\"\n\
                   expire-min = \"2s\"\nexpire-max = \"3s\"";
-    let p = start_secondary(&knot, timers, "rise = 2\nfall = 2");
+    let p = start_secondary(&knot, timers, "rise = 2\nfall = 2\ncritical-zones = [\"sec.test\"]");
     let (_, at) = wait_log(&p, 0, Duration::from_secs(5), &["health: healthy"]);
 
     knot.stop();
     let stopped = Instant::now();
     let (line, at) = wait_log(&p, at, Duration::from_secs(8), &["health: unhealthy"]);
     eprintln!("unhealthy {:?} after the primary stopped", stopped.elapsed());
-    assert!(line.contains("reason=zone sec.test expired"), "{line}");
+    assert!(line.contains("reason=critical zone sec.test expired"), "{line}");
     assert!(line.contains("from=healthy") && line.contains("bgp=withdraw"), "{line}");
     // the other zone is still served
     assert_answers(&p, "sec.test expired");

@@ -287,7 +287,7 @@ pub fn write_timers(path: &std::path::Path, serial: u32, expire_at_unix: u64) ->
 
 /// Reads a timers file: the expiry of `serial`, if the file is about it.
 pub fn read_timers(path: &std::path::Path, serial: u32) -> Option<u64> {
-    let text = std::fs::read_to_string(path).ok()?;
+    let text = crate::files::read_to_string(path, crate::files::STATE_MAX).ok()?;
     let mut it = text.split_whitespace();
     let s: u32 = it.next()?.parse().ok()?;
     let at: u64 = it.next()?.parse().ok()?;

@@ -416,6 +416,45 @@ pub struct HealthConfig {
     pub maintenance_file: PathBuf,
     /// Between BGP withdraw and stop on SIGTERM.
     pub drain: Duration,
+    /// `health.critical-zones`: names (normalized like
+    /// [`ZoneConfig::name`]) whose failure always withdraws the node.
+    pub critical_zones: Vec<String>,
+    /// `health.max-failed-zones`: more zones failed at once than this and
+    /// the node counts itself cut off (withdraws). Default 50 %.
+    pub max_failed_zones: MaxFailed,
+}
+
+/// `health.max-failed-zones`: a share of the node's zones or a count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaxFailed {
+    /// Percent of the zones, 0..=100.
+    Percent(u8),
+    Count(u64),
+}
+
+impl Default for MaxFailed {
+    fn default() -> Self {
+        MaxFailed::Percent(50)
+    }
+}
+
+impl MaxFailed {
+    /// Whether `failed` zones out of `total` are more than allowed.
+    pub fn exceeded(self, failed: usize, total: usize) -> bool {
+        match self {
+            MaxFailed::Percent(p) => (failed as u128) * 100 > u128::from(p) * (total as u128),
+            MaxFailed::Count(n) => failed as u64 > n,
+        }
+    }
+}
+
+impl fmt::Display for MaxFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MaxFailed::Percent(p) => write!(f, "{p}%"),
+            MaxFailed::Count(n) => write!(f, "{n}"),
+        }
+    }
 }
 
 /// `health.probe = "example.com SOA"`: a query sent to the node's own
@@ -508,10 +547,11 @@ impl fmt::Display for ConfigErrors {
 impl std::error::Error for ConfigErrors {}
 
 impl Config {
-    /// Reads, parses and validates a config file. Relative paths in it are
-    /// resolved against the file's directory.
+    /// Reads, parses and validates a config file (a regular file of at most
+    /// [`crate::files::CONFIG_MAX`]). Relative paths in it are resolved
+    /// against the file's directory.
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
+        let text = crate::files::read_to_string(path, crate::files::CONFIG_MAX).map_err(|e| ConfigErrors {
             file: path.to_path_buf(),
             errors: vec![ConfigError::new("", format!("cannot read the file: {e}"))],
         })?;

@@ -164,6 +164,16 @@ pub(crate) struct RawHealth {
     pub probe: Option<String>,
     pub maintenance_file: Option<String>,
     pub drain: Option<String>,
+    pub critical_zones: Option<Vec<String>>,
+    pub max_failed_zones: Option<RawCountOrShare>,
+}
+
+/// A count (`100`) or a share of a whole (`"50%"`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged, expecting = "a count (100) or a percentage (\"50%\")")]
+pub(crate) enum RawCountOrShare {
+    Count(i64),
+    Text(String),
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -569,6 +569,38 @@ listen = ["127.0.0.1:5353", "localhost:80"]
 }
 
 #[test]
+fn critical_zones_and_max_failed_zones() {
+    use super::MaxFailed;
+    let c = ok(&with("[health]\n"));
+    assert!(c.health.critical_zones.is_empty());
+    assert_eq!(c.health.max_failed_zones, MaxFailed::Percent(50));
+    let c = ok(&with(
+        "[health]\ncritical-zones = [\"Esgob.com.\", \"not-configured.example\"]\nmax-failed-zones = \"10 %\"\n",
+    ));
+    assert_eq!(c.health.critical_zones, ["esgob.com", "not-configured.example"]);
+    assert_eq!(c.health.max_failed_zones, MaxFailed::Percent(10));
+    let c = ok(&with("[health]\nmax-failed-zones = 100\n"));
+    assert_eq!(c.health.max_failed_zones, MaxFailed::Count(100));
+    let errs = errors(&with(
+        "[health]\ncritical-zones = [\"a..b\", \"x.test\", \"X.test.\"]\nmax-failed-zones = \"150%\"\n",
+    ));
+    assert_error(&errs, "health.critical-zones[0]", "empty label");
+    assert_error(&errs, "health.critical-zones[2]", "listed twice");
+    assert_error(&errs, "health.max-failed-zones", "percentage");
+    assert_eq!(errs.len(), 3, "{errs:#?}");
+    assert_error(
+        &errors(&with("[health]\nmax-failed-zones = -1\n")),
+        "health.max-failed-zones",
+        "negative",
+    );
+    assert_error(
+        &errors(&with("[health]\nmax-failed-zones = true\n")),
+        "health.max-failed-zones",
+        "percentage",
+    );
+}
+
+#[test]
 fn unknown_keys_and_types_are_all_reported_with_lines() {
     let text = "[node]\nid = \"t\"\nidd = 1\n\
                 [dns]\nlisten = [\"127.0.0.1:5353\", 7]\nnsid = \"yes\"\nlisen = []\n\

@@ -11,25 +11,47 @@
 //! - `machine`: the sans-IO state machine, [`Hysteresis`] (rise/fall) and
 //!   [`Core`] (maintenance, dead listener, shutdown on top of it);
 //! - `probe`: the DNS probes (query, response check, which zones to ask);
+//! - `zones`: the zone rule (sans-IO): failed, pending, critical, cut off;
 //! - `monitor`: the task that runs a check round every `health.interval`
 //!   and its handle, [`Monitor`], which the supervisor keeps.
 //!
 //! # What "healthy" means
 //!
-//! A check round passes when
+//! Health decides on the node, not on one customer's zone. A zone that
+//! cannot be answered from is either a **zone-level failure** or
+//! **pending**:
 //!
-//! 1. every zone is answerable: each configured zone and each zone in the
-//!    store is loaded (has a version) and is not past its SOA expire. One
-//!    expired zone out of thousands fails the round: a node that answers
-//!    SERVFAIL for a customer's zone must not attract that customer's
-//!    queries (the zone is named in the reason); and
-//! 2. every DNS probe passes, on every listener (wildcard listeners are
-//!    asked on the loopback address of their family). The probe is
-//!    `health.probe` if set; else the SOA of the zones, at most
-//!    [`ZONES_PER_ROUND`] a round in rotation, failures first (see
-//!    `probe`); with no zone at all, `. SOA`, to which any answer will do.
-//!    Each probe waits `health.interval` for its answer, at most 1 s and
-//!    at least 50 ms.
+//! - failed: a file zone whose file did not load (it has a SERVFAIL
+//!   placeholder in the store); a secondary zone past its SOA expire,
+//!   because its primaries answer but have no usable copy or have been
+//!   unreachable past expire; a secondary zone with no version whose first
+//!   SOA query or transfer failed. A failed zone answers SERVFAIL, is
+//!   reported (`/status`, `/zones`, `/metrics`, the status page, the log)
+//!   and does **not** withdraw the node;
+//! - pending: a secondary zone with no version whose first attempt has not
+//!   finished (the supervisor passes that test in as a [`Pending`], built
+//!   from the secondary engine's status; health does not depend on `axfr`).
+//!
+//! A check round fails, and after `fall` such rounds the node withdraws,
+//! when (see `zones`):
+//!
+//! 1. a zone of `health.critical-zones` is failed, pending, or not served
+//!    at all;
+//! 2. more than `health.max-failed-zones` (default `"50%"`, or a count)
+//!    of the node's zones are failed at once: the node is cut off (from its
+//!    primaries, its disk), since every node holds the same zones; the
+//!    reason names the count ("5,001 of 10,000 zones failed
+//!    (max-failed-zones 50%): cut off");
+//! 3. until the node has been healthy once, any zone is pending (a fresh
+//!    node must not announce SERVFAILs it is about to stop giving); a zone
+//!    added later that is still pending does not hold it back;
+//! 4. a DNS probe fails, on any listener (wildcard listeners are asked on
+//!    the loopback address of their family): the node cannot answer. The
+//!    probe is `health.probe` if set; else the SOA of the zones that can be
+//!    answered (a failed zone is not probed), at most [`ZONES_PER_ROUND`] a
+//!    round in rotation, failures first (see `probe`); with none, `. SOA`,
+//!    to which any answer will do. Each probe waits `health.interval` for
+//!    its answer, at most 1 s and at least 50 ms.
 //!
 //! `rise` passing rounds in a row make the node healthy, `fall` failing
 //! ones unhealthy; shorter runs change nothing. A listener that dies makes
@@ -55,10 +77,12 @@ use std::time::Instant;
 mod machine;
 mod monitor;
 mod probe;
+mod zones;
 
 pub use machine::{Core, Hysteresis, Transition, Verdict};
-pub use monitor::{LastCheck, Monitor, Options, Stats, zone_problems};
+pub use monitor::{LastCheck, Monitor, Options, Stats};
 pub use probe::ZONES_PER_ROUND;
+pub use zones::{Pending, ZoneCheck, check_zones};
 
 /// What the node is doing about its anycast prefixes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,7 +91,8 @@ pub enum State {
     Starting,
     /// DNS answers correctly: announced.
     Healthy,
-    /// DNS broken (probe failing, zone expired, listener dead): withdrawn.
+    /// DNS broken (probe failing, critical zone failed, cut off, listener
+    /// dead): withdrawn.
     Unhealthy,
     /// Maintenance file present, first phase: announced with the
     /// GRACEFUL_SHUTDOWN community (RFC 8326) so peers move traffic away.

@@ -20,10 +20,10 @@ use tokio::time::MissedTickBehavior;
 use tracing::{debug, error, info, warn};
 
 use super::machine::{Core, Transition};
-use super::probe::{self, Rotation, Target, ZONES_PER_ROUND, display_name};
+use super::probe::{self, Rotation, Target, ZONES_PER_ROUND};
+use super::zones::{Pending, check_zones, thousands};
 use super::{Announce, Health, HealthRx, HealthTx, State};
-use crate::config::{Config, HealthProbe};
-use crate::zone::store::ZoneSet;
+use crate::config::{Config, HealthProbe, MaxFailed};
 use crate::zone::{Store, name};
 
 /// Longest wait for a probe's answer; shorter when the interval is.
@@ -32,7 +32,7 @@ const MAX_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 const MIN_PROBE_TIMEOUT: Duration = Duration::from_millis(50);
 
 /// What the health task needs from the config and the supervisor.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Options {
     pub interval: Duration,
     pub rise: u32,
@@ -44,9 +44,40 @@ pub struct Options {
     pub drain: Duration,
     /// The listeners' addresses as bound (wildcards are probed on loopback).
     pub listen: Vec<SocketAddr>,
-    /// Apexes (lowercase wire) of the configured zones: each must be loaded
-    /// and fresh, as must every other zone in the store.
+    /// Apexes (lowercase wire) of the configured zones: until the node has
+    /// been healthy once, one not yet in the store holds it back.
     pub zones: Vec<Box<[u8]>>,
+    /// Apexes of `health.critical-zones`.
+    pub critical: Vec<Box<[u8]>>,
+    /// `health.max-failed-zones`.
+    pub max_failed: MaxFailed,
+    /// Whether a zone without a version still waits for its first attempt
+    /// (see `zones`); default: never (every such zone failed).
+    pub pending: Pending,
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("interval", &self.interval)
+            .field("rise", &self.rise)
+            .field("fall", &self.fall)
+            .field("probe", &self.probe)
+            .field("maintenance_file", &self.maintenance_file)
+            .field("drain", &self.drain)
+            .field("listen", &self.listen)
+            .field("zones", &self.zones.len())
+            .field("critical", &self.critical.len())
+            .field("max_failed", &self.max_failed)
+            .finish_non_exhaustive()
+    }
+}
+
+fn apexes<'a>(names: impl Iterator<Item = &'a str>) -> Vec<Box<[u8]>> {
+    names
+        .filter_map(|n| name::from_text(n).ok())
+        .map(Vec::into_boxed_slice)
+        .collect()
 }
 
 impl Options {
@@ -61,13 +92,18 @@ impl Options {
             maintenance_file: h.maintenance_file.clone(),
             drain: h.drain,
             listen,
-            zones: config
-                .zones
-                .iter()
-                .filter_map(|z| name::from_text(&z.name).ok())
-                .map(Vec::into_boxed_slice)
-                .collect(),
+            zones: apexes(config.zones.iter().map(|z| z.name.as_str())),
+            critical: apexes(h.critical_zones.iter().map(String::as_str)),
+            max_failed: h.max_failed_zones,
+            pending: Arc::new(|_: &[u8]| false),
         }
+    }
+
+    /// Tells which zones without a version still wait for their first
+    /// attempt (the supervisor asks the secondary engine).
+    pub fn with_pending(mut self, pending: Pending) -> Options {
+        self.pending = pending;
+        self
     }
 
     /// How long a probe waits for its answer: the interval, at most 1 s,
@@ -107,6 +143,10 @@ pub struct LastCheck {
     pub reason: String,
     pub zones: usize,
     pub zone_problems: usize,
+    /// Zone-level failures (answering SERVFAIL, reported, not withdrawing
+    /// below `max-failed-zones`) and zones waiting for a first transfer.
+    pub zones_failed: usize,
+    pub zones_pending: usize,
     pub probes: usize,
     pub probes_failed: usize,
 }
@@ -233,6 +273,7 @@ async fn run(shared: Arc<Shared>, opts: Options, store: Store) {
     let mut previous: Option<(bool, String)> = None;
     let mut seen_healthy = false;
     let mut maintenance_error = false;
+    let mut failed_before = 0;
     let configured_probe = opts.probe.as_ref().and_then(|p| match name::from_text(&p.name) {
         Ok(n) => Some(Target::configured(&n, p.qtype)),
         Err(e) => {
@@ -271,14 +312,28 @@ async fn run(shared: Arc<Shared>, opts: Options, store: Store) {
         }
         shared.apply(|c, now| c.tick(now));
 
-        // Until the node has been healthy once, a zone with no version yet
-        // keeps it withdrawn (a fresh node must not announce SERVFAILs).
-        // Afterwards a zone added later that has not transferred yet (its
-        // primary may be down) does not withdraw every other zone with it.
+        // Until the node has been healthy once, a zone still waiting for
+        // its first transfer keeps it withdrawn (a fresh node must not
+        // announce SERVFAILs). Afterwards a zone added later that has not
+        // transferred yet does not withdraw every other zone with it.
         let started_up = seen_healthy || lock(&shared.core).state() == State::Healthy;
         seen_healthy = started_up;
         let round = check_round(&opts, &store, configured_probe.as_ref(), &mut rotation, started_up).await;
         record(&shared, &round);
+        if round.zones_failed != failed_before {
+            if round.zones_failed == 0 {
+                info!("health: no zone failed any more");
+            } else {
+                warn!(
+                    failed = round.zones_failed,
+                    zones = round.zones,
+                    max_failed_zones = %opts.max_failed,
+                    "health: zones failed (answering SERVFAIL; see GET /zones): {}",
+                    round.failed_sample
+                );
+            }
+            failed_before = round.zones_failed;
+        }
         let changed = previous
             .as_ref()
             .is_none_or(|(ok, why)| *ok != round.ok || *why != round.reason);
@@ -334,6 +389,8 @@ fn record(shared: &Shared, r: &Round) {
         reason: r.reason.clone(),
         zones: r.zones,
         zone_problems: r.zone_problems,
+        zones_failed: r.zones_failed,
+        zones_pending: r.zones_pending,
         probes: r.probes,
         probes_failed: r.probes_failed,
     });
@@ -347,6 +404,10 @@ struct Round {
     took: Duration,
     zones: usize,
     zone_problems: usize,
+    zones_failed: usize,
+    zones_pending: usize,
+    /// The first failed zones, for the log ("a.test expired, b.test not loaded").
+    failed_sample: String,
     probes: usize,
     probes_failed: usize,
 }
@@ -361,25 +422,36 @@ async fn check_round(
 ) -> Round {
     let started = Instant::now();
     let set = store.snapshot();
-    let mut problems = zone_problems(&set, &opts.zones, started_up);
+    let zones = check_zones(
+        &set,
+        &opts.zones,
+        &opts.critical,
+        opts.max_failed,
+        &*opts.pending,
+        started_up,
+    );
+    let mut problems = zones.problems;
     let zone_problems = problems.len();
 
+    // Only zones that answer are probed: a failed zone's SERVFAIL is
+    // reported as a zone failure, not as the node failing to answer.
+    let mut apexes: Vec<Box<[u8]>> = Vec::new();
+    if configured.is_none() {
+        apexes = set
+            .iter()
+            .filter(|s| s.answerable().is_some())
+            .map(|s| s.apex.clone())
+            .collect();
+        apexes.sort_unstable();
+    }
     let targets: Vec<Target> = match configured {
         Some(t) => vec![t.clone()],
-        None if set.is_empty() => vec![Target::liveness()],
-        None => {
-            let mut apexes: Vec<Box<[u8]>> = set
-                .iter()
-                .filter(|s| !started_up || s.zone.is_some())
-                .map(|s| s.apex.clone())
-                .collect();
-            apexes.sort_unstable();
-            rotation
-                .pick(&apexes, ZONES_PER_ROUND)
-                .iter()
-                .map(|a| Target::soa(a))
-                .collect()
-        }
+        None if apexes.is_empty() => vec![Target::liveness()],
+        None => rotation
+            .pick(&apexes, ZONES_PER_ROUND)
+            .iter()
+            .map(|a| Target::soa(a))
+            .collect(),
     };
     let targets: Arc<[Target]> = targets.into();
     let timeout = opts.probe_timeout();
@@ -422,49 +494,34 @@ async fn check_round(
         2 => format!("{} (and 1 more problem)", problems.swap_remove(0)),
         n => format!("{} (and {} more problems)", problems.swap_remove(0), n - 1),
     };
+    let mut failed_sample: Vec<String> = zones
+        .failed
+        .iter()
+        .take(3)
+        .map(|(n, why)| format!("{n} {why}"))
+        .collect();
+    if zones.failed.len() > 3 {
+        failed_sample.push(format!("{} more", thousands(zones.failed.len() - 3)));
+    }
     Round {
         ok,
         reason,
         took: started.elapsed(),
-        zones: set.len(),
+        zones: zones.total,
         zone_problems,
+        zones_failed: zones.failed.len(),
+        zones_pending: zones.pending,
+        failed_sample: failed_sample.join(", "),
         probes: targets.len() * listeners.len(),
         probes_failed,
     }
-}
-
-/// Every zone that cannot be answered from, by name: a configured zone
-/// missing from the store, a zone with no version yet (only until the node
-/// has `started_up`: been healthy once), an expired zone.
-pub fn zone_problems(set: &ZoneSet, configured: &[Box<[u8]>], started_up: bool) -> Vec<String> {
-    let mut bad: Vec<(&[u8], &str)> = Vec::new();
-    for s in set.iter() {
-        if s.zone.is_none() {
-            if started_up {
-                continue;
-            }
-            bad.push((&s.apex, "not loaded (no version transferred yet)"));
-        } else if s.expired {
-            bad.push((&s.apex, "expired"));
-        }
-    }
-    for apex in configured {
-        if set.get(apex).is_none() && !started_up {
-            bad.push((apex, "not loaded"));
-        }
-    }
-    bad.sort_unstable();
-    bad.dedup_by(|a, b| a.0 == b.0);
-    bad.into_iter()
-        .map(|(apex, why)| format!("zone {} {why}", display_name(apex)))
-        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::zone::file::load_zone_text;
-    use crate::zone::store::Served;
+    use crate::zone::store::ZoneSet;
     use std::sync::atomic::AtomicBool;
 
     fn zone(apex: &str) -> Arc<crate::zone::Zone> {
@@ -474,37 +531,6 @@ mod tests {
 
     fn wire(s: &str) -> Box<[u8]> {
         name::from_text(s).unwrap().into()
-    }
-
-    #[test]
-    fn zone_problems_name_each_zone() {
-        let set = ZoneSet::from_zones([zone("a.test"), zone("b.test")]);
-        assert!(zone_problems(&set, &[wire("a.test"), wire("b.test")], false).is_empty());
-        let set = set.with(zone("c.test"), true).with_entry(Served {
-            apex: wire("d.test"),
-            zone: None,
-            expired: false,
-        });
-        let configured = [wire("a.test"), wire("c.test"), wire("e.test")];
-        assert_eq!(
-            zone_problems(&set, &configured, false),
-            [
-                "zone c.test expired",
-                "zone d.test not loaded (no version transferred yet)",
-                "zone e.test not loaded"
-            ]
-        );
-    }
-
-    #[test]
-    fn zones_without_a_version_count_only_until_first_healthy() {
-        let set = ZoneSet::default().with_entry(Served {
-            apex: wire("new.test"),
-            zone: None,
-            expired: false,
-        });
-        assert_eq!(zone_problems(&set, &[], false).len(), 1);
-        assert!(zone_problems(&set, &[], true).is_empty());
     }
 
     /// A listener that answers every query with an authoritative SOA.
@@ -551,9 +577,12 @@ mod tests {
             maintenance_file: maintenance.clone(),
             drain: Duration::from_millis(60),
             listen: vec![addr],
-            zones: vec![wire("a.test")],
+            zones: vec![wire("a.test"), wire("b.test")],
+            critical: vec![wire("a.test")],
+            max_failed: MaxFailed::default(),
+            pending: Arc::new(|_: &[u8]| false),
         };
-        let store = Store::new(ZoneSet::from_zones([zone("a.test")]));
+        let store = Store::new(ZoneSet::from_zones([zone("a.test"), zone("b.test")]));
         let monitor = Monitor::start(opts, store.clone());
         let mut rx = monitor.subscribe();
         assert_eq!(rx.borrow().state, State::Starting);
@@ -564,7 +593,7 @@ mod tests {
         assert!(
             stats
                 .last_check()
-                .is_some_and(|c| c.ok && c.zones == 1 && c.probes == 1)
+                .is_some_and(|c| c.ok && c.zones == 2 && c.probes == 2)
         );
 
         std::fs::write(&maintenance, b"").unwrap();
@@ -575,11 +604,25 @@ mod tests {
         std::fs::remove_file(&maintenance).unwrap();
         wait_state(&mut rx, State::Healthy).await;
 
-        // an expired zone: unhealthy after `fall` rounds, naming it
+        // one expired zone out of two: reported, still healthy (and no
+        // longer probed)
+        store.update(|set| set.with(zone("b.test"), true));
+        let counted = tokio::time::timeout(Duration::from_secs(5), async {
+            while stats.last_check().is_none_or(|c| c.zones_failed != 1) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        assert!(counted.await.is_ok(), "{:?}", stats.last_check());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(monitor.current().state, State::Healthy);
+        assert!(stats.last_check().is_some_and(|c| c.ok && c.probes == 1));
+        store.update(|set| set.with(zone("b.test"), false));
+
+        // the critical zone expired: unhealthy after `fall` rounds, naming it
         store.update(|set| set.with(zone("a.test"), true));
         wait_state(&mut rx, State::Unhealthy).await;
         assert!(
-            rx.borrow().reason.starts_with("zone a.test expired"),
+            rx.borrow().reason.starts_with("critical zone a.test expired"),
             "{:?}",
             *rx.borrow()
         );
@@ -609,6 +652,9 @@ mod tests {
             drain: Duration::ZERO,
             listen: vec![port],
             zones: vec![wire("a.test")],
+            critical: Vec::new(),
+            max_failed: MaxFailed::default(),
+            pending: Arc::new(|_: &[u8]| false),
         };
         let monitor = Monitor::start(opts, Store::new(ZoneSet::from_zones([zone("a.test")])));
         let mut rx = monitor.subscribe();
@@ -633,6 +679,9 @@ mod tests {
             drain: Duration::ZERO,
             listen: Vec::new(),
             zones: Vec::new(),
+            critical: Vec::new(),
+            max_failed: MaxFailed::default(),
+            pending: Arc::new(|_: &[u8]| false),
         };
         assert_eq!(o.probe_timeout(), Duration::from_millis(200));
         o.interval = Duration::from_secs(5);

@@ -245,8 +245,26 @@ pub struct ZoneSummary {
     pub ok: usize,
     pub loading: usize,
     pub expired: usize,
-    pub not_loaded: usize,
+    /// Zone-level failures other than expiry (a file that does not load,
+    /// a first transfer that failed). Like expired zones they answer
+    /// SERVFAIL and do not withdraw the node below `max-failed-zones`.
+    pub failed: usize,
     pub error: usize,
+    /// The failed and expired zones with why, in name order, at most
+    /// [`FAILED_LISTED`].
+    pub failed_zones: Vec<FailedZone>,
+}
+
+/// Failed zones listed in `/status`; the counts cover them all.
+pub const FAILED_LISTED: usize = 100;
+
+/// A zone that answers SERVFAIL, and why.
+#[derive(Serialize)]
+pub struct FailedZone {
+    pub name: String,
+    /// "failed" or "expired".
+    pub state: &'static str,
+    pub error: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -284,8 +302,15 @@ pub fn status_view(st: &AppState, zones: &[ZoneView]) -> StatusView {
             "ok" => summary.ok += 1,
             "loading" => summary.loading += 1,
             "expired" => summary.expired += 1,
-            "not-loaded" => summary.not_loaded += 1,
+            "failed" => summary.failed += 1,
             _ => summary.error += 1,
+        }
+        if matches!(z.state, "failed" | "expired") && summary.failed_zones.len() < FAILED_LISTED {
+            summary.failed_zones.push(FailedZone {
+                name: z.name.clone(),
+                state: z.state,
+                error: z.last_error.clone(),
+            });
         }
     }
     StatusView {

@@ -112,7 +112,7 @@ pub fn validate(
 
 /// Reads the list; a missing file is an empty list.
 pub fn read(path: &Path) -> Result<Vec<ApiZone>, String> {
-    let text = match fs::read_to_string(path) {
+    let text = match crate::files::read_to_string(path, crate::files::STATE_MAX) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(format!("{}: cannot read: {e}", path.display())),
@@ -126,6 +126,12 @@ pub fn read(path: &Path) -> Result<Vec<ApiZone>, String> {
         ));
     }
     Ok(file.zones)
+}
+
+/// The temporary file [`write`] renames over `path`; one left by a crash is
+/// removed at start ([`crate::zone::persist::clean_temp`] knows its name).
+fn temp_path(path: &Path) -> PathBuf {
+    path.with_extension(format!("json.{}.tmp", std::process::id()))
 }
 
 /// Replaces the list atomically.
@@ -142,7 +148,7 @@ pub fn write(path: &Path, zones: &[ApiZone]) -> io::Result<()> {
     };
     let mut text = serde_json::to_string_pretty(&file).map_err(io::Error::other)?;
     text.push('\n');
-    let tmp = path.with_extension(format!("json.{}.tmp", std::process::id()));
+    let tmp = temp_path(path);
     let result = (|| {
         let mut f = fs::File::create(&tmp)?;
         f.write_all(text.as_bytes())?;
@@ -289,6 +295,14 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
             .collect();
         assert!(leftovers.is_empty());
+        // A temporary file left by a crash is one the start-up cleanup removes.
+        let tmp = temp_path(&path);
+        let tmp_name = tmp.file_name().map(|n| n.to_string_lossy().into_owned());
+        assert!(
+            tmp_name.is_some_and(|n| crate::zone::persist::is_temp(&n)),
+            "{}",
+            tmp.display()
+        );
         fs::write(&path, "{not json").unwrap_or_else(|e| panic!("{e}"));
         assert!(read(&path).is_err_and(|e| e.contains(FILE_NAME)));
     }

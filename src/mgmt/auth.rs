@@ -42,8 +42,12 @@ pub fn warn_if_unusable(token_file: &Path) {
     }
 }
 
+/// The token: `mgmt.token-file`, a regular file of at most
+/// [`crate::files::TOKEN_MAX`] (a FIFO or a device is refused at once, so a
+/// mutating call never hangs on it).
 fn read_token(path: &Path) -> Result<Vec<u8>, String> {
-    let raw = std::fs::read(path).map_err(|e| format!("cannot read the token file {}: {e}", path.display()))?;
+    let raw = crate::files::read(path, crate::files::TOKEN_MAX)
+        .map_err(|e| format!("cannot read the token file {} (mgmt.token-file): {e}", path.display()))?;
     let token = raw.trim_ascii();
     if token.is_empty() {
         return Err(format!("the token file {} is empty", path.display()));

@@ -63,8 +63,8 @@ impl Target {
 
     /// Reads the token (whitespace around it ignored).
     pub fn with_token_file(mut self, path: &Path) -> Result<Target, String> {
-        let raw =
-            std::fs::read_to_string(path).map_err(|e| format!("cannot read the token file {}: {e}", path.display()))?;
+        let raw = crate::files::read_to_string(path, crate::files::TOKEN_MAX)
+            .map_err(|e| format!("cannot read the token file {}: {e}", path.display()))?;
         let token = raw.trim();
         if token.is_empty() {
             return Err(format!("the token file {} is empty", path.display()));
@@ -368,12 +368,12 @@ fn render_status(s: &Value, zones: &Value, now: u64) -> String {
     }
     let z = &s["zones"];
     o.push_str(&format!(
-        "zones     {} ({} ok, {} loading, {} expired, {} not loaded, {} with errors)\n",
+        "zones     {} ({} ok, {} loading, {} expired, {} failed, {} with errors)\n",
         text(&z["total"]),
         text(&z["ok"]),
         text(&z["loading"]),
         text(&z["expired"]),
-        text(&z["not-loaded"]),
+        text(&z["failed"]),
         text(&z["error"])
     ));
     o.push_str(&render_zones(zones, now, 20));

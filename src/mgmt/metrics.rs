@@ -340,7 +340,7 @@ impl Collector for NodeCollector {
 
         // ---- zones
         let zones = ctx.zones.list();
-        let mut by_state: std::collections::BTreeMap<&str, u64> = ["ok", "loading", "expired", "not-loaded", "error"]
+        let mut by_state: std::collections::BTreeMap<&str, u64> = ["ok", "loading", "expired", "failed", "error"]
             .into_iter()
             .map(|s| (s, 0))
             .collect();
@@ -356,10 +356,25 @@ impl Collector for NodeCollector {
         gauges(
             &mut enc,
             "zone_state",
-            "The state of each zone (ok, loading, expired, not-loaded, error) as a label; value 1",
+            "The state of each zone (ok, loading, expired, failed, error) as a label; value 1",
             zones
                 .iter()
                 .map(|z| (vec![("zone", z.name.clone()), ("state", z.state.to_string())], 1u64)),
+        )?;
+        let failed = |z: &super::ZoneView| matches!(z.state, "failed" | "expired");
+        gauges(
+            &mut enc,
+            "zone_failed",
+            "1 while the zone is failed or expired (answering SERVFAIL; a zone-level failure), else 0",
+            zones
+                .iter()
+                .map(|z| (vec![("zone", z.name.clone())], u64::from(failed(z)))),
+        )?;
+        gauges(
+            &mut enc,
+            "zones_failed",
+            "Zones failed or expired now; more than health.max-failed-zones withdraws the node (cut off)",
+            [(Labels::new(), zones.iter().filter(|z| failed(z)).count() as u64)],
         )?;
         gauges(
             &mut enc,

@@ -192,8 +192,8 @@ th{{background:#f0f0f0}} td.num{{text-align:right;font-variant-numeric:tabular-n
     let s = &status.zones;
     let _ = writeln!(
         h,
-        r#"<section id="zones"><h2>Zones</h2><p class="muted">{} zones: {} ok, {} loading, {} expired, {} not loaded, {} with errors</p>"#,
-        s.total, s.ok, s.loading, s.expired, s.not_loaded, s.error
+        r#"<section id="zones"><h2>Zones</h2><p class="muted">{} zones: {} ok, {} loading, {} expired, {} failed, {} with errors</p>"#,
+        s.total, s.ok, s.loading, s.expired, s.failed, s.error
     );
     h.push_str(
         "<table id=\"zones-table\"><thead><tr><th>zone</th><th>kind</th><th>added by</th><th>state</th>\

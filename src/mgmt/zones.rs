@@ -75,9 +75,12 @@ pub struct ZoneView {
     /// "file" or "secondary".
     pub kind: &'static str,
     pub origin: Origin,
-    /// "ok", "loading" (no version yet), "expired", "not-loaded" (a file
-    /// zone that failed to load) or "error" (an API zone that no longer
-    /// validates).
+    /// "ok"; "loading" (a secondary zone with no version whose first SOA
+    /// query or transfer has not finished); "failed" (a file zone that
+    /// failed to load, or a secondary zone with no version whose first
+    /// attempt failed: `last-error` says why); "expired"; or "error" (an
+    /// API zone that no longer validates). "failed" and "expired" zones
+    /// answer SERVFAIL; see the health rule in `src/health/mod.rs`.
     pub state: &'static str,
     pub serial: Option<u32>,
     pub records: Option<usize>,
@@ -139,6 +142,8 @@ struct Managed {
     apex: Vec<u8>,
     /// The canonical entry of an API zone, as written to the file.
     api: Option<ApiZone>,
+    /// Why a file zone's file did not load (the zone answers SERVFAIL).
+    load_error: Option<String>,
 }
 
 #[derive(Default)]
@@ -193,11 +198,14 @@ impl ZoneManager {
         if let Err(e) = std::fs::create_dir_all(&dir) {
             warn!("cannot create {}: {e}", dir.display());
         }
-        // Temporary files left by a crash mid-write are never read; remove them.
-        match persist::clean_temp(&dir) {
-            Ok(0) => {}
-            Ok(n) => info!(files = n, "removed temporary files left by an interrupted write"),
-            Err(e) => warn!("cannot clean {}: {e}", dir.display()),
+        // Temporary files left by a crash mid-write are never read; remove
+        // them (snapshots and timers in zones/, the API zone list beside it).
+        for d in [&config.node.data_dir, &dir] {
+            match persist::clean_temp(d) {
+                Ok(0) => {}
+                Ok(n) => info!(files = n, dir = %d.display(), "removed temporary files left by an interrupted write"),
+                Err(e) => warn!("cannot clean {}: {e}", d.display()),
+            }
         }
         let engine = Engine::new(server.store().clone(), dir, Default::default());
         let manager = ZoneManager {
@@ -237,6 +245,7 @@ impl ZoneManager {
                     origin,
                     apex,
                     api,
+                    load_error: None,
                 },
             );
         }
@@ -254,6 +263,26 @@ impl ZoneManager {
     /// The secondary engine (for its counters and status).
     pub fn engine(&self) -> &Engine {
         &self.inner.engine
+    }
+
+    /// Records why a file zone did not load (`None`: it loaded); shown in
+    /// its view. The supervisor calls it for the zones that failed at
+    /// start-up.
+    pub fn set_load_error(&self, zone_name: &str, error: Option<String>) {
+        if let Some(m) = self.lock().zones.get_mut(&canonical_name(zone_name)) {
+            m.load_error = error;
+        }
+    }
+
+    /// Whether the secondary zone at `apex` (lowercase wire), which has no
+    /// version, still waits for its first SOA query or transfer to finish.
+    /// False once that attempt failed, and for any zone that is not a
+    /// secondary zone here: either way the zone has failed.
+    pub fn first_attempt_pending(&self, apex: &[u8]) -> bool {
+        self.inner
+            .engine
+            .status(apex)
+            .is_some_and(|s| s.serial.is_none() && s.last_error.is_none())
     }
 
     /// Adds a zone added through the API: validated against the config,
@@ -322,6 +351,31 @@ impl ZoneManager {
         let result = self.serve_new(&zone, &apex, origin).await;
         let acl = match result {
             Ok(acl) => acl,
+            Err(ZoneError::Invalid(why)) if origin == Origin::Config && !zone.source.is_secondary() => {
+                // A config file zone whose file does not load: like at
+                // start-up it answers SERVFAIL and is reported, with why.
+                self.inner.server.store().update(|set| match set.get(&apex) {
+                    Some(_) => set.clone(),
+                    None => set.with_entry(crate::zone::store::Served {
+                        apex: apex.clone().into(),
+                        zone: None,
+                        expired: false,
+                    }),
+                });
+                let prefix = format!("zone {}: ", zone.name);
+                let summary = why.strip_prefix(&prefix).unwrap_or(&why).to_string();
+                self.lock().zones.insert(
+                    zone.name.clone(),
+                    Managed {
+                        config: zone.clone(),
+                        origin,
+                        apex,
+                        api: None,
+                        load_error: Some(summary),
+                    },
+                );
+                return Err(ZoneError::Invalid(why));
+            }
             Err(e) => {
                 if api.is_some() {
                     // Undo the file change: the zone was never served.
@@ -341,6 +395,7 @@ impl ZoneManager {
                 origin,
                 apex,
                 api,
+                load_error: None,
             },
         );
         self.install_notify(&reg);
@@ -358,7 +413,12 @@ impl ZoneManager {
                 let loaded = tokio::task::spawn_blocking(move || crate::zone::file::load_zone_file(&name, &path))
                     .await
                     .map_err(|e| ZoneError::Failed(format!("zone load task failed: {e}")))?
-                    .map_err(|e| ZoneError::Invalid(format!("zone {}: {e}", zone.name)))?;
+                    .map_err(|e| {
+                        for issue in &e.0 {
+                            error!(zone = %zone.name, "{issue}");
+                        }
+                        ZoneError::Invalid(format!("zone {}: {}", zone.name, e.summary()))
+                    })?;
                 let z = Arc::new(loaded.zone);
                 store.update(|set| set.with(z.clone(), false));
                 Ok(None)
@@ -560,11 +620,11 @@ impl ZoneManager {
             name: m.config.name.clone(),
             kind: "file",
             origin: m.origin,
-            state: match (served, zone) {
-                (None, _) if !m.config.source.is_secondary() => "not-loaded",
-                (_, None) => "loading",
-                _ if expired => "expired",
-                _ => "ok",
+            state: match zone {
+                Some(_) if expired => "expired",
+                Some(_) => "ok",
+                None if served.is_some() && self.first_attempt_pending(&m.apex) => "loading",
+                None => "failed",
             },
             serial: zone.map(|z| z.info.serial),
             records: zone.map(|z| z.info.records),
@@ -575,7 +635,7 @@ impl ZoneManager {
             source: status.source.map(str::to_string),
             last_transfer,
             last_success: status.last_success_unix,
-            last_error: status.last_error,
+            last_error: status.last_error.or_else(|| m.load_error.clone()),
             expired,
             persist_error: status.persist_error,
             timers: None,

@@ -4,6 +4,8 @@
 //! every DNSSEC type and RFC 3597 generic syntax); this module drives it,
 //! follows relative `$INCLUDE`s, tracks line numbers for messages and adds
 //! LOC (RFC 1876), which that parser lacks, by rewriting it to generic form.
+//! A zone file and its `$INCLUDE`s must be regular files holding at most
+//! [`ZONE_FILE_MAX`] bytes together (a device or a FIFO is refused at once).
 //! This is the only module that uses `domain`.
 
 use std::fmt;
@@ -17,6 +19,7 @@ use domain::zonefile::inplace::{Entry, Zonefile};
 
 use super::build::{Built, SourcePos, ZoneBuilder, ZoneIssue};
 use super::{Zone, name};
+use crate::files::ZONE_FILE_MAX;
 
 /// Deepest `$INCLUDE` nesting accepted.
 const MAX_INCLUDE_DEPTH: usize = 16;
@@ -45,8 +48,29 @@ impl fmt::Display for ZoneFileErrors {
 
 impl std::error::Error for ZoneFileErrors {}
 
+impl ZoneFileErrors {
+    /// One line for a status view: the first problem, and how many more.
+    pub fn summary(&self) -> String {
+        match self.0.as_slice() {
+            [] => "the zone does not load".into(),
+            [one] => one.to_string(),
+            [first, rest @ ..] => format!(
+                "{first} (and {} more error{})",
+                rest.len(),
+                if rest.len() == 1 { "" } else { "s" }
+            ),
+        }
+    }
+}
+
 /// Loads and validates the zone `apex` (presentation format) from `path`.
 pub fn load_zone_file(apex: &str, path: &Path) -> Result<LoadedZone, ZoneFileErrors> {
+    load_within(apex, path, ZONE_FILE_MAX)
+}
+
+/// [`load_zone_file`], the file and its `$INCLUDE`s holding at most
+/// `max_bytes` together.
+fn load_within(apex: &str, path: &Path, max_bytes: u64) -> Result<LoadedZone, ZoneFileErrors> {
     let one = |message: String| {
         ZoneFileErrors(vec![ZoneIssue {
             file: Some(path.display().to_string()),
@@ -58,7 +82,8 @@ pub fn load_zone_file(apex: &str, path: &Path) -> Result<LoadedZone, ZoneFileErr
     let origin = Name::<Bytes>::from_octets(Bytes::from(apex_wire.clone()))
         .map_err(|e| one(format!("invalid zone name {apex:?}: {e}")))?;
     let mut builder = ZoneBuilder::new(&apex_wire);
-    read_file(&mut builder, path, origin, 0);
+    let mut budget = max_bytes;
+    read_file(&mut builder, path, origin, 0, &mut budget, None);
     let Built { zone, warnings } = builder.build().map_err(ZoneFileErrors)?;
     Ok(LoadedZone { zone, warnings })
 }
@@ -78,25 +103,55 @@ pub fn load_zone_text(apex: &str, text: &str) -> Result<LoadedZone, ZoneFileErro
         .map_err(|e| one(format!("invalid zone name {apex:?}: {e}")))?;
     let mut builder = ZoneBuilder::new(&apex_wire);
     let file = builder.add_file("<text>");
-    read_text(&mut builder, text, file, None, origin, 0);
+    read_text(&mut builder, text, file, None, origin, 0, &mut 0);
     let Built { zone, warnings } = builder.build().map_err(ZoneFileErrors)?;
     Ok(LoadedZone { zone, warnings })
 }
 
-fn read_file(builder: &mut ZoneBuilder, path: &Path, origin: Name<Bytes>, depth: usize) {
+/// Reads `path` into the zone; `budget` is what the zone's files may still
+/// hold, in bytes. `included_at`: the `$INCLUDE` line that names it, where
+/// a file that cannot be read is reported.
+fn read_file(
+    builder: &mut ZoneBuilder,
+    path: &Path,
+    origin: Name<Bytes>,
+    depth: usize,
+    budget: &mut u64,
+    included_at: Option<SourcePos>,
+) {
     let file = builder.add_file(&path.display().to_string());
-    let text = match std::fs::read(path) {
+    let text = match crate::files::read(path, *budget) {
         Ok(bytes) => bytes,
         Err(e) => {
-            builder.error(SourcePos { file, line: 0 }, format!("cannot read: {e}"));
+            let note = if depth > 0 && e.kind() == std::io::ErrorKind::InvalidData {
+                format!(
+                    " (what is left of the {} a zone file and its $INCLUDEs may hold together)",
+                    crate::files::size(ZONE_FILE_MAX)
+                )
+            } else {
+                String::new()
+            };
+            match included_at {
+                Some(pos) => builder.error(pos, format!("$INCLUDE {}: cannot read: {e}{note}", path.display())),
+                None => builder.error(SourcePos { file, line: 0 }, format!("cannot read: {e}{note}")),
+            }
             return;
         }
     };
+    *budget = budget.saturating_sub(text.len() as u64);
     let text = String::from_utf8_lossy(&text);
-    read_text(builder, &text, file, Some(path), origin, depth);
+    read_text(builder, &text, file, Some(path), origin, depth, budget);
 }
 
-fn read_text(builder: &mut ZoneBuilder, text: &str, file: u16, path: Option<&Path>, origin: Name<Bytes>, depth: usize) {
+fn read_text(
+    builder: &mut ZoneBuilder,
+    text: &str,
+    file: u16,
+    path: Option<&Path>,
+    origin: Name<Bytes>,
+    depth: usize,
+    budget: &mut u64,
+) {
     let text = rewrite_loc(text);
     let mut lines = EntryLines::new(&text);
     if let Some(line) = lines.unclosed {
@@ -179,7 +234,7 @@ fn read_text(builder: &mut ZoneBuilder, text: &str, file: u16, path: Option<&Pat
                         continue;
                     }
                 };
-                read_file(builder, &target, origin, depth + 1);
+                read_file(builder, &target, origin, depth + 1, budget, Some(pos));
             }
         }
     }
@@ -438,5 +493,28 @@ mod tests {
         let loaded = load_zone_text("example.test", z).unwrap();
         let id = loaded.zone.find(&name::from_text("loc.example.test").unwrap()).unwrap();
         assert!(loaded.zone.get(id, 29).is_some());
+    }
+
+    #[test]
+    fn a_zone_file_and_its_includes_share_one_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = dir.path().join("b.test.zone");
+        let text = "$ORIGIN b.test.\n$TTL 300\n@ SOA ns1 host 1 3600 600 86400 300\n@ NS ns1\n$INCLUDE more\n";
+        std::fs::write(&main, text).unwrap();
+        std::fs::write(dir.path().join("more"), "ns1 A 192.0.2.1\n".repeat(10)).unwrap();
+        let total = text.len() as u64 + 160;
+        assert!(load_within("b.test", &main, total).is_ok());
+        let e = load_within("b.test", &main, total - 1).err().unwrap().to_string();
+        assert!(
+            e.contains("b.test.zone:5: $INCLUDE") && e.contains("what is left of"),
+            "{e}"
+        );
+        let e = load_within("b.test", &main, 20).err().unwrap().to_string();
+        assert!(e.contains("larger than the limit of 20 bytes"), "{e}");
+        let e = load_zone_file("b.test", Path::new("/dev/null"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("/dev/null: cannot read: is a character device"), "{e}");
     }
 }

@@ -135,7 +135,7 @@ pub fn append(dir: &Path, apex: &[u8], entry: &Entry) -> io::Result<Appended> {
             let (last, valid) = match known {
                 Some(tail) => tail,
                 None => {
-                    let data = fs::read(&path)?;
+                    let data = crate::files::read(&path, crate::files::SNAPSHOT_MAX)?;
                     let scan = scan(&data);
                     match scan.base {
                         Some(_) => (scan.last, scan.valid as u64),
@@ -190,7 +190,7 @@ pub fn remove(snapshot: &Path) -> io::Result<()> {
 /// that does not apply ends the replay, and is reported.
 pub fn replay(snapshot: &Path, zone: Zone, meta: ZoneMeta) -> (Zone, ZoneMeta, usize, Option<String>) {
     let path = path_for(snapshot);
-    let data = match fs::read(&path) {
+    let data = match crate::files::read(&path, crate::files::SNAPSHOT_MAX) {
         Ok(d) => d,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return (zone, meta, 0, None),
         Err(e) => return (zone, meta, 0, Some(format!("{}: {e}", path.display()))),

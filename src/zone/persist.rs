@@ -374,7 +374,8 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 /// Reads and validates the snapshot at `path`, then replays its journal
 /// (IXFR differences accepted since the snapshot was written).
 pub fn read_zone(path: &Path) -> Result<(Zone, ZoneMeta), PersistError> {
-    let data = fs::read(path).map_err(|source| PersistError::Io {
+    // A snapshot past the cap, or not a regular file, is as good as corrupt.
+    let data = crate::files::read(path, crate::files::SNAPSHOT_MAX).map_err(|source| PersistError::Io {
         path: path.to_path_buf(),
         source,
     })?;
@@ -483,7 +484,7 @@ pub(super) fn decode_meta_bytes(data: &[u8]) -> Option<ZoneMeta> {
 pub(super) fn snapshot_serial(path: &Path) -> io::Result<Option<u32>> {
     use std::io::Read;
     let mut head = vec![0u8; 2048];
-    let mut f = File::open(path)?;
+    let (mut f, _) = crate::files::open_regular(path, crate::files::SNAPSHOT_MAX)?;
     let mut n = 0;
     while n < head.len() {
         match f.read(&mut head[n..])? {
@@ -702,9 +703,15 @@ pub fn remove(dir: &Path, apex: &[u8]) -> io::Result<()> {
     sync_dir(dir)
 }
 
-/// True for a temporary file of [`write_zone`]: `<name>.zone.bin.<pid>-<n>.tmp`.
-fn is_temp(name: &str) -> bool {
-    name.ends_with(TMP_SUFFIX) && name.contains(".zone.bin.")
+/// True for a temporary file of one of the node's atomic writers under the
+/// data dir, which a crash (kill -9, power loss) can leave behind. This is
+/// the one list of them: [`write_zone`]'s `<name>.zone.bin.<pid>-<n>.tmp`,
+/// the timers' `<name>.zone.bin.timers.tmp` (both in `<data-dir>/zones`)
+/// and the list of API zones' `api-zones.json.<pid>.tmp` (in the data dir).
+/// A writer that adds a temporary file adds its pattern here. Other `.tmp`
+/// files (an operator's) are left alone.
+pub fn is_temp(name: &str) -> bool {
+    name.ends_with(TMP_SUFFIX) && (name.contains(".zone.bin.") || name.starts_with("api-zones.json."))
 }
 
 /// Removes temporary files a crashed writer left in `dir`; returns how many.

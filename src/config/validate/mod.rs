@@ -12,12 +12,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::raw::{Failed, RawConfig, RawSize, RawZone};
+use super::raw::{Failed, RawConfig, RawCountOrShare, RawSize, RawZone};
 use super::values::{Prefix, decode_base64, normalize_dns_name, parse_socket_addr, qtype_from_name};
 use super::{
-    Config, ConfigError, DnsConfig, HealthConfig, HealthProbe, IdentityConfig, MgmtConfig, NodeConfig, NodeLocation,
-    TimerLimits, TsigAlgorithm, TsigKey, ZoneConfig, ZoneSource, format_duration, format_size, parse_duration,
-    parse_size,
+    Config, ConfigError, DnsConfig, HealthConfig, HealthProbe, IdentityConfig, MaxFailed, MgmtConfig, NodeConfig,
+    NodeLocation, TimerLimits, TsigAlgorithm, TsigKey, ZoneConfig, ZoneSource, format_duration, format_size,
+    parse_duration, parse_size,
 };
 
 /// Validates the raw layer; problems are appended to `errors`. The returned
@@ -550,6 +550,56 @@ impl Check<'_> {
             probe,
             maintenance_file: self.path_or("health.maintenance-file", &h.maintenance_file, data_dir, "maintenance"),
             drain: self.duration("health.drain", &h.drain, Duration::from_secs(5)),
+            critical_zones: self.critical_zones(&h.critical_zones),
+            max_failed_zones: self.max_failed(&h.max_failed_zones),
+        }
+    }
+
+    /// `health.critical-zones`: each a valid name, once. Not checked
+    /// against the `[[zone]]` list: zones added through the API (or later a
+    /// catalog) can be critical too; a critical zone that is not served at
+    /// all counts as failed at run time, so a typo shows at once.
+    fn critical_zones(&mut self, raw: &Option<Vec<String>>) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for (i, s) in raw.iter().flatten().enumerate() {
+            let key = format!("health.critical-zones[{i}]");
+            match normalize_dns_name(s.trim()) {
+                Ok(name) if out.contains(&name) => self.err(key, format!("{name:?} is listed twice")),
+                Ok(name) => out.push(name),
+                Err(e) => self.err(key, e),
+            }
+        }
+        out
+    }
+
+    /// `health.max-failed-zones`: `"50%"` (0..=100 %) or a count (>= 0).
+    fn max_failed(&mut self, raw: &Option<RawCountOrShare>) -> MaxFailed {
+        const KEY: &str = "health.max-failed-zones";
+        match raw {
+            None => MaxFailed::default(),
+            Some(RawCountOrShare::Count(n)) => match u64::try_from(*n) {
+                Ok(n) => MaxFailed::Count(n),
+                Err(_) => {
+                    self.err(
+                        KEY,
+                        format!("{n} is negative: give a count of zones (100) or a percentage (\"50%\")"),
+                    );
+                    MaxFailed::default()
+                }
+            },
+            Some(RawCountOrShare::Text(s)) => {
+                let parsed = s.trim().strip_suffix('%').map(|n| n.trim().parse::<u8>());
+                match parsed {
+                    Some(Ok(p)) if p <= 100 => MaxFailed::Percent(p),
+                    _ => {
+                        self.err(
+                            KEY,
+                            format!("{s:?} is not a percentage from \"0%\" to \"100%\" (or give a count: 100)"),
+                        );
+                        MaxFailed::default()
+                    }
+                }
+            }
         }
     }
 
