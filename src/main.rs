@@ -3,11 +3,27 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    tune_allocator();
     match pharos::cli::run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("pharos: {err}");
             ExitCode::from(err.exit_code())
         }
+    }
+}
+
+/// glibc's malloc raises its mmap threshold each time a large block is
+/// freed (up to 32 MiB), after which the arenas of a zone being built come
+/// from the heap and stay there when the zone is replaced: a 1M-record
+/// secondary held 106 MiB after its second transfer instead of 80, and
+/// peaked 20 MiB higher while building it. A fixed threshold keeps large
+/// arenas in their own mappings, returned to the system when freed.
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes a malloc tunable; it is called before
+    // any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
     }
 }

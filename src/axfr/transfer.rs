@@ -8,7 +8,7 @@
 
 use crate::zone::build::{SourcePos, ZoneBuilder};
 use crate::zone::patch::{self, Change, PatchError};
-use crate::zone::wire::{self, CLASS_IN};
+use crate::zone::wire::{self, CLASS_IN, RecordRef};
 use crate::zone::{Zone, name, rtype};
 
 use super::refresh::{SoaTimers, TransferKind, serial_gt};
@@ -186,12 +186,7 @@ impl Interpreter {
                 )));
             }
             self.records += 1;
-            self.record(Rec {
-                owner: r.owner.to_vec(),
-                rtype: r.rtype,
-                ttl: r.ttl,
-                rdata: r.rdata.to_vec(),
-            })
+            self.record(&r)
         })
         .map_err(|e| TransferError::Malformed(e.to_string()))?;
         r?;
@@ -216,7 +211,9 @@ impl Interpreter {
         }
     }
 
-    fn record(&mut self, rec: Rec) -> Result<(), TransferError> {
+    /// Takes one record. A whole zone's records go straight into the
+    /// builder, borrowed; only the SOA and IXFR differences are kept owned.
+    fn record(&mut self, rec: &RecordRef<'_>) -> Result<(), TransferError> {
         let is_apex_soa = rec.rtype == rtype::SOA && rec.owner == self.apex;
         match self.state {
             State::Start => {
@@ -225,8 +222,8 @@ impl Interpreter {
                         "transfer does not start with the zone's SOA".into(),
                     ));
                 }
-                let soa = soa_timers(&rec.rdata)?;
-                self.first = Some((soa, rec));
+                let soa = soa_timers(rec.rdata)?;
+                self.first = Some((soa, owned(rec)));
                 self.state = State::Second;
             }
             State::Second => {
@@ -235,7 +232,7 @@ impl Interpreter {
                     TransferKind::Axfr => None,
                 };
                 match ixfr_from {
-                    Some(from) if is_apex_soa && soa_timers(&rec.rdata)?.serial == from => {
+                    Some(from) if is_apex_soa && soa_timers(rec.rdata)?.serial == from => {
                         self.diffs.push(Diff {
                             from_serial: from,
                             ..Diff::default()
@@ -262,7 +259,7 @@ impl Interpreter {
             }
             State::Full => {
                 if is_apex_soa {
-                    let serial = soa_timers(&rec.rdata)?.serial;
+                    let serial = soa_timers(rec.rdata)?.serial;
                     if self.first.as_ref().is_some_and(|(f, _)| f.serial == serial) {
                         self.state = State::Done;
                         return Ok(());
@@ -275,7 +272,7 @@ impl Interpreter {
             }
             State::Removing => {
                 if is_apex_soa {
-                    let serial = soa_timers(&rec.rdata)?.serial;
+                    let serial = soa_timers(rec.rdata)?.serial;
                     let diff = self
                         .diffs
                         .last_mut()
@@ -287,12 +284,12 @@ impl Interpreter {
                         )));
                     }
                     diff.to_serial = serial;
-                    diff.added.push(rec);
+                    diff.added.push(owned(rec));
                     self.state = State::Adding;
                 } else {
-                    self.check_inside(&rec)?;
+                    self.check_inside(rec.owner)?;
                     if let Some(d) = self.diffs.last_mut() {
-                        d.removed.push(rec);
+                        d.removed.push(owned(rec));
                     }
                 }
             }
@@ -300,7 +297,7 @@ impl Interpreter {
                 if is_apex_soa {
                     // The newest serial ends the stream (nothing can follow
                     // it); any other SOA starts the next difference.
-                    let serial = soa_timers(&rec.rdata)?.serial;
+                    let serial = soa_timers(rec.rdata)?.serial;
                     if self.first.as_ref().is_some_and(|(f, _)| f.serial == serial) {
                         self.state = State::Done;
                         return Ok(());
@@ -317,9 +314,9 @@ impl Interpreter {
                     });
                     self.state = State::Removing;
                 } else {
-                    self.check_inside(&rec)?;
+                    self.check_inside(rec.owner)?;
                     if let Some(d) = self.diffs.last_mut() {
-                        d.added.push(rec);
+                        d.added.push(owned(rec));
                     }
                 }
             }
@@ -328,25 +325,34 @@ impl Interpreter {
         Ok(())
     }
 
-    fn add_full(&mut self, rec: Rec) -> Result<(), TransferError> {
-        self.check_inside(&rec)?;
+    fn add_full(&mut self, rec: &RecordRef<'_>) -> Result<(), TransferError> {
+        self.check_inside(rec.owner)?;
         let n = self.records as u32;
         if let Some(b) = self.builder.as_mut() {
-            b.add(&rec.owner, rec.rtype, rec.ttl, &rec.rdata, pos(n));
+            b.add(rec.owner, rec.rtype, rec.ttl, rec.rdata, pos(n));
         }
         Ok(())
     }
 
-    fn check_inside(&self, rec: &Rec) -> Result<(), TransferError> {
-        if name::is_subdomain(&rec.owner, &self.apex) {
+    fn check_inside(&self, owner: &[u8]) -> Result<(), TransferError> {
+        if name::is_subdomain(owner, &self.apex) {
             Ok(())
         } else {
             Err(TransferError::Malformed(format!(
                 "record {} outside the zone {}",
-                name::to_text(&rec.owner),
+                name::to_text(owner),
                 name::to_text(&self.apex)
             )))
         }
+    }
+}
+
+fn owned(r: &RecordRef<'_>) -> Rec {
+    Rec {
+        owner: r.owner.to_vec(),
+        rtype: r.rtype,
+        ttl: r.ttl,
+        rdata: r.rdata.to_vec(),
     }
 }
 

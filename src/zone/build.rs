@@ -1,18 +1,21 @@
 //! Building a [`Zone`] snapshot from records, and validating it.
 //!
-//! Records arrive in any order (zone file, AXFR); `build` sorts them into
-//! canonical order once, inserts empty non-terminals, marks cuts, DNAMEs and
-//! occluded names, fills the hash index and checks the zone: SOA and NS at
-//! the apex, CNAME beside other data, data outside the zone (errors), missing
-//! glue and mismatched TTLs (warnings). Every issue names file and line.
+//! Records arrive in any order (zone file, AXFR, snapshot); [`ZoneBuilder`]
+//! checks each one and streams it into the zone's final arenas
+//! ([`super::layout`]), which put the nodes in canonical order and insert
+//! the empty non-terminals. `build` then marks cuts, DNAMEs and occluded
+//! names, fills the hash index and checks the zone: SOA and NS at the apex,
+//! CNAME beside other data, data outside the zone (errors), missing glue and
+//! mismatched TTLs (warnings). Every issue names file and line.
 
 use std::fmt;
 use std::hash::BuildHasher;
 
-use hashbrown::{HashSet, HashTable};
+use hashbrown::HashTable;
 
+use super::layout::Layout;
 use super::name::{self, is_subdomain, parent};
-use super::{Flat, Node, RRset, Zone, ZoneInfo, flag, hasher, nsec3, rtype};
+use super::{Flat, Zone, ZoneInfo, flag, hasher, nsec3, rtype};
 
 /// Where a record came from.
 #[derive(Clone, Copy, Debug, Default)]
@@ -48,32 +51,16 @@ pub struct Built {
     pub warnings: Vec<ZoneIssue>,
 }
 
-#[derive(Clone, Copy)]
-struct Rec {
-    name_off: u32,
-    rdata_off: u32,
-    key_off: u32,
-    key_len: u16,
-    rdata_len: u16,
-    /// The first 8 octets of the sort key, for quick comparisons.
-    key_prefix: u64,
-    name_len: u8,
-    rtype: u16,
-    covered: u16,
-    ttl: u32,
-    pos: SourcePos,
-}
-
 /// Collects the records of one zone and turns them into a [`Zone`].
 pub struct ZoneBuilder {
     apex: Vec<u8>,
-    /// Labels in the apex, which every owner ends with.
-    apex_labels: usize,
     files: Vec<String>,
-    names: Vec<u8>,
-    rdata: Vec<u8>,
-    keys: Vec<u8>,
-    recs: Vec<Rec>,
+    /// The zone's arenas, filled as records come.
+    layout: Layout,
+    /// The owner of the record being added, lowercased.
+    owner: Vec<u8>,
+    added: usize,
+    first_pos: Option<SourcePos>,
     errors: Vec<ZoneIssue>,
     warnings: Vec<ZoneIssue>,
 }
@@ -87,13 +74,12 @@ impl ZoneBuilder {
         let mut apex = apex.to_vec();
         name::lowercase_in_place(&mut apex);
         ZoneBuilder {
-            apex_labels: name::label_count(&apex),
+            layout: Layout::new(name::label_count(&apex)),
             apex,
             files: Vec::new(),
-            names: Vec::new(),
-            rdata: Vec::new(),
-            keys: Vec::new(),
-            recs: Vec::new(),
+            owner: Vec::with_capacity(name::MAX_NAME_LEN),
+            added: 0,
+            first_pos: None,
             errors: Vec::new(),
             warnings: Vec::new(),
         }
@@ -111,11 +97,11 @@ impl ZoneBuilder {
 
     /// Number of records added so far.
     pub fn len(&self) -> usize {
-        self.recs.len()
+        self.added
     }
 
     pub fn is_empty(&self) -> bool {
-        self.recs.is_empty()
+        self.added == 0
     }
 
     fn issue(&self, pos: SourcePos, message: String) -> ZoneIssue {
@@ -144,34 +130,33 @@ impl ZoneBuilder {
     /// Adds one IN-class record. `owner` is an uncompressed wire name in any
     /// case; `rdata` is uncompressed wire rdata.
     pub fn add(&mut self, owner: &[u8], rtype: u16, ttl: u32, rdata: &[u8], pos: SourcePos) {
-        let start = self.names.len();
-        self.names.extend_from_slice(owner);
-        name::lowercase_in_place(&mut self.names[start..]);
-        let lower = &self.names[start..];
-        if !is_subdomain(lower, &self.apex) {
+        self.owner.clear();
+        self.owner.extend_from_slice(owner);
+        name::lowercase_in_place(&mut self.owner);
+        if !is_subdomain(&self.owner, &self.apex) {
             let msg = format!(
                 "{} {} is outside the zone {}",
-                name::to_text(lower),
+                name::to_text(&self.owner),
                 type_name(rtype),
                 name::to_text(&self.apex)
             );
-            self.names.truncate(start);
             self.error(pos, msg);
             return;
         }
         if rdata.len() > u16::MAX as usize {
-            self.names.truncate(start);
             self.error(pos, "rdata longer than 65535 octets".into());
             return;
         }
+        if self.owner.len() > name::MAX_NAME_LEN {
+            self.error(pos, "owner name longer than 255 octets".into());
+            return;
+        }
         if matches!(rtype, rtype::OPT | rtype::TSIG | rtype::TKEY | 0 | 251..=255) {
-            self.names.truncate(start);
             self.error(pos, format!("type {} cannot appear in a zone", type_name(rtype)));
             return;
         }
         let covered = if rtype == rtype::RRSIG {
             if rdata.len() < 18 {
-                self.names.truncate(start);
                 self.error(pos, "RRSIG rdata too short".into());
                 return;
             }
@@ -179,201 +164,42 @@ impl ZoneBuilder {
         } else {
             rtype
         };
-        let key_off = self.keys.len();
-        // Every owner shares the apex: the key holds only the part below it.
-        name::push_sort_key_below(&self.names[start..], self.apex_labels, &mut self.keys);
-        let key_prefix = prefix_u64(&self.keys[key_off..]);
-        let rdata_off = self.rdata.len();
-        self.rdata.extend_from_slice(rdata);
-        lowercase_rdata_names(rtype, &mut self.rdata[rdata_off..]);
-        self.recs.push(Rec {
-            name_off: start as u32,
-            name_len: owner.len() as u8,
-            rdata_off: rdata_off as u32,
-            rdata_len: rdata.len() as u16,
-            key_off: key_off as u32,
-            key_len: (self.keys.len() - key_off) as u16,
-            key_prefix,
-            rtype,
-            covered,
-            ttl,
-            pos,
-        });
+        self.added += 1;
+        self.first_pos.get_or_insert(pos);
+        // A zone with errors is rejected: its records need not be kept.
+        if self.errors.is_empty() {
+            self.layout.push(&self.owner, rtype, covered, ttl, rdata, pos);
+        }
     }
 
-    fn rec_name(&self, r: &Rec) -> &[u8] {
-        &self.names[r.name_off as usize..r.name_off as usize + r.name_len as usize]
-    }
-
-    fn rec_key(&self, r: &Rec) -> &[u8] {
-        &self.keys[r.key_off as usize..r.key_off as usize + r.key_len as usize]
-    }
-
-    /// Sorts, indexes and validates the zone.
+    /// Orders, indexes and validates the zone.
     pub fn build(mut self) -> Result<Built, Vec<ZoneIssue>> {
         if !self.errors.is_empty() {
             return Err(self.errors);
         }
-        // Order: owner (canonical), then data types before RRSIGs, by type.
-        let group = |r: &Rec| ((r.rtype == rtype::RRSIG) as u32) << 16 | r.covered as u32;
-        let mut order: Vec<u32> = (0..self.recs.len() as u32).collect();
-        {
-            let recs = &self.recs;
-            let keys = &self.keys;
-            let data = &self.rdata;
-            let key = |r: &Rec| &keys[r.key_off as usize..r.key_off as usize + r.key_len as usize];
-            let rd = |r: &Rec| &data[r.rdata_off as usize..r.rdata_off as usize + r.rdata_len as usize];
-            // Within an RRset, records in canonical rdata order (RFC 4034
-            // section 6.3), as Knot DNS keeps them.
-            order.sort_unstable_by(|&a, &b| {
-                let (ra, rb) = (&recs[a as usize], &recs[b as usize]);
-                ra.key_prefix
-                    .cmp(&rb.key_prefix)
-                    .then_with(|| key(ra).cmp(key(rb)))
-                    .then(group(ra).cmp(&group(rb)))
-                    .then_with(|| rd(ra).cmp(rd(rb)))
-            });
+        let mut layout = std::mem::replace(&mut self.layout, Layout::new(0));
+        layout.finish(&self.apex);
+        for (pos, message) in std::mem::take(&mut layout.warnings) {
+            self.warn(pos, message);
         }
-
-        // Distinct owners in canonical order: (first rec, end rec) in `order`.
-        let mut owners: Vec<(u32, u32)> = Vec::new();
-        for i in 0..order.len() {
-            let same = i > 0 && {
-                let prev = &self.recs[order[i - 1] as usize];
-                let cur = &self.recs[order[i] as usize];
-                self.rec_key(prev) == self.rec_key(cur)
-            };
-            if same {
-                if let Some(last) = owners.last_mut() {
-                    last.1 = i as u32 + 1;
-                }
-            } else {
-                owners.push((i as u32, i as u32 + 1));
-            }
-        }
-
-        // Empty non-terminals: ancestors (below the apex) that own nothing.
-        let ents = self.find_empty_non_terminals(&order, &owners);
-
-        let mut zone_names: Vec<u8> = Vec::with_capacity(self.names.len() / 2 + 64);
-        let mut nodes: Vec<Node> = Vec::with_capacity(owners.len() + ents.len());
-        let mut rrsets: Vec<RRset> = Vec::with_capacity(owners.len() + owners.len() / 4);
-        let mut rdata: Vec<u8> = Vec::with_capacity(self.rdata.len() + self.recs.len() * 2);
-        let mut records = 0usize;
-        // Source position of each RRset's first record, for validation messages.
-        let mut rr_pos: Vec<SourcePos> = Vec::with_capacity(owners.len());
-
-        // Merge owners and ENTs, both in canonical order.
-        let (mut oi, mut ei) = (0usize, 0usize);
-        while oi < owners.len() || ei < ents.len() {
-            let take_ent = match (owners.get(oi), ents.get(ei)) {
-                (Some(&(first, _)), Some((ent_key, _))) => {
-                    let okey = self.rec_key(&self.recs[order[first as usize] as usize]);
-                    ent_key.as_slice() < okey
-                }
-                (None, Some(_)) => true,
-                _ => false,
-            };
-            let name_off = zone_names.len() as u32;
-            if take_ent {
-                let (_, ent_name) = &ents[ei];
-                zone_names.extend_from_slice(ent_name);
-                nodes.push(Node {
-                    name_off,
-                    name_len: ent_name.len() as u8,
-                    rr_start: rrsets.len() as u32,
-                    rr_count: 0,
-                    parent: 0,
-                    flags: 0,
-                });
-                ei += 1;
-                continue;
-            }
-            let (first, end) = owners[oi];
-            oi += 1;
-            let first_rec = self.recs[order[first as usize] as usize];
-            zone_names.extend_from_slice(self.rec_name(&first_rec));
-            let rr_start = rrsets.len();
-            let mut i = first as usize;
-            while i < end as usize {
-                let head = self.recs[order[i] as usize];
-                let mut j = i + 1;
-                while j < end as usize && {
-                    let r = &self.recs[order[j] as usize];
-                    r.rtype == head.rtype && r.covered == head.covered
-                } {
-                    j += 1;
-                }
-                let data_off = rdata.len();
-                let mut count = 0u16;
-                let mut ttl_warned = false;
-                // As Knot DNS: on mismatched TTLs the last record's TTL wins.
-                let last_in_file = (i..j).map(|k| order[k]).max().unwrap_or(order[i]);
-                let set_ttl = self.recs[last_in_file as usize].ttl;
-                let mut prev: Option<(usize, usize)> = None;
-                for &idx in &order[i..j] {
-                    let r = self.recs[idx as usize];
-                    let (ro, rl) = (r.rdata_off as usize, r.rdata_len as usize);
-                    // Sorted, so a duplicate (RFC 2181 section 5) follows its twin.
-                    if prev.is_some_and(|(po, pl)| self.rdata[po..po + pl] == self.rdata[ro..ro + rl]) {
-                        continue;
-                    }
-                    prev = Some((ro, rl));
-                    if r.ttl != set_ttl && head.rtype != rtype::RRSIG && !ttl_warned {
-                        ttl_warned = true;
-                        let msg = format!(
-                            "{} {}: TTL {} differs from the RRset's TTL {}; serving {}",
-                            name::to_text(self.rec_name(&r)),
-                            type_name(r.rtype),
-                            r.ttl,
-                            set_ttl,
-                            set_ttl
-                        );
-                        self.warn(r.pos, msg);
-                    }
-                    rdata.extend_from_slice(&(rl as u16).to_be_bytes());
-                    rdata.extend_from_slice(&self.rdata[ro..ro + rl]);
-                    count = count.saturating_add(1);
-                }
-                records += count as usize;
-                rr_pos.push(head.pos);
-                rrsets.push(RRset {
-                    rtype: head.rtype,
-                    covered: head.covered,
-                    count,
-                    in_patch: false,
-                    ttl: set_ttl,
-                    data_off: data_off as u32,
-                    data_len: (rdata.len() - data_off) as u32,
-                });
-                i = j;
-            }
-            nodes.push(Node {
-                name_off,
-                name_len: first_rec.name_len,
-                rr_start: rr_start as u32,
-                rr_count: (rrsets.len() - rr_start).min(u16::MAX as usize) as u16,
-                parent: 0,
-                flags: 0,
-            });
-        }
-        drop(order);
-        drop(owners);
-        let first_pos = self.recs.first().map(|r| r.pos).unwrap_or_default();
-        self.recs = Vec::new();
-        self.keys = Vec::new();
-
-        let mut flat = Flat {
-            names: zone_names,
+        let first_pos = self.first_pos.unwrap_or_default();
+        let Layout {
+            names,
+            nodes,
+            rrsets,
+            rr_pos,
+            rdata,
+            records,
+            ..
+        } = layout;
+        let flat = Flat {
+            names,
             nodes,
             rrsets,
             rdata,
             index: HashTable::new(),
             nsec_nodes: Vec::new(),
         };
-        flat.names.shrink_to_fit();
-        flat.rdata.shrink_to_fit();
-        flat.rrsets.shrink_to_fit();
         let mut zone = Zone {
             apex: self.apex.clone().into_boxed_slice(),
             base: std::sync::Arc::new(flat),
@@ -394,6 +220,7 @@ impl ZoneBuilder {
         }
         index_and_flag(&mut zone);
         self.validate(&mut zone, &rr_pos, first_pos);
+        drop(rr_pos);
         if !self.errors.is_empty() {
             return Err(self.errors);
         }
@@ -402,34 +229,6 @@ impl ZoneBuilder {
             zone,
             warnings: self.warnings,
         })
-    }
-
-    fn find_empty_non_terminals(&self, order: &[u32], owners: &[(u32, u32)]) -> Vec<(Vec<u8>, Vec<u8>)> {
-        let mut present: HashSet<&[u8]> = HashSet::with_capacity(owners.len());
-        for &(first, _) in owners {
-            present.insert(self.rec_name(&self.recs[order[first as usize] as usize]));
-        }
-        let mut missing: HashSet<Vec<u8>> = HashSet::new();
-        for &(first, _) in owners {
-            let mut n = self.rec_name(&self.recs[order[first as usize] as usize]);
-            while n.len() > self.apex.len() {
-                n = parent(n);
-                if present.contains(n) || missing.contains(n) {
-                    break;
-                }
-                missing.insert(n.to_vec());
-            }
-        }
-        let mut ents: Vec<(Vec<u8>, Vec<u8>)> = missing
-            .into_iter()
-            .map(|n| {
-                let mut key = Vec::new();
-                name::push_sort_key_below(&n, self.apex_labels, &mut key);
-                (key, n)
-            })
-            .collect();
-        ents.sort_unstable();
-        ents
     }
 
     fn validate(&mut self, zone: &mut Zone, rr_pos: &[SourcePos], pos: SourcePos) {
@@ -574,7 +373,7 @@ pub(crate) fn lowercase_rdata_names(t: u16, rd: &mut [u8]) {
 /// The first 8 octets of `key`, big-endian, zero-padded: comparing these
 /// first orders keys exactly as comparing the keys (no key has two zero
 /// octets in a row, so padding never ties with real octets).
-fn prefix_u64(key: &[u8]) -> u64 {
+pub(super) fn prefix_u64(key: &[u8]) -> u64 {
     let mut b = [0u8; 8];
     let n = key.len().min(8);
     b[..n].copy_from_slice(&key[..n]);

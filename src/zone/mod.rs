@@ -13,6 +13,7 @@
 pub mod build;
 pub mod file;
 pub mod journal;
+mod layout;
 mod loc;
 pub mod name;
 pub mod nsec3;
