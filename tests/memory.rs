@@ -295,6 +295,12 @@ impl Node {
         while started.elapsed() < TRANSFER_TIMEOUT {
             let exited = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
             if let Some(status) = exited {
+                assert_ne!(
+                    status.code(),
+                    Some(111),
+                    "the wrapper could not put pharos into {}",
+                    self.cg.procs().display()
+                );
                 panic!(
                     "pharos died during the {what} ({status}); cgroup oom_kill = {:?}, failcnt = {:?} \
                      (limit {} MiB)\n--- log\n{}",

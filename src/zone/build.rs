@@ -55,8 +55,9 @@ pub struct Built {
 pub struct ZoneBuilder {
     apex: Vec<u8>,
     files: Vec<String>,
-    /// The zone's arenas, filled as records come.
-    layout: Layout,
+    /// The zone's arenas, filled as records come (boxed: a builder is
+    /// moved around inside transfer results).
+    layout: Box<Layout>,
     /// The owner of the record being added, lowercased.
     owner: Vec<u8>,
     added: usize,
@@ -74,7 +75,7 @@ impl ZoneBuilder {
         let mut apex = apex.to_vec();
         name::lowercase_in_place(&mut apex);
         ZoneBuilder {
-            layout: Layout::new(name::label_count(&apex)),
+            layout: Box::new(Layout::new(name::label_count(&apex))),
             apex,
             files: Vec::new(),
             owner: Vec::with_capacity(name::MAX_NAME_LEN),
@@ -177,7 +178,7 @@ impl ZoneBuilder {
         if !self.errors.is_empty() {
             return Err(self.errors);
         }
-        let mut layout = std::mem::replace(&mut self.layout, Layout::new(0));
+        let mut layout = std::mem::replace(&mut self.layout, Box::new(Layout::new(0)));
         layout.finish(&self.apex);
         for (pos, message) in std::mem::take(&mut layout.warnings) {
             self.warn(pos, message);
@@ -191,7 +192,7 @@ impl ZoneBuilder {
             rdata,
             records,
             ..
-        } = layout;
+        } = *layout;
         let flat = Flat {
             names,
             nodes,
@@ -460,6 +461,7 @@ fn index_and_flag(zone: &mut Zone) {
         }
     }
     if let Some(flat) = std::sync::Arc::get_mut(&mut zone.base) {
+        nsec_nodes.shrink_to_fit();
         flat.nsec_nodes = nsec_nodes;
     }
 }
