@@ -17,8 +17,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use common::{
-    MgmtNode, Misbehave, Pharos, PharosOpts, Sample, ScriptedPrimary, parse_metrics, sample, send_notify, soa_serial,
-    toml_str, wire,
+    MgmtNode, Misbehave, Pharos, PharosOpts, Sample, ScriptedPrimary, parse_metrics, pharos_only, sample, send_notify,
+    soa_serial, toml_str, wire,
 };
 
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -139,11 +139,17 @@ fn bound_aborts(how: Misbehave, bounds: &str, bound: &str, within: Duration) {
 
 #[test]
 fn endless_axfr_is_aborted_at_max_zone_records() {
+    if !pharos_only("endless_axfr_is_aborted_at_max_zone_records") {
+        return;
+    }
     bound_aborts(Misbehave::Endless, "", "max-zone-records", Duration::from_secs(60));
 }
 
 #[test]
 fn endless_axfr_is_aborted_at_max_zone_bytes() {
+    if !pharos_only("endless_axfr_is_aborted_at_max_zone_bytes") {
+        return;
+    }
     bound_aborts(
         Misbehave::Endless,
         "max-zone-bytes = \"4MiB\"",
@@ -154,6 +160,9 @@ fn endless_axfr_is_aborted_at_max_zone_bytes() {
 
 #[test]
 fn trickling_axfr_is_aborted_at_transfer_timeout() {
+    if !pharos_only("trickling_axfr_is_aborted_at_transfer_timeout") {
+        return;
+    }
     bound_aborts(
         Misbehave::Trickle,
         "transfer-timeout = \"6s\"",
@@ -164,6 +173,9 @@ fn trickling_axfr_is_aborted_at_transfer_timeout() {
 
 #[test]
 fn a_zone_over_max_zone_records_is_never_served_half() {
+    if !pharos_only("a_zone_over_max_zone_records_is_never_served_half") {
+        return;
+    }
     let zone = "toobig.test";
     let primary = ScriptedPrimary::start(zone, 1, 3000);
     let node = start(
@@ -184,6 +196,9 @@ fn a_zone_over_max_zone_records_is_never_served_half() {
 /// share of the transfer slots.
 #[test]
 fn slow_primaries_do_not_starve_a_healthy_zone() {
+    if !pharos_only("slow_primaries_do_not_starve_a_healthy_zone") {
+        return;
+    }
     let slow: Vec<ScriptedPrimary> = (0..16)
         .map(|i| {
             let p = ScriptedPrimary::start_on([127, 0, 0, 2].into(), &format!("slow{i}.test"), 1, 10);
@@ -236,6 +251,9 @@ fn slow_primaries_do_not_starve_a_healthy_zone() {
 /// logged once, counted, `last-success` stays, and the zone expires.
 #[test]
 fn a_primary_behind_us_is_no_confirmation() {
+    if !pharos_only("a_primary_behind_us_is_no_confirmation") {
+        return;
+    }
     let zone = "behind.test";
     let primary = ScriptedPrimary::start(zone, 10, 5);
     // Refresh every 2 s; expire 12 s after the last confirmation.
@@ -291,6 +309,9 @@ fn a_primary_behind_us_is_no_confirmation() {
 /// asked again with backoff, not every retry interval forever.
 #[test]
 fn a_primary_contradicting_itself_is_backed_off() {
+    if !pharos_only("a_primary_contradicting_itself_is_backed_off") {
+        return;
+    }
     let zone = "stale.test";
     let primary = ScriptedPrimary::start(zone, 10, 5);
     let node = start(secondary_toml(zone, &primary.addr_str(), ""), Some(zone));

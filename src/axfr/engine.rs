@@ -35,10 +35,10 @@ pub use super::stats::Counters;
 use super::stats::Kind;
 pub use super::status::ZoneStatus;
 use super::transfer::{self, TransferError};
+use super::version::forget_files;
 use super::version::{self, Built, Life, counted, kind_name, unix_now};
-pub use super::version::{read_timers, write_timers};
+pub use super::version::{read_timers, timers_path, write_timers};
 use crate::config::TimerLimits;
-use crate::zone::persist;
 use crate::zone::store::Served;
 use crate::zone::{APEX, Store, Zone, ZoneSet, name, rtype};
 
@@ -423,24 +423,6 @@ pub fn start(zones: Vec<SecondaryZone>, store: Store, data_dir: PathBuf, timeout
     engine
 }
 
-/// The timers file of a zone.
-pub fn timers_path(dir: &std::path::Path, apex: &[u8]) -> PathBuf {
-    dir.join(format!("{}.timers", persist::file_name(apex)))
-}
-
-/// Deletes a zone's snapshot, journal and timers.
-fn forget_files(dir: &std::path::Path, apex: &[u8]) -> std::io::Result<()> {
-    let timers = timers_path(dir, apex);
-    for path in [timers.with_extension("timers.tmp"), timers] {
-        match std::fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
-        }
-    }
-    persist::remove(dir, apex).map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", dir.display())))
-}
-
 /// Replaces the store's set with `f(set)` unless the zone was removed.
 fn publish(store: &Store, life: &Life, f: impl FnOnce(&ZoneSet) -> ZoneSet) {
     store.update(|set| if life.alive() { f(set) } else { set.clone() });
@@ -457,17 +439,32 @@ fn set_expired(store: &Store, life: &Life, apex: &[u8], expired: bool) {
     });
 }
 
-/// Whether (primary, serial) is reported for the first time since the last
-/// success; remembers it.
-fn first_report(reported: &mut Vec<(usize, u32)>, primary: usize, serial: u32) -> bool {
-    if reported.contains(&(primary, serial)) {
-        return false;
+/// A primary answered what it should not (a serial behind ours, a transfer
+/// older than its own SOA): counted, and `why(address)` becomes the zone's
+/// last error. Returns the address when this (primary, serial) was not
+/// reported since the last success, so the caller logs it once.
+fn primary_problem(
+    slot: &mut Slot,
+    primary: usize,
+    serial: u32,
+    counter: &AtomicU64,
+    why: impl FnOnce(&str) -> String,
+) -> Option<String> {
+    counter.fetch_add(1, Ordering::Relaxed);
+    let addr = slot
+        .zone
+        .primaries
+        .get(primary)
+        .map_or_else(|| format!("primary {primary}"), |a| a.to_string());
+    slot.status.last_error = Some(why(&addr));
+    if slot.reported.contains(&(primary, serial)) {
+        return None;
     }
-    if reported.len() >= MAX_REPORTED {
-        reported.remove(0);
+    if slot.reported.len() >= MAX_REPORTED {
+        slot.reported.remove(0);
     }
-    reported.push((primary, serial));
-    true
+    slot.reported.push((primary, serial));
+    Some(addr)
 }
 
 /// The driver: feeds each zone's state machine its events, in order, and
@@ -598,13 +595,11 @@ impl Inner {
                     });
                 }
                 Action::PrimaryBehind { primary, theirs, ours } => {
-                    self.counters.primary_behind.fetch_add(1, Ordering::Relaxed);
-                    let addr = slot.zone.primaries.get(primary).copied();
-                    let addr = addr.map_or_else(|| format!("primary {primary}"), |a| a.to_string());
-                    slot.status.last_error = Some(format!(
-                        "primary {addr} serves serial {theirs}, older than the {ours} served here"
-                    ));
-                    if first_report(&mut slot.reported, primary, theirs) {
+                    let counter = &self.counters.primary_behind;
+                    let said = primary_problem(slot, primary, theirs, counter, |addr| {
+                        format!("primary {addr} serves serial {theirs}, older than the {ours} served here")
+                    });
+                    if let Some(addr) = said {
                         warn!(
                             zone = %name::to_text(&slot.zone.apex), primary = %addr, theirs, ours,
                             "primary serves an older serial than ours; not a confirmation (the zone expires if no primary confirms it)"
@@ -616,13 +611,11 @@ impl Inner {
                     claimed,
                     delivered,
                 } => {
-                    self.counters.primary_contradicts.fetch_add(1, Ordering::Relaxed);
-                    let addr = slot.zone.primaries.get(primary).copied();
-                    let addr = addr.map_or_else(|| format!("primary {primary}"), |a| a.to_string());
-                    slot.status.last_error = Some(format!(
-                        "primary {addr} announced serial {claimed} but transferred {delivered}"
-                    ));
-                    if first_report(&mut slot.reported, primary, claimed) {
+                    let counter = &self.counters.primary_contradicts;
+                    let said = primary_problem(slot, primary, claimed, counter, |addr| {
+                        format!("primary {addr} announced serial {claimed} but transferred {delivered}")
+                    });
+                    if let Some(addr) = said {
                         warn!(
                             zone = %name::to_text(&slot.zone.apex), primary = %addr, claimed, delivered,
                             "primary's SOA is newer than its transfer; backing off"

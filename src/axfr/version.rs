@@ -6,6 +6,7 @@
 //! Everything here runs on the blocking pool, never on the reactor.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -292,4 +293,22 @@ pub fn read_timers(path: &std::path::Path, serial: u32) -> Option<u64> {
     let s: u32 = it.next()?.parse().ok()?;
     let at: u64 = it.next()?.parse().ok()?;
     (s == serial).then_some(at)
+}
+
+/// The timers file of a zone.
+pub fn timers_path(dir: &std::path::Path, apex: &[u8]) -> PathBuf {
+    dir.join(format!("{}.timers", persist::file_name(apex)))
+}
+
+/// Deletes a zone's snapshot, journal and timers.
+pub(super) fn forget_files(dir: &std::path::Path, apex: &[u8]) -> std::io::Result<()> {
+    let timers = timers_path(dir, apex);
+    for path in [timers.with_extension("timers.tmp"), timers] {
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
+        }
+    }
+    persist::remove(dir, apex).map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", dir.display())))
 }

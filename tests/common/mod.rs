@@ -63,7 +63,9 @@ pub use knot::{Knot, KnotOpts, knot_config};
 #[allow(unused_imports)]
 pub use mgmt::{Http, MgmtNode, Sample, TOKEN, http, parse_metrics, sample};
 #[allow(unused_imports)]
-pub use pharos::{Pharos, PharosOpts, pharos_bin, pharos_check_config, pharos_cmd, pharos_config, toml_str};
+pub use pharos::{
+    Pharos, PharosOpts, pharos_bin, pharos_check_config, pharos_cmd, pharos_config, pharos_only, toml_str,
+};
 #[allow(unused_imports)]
 pub use primary::*;
 #[allow(unused_imports)]

@@ -144,6 +144,17 @@ pub fn pharos_config(opts: &PharosOpts, port: u16, data_dir: &Path) -> String {
     c
 }
 
+/// False (after saying "skipped: ...") when the harness runs Knot DNS in
+/// pharos' place (`PHAROS_TEST_AGAINST=knot`): for tests of what only
+/// pharos has (its secondary engine, management API, health).
+pub fn pharos_only(test: &str) -> bool {
+    let against_knot = std::env::var("PHAROS_TEST_AGAINST").is_ok_and(|v| v == "knot");
+    if against_knot {
+        eprintln!("skipped: {test} runs against pharos only (PHAROS_TEST_AGAINST=knot is set)");
+    }
+    !against_knot
+}
+
 /// Path of the binary under test.
 pub fn pharos_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_pharos"))
