@@ -312,3 +312,40 @@ pub(super) fn forget_files(dir: &std::path::Path, apex: &[u8]) -> std::io::Resul
     }
     persist::remove(dir, apex).map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", dir.display())))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timers_failures_are_reported_once_per_change() {
+        let life = Life::default();
+        let full = std::io::Error::other("No space left on device");
+        assert!(life.timers_failing(None).is_none(), "working: nothing to say");
+        assert!(
+            matches!(life.timers_failing(Some(&full)), Some(Some(_))),
+            "starts failing"
+        );
+        for _ in 0..5 {
+            assert!(
+                life.timers_failing(Some(&full)).is_none(),
+                "still failing: said already"
+            );
+        }
+        assert!(matches!(life.timers_failing(None), Some(None)), "works again");
+        assert!(life.timers_failing(None).is_none());
+    }
+
+    #[test]
+    fn save_timers_skips_older_confirmations_and_removed_zones() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("z.timers");
+        let life = Life::default();
+        save_timers(&path, &life, 2, 7, 1000).unwrap_or_else(|e| panic!("{e}"));
+        save_timers(&path, &life, 1, 6, 900).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(read_timers(&path, 7), Some(1000));
+        life.end();
+        save_timers(&path, &life, 3, 8, 1100).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(read_timers(&path, 7), Some(1000));
+    }
+}
