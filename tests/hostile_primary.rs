@@ -192,8 +192,8 @@ fn a_zone_over_max_zone_records_is_never_served_half() {
 }
 
 /// Sixteen primaries that trickle their transfers must not keep a zone
-/// added next from its first transfer: one primary address holds at most a
-/// share of the transfer slots.
+/// added next from its first transfer: one primary address never holds the
+/// last 4 of the 16 transfer slots.
 #[test]
 fn slow_primaries_do_not_starve_a_healthy_zone() {
     if !pharos_only("slow_primaries_do_not_starve_a_healthy_zone") {
@@ -219,7 +219,7 @@ fn slow_primaries_do_not_starve_a_healthy_zone() {
     };
     // The slow transfers have taken what they can get.
     wait_for(&node.pharos, Duration::from_secs(10), "slow transfers started", || {
-        transferring() >= 4
+        transferring() >= 12
     });
     std::thread::sleep(Duration::from_secs(1));
     let body = format!(
@@ -238,11 +238,12 @@ fn slow_primaries_do_not_starve_a_healthy_zone() {
         waited.as_secs_f64()
     );
     assert!(waited < Duration::from_secs(5), "waited {waited:?}");
-    // The slow ones are still at it, holding at most 4 slots.
+    // The slow ones are still at it; one address never holds the last 4
+    // of the 16 slots.
     let n = transferring();
     assert!(
-        n <= 4,
-        "{n} slow primaries on one address got a transfer slot (at most 4 per primary address)"
+        n <= 12,
+        "{n} slow primaries on one address got a transfer slot (at most 16 - 4)"
     );
     drop(node);
 }

@@ -242,10 +242,11 @@ struct Limits {
     transfers: Slots,
 }
 
-/// SOA queries in flight, node-wide, and to one primary address.
+/// SOA queries in flight, node-wide, and sure to one primary address (it
+/// may have more while as many stay free for the others).
 const MAX_SOA_QUERIES: usize = 64;
 const MAX_SOA_QUERIES_PER_PRIMARY: usize = 16;
-/// Transfers in flight, node-wide, and from one primary address.
+/// Transfers in flight, node-wide, and sure to one primary address.
 const MAX_TRANSFERS: usize = 16;
 const MAX_TRANSFERS_PER_PRIMARY: usize = 4;
 

@@ -8,9 +8,12 @@
 //!
 //! - at most `total` slots are in use node-wide (the node's own bound on
 //!   sockets and memory in flight);
-//! - at most `per_source` of them go to one primary address (IP, whatever
-//!   the port), so one primary — or one customer's many zones on it —
-//!   leaves the rest to everyone else;
+//! - each primary address (IP, whatever the port) is sure of `per_source`
+//!   of them; it gets more only while more than `per_source` slots are
+//!   free besides, so one primary — or one customer's many zones on it —
+//!   can never take the last `per_source` slots from everyone else, yet a
+//!   node that takes all its zones from one primary (a fleet's hub) still
+//!   uses most of the slots;
 //! - a zone that has never been loaded (answering SERVFAIL) goes before the
 //!   refreshes of zones already served; within a priority, primaries take
 //!   turns (round robin), and each primary's zones go in arrival order.
@@ -75,7 +78,8 @@ impl Drop for Slot {
 }
 
 impl Slots {
-    /// `total` slots node-wide, at most `per_source` per primary address.
+    /// `total` slots node-wide; `per_source` for each primary address, more
+    /// only while `per_source` others stay free.
     pub fn new(total: usize, per_source: usize) -> Slots {
         Slots {
             inner: Arc::new(Inner {
@@ -136,7 +140,8 @@ impl Inner {
                     let Some(source) = state.turns[p].pop_front() else {
                         break;
                     };
-                    if state.active.get(&source).copied().unwrap_or(0) >= self.per_source {
+                    let held = state.active.get(&source).copied().unwrap_or(0);
+                    if held >= self.per_source && state.in_use + self.per_source >= self.total {
                         state.turns[p].push_back(source);
                         continue;
                     }
@@ -211,6 +216,27 @@ mod tests {
         drop(a1);
         assert_eq!(slots.in_use(ip(1)), (2, 1));
         assert_eq!(slots.waiting(), 0, "a waiter that timed out is gone");
+    }
+
+    #[tokio::test]
+    async fn one_source_takes_more_only_while_others_keep_a_share_free() {
+        let slots = Slots::new(8, 2);
+        let mut held = Vec::new();
+        for _ in 0..6 {
+            held.push(try_acquire(&slots, ip(1), Priority::Refresh).await.expect("free slot"));
+        }
+        assert!(
+            try_acquire(&slots, ip(1), Priority::Refresh).await.is_none(),
+            "the last 2 are kept"
+        );
+        let b1 = try_acquire(&slots, ip(2), Priority::Refresh).await;
+        let b2 = try_acquire(&slots, ip(2), Priority::Refresh).await;
+        assert!(b1.is_some() && b2.is_some(), "another primary gets its share at once");
+        assert_eq!(slots.in_use(ip(2)), (8, 2));
+        drop(b1);
+        assert!(try_acquire(&slots, ip(1), Priority::Refresh).await.is_none());
+        assert!(try_acquire(&slots, ip(3), Priority::Refresh).await.is_some());
+        drop(held);
     }
 
     #[tokio::test]
