@@ -183,6 +183,12 @@ impl ZoneBuilder {
         for (pos, message) in std::mem::take(&mut layout.warnings) {
             self.warn(pos, message);
         }
+        for (pos, message) in std::mem::take(&mut layout.errors) {
+            self.error(pos, message);
+        }
+        if !self.errors.is_empty() {
+            return Err(self.errors);
+        }
         let first_pos = self.first_pos.unwrap_or_default();
         let Layout {
             names,

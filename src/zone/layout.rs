@@ -82,6 +82,9 @@ pub(super) struct Layout {
     /// Records kept (duplicates dropped).
     pub(super) records: usize,
     pub(super) warnings: Vec<(SourcePos, String)>,
+    /// What the zone's arrays cannot hold (an RRset of more than 65535
+    /// records, a node of more than 65535 RRsets): the zone is refused.
+    pub(super) errors: Vec<(SourcePos, String)>,
     ttl_warnings: Vec<TtlWarning>,
     apex_labels: usize,
     /// Records of the last node, not yet grouped into RRsets.
@@ -103,6 +106,7 @@ impl Layout {
             rdata: Vec::new(),
             records: 0,
             warnings: Vec::new(),
+            errors: Vec::new(),
             ttl_warnings: Vec::new(),
             apex_labels,
             cur: Vec::new(),
@@ -234,7 +238,7 @@ impl Layout {
                 Source::InPlace => set[0].off as usize,
                 _ => self.rdata.len(),
             };
-            let mut count = 0u16;
+            let mut count = 0usize;
             let mut prev: Option<&Pending> = None;
             let mut ttl_warned = false;
             for p in set {
@@ -267,8 +271,15 @@ impl Layout {
                         });
                     }
                 }
-                count = count.saturating_add(1);
+                count += 1;
             }
+            if count > usize::from(u16::MAX) && self.errors.len() < MAX_WARNINGS {
+                self.errors.push((
+                    set[0].pos,
+                    format!("an RRset of {count} records (at most {} are possible)", u16::MAX),
+                ));
+            }
+            let count = count.min(usize::from(u16::MAX)) as u16;
             let data_end = match src {
                 Source::InPlace => {
                     let last = &set[set.len() - 1];
@@ -649,6 +660,33 @@ mod tests {
             (from_text("t").unwrap(), rtype::NS, 300, from_text("ns.t").unwrap()),
             a("ns.t", 300, 1),
         ]
+    }
+
+    /// An RRset the arrays cannot count (more than 65535 records) refuses
+    /// the zone instead of serving a wrong count.
+    #[test]
+    fn an_rrset_past_65535_records_is_an_error() {
+        let mut recs = soa_and_ns();
+        for i in 0..70_000u32 {
+            recs.push((from_text("big.t").unwrap(), rtype::A, 300, i.to_be_bytes().to_vec()));
+        }
+        let mut b = ZoneBuilder::new(&from_text("t").unwrap());
+        for (i, (owner, t, ttl, rd)) in recs.iter().enumerate() {
+            let pos = SourcePos {
+                file: 0,
+                line: i as u32 + 1,
+            };
+            b.add(owner, *t, *ttl, rd, pos);
+        }
+        match b.build() {
+            Ok(_) => panic!("a 70,000-record RRset was accepted"),
+            Err(issues) => assert!(
+                issues
+                    .iter()
+                    .any(|i| i.to_string().contains("an RRset of 70000 records")),
+                "{issues:?}"
+            ),
+        }
     }
 
     /// An owner in several runs with different TTLs: the last record's TTL
