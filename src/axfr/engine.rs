@@ -552,6 +552,7 @@ impl Inner {
         let mut table = self.table();
         let Some(slot) = table.get_mut(key) else { return };
         let actions = slot.machine.handle(Instant::now(), event);
+        slot.status.round_failed = slot.machine.has_failed_a_round();
         for action in actions {
             let Some(slot) = table.get_mut(key) else { return };
             match action {

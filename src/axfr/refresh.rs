@@ -150,6 +150,8 @@ pub struct Secondary {
     backoff: u32,
     /// The current round hit such a failure.
     costly: bool,
+    /// A round asked every primary and none gave a version.
+    round_failed: bool,
 }
 
 /// The retry time is doubled at most this many times.
@@ -174,11 +176,18 @@ impl Secondary {
             claimed: None,
             backoff: 0,
             costly: false,
+            round_failed: false,
         }
     }
 
     pub fn serial(&self) -> Option<u32> {
         self.serial
+    }
+
+    /// Whether a round of asking the primaries has ended without success
+    /// (every primary tried), at least once.
+    pub fn has_failed_a_round(&self) -> bool {
+        self.round_failed
     }
 
     pub fn is_expired(&self) -> bool {
@@ -412,6 +421,7 @@ impl Secondary {
     /// for every costly round in a row (at most up to the refresh time).
     fn end_round(&mut self, now: Instant) {
         self.busy = Busy::Idle;
+        self.round_failed = true;
         let (retry, refresh) = match self.timers {
             Some(t) => (self.limits.retry(t.retry), self.limits.refresh(t.refresh)),
             None => (self.limits.retry_min, self.limits.refresh_min),

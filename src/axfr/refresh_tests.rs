@@ -444,3 +444,33 @@ fn a_version_not_written_is_retried_from_the_same_primary_with_backoff() {
     let second = wake(&a).unwrap() - now;
     assert!(second > first + Duration::from_secs(5), "{first:?} then {second:?}");
 }
+
+#[test]
+fn a_round_fails_only_once_every_primary_was_asked() {
+    let t0 = Instant::now();
+    let mut z = zone(2);
+    z.handle(
+        t0,
+        Event::Load {
+            serial: None,
+            expire_at: None,
+            timers: None,
+        },
+    );
+    z.handle(
+        t0,
+        Event::SoaResult {
+            primary: 0,
+            result: Err("timeout".into()),
+        },
+    );
+    assert!(!z.has_failed_a_round(), "the second primary is still to be asked");
+    z.handle(
+        t0,
+        Event::SoaResult {
+            primary: 1,
+            result: Err("refused".into()),
+        },
+    );
+    assert!(z.has_failed_a_round());
+}

@@ -23,6 +23,9 @@ pub struct ZoneStatus {
     pub last_error: Option<String>,
     /// Past SOA expire: answering SERVFAIL.
     pub expired: bool,
+    /// A round of asking every primary ended without a version, at least
+    /// once (a zone with no version is then failed, not still loading).
+    pub round_failed: bool,
     /// A newer version came but could not be written to disk, so it is
     /// not served (the error; cleared once a version is written).
     pub persist_error: Option<String>,

@@ -275,14 +275,14 @@ impl ZoneManager {
     }
 
     /// Whether the secondary zone at `apex` (lowercase wire), which has no
-    /// version, still waits for its first SOA query or transfer to finish.
-    /// False once that attempt failed, and for any zone that is not a
-    /// secondary zone here: either way the zone has failed.
+    /// version, still waits for its first round (every primary asked in
+    /// turn) to end. False once a round failed, and for any zone that is
+    /// not a secondary zone here: either way the zone has failed.
     pub fn first_attempt_pending(&self, apex: &[u8]) -> bool {
         self.inner
             .engine
             .status(apex)
-            .is_some_and(|s| s.serial.is_none() && s.last_error.is_none())
+            .is_some_and(|s| s.serial.is_none() && !s.round_failed)
     }
 
     /// Adds a zone added through the API: validated against the config,
