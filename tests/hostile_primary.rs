@@ -340,3 +340,50 @@ fn a_primary_contradicting_itself_is_backed_off() {
         .count();
     assert_eq!(lines, 1, "logged once\n{}", node.pharos.log_tail(30));
 }
+
+/// A primary without IXFR that answers one with only its newer SOA (as
+/// PowerDNS does): said once at INFO, then AXFR straight away for every
+/// later change, with no "transfer rejected" warnings.
+#[test]
+fn a_primary_without_ixfr_gets_axfr_requests() {
+    if !pharos_only("a_primary_without_ixfr_gets_axfr_requests") {
+        return;
+    }
+    let zone = "noixfr.test";
+    let primary = ScriptedPrimary::start(zone, 1, 5);
+    primary.set_ixfr_soa_only(true);
+    let node = start(secondary_toml(zone, &primary.addr_str(), ""), Some(zone));
+    for serial in 2..=4 {
+        primary.set_serial(serial);
+        notify(&node.pharos, zone);
+        wait_for(
+            &node.pharos,
+            Duration::from_secs(10),
+            &format!("serial {serial}"),
+            || soa(&node.pharos, zone) == (0, Some(serial)),
+        );
+    }
+    let tcp: Vec<String> = primary
+        .requests()
+        .into_iter()
+        .filter(|r| r.starts_with("tcp IXFR") || r.starts_with("tcp AXFR"))
+        .collect();
+    let ixfrs = tcp.iter().filter(|r| r.starts_with("tcp IXFR")).count();
+    assert_eq!(ixfrs, 1, "IXFR asked once, then AXFR only: {tcp:?}");
+    let log = node.pharos.log();
+    assert_eq!(
+        log.lines().filter(|l| l.contains("has no IXFR")).count(),
+        1,
+        "said once\n{}",
+        node.pharos.log_tail(20)
+    );
+    assert!(
+        !log.lines().any(|l| l.contains("transfer rejected")),
+        "no warning for a primary without IXFR\n{}",
+        node.pharos.log_tail(20)
+    );
+    assert!(
+        log.lines().any(|l| l.contains("has no IXFR") && l.contains("INFO")),
+        "at INFO"
+    );
+}

@@ -770,6 +770,12 @@ impl Inner {
             if let TransferError::Limit(bound, _) = &e {
                 self.counters.aborted(*bound);
             }
+            if let TransferError::NoIxfr(_) = e {
+                // Not an error of the primary's: it has no IXFR. Said once,
+                // since the zone asks it for AXFR from now on.
+                info!(zone = %zname, primary = %addr, "primary {e}; using AXFR with it from now on");
+                return TransferFailure::IxfrUnsupported(e.to_string());
+            }
             self.update_status(key, |s| {
                 s.last_error = Some(format!("{} from {addr}: {e}", kind_name(kind)))
             });

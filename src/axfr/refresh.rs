@@ -32,6 +32,9 @@ pub enum TransferFailure {
     /// The primary cannot serve an IXFR from our serial (refused, NOTIMP,
     /// or a diff that does not apply): fall back to AXFR from the same primary.
     IxfrUnavailable(String),
+    /// The primary has no IXFR at all (it answered one with only its newer
+    /// SOA): AXFR now, and from this primary only AXFR from now on.
+    IxfrUnsupported(String),
     /// Anything else: timeout, connection, TSIG, malformed or invalid zone.
     Failed(String),
     /// The primary transferred serial `.0`, not newer than the version
@@ -152,6 +155,13 @@ pub struct Secondary {
     costly: bool,
     /// A round asked every primary and none gave a version.
     round_failed: bool,
+    /// Primaries (by index, the first 64) that have no IXFR: asked for AXFR.
+    axfr_only: u64,
+}
+
+/// The bit of primary `i` in a set of the first 64 primaries.
+fn bit(i: usize) -> u64 {
+    if i < 64 { 1 << i } else { 0 }
 }
 
 /// The retry time is doubled at most this many times.
@@ -177,6 +187,7 @@ impl Secondary {
             backoff: 0,
             costly: false,
             round_failed: false,
+            axfr_only: 0,
         }
     }
 
@@ -321,7 +332,12 @@ impl Secondary {
                 }
                 Some(have) => {
                     self.claimed = Some(soa.serial);
-                    self.start_transfer(primary, TransferKind::Ixfr { from: have }, out)
+                    let kind = if self.axfr_only & bit(primary) != 0 {
+                        TransferKind::Axfr
+                    } else {
+                        TransferKind::Ixfr { from: have }
+                    };
+                    self.start_transfer(primary, kind, out)
                 }
                 None => {
                     self.claimed = Some(soa.serial);
@@ -394,13 +410,23 @@ impl Secondary {
                 self.costly = true;
                 self.end_round(now);
             }
+            Err(TransferFailure::IxfrUnsupported(_)) if matches!(kind, TransferKind::Ixfr { .. }) => {
+                self.axfr_only |= bit(primary);
+                self.claimed = claimed;
+                self.start_transfer(primary, TransferKind::Axfr, out);
+            }
             Err(TransferFailure::IxfrUnavailable(why)) if matches!(kind, TransferKind::Ixfr { .. }) => {
                 out.push(Action::Log(format!(
                     "IXFR from primary {primary} not usable ({why}); trying AXFR"
                 )));
+                self.claimed = claimed;
                 self.start_transfer(primary, TransferKind::Axfr, out);
             }
-            Err(TransferFailure::IxfrUnavailable(why) | TransferFailure::Failed(why)) => {
+            Err(
+                TransferFailure::IxfrUnavailable(why)
+                | TransferFailure::IxfrUnsupported(why)
+                | TransferFailure::Failed(why),
+            ) => {
                 out.push(Action::Log(format!("transfer from primary {primary} failed: {why}")));
                 self.next_primary(now, primary, out);
             }

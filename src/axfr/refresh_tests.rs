@@ -474,3 +474,55 @@ fn a_round_fails_only_once_every_primary_was_asked() {
     );
     assert!(z.has_failed_a_round());
 }
+
+#[test]
+fn a_primary_without_ixfr_is_asked_for_axfr_from_then_on() {
+    let t0 = Instant::now();
+    let mut z = holding_five(t0, 1, 1000);
+    z.handle(
+        t0,
+        Event::SoaResult {
+            primary: 0,
+            result: Ok(soa(6)),
+        },
+    );
+    let a = z.handle(
+        t0,
+        Event::TransferResult {
+            primary: 0,
+            kind: TransferKind::Ixfr { from: 5 },
+            result: Err(TransferFailure::IxfrUnsupported("only its SOA".into())),
+        },
+    );
+    assert_eq!(
+        a[0],
+        Action::Transfer {
+            primary: 0,
+            kind: TransferKind::Axfr
+        }
+    );
+    z.handle(
+        t0,
+        Event::TransferResult {
+            primary: 0,
+            kind: TransferKind::Axfr,
+            result: Ok(soa(6)),
+        },
+    );
+    // The next change: straight to AXFR.
+    z.handle(t0, Event::Refresh);
+    let a = z.handle(
+        t0,
+        Event::SoaResult {
+            primary: 0,
+            result: Ok(soa(7)),
+        },
+    );
+    assert_eq!(
+        a[0],
+        Action::Transfer {
+            primary: 0,
+            kind: TransferKind::Axfr
+        }
+    );
+}

@@ -35,6 +35,10 @@ pub enum TransferError {
     /// max-zone-bytes, transfer-timeout) and was aborted.
     #[error("aborted: {1}")]
     Limit(Bound, String),
+    /// An IXFR answered with only the primary's SOA, newer than ours: the
+    /// primary has no IXFR (PowerDNS answers so), and an AXFR will work.
+    #[error("answered IXFR with only its SOA, serial {0} (it has no IXFR)")]
+    NoIxfr(u32),
     /// The transfer brought serial `delivered`, not newer than the `held`
     /// one served.
     #[error("serial {delivered} is not newer than the {held} we serve")]

@@ -112,9 +112,7 @@ fn build(outcome: Outcome, held: Option<&Zone>) -> Result<Built, TransferError> 
     let (builder, soa, how) = match outcome {
         Outcome::UpToDate(soa) => {
             return match held_serial {
-                Some(h) if serial_gt(soa.serial, h) => Err(TransferError::Refused(
-                    "an IXFR reply with only its SOA (newer than ours)",
-                )),
+                Some(h) if serial_gt(soa.serial, h) => Err(TransferError::NoIxfr(soa.serial)),
                 _ => Ok(Built::Current(soa)),
             };
         }

@@ -779,6 +779,9 @@ pub const HOSTILE_FOR: Duration = Duration::from_secs(120);
 struct Script {
     serial: u32,
     axfr: Misbehave,
+    /// Answer IXFR with only the current SOA (as PowerDNS, which has no
+    /// IXFR, does) instead of NOTIMP.
+    ixfr_soa_only: bool,
     /// Each request seen: "udp SOA zone", "tcp AXFR zone", ...
     requests: Vec<String>,
 }
@@ -812,6 +815,7 @@ impl ScriptedPrimary {
         let script = Arc::new(Mutex::new(Script {
             serial,
             axfr: Misbehave::Nothing,
+            ixfr_soa_only: false,
             requests: Vec::new(),
         }));
         let stop = Arc::new(AtomicBool::new(false));
@@ -860,6 +864,12 @@ impl ScriptedPrimary {
     /// "v<serial>").
     pub fn set_serial(&self, serial: u32) {
         self.script.lock().unwrap().serial = serial;
+    }
+
+    /// From now on, answer IXFR with only the current SOA (true) or with
+    /// NOTIMP (false, the default).
+    pub fn set_ixfr_soa_only(&self, soa_only: bool) {
+        self.script.lock().unwrap().ixfr_soa_only = soa_only;
     }
 
     /// From now on, answer AXFR like this.
@@ -1097,10 +1107,10 @@ fn serve_tcp(mut s: TcpStream, ctx: &Ctx) -> io::Result<()> {
         let Some(q) = parse_question(&q) else {
             return Ok(());
         };
-        let (serial, how) = {
+        let (serial, how, soa_only) = {
             let mut sc = ctx.script.lock().unwrap();
             sc.requests.push(format!("tcp {} {}", type_name(q.qtype), ctx.zone));
-            (sc.serial, sc.axfr)
+            (sc.serial, sc.axfr, sc.ixfr_soa_only)
         };
         if q.name != ctx.apex {
             s.write_all(&wire::frame(&response(q.id, 5, &q.raw, &[])))?;
@@ -1109,6 +1119,7 @@ fn serve_tcp(mut s: TcpStream, ctx: &Ctx) -> io::Result<()> {
         match q.qtype {
             wire::TYPE_SOA => s.write_all(&wire::frame(&response(q.id, 0, &q.raw, &[ctx.soa(serial)])))?,
             // IXFR: not implemented here, so the secondary must fall back to AXFR.
+            251 if soa_only => s.write_all(&wire::frame(&response(q.id, 0, &q.raw, &[ctx.soa(serial)])))?,
             251 => s.write_all(&wire::frame(&response(q.id, 4, &q.raw, &[])))?,
             252 => {
                 send_axfr(&mut s, ctx, &q, serial, how)?;
