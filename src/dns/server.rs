@@ -244,7 +244,9 @@ impl Server {
                 rdata[rlen + 4..rlen + 4 + n].copy_from_slice(&value[..n]);
                 rlen += 4 + n;
             };
-            if e.nsid && self.opts.nsid && ext_rcode == 0 {
+            // Also on BADVERS, as Knot: a client that tries EDNS version 1
+            // (RIPE Atlas) still learns which node answered.
+            if e.nsid && self.opts.nsid {
                 option(opt::NSID, self.opts.node_id.as_bytes());
             }
             if e.expire
