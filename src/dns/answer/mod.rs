@@ -268,6 +268,10 @@ impl Answerer<'_, '_, '_> {
                         .is_err()
                     {
                         self.truncated = true;
+                    } else {
+                        // Synthesized from a wildcard: prove that no closer
+                        // name exists, as for any other type (Knot does).
+                        self.wildcard_proof(wild);
                     }
                 }
                 None => self.nodata(name_id, data_id, wild),
