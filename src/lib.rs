@@ -16,6 +16,8 @@
 //!   mgmt                HTTP management API, runtime zone changes (ZoneManager),
 //!                       /metrics, status page, identity JSON, the API client
 //!   health              probes + rise/fall + maintenance -> watch channel for bgp
+//!   tsig                TSIG (RFC 8945): signing and verifying messages, for
+//!                       the listeners (NOTIFY in) and the secondary engine
 //!   config              TOML schema (serde) and the validated runtime Config
 //!   logging             the non-blocking log writer; per-event summaries
 //!                       (one line per source and reason per interval)
@@ -39,4 +41,5 @@ pub mod mgmt;
 pub mod reload;
 pub mod soacheck;
 pub mod supervisor;
+pub mod tsig;
 pub mod zone;

@@ -1,4 +1,4 @@
-//! TSIG (src/axfr/tsig.rs) against real software:
+//! TSIG (src/tsig/) against real software:
 //!
 //! - Knot DNS (`knotd`, Debian package `knot`) as a primary with one key per
 //!   algorithm: signed SOA and AXFR requests, every message of a
@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use pharos::axfr::tsig::{
+use pharos::tsig::{
     self, Algorithm, Key, RequestTsig, ResponseVerifier, TsigError, Verified, error_response_tsig, sign_request,
     sign_response, unix_now, verify_request,
 };

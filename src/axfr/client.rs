@@ -11,7 +11,7 @@ use tokio::net::{TcpStream, UdpSocket};
 
 use super::refresh::{SoaTimers, TransferKind};
 use super::transfer::{Bound, Interpreter, Outcome, TransferError, soa_timers};
-use super::tsig::{self, Key, ResponseVerifier};
+use crate::tsig::{self, Key, ResponseVerifier};
 use crate::zone::{rtype, wire};
 
 /// Limits for one exchange with a primary.

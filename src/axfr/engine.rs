@@ -53,7 +53,7 @@ pub struct SecondaryZone {
     /// from disk, if any.
     pub held: Option<(u32, Option<u64>)>,
     /// Signs SOA queries and transfers; their answers must verify.
-    pub key: Option<Arc<super::tsig::Key>>,
+    pub key: Option<Arc<crate::tsig::Key>>,
     /// The primary the version on disk came from, if known.
     pub held_primary: Option<String>,
 }
@@ -133,7 +133,7 @@ const MAX_REPORTED: usize = 16;
 struct Link {
     apex: Box<[u8]>,
     primaries: Box<[SocketAddr]>,
-    key: Option<Arc<super::tsig::Key>>,
+    key: Option<Arc<crate::tsig::Key>>,
 }
 
 impl Table {
@@ -680,7 +680,7 @@ impl Inner {
         addr: SocketAddr,
         kind: TransferKind,
         current: Option<Arc<Zone>>,
-        tsig: Option<Arc<super::tsig::Key>>,
+        tsig: Option<Arc<crate::tsig::Key>>,
         limits: TimerLimits,
         life: &Arc<Life>,
     ) -> Result<super::refresh::SoaTimers, TransferFailure> {

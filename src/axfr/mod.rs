@@ -1,5 +1,6 @@
-//! Secondary engine: NOTIFY in, SOA timers, AXFR/IXFR client, TSIG,
-//! multi-primary, transfers out + NOTIFY out (hub role), catalog zones.
+//! Secondary engine: NOTIFY in, SOA timers, AXFR/IXFR client,
+//! multi-primary, fair slots; later transfers out + NOTIFY out (hub role)
+//! and catalog zones. TSIG lives below it, in `crate::tsig`.
 
 pub mod client;
 pub mod engine;
@@ -8,5 +9,4 @@ pub mod slots;
 pub mod stats;
 pub mod status;
 pub mod transfer;
-pub mod tsig;
 mod version;

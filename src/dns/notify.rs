@@ -17,8 +17,8 @@ use super::server::Server;
 use std::sync::Arc;
 
 use crate::axfr::engine::Engine;
-use crate::axfr::tsig::{self, Key, TsigError};
 use crate::config::Prefix;
+use crate::tsig::{self, Key, TsigError};
 use crate::zone::name;
 
 /// Who may send NOTIFY for one zone.

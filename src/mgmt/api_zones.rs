@@ -184,7 +184,7 @@ impl ApiZones {
         let entries = match read(&path) {
             Ok(e) => e,
             Err(e) => {
-                let aside = path.with_extension(format!("json.bad-{}", crate::axfr::tsig::unix_now()));
+                let aside = path.with_extension(format!("json.bad-{}", crate::tsig::unix_now()));
                 let moved = fs::rename(&path, &aside);
                 tracing::error!(
                     "zones added through the API are not loaded: {e}; the file was {}",

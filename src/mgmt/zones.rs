@@ -23,10 +23,10 @@ use tracing::{error, info, warn};
 
 use super::api_zones::{self, ApiZone, ApiZones};
 use crate::axfr::engine::{self, Engine, HeldVersion, SecondaryZone, Stop};
-use crate::axfr::tsig::Key;
 use crate::config::{Config, Prefix, TimerLimits, ZoneConfig, ZoneSource};
 use crate::dns::Server;
 use crate::dns::notify::{NotifyAcl, NotifyTable};
+use crate::tsig::Key;
 use crate::zone::{name, persist};
 
 /// Who asks for a change, and where a zone came from.
