@@ -16,11 +16,11 @@ mod common;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{
     KnotPrimary, MgmtNode, Pharos, PharosOpts, parse_metrics, pharos_cmd, pharos_only, sample, soa_serial, toml_str,
-    wire,
+    wait_until, wire,
 };
 
 const ZONE: &str = "full.test";
@@ -83,17 +83,6 @@ fn serial(p: &Pharos) -> Option<u32> {
         .and_then(|r| soa_serial(&r))
 }
 
-fn wait_for(p: &Pharos, limit: Duration, what: &str, mut f: impl FnMut() -> bool) -> Duration {
-    let started = Instant::now();
-    while started.elapsed() < limit {
-        if f() {
-            return started.elapsed();
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{what}: not within {limit:?}\n--- pharos log\n{}", p.log_tail(30));
-}
-
 fn persist_metrics(node: &MgmtNode) -> (f64, f64) {
     let r = node.get("/metrics");
     let m = parse_metrics(&r.body, false);
@@ -140,7 +129,7 @@ fn a_version_that_cannot_be_written_is_not_served_until_it_is() {
     knot.add_record("new", 300, "A", "192.0.2.99");
     let s2 = knot.serial();
     assert!(s2 > 1);
-    wait_for(&node.pharos, Duration::from_secs(15), "persist error in /zones", || {
+    wait_until(&node.pharos, Duration::from_secs(15), "persist error in /zones", || {
         node.get(&format!("/zones/{ZONE}")).json()["persist-error"].is_string()
     });
     // Not served, however often it is asked.
@@ -179,7 +168,7 @@ fn a_version_that_cannot_be_written_is_not_served_until_it_is() {
 
     // Space returns: written and served without anyone asking.
     std::fs::remove_file(&filler).expect("remove filler");
-    let took = wait_for(
+    let took = wait_until(
         &node.pharos,
         Duration::from_secs(40),
         "new serial after space returned",

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use common::{
     MgmtNode, Misbehave, Pharos, PharosOpts, Sample, ScriptedPrimary, parse_metrics, pharos_only, sample, send_notify,
-    soa_serial, toml_str, wire,
+    soa_serial, toml_str, wait_until, wire,
 };
 
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -46,18 +46,6 @@ fn soa(p: &Pharos, zone: &str) -> (u8, Option<u32>) {
         Ok(r) => (r.rcode, soa_serial(&r)),
         Err(e) => panic!("pharos does not answer {zone} SOA: {e}\n{}", p.log_tail(20)),
     }
-}
-
-/// Polls until `f` is true; panics with `what` and the log after `limit`.
-fn wait_for(p: &Pharos, limit: Duration, what: &str, mut f: impl FnMut() -> bool) -> Duration {
-    let started = Instant::now();
-    while started.elapsed() < limit {
-        if f() {
-            return started.elapsed();
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("{what}: not within {limit:?}\n--- pharos log\n{}", p.log_tail(30));
 }
 
 fn metrics(node: &MgmtNode) -> Vec<Sample> {
@@ -102,7 +90,7 @@ fn bound_aborts(how: Misbehave, bounds: &str, bound: &str, within: Duration) {
     let started = Instant::now();
     let from = node.pharos.log().len();
     notify(&node.pharos, zone);
-    let took = wait_for(&node.pharos, within, &format!("{how:?}: {bound} abort"), || {
+    let took = wait_until(&node.pharos, within, &format!("{how:?}: {bound} abort"), || {
         aborted(&node, bound) >= 1.0
     });
     let log = node.pharos.log();
@@ -182,7 +170,7 @@ fn a_zone_over_max_zone_records_is_never_served_half() {
         secondary_toml(zone, &primary.addr_str(), "max-zone-records = 1000"),
         None,
     );
-    wait_for(
+    wait_until(
         &node.pharos,
         Duration::from_secs(10),
         "abort at max-zone-records",
@@ -218,7 +206,7 @@ fn slow_primaries_do_not_starve_a_healthy_zone() {
             .count()
     };
     // The slow transfers have taken what they can get.
-    wait_for(&node.pharos, Duration::from_secs(10), "slow transfers started", || {
+    wait_until(&node.pharos, Duration::from_secs(10), "slow transfers started", || {
         transferring() >= 12
     });
     std::thread::sleep(Duration::from_secs(1));
@@ -229,7 +217,7 @@ fn slow_primaries_do_not_starve_a_healthy_zone() {
     let added = Instant::now();
     let r = node.call("POST", "/zones", Some(&body));
     assert!(r.status < 300, "POST /zones: {} {}", r.status, r.body);
-    wait_for(&node.pharos, Duration::from_secs(30), "healthy.test served", || {
+    wait_until(&node.pharos, Duration::from_secs(30), "healthy.test served", || {
         soa(&node.pharos, "healthy.test") == (0, Some(7))
     });
     let waited = added.elapsed();
@@ -267,7 +255,7 @@ fn a_primary_behind_us_is_no_confirmation() {
     let success = z["last-success"].as_u64().expect("last-success");
     primary.set_serial(5);
     let restored = Instant::now();
-    wait_for(
+    wait_until(
         &node.pharos,
         Duration::from_secs(10),
         "older serial counted twice",
@@ -280,7 +268,7 @@ fn a_primary_behind_us_is_no_confirmation() {
         "/zones shows why: {z}"
     );
     // Expires (SERVFAIL) once 12 s passed without a confirmation.
-    wait_for(&node.pharos, Duration::from_secs(20), "expiry", || {
+    wait_until(&node.pharos, Duration::from_secs(20), "expiry", || {
         soa(&node.pharos, zone).0 == 2
     });
     eprintln!(
@@ -301,7 +289,7 @@ fn a_primary_behind_us_is_no_confirmation() {
     );
     // The primary has it again: served again.
     primary.set_serial(11);
-    wait_for(&node.pharos, Duration::from_secs(10), "serial 11", || {
+    wait_until(&node.pharos, Duration::from_secs(10), "serial 11", || {
         soa(&node.pharos, zone) == (0, Some(11))
     });
 }
@@ -356,7 +344,7 @@ fn a_primary_without_ixfr_gets_axfr_requests() {
     for serial in 2..=4 {
         primary.set_serial(serial);
         notify(&node.pharos, zone);
-        wait_for(
+        wait_until(
             &node.pharos,
             Duration::from_secs(10),
             &format!("serial {serial}"),

@@ -19,7 +19,7 @@
 //! write) can no longer publish or write: each zone carries a [`Life`]
 //! that removal clears under the zone's disk lock.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -30,10 +30,11 @@ use tracing::{info, warn};
 
 use super::client::{self, Bounds, Timeouts};
 use super::refresh::{Action, Event, Secondary, TransferFailure, TransferKind};
-use super::slots::{Priority, Slots};
+use super::slots::Slots;
 pub use super::stats::Counters;
 use super::stats::Kind;
 pub use super::status::ZoneStatus;
+use super::table::{Key, Link, Slot, Table, primary_problem, priority_of};
 use super::transfer::{self, TransferError};
 use super::version::forget_files;
 use super::version::{self, Built, Life, counted, kind_name, unix_now};
@@ -78,13 +79,6 @@ pub struct Engine {
     pub counters: Arc<Counters>,
 }
 
-/// A zone in the table: its slot and the slot's generation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct Key {
-    slot: u32,
-    generation: u32,
-}
-
 struct Inner {
     table: Mutex<Table>,
     /// Events for the driver, in arrival order.
@@ -97,128 +91,6 @@ struct Inner {
     next_seed: AtomicU64,
     limits: Limits,
     counters: Arc<Counters>,
-}
-
-/// Every zone, and every zone's next wake-up.
-#[derive(Default)]
-struct Table {
-    slots: Vec<Option<Box<Slot>>>,
-    free: Vec<u32>,
-    by_apex: HashMap<Box<[u8]>, u32>,
-    /// (when, zone): at most one per zone, the one in its slot's `wake`.
-    timers: BTreeSet<(Instant, Key)>,
-    generation: u32,
-}
-
-/// One zone: where it comes from, its state machine, status and life.
-struct Slot {
-    generation: u32,
-    zone: Link,
-    machine: Secondary,
-    status: ZoneStatus,
-    life: Arc<Life>,
-    wake: Option<Instant>,
-    /// Confirmations so far (orders the timers file's writes).
-    confirmations: u64,
-    /// (primary, serial) of the stale or contradicting answers logged since
-    /// the last success: each is logged once, not on every retry.
-    reported: Vec<(usize, u32)>,
-}
-
-/// At most this many stale answers are remembered per zone.
-const MAX_REPORTED: usize = 16;
-
-/// What a zone's queries and transfers need of its settings (the timer
-/// clamps live in its state machine).
-struct Link {
-    apex: Box<[u8]>,
-    primaries: Box<[SocketAddr]>,
-    key: Option<Arc<crate::tsig::Key>>,
-}
-
-impl Table {
-    fn get_mut(&mut self, key: Key) -> Option<&mut Slot> {
-        self.slots
-            .get_mut(key.slot as usize)
-            .and_then(Option::as_deref_mut)
-            .filter(|s| s.generation == key.generation)
-    }
-
-    fn key_of(&self, apex: &[u8]) -> Option<Key> {
-        let slot = *self.by_apex.get(apex)?;
-        let generation = self.slots.get(slot as usize)?.as_ref()?.generation;
-        Some(Key { slot, generation })
-    }
-
-    fn insert(&mut self, zone: Link, machine: Secondary, status: ZoneStatus) -> Key {
-        self.generation = self.generation.wrapping_add(1);
-        let generation = self.generation;
-        let slot = Box::new(Slot {
-            generation,
-            zone,
-            machine,
-            status,
-            life: Arc::new(Life::default()),
-            wake: None,
-            confirmations: 0,
-            reported: Vec::new(),
-        });
-        let apex = slot.zone.apex.clone();
-        let index = match self.free.pop() {
-            Some(i) => {
-                self.slots[i as usize] = Some(slot);
-                i
-            }
-            None => {
-                self.slots.push(Some(slot));
-                (self.slots.len() - 1) as u32
-            }
-        };
-        self.by_apex.insert(apex, index);
-        Key {
-            slot: index,
-            generation,
-        }
-    }
-
-    fn remove(&mut self, apex: &[u8]) -> Option<Box<Slot>> {
-        let index = self.by_apex.remove(apex)?;
-        let slot = self.slots.get_mut(index as usize)?.take()?;
-        self.free.push(index);
-        if let Some(at) = slot.wake {
-            self.timers.remove(&(
-                at,
-                Key {
-                    slot: index,
-                    generation: slot.generation,
-                },
-            ));
-        }
-        Some(slot)
-    }
-
-    /// Sets the zone's one wake-up.
-    fn set_wake(&mut self, key: Key, at: Instant) {
-        let Some(slot) = self.get_mut(key) else { return };
-        let old = slot.wake.replace(at);
-        if let Some(old) = old {
-            self.timers.remove(&(old, key));
-        }
-        self.timers.insert((at, key));
-    }
-
-    /// Takes the earliest wake-up if it is due.
-    fn due(&mut self, now: Instant) -> Option<Key> {
-        let &(at, key) = self.timers.first()?;
-        if at > now {
-            return None;
-        }
-        self.timers.pop_first();
-        if let Some(slot) = self.get_mut(key) {
-            slot.wake = None;
-        }
-        Some(key)
-    }
 }
 
 /// What [`Engine::remove`] does with the zone besides stopping its state
@@ -440,34 +312,6 @@ fn set_expired(store: &Store, life: &Life, apex: &[u8], expired: bool) {
     });
 }
 
-/// A primary answered what it should not (a serial behind ours, a transfer
-/// older than its own SOA): counted, and `why(address)` becomes the zone's
-/// last error. Returns the address when this (primary, serial) was not
-/// reported since the last success, so the caller logs it once.
-fn primary_problem(
-    slot: &mut Slot,
-    primary: usize,
-    serial: u32,
-    counter: &AtomicU64,
-    why: impl FnOnce(&str) -> String,
-) -> Option<String> {
-    counter.fetch_add(1, Ordering::Relaxed);
-    let addr = slot
-        .zone
-        .primaries
-        .get(primary)
-        .map_or_else(|| format!("primary {primary}"), |a| a.to_string());
-    slot.status.last_error = Some(why(&addr));
-    if slot.reported.contains(&(primary, serial)) {
-        return None;
-    }
-    if slot.reported.len() >= MAX_REPORTED {
-        slot.reported.remove(0);
-    }
-    slot.reported.push((primary, serial));
-    Some(addr)
-}
-
 /// The driver: feeds each zone's state machine its events, in order, and
 /// its wake-ups when due.
 async fn drive(inner: Arc<Inner>) {
@@ -512,16 +356,6 @@ async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
         None => std::future::pending().await,
-    }
-}
-
-/// A zone that was never loaded (answering SERVFAIL) goes before the
-/// refreshes of zones already served.
-fn priority_of(slot: &Slot) -> Priority {
-    if slot.status.serial.is_none() {
-        Priority::FirstLoad
-    } else {
-        Priority::Refresh
     }
 }
 

@@ -8,5 +8,6 @@ pub mod refresh;
 pub mod slots;
 pub mod stats;
 pub mod status;
+mod table;
 pub mod transfer;
 mod version;

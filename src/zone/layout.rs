@@ -584,7 +584,8 @@ mod tests {
         out
     }
 
-    fn build(apex: &str, recs: &[Record]) -> Zone {
+    /// A builder fed `recs` in order, each on a line of its own.
+    fn builder(apex: &str, recs: &[Record]) -> ZoneBuilder {
         let mut b = ZoneBuilder::new(&from_text(apex).unwrap());
         for (i, (owner, t, ttl, rd)) in recs.iter().enumerate() {
             b.add(
@@ -598,7 +599,11 @@ mod tests {
                 },
             );
         }
-        match b.build() {
+        b
+    }
+
+    fn build(apex: &str, recs: &[Record]) -> Zone {
+        match builder(apex, recs).build() {
             Ok(built) => built.zone,
             Err(issues) => panic!("{apex}: {issues:?}"),
         }
@@ -670,15 +675,7 @@ mod tests {
         for i in 0..70_000u32 {
             recs.push((from_text("big.t").unwrap(), rtype::A, 300, i.to_be_bytes().to_vec()));
         }
-        let mut b = ZoneBuilder::new(&from_text("t").unwrap());
-        for (i, (owner, t, ttl, rd)) in recs.iter().enumerate() {
-            let pos = SourcePos {
-                file: 0,
-                line: i as u32 + 1,
-            };
-            b.add(owner, *t, *ttl, rd, pos);
-        }
-        match b.build() {
+        match builder("t", &recs).build() {
             Ok(_) => panic!("a 70,000-record RRset was accepted"),
             Err(issues) => assert!(
                 issues

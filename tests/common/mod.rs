@@ -64,7 +64,7 @@ pub use knot::{Knot, KnotOpts, knot_config};
 pub use mgmt::{Http, MgmtNode, Sample, TOKEN, http, parse_metrics, sample};
 #[allow(unused_imports)]
 pub use pharos::{
-    Pharos, PharosOpts, pharos_bin, pharos_check_config, pharos_cmd, pharos_config, pharos_only, toml_str,
+    Pharos, PharosOpts, pharos_bin, pharos_check_config, pharos_cmd, pharos_config, pharos_only, toml_str, wait_until,
 };
 #[allow(unused_imports)]
 pub use primary::*;

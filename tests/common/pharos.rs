@@ -155,6 +155,19 @@ pub fn pharos_only(test: &str) -> bool {
     !against_knot
 }
 
+/// Polls `f` every 20 ms until it is true and returns how long that took;
+/// panics with `what` and the tail of `p`'s log after `limit`.
+pub fn wait_until(p: &Pharos, limit: Duration, what: &str, mut f: impl FnMut() -> bool) -> Duration {
+    let started = std::time::Instant::now();
+    while started.elapsed() < limit {
+        if f() {
+            return started.elapsed();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("{what}: not within {limit:?}\n--- pharos log\n{}", p.log_tail(30));
+}
+
 /// Path of the binary under test.
 pub fn pharos_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_pharos"))
