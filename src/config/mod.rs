@@ -49,6 +49,8 @@ pub struct Config {
     /// `[secondary]`: the SOA timer clamps for secondary zones that do not
     /// set their own (also used for zones added at runtime).
     pub secondary: TimerLimits,
+    /// `[transfer]`.
+    pub transfer: TransferConfig,
     pub bgp: BgpConfig,
     pub health: HealthConfig,
     pub mgmt: MgmtConfig,
@@ -197,6 +199,73 @@ pub struct ZoneConfig {
     /// (the root zone is ".").
     pub name: String,
     pub source: ZoneSource,
+    /// The `[[template]]` the zone's settings came from, if any.
+    pub template: Option<String>,
+    /// Transfers out, NOTIFY out and the IXFR history (file and secondary
+    /// zones alike).
+    pub out: TransferOut,
+}
+
+/// Transfers out of one zone (`[[zone]]` keys, or its template's): who may
+/// AXFR/IXFR it, the TSIG key those transfers and NOTIFYs out use, whom a
+/// new version is announced to, and how much IXFR history is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferOut {
+    /// `allow-transfer`: who may AXFR/IXFR; empty: nobody.
+    pub allow_transfer: Vec<Prefix>,
+    /// `transfer-tsig-key`: name of a key in [`Config::tsig_keys`]
+    /// (normalized like [`TsigKey::name`]). When set, transfers out and
+    /// NOTIFY out are signed with it, and requests without it are refused.
+    pub tsig_key: Option<String>,
+    /// `notify`: NOTIFY targets (port 53 when the config omits it).
+    pub notify: Vec<SocketAddr>,
+    /// `notify-source`: source address of NOTIFY out and of SOA queries
+    /// and transfers in.
+    pub notify_source: Option<IpAddr>,
+    /// `ixfr-history-depth`: versions of differences kept for IXFR out.
+    pub history_depth: u32,
+    /// `ixfr-history-bytes`: and at most this many octets of them.
+    pub history_bytes: u64,
+}
+
+/// `ixfr-history-depth` default.
+pub const DEFAULT_HISTORY_DEPTH: u32 = 100;
+/// `ixfr-history-bytes` default.
+pub const DEFAULT_HISTORY_BYTES: u64 = 64 << 20;
+
+impl Default for TransferOut {
+    fn default() -> Self {
+        TransferOut {
+            allow_transfer: Vec::new(),
+            tsig_key: None,
+            notify: Vec::new(),
+            notify_source: None,
+            history_depth: DEFAULT_HISTORY_DEPTH,
+            history_bytes: DEFAULT_HISTORY_BYTES,
+        }
+    }
+}
+
+/// `[transfer]`: node-wide limits of the primary side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransferConfig {
+    /// `max-out`: transfers out at once, node-wide; more are REFUSED.
+    pub max_out: usize,
+    /// `max-out-per-client`: transfers out at once to one client address.
+    pub max_out_per_client: usize,
+    /// `notify-rate`: NOTIFY messages sent per second at most (start-up,
+    /// reloads): never a burst of thousands.
+    pub notify_rate: u32,
+}
+
+impl Default for TransferConfig {
+    fn default() -> Self {
+        TransferConfig {
+            max_out: 32,
+            max_out_per_client: 4,
+            notify_rate: 100,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -106,6 +106,8 @@ pub fn validate(
             allow_notify: Vec::new(),
             timers: limits,
         },
+        template: None,
+        out: Default::default(),
     };
     Ok((canonical, Arc::new(config)))
 }

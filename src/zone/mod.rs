@@ -12,6 +12,7 @@
 
 pub mod build;
 pub mod file;
+pub mod history;
 pub mod journal;
 mod layout;
 mod loc;

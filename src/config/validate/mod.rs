@@ -55,6 +55,7 @@ pub(super) fn validate(raw: &RawConfig, failed: &Failed, base: &Path, errors: &m
         tsig_keys,
         zones,
         secondary,
+        transfer: Default::default(),
         bgp,
         health,
         mgmt,
@@ -435,7 +436,12 @@ impl Check<'_> {
                 }
             };
             if let (Some(name), Some(source)) = (name, source) {
-                zones.push(Arc::new(ZoneConfig { name, source }));
+                zones.push(Arc::new(ZoneConfig {
+                    name,
+                    source,
+                    template: None,
+                    out: Default::default(),
+                }));
             }
         }
         zones
