@@ -40,6 +40,7 @@ fn example_config_round_trips() {
     assert_eq!(c.dns.udp_workers, 0);
 
     assert_eq!(c.zones.len(), 1);
+    assert!(c.templates.is_empty());
     assert_eq!(c.zones[0].name, "example.com");
     match &c.zones[0].source {
         ZoneSource::File(p) => {
@@ -112,8 +113,13 @@ fn example_config_commented_keys_are_valid() {
         Err(e) => panic!("uncommented example does not load:\n{e}\n---\n{out}"),
     };
     assert_eq!(c.tsig_keys.len(), 1);
-    assert_eq!(c.zones.len(), 2);
+    assert_eq!(c.zones.len(), 3);
     assert!(c.zones[1].source.is_secondary());
+    assert_eq!(c.templates.len(), 1);
+    let customer = c.zone("customer.example").expect("the templated example zone");
+    assert_eq!(customer.template.as_deref(), Some("customers"));
+    assert!(customer.source.is_secondary());
+    assert_eq!(customer.out.notify.len(), 2);
     let out = &c.zones[0].out;
     assert_eq!(out.allow_transfer.len(), 2);
     assert_eq!(out.tsig_key.as_deref(), Some("xfr-key"));
