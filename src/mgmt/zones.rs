@@ -486,6 +486,7 @@ impl ZoneManager {
             held: held.as_ref().map(|h| (h.serial, h.expire_at_unix)),
             key: key.clone(),
             held_primary: held.and_then(|h| h.primary),
+            source: zone.out.notify_source,
         });
         NotifyAcl { sources, key }
     }
