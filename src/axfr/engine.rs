@@ -268,6 +268,17 @@ impl Engine {
         true
     }
 
+    /// Sets the address the zone's SOA queries and transfers go from
+    /// (`notify-source`, changed by a reload); the next query uses it.
+    /// False if the zone is not here.
+    pub fn set_source(&self, apex: &[u8], source: Option<std::net::IpAddr>) -> bool {
+        let mut table = self.inner.table();
+        let Some(key) = table.key_of(apex) else {
+            return false;
+        };
+        table.get_mut(key).map(|slot| slot.zone.source = source).is_some()
+    }
+
     pub fn is_secondary(&self, apex: &[u8]) -> bool {
         self.inner.table().by_apex.contains_key(apex)
     }
