@@ -23,10 +23,6 @@ use common::{KnotPrimary, KnotPrimaryOpts, MgmtNode, Pharos, PharosOpts, pharos_
 const ZONE: &str = "src.test";
 const API_ZONE: &str = "api.src.test";
 
-fn zone_text(serial: u32) -> String {
-    text_of(ZONE, serial)
-}
-
 fn text_of(zone: &str, serial: u32) -> String {
     format!(
         "$ORIGIN {zone}.\n$TTL 300\n@ SOA ns1 host {serial} 2 2 600 60\n\
