@@ -38,8 +38,9 @@ use std::time::Duration;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
-use tracing::{debug, warn};
+use tracing::{debug, error, warn};
 
+use crate::config::ZoneConfig;
 use crate::logging::summary::Summary;
 use crate::tsig::{self, Key, ResponseVerifier};
 use crate::zone::{APEX, Store, Zone, ZoneSet, name, rtype};
@@ -71,6 +72,29 @@ pub struct Targets {
     pub source: Option<IpAddr>,
     /// `transfer-tsig-key`: NOTIFYs are signed, answers must be.
     pub key: Option<Arc<Key>>,
+}
+
+impl Targets {
+    /// Where a zone's NOTIFYs go (`notify`, `notify-source`,
+    /// `transfer-tsig-key`, the key looked up by its config name in
+    /// `keys`); `None` without targets.
+    pub fn of_zone(zone: &ZoneConfig, keys: &HashMap<String, Arc<Key>>) -> Option<Targets> {
+        if zone.out.notify.is_empty() {
+            return None;
+        }
+        let key = zone.out.tsig_key.as_ref().and_then(|name| {
+            let key = keys.get(name).cloned();
+            if key.is_none() {
+                error!(zone = %zone.name, key = %name, "transfer-tsig-key is not usable: NOTIFYs go out unsigned");
+            }
+            key
+        });
+        Some(Targets {
+            addrs: zone.out.notify.clone(),
+            source: zone.out.notify_source,
+            key,
+        })
+    }
 }
 
 /// Counters of NOTIFY out, read by the metrics at scrape time.
