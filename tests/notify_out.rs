@@ -237,9 +237,12 @@ fn sighup_after_a_file_edit_sends_one_notify_with_the_new_serial_per_target() {
     });
     write_zone(dir.path(), "hup.test", 2);
     sighup(&p);
-    wait(&p, Duration::from_secs(10), "a NOTIFY with serial 2 at each target", || {
-        a.serials("hup.test").contains(&2) && b.serials("hup.test").contains(&2)
-    });
+    wait(
+        &p,
+        Duration::from_secs(10),
+        "a NOTIFY with serial 2 at each target",
+        || a.serials("hup.test").contains(&2) && b.serials("hup.test").contains(&2),
+    );
     assert_eq!(soa_serial(&p, "hup.test"), Some(2));
     // Answered at once: no retry, nothing more (a retry would come after 2 s).
     std::thread::sleep(Duration::from_secs(3));
@@ -270,10 +273,17 @@ fn a_silent_target_gets_five_tries_then_a_counted_failure_and_does_not_delay_the
         !live.got().is_empty()
     });
     let told = live.got()[0].at.duration_since(started);
-    assert!(told < Duration::from_secs(5), "the answering target was told after {told:?}");
+    assert!(
+        told < Duration::from_secs(5),
+        "the answering target was told after {told:?}"
+    );
     // Tries at 0, 2, 6, 14, 30 s; the failure once the last wait is over.
     wait(p, Duration::from_secs(45), "a counted failure", || {
-        sample(&metrics(&node), "pharos_notify_out_targets_total", &[("result", "failed")]) >= 1.0
+        sample(
+            &metrics(&node),
+            "pharos_notify_out_targets_total",
+            &[("result", "failed")],
+        ) >= 1.0
     });
     std::thread::sleep(Duration::from_secs(3));
     let tries = silent.got();
@@ -284,14 +294,26 @@ fn a_silent_target_gets_five_tries_then_a_counted_failure_and_does_not_delay_the
         (Duration::from_secs(27)..Duration::from_secs(34)).contains(&span),
         "5 tries over {span:?}, not about 30 s"
     );
-    let gaps: Vec<f64> = tries.windows(2).map(|w| w[1].at.duration_since(w[0].at).as_secs_f64()).collect();
+    let gaps: Vec<f64> = tries
+        .windows(2)
+        .map(|w| w[1].at.duration_since(w[0].at).as_secs_f64())
+        .collect();
     for (gap, want) in gaps.iter().zip([2.0, 4.0, 8.0, 16.0]) {
-        assert!((gap - want).abs() < 1.0, "gaps between tries {gaps:?}, want 2, 4, 8, 16 s");
+        assert!(
+            (gap - want).abs() < 1.0,
+            "gaps between tries {gaps:?}, want 2, 4, 8, 16 s"
+        );
     }
     assert_eq!(live.got().len(), 1, "the answering target was retried");
     let m = metrics(&node);
-    assert_eq!(sample(&m, "pharos_notify_out_targets_total", &[("result", "failed")]), 1.0);
-    assert_eq!(sample(&m, "pharos_notify_out_targets_total", &[("result", "answered")]), 1.0);
+    assert_eq!(
+        sample(&m, "pharos_notify_out_targets_total", &[("result", "failed")]),
+        1.0
+    );
+    assert_eq!(
+        sample(&m, "pharos_notify_out_targets_total", &[("result", "answered")]),
+        1.0
+    );
     assert_eq!(sample(&m, "pharos_notify_out_sent_total", &[("try", "retry")]), 4.0);
     assert_eq!(sample(&m, "pharos_notify_out_sent_total", &[("try", "first")]), 2.0);
     let log = p.log();
@@ -326,15 +348,21 @@ fn notify_is_signed_with_the_transfer_key_and_needs_a_signed_answer() {
     let node = MgmtNode::start(opts("tsig.test", toml));
     let p = &node.pharos;
     // The unsigned answer does not count: the plain target gets a retry.
-    wait(p, Duration::from_secs(10), "a retry at the target answering unsigned", || {
-        plain.got().len() >= 2
-    });
+    wait(
+        p,
+        Duration::from_secs(10),
+        "a retry at the target answering unsigned",
+        || plain.got().len() >= 2,
+    );
     let got = signs.got();
     assert_eq!(got.len(), 1, "the target answering signed was retried: {got:?}");
     assert!(got[0].verified, "NOTIFY not signed with notify-key");
     assert!(plain.got().iter().all(|g| g.verified), "a retry not signed");
     let m = metrics(&node);
-    assert_eq!(sample(&m, "pharos_notify_out_targets_total", &[("result", "answered")]), 1.0);
+    assert_eq!(
+        sample(&m, "pharos_notify_out_targets_total", &[("result", "answered")]),
+        1.0
+    );
     assert!(sample(&m, "pharos_notify_out_ignored_answers_total", &[]) >= 1.0);
 }
 
@@ -356,10 +384,12 @@ fn quick_versions_coalesce_and_the_newest_serial_wins() {
     let file = write_zone(dir.path(), "quick.test", 1);
     let node = MgmtNode::start(opts("quick.test", zone_toml("quick.test", &file, &[t.addr], "")));
     let p = &node.pharos;
-    wait(p, Duration::from_secs(10), "the start-up NOTIFY", || t.serials("quick.test") == [1]);
+    wait(p, Duration::from_secs(10), "the start-up NOTIFY", || {
+        t.serials("quick.test") == [1]
+    });
     for serial in 2..=4 {
         write_zone(dir.path(), "quick.test", serial);
-        sighup(&p);
+        sighup(p);
         wait(p, Duration::from_secs(10), "the new version served", || {
             soa_serial(p, "quick.test") == Some(serial)
         });
@@ -372,14 +402,24 @@ fn quick_versions_coalesce_and_the_newest_serial_wins() {
     std::thread::sleep(Duration::from_secs(5));
     let got = t.got();
     let serials: Vec<u32> = got.iter().map(|g| g.serial).collect();
-    assert!(serials.windows(2).all(|w| w[0] <= w[1]), "serials out of order: {serials:?}");
-    assert_eq!(serials.iter().filter(|&&s| s == 4).count(), 1, "serial 4 sent more than once: {serials:?}");
+    assert!(
+        serials.windows(2).all(|w| w[0] <= w[1]),
+        "serials out of order: {serials:?}"
+    );
+    assert_eq!(
+        serials.iter().filter(|&&s| s == 4).count(),
+        1,
+        "serial 4 sent more than once: {serials:?}"
+    );
     assert!(
         got.iter().all(|g| g.serial == 4 || g.at <= newest),
         "an older round went on after the newest began: {serials:?}"
     );
     for s in [2, 3] {
-        assert!(serials.iter().filter(|&&x| x == s).count() <= 1, "serial {s} retried: {serials:?}");
+        assert!(
+            serials.iter().filter(|&&x| x == s).count() <= 1,
+            "serial {s} retried: {serials:?}"
+        );
     }
 }
 
@@ -400,7 +440,9 @@ fn thousands_of_zones_at_start_up_are_paced_and_none_is_lost() {
     }
     let node = MgmtNode::start(opts("z0.pace.test", toml));
     let p = &node.pharos;
-    wait(p, Duration::from_secs(60), "a NOTIFY for every zone", || t.got().len() >= ZONES);
+    wait(p, Duration::from_secs(60), "a NOTIFY for every zone", || {
+        t.got().len() >= ZONES
+    });
     std::thread::sleep(Duration::from_secs(1));
     let got = t.got();
     let mut per_zone: HashMap<&str, usize> = HashMap::new();
@@ -408,7 +450,10 @@ fn thousands_of_zones_at_start_up_are_paced_and_none_is_lost() {
         *per_zone.entry(g.zone.as_str()).or_default() += 1;
     }
     assert_eq!(per_zone.len(), ZONES, "zones told");
-    assert!(per_zone.values().all(|&n| n == 1), "a zone told more than once (lost answers?)");
+    assert!(
+        per_zone.values().all(|&n| n == 1),
+        "a zone told more than once (lost answers?)"
+    );
     // Any one-second window: at most the rate, plus the burst (rate / 20)
     // and a little slack for timing.
     let times: Vec<Instant> = got.iter().map(|g| g.at).collect();
@@ -426,8 +471,14 @@ fn thousands_of_zones_at_start_up_are_paced_and_none_is_lost() {
     );
     let span = times[times.len() - 1].duration_since(times[0]).as_secs_f64();
     let floor = (ZONES as f64 - RATE / 20.0) / RATE * 0.95;
-    assert!(span >= floor, "{ZONES} NOTIFYs within {span:.2} s: not paced at {RATE}/s");
+    assert!(
+        span >= floor,
+        "{ZONES} NOTIFYs within {span:.2} s: not paced at {RATE}/s"
+    );
     let m = metrics(&node);
-    assert_eq!(sample(&m, "pharos_notify_out_targets_total", &[("result", "answered")]), ZONES as f64);
+    assert_eq!(
+        sample(&m, "pharos_notify_out_targets_total", &[("result", "answered")]),
+        ZONES as f64
+    );
     assert_eq!(sample(&m, "pharos_notify_out_queued", &[]), 0.0);
 }

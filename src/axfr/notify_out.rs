@@ -466,7 +466,11 @@ impl Task {
                 self.first.pop_front();
                 self.counters.queued.fetch_sub(1, Ordering::Relaxed);
             }
-            let due_retry = self.later.first_key_value().filter(|(k, _)| k.0 <= now).map(|(k, s)| (*k, *s));
+            let due_retry = self
+                .later
+                .first_key_value()
+                .filter(|(k, _)| k.0 <= now)
+                .map(|(k, s)| (*k, *s));
             if self.first.is_empty() && due_retry.is_none() {
                 return self.later.first_key_value().map(|(k, _)| k.0);
             }
@@ -511,7 +515,11 @@ impl Task {
             }
         };
         let sent = sock.send_to(&msg, addr);
-        let Some(t) = self.rounds.get_mut(&slot.round).and_then(|r| r.targets.get_mut(slot.target)) else {
+        let Some(t) = self
+            .rounds
+            .get_mut(&slot.round)
+            .and_then(|r| r.targets.get_mut(slot.target))
+        else {
             return;
         };
         t.tries += 1;
@@ -543,7 +551,9 @@ impl Task {
         }
         let local = match source {
             Some(ip) if ip.is_ipv6() != v6 => {
-                return Err(format!("notify-source {ip} cannot reach {target} (another address family)"));
+                return Err(format!(
+                    "notify-source {ip} cannot reach {target} (another address family)"
+                ));
             }
             Some(ip) => SocketAddr::new(ip, 0),
             None if v6 => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
@@ -616,7 +626,11 @@ impl Task {
             return;
         }
         self.waiting.remove(&(from, id));
-        if let Some(t) = self.rounds.get_mut(&slot.round).and_then(|r| r.targets.get_mut(slot.target)) {
+        if let Some(t) = self
+            .rounds
+            .get_mut(&slot.round)
+            .and_then(|r| r.targets.get_mut(slot.target))
+        {
             t.done = true;
             self.counters.answered.fetch_add(1, Ordering::Relaxed);
         }
@@ -649,11 +663,7 @@ impl Task {
 }
 
 /// Reads the answers arriving on one socket and hands them to the task.
-async fn read_answers(
-    sock: UdpSocket,
-    tx: mpsc::Sender<(SocketAddr, Vec<u8>)>,
-    counters: Arc<NotifyOutCounters>,
-) {
+async fn read_answers(sock: UdpSocket, tx: mpsc::Sender<(SocketAddr, Vec<u8>)>, counters: Arc<NotifyOutCounters>) {
     let mut buf = vec![0u8; 65_535];
     loop {
         let got = tokio::select! {

@@ -95,21 +95,37 @@ async fn new_version_is_announced_answered_and_not_repeated() {
     let target = UdpSocket::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("{e}"));
     let addr = target.local_addr().unwrap_or_else(|e| panic!("{e}"));
     sender.set_targets(table(vec![addr], None));
-    let (m, from) = recv(&target, Duration::from_secs(5)).await.unwrap_or_else(|| panic!("no NOTIFY"));
+    let (m, from) = recv(&target, Duration::from_secs(5))
+        .await
+        .unwrap_or_else(|| panic!("no NOTIFY"));
     assert_eq!(serial_of(&m), 1, "the version served when the targets came");
-    target.send_to(&answer_to(&m), from).await.unwrap_or_else(|e| panic!("{e}"));
+    target
+        .send_to(&answer_to(&m), from)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     // Answered: no retry (the first would come after 2 s).
-    assert!(recv(&target, Duration::from_millis(2500)).await.is_none(), "retried after an answer");
+    assert!(
+        recv(&target, Duration::from_millis(2500)).await.is_none(),
+        "retried after an answer"
+    );
     assert_eq!(sender.counters.answered.load(Ordering::Relaxed), 1);
 
     // A new version: one NOTIFY with its serial.
     store.update(|set| set.with(zone(2), false));
-    let (m, from) = recv(&target, Duration::from_secs(5)).await.unwrap_or_else(|| panic!("no NOTIFY for 2"));
+    let (m, from) = recv(&target, Duration::from_secs(5))
+        .await
+        .unwrap_or_else(|| panic!("no NOTIFY for 2"));
     assert_eq!(serial_of(&m), 2);
-    target.send_to(&answer_to(&m), from).await.unwrap_or_else(|e| panic!("{e}"));
+    target
+        .send_to(&answer_to(&m), from)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     // The same serial again (a reload of an unchanged file): nothing.
     store.update(|set| set.with(zone(2), false));
-    assert!(recv(&target, Duration::from_millis(2500)).await.is_none(), "NOTIFY for a serial already announced");
+    assert!(
+        recv(&target, Duration::from_millis(2500)).await.is_none(),
+        "NOTIFY for a serial already announced"
+    );
     assert_eq!(sender.counters.sent.load(Ordering::Relaxed), 2);
     assert_eq!(sender.counters.answered.load(Ordering::Relaxed), 2);
 }
@@ -126,32 +142,57 @@ async fn silent_target_is_retried_and_the_other_is_not_delayed() {
     ];
     let t0 = std::time::Instant::now();
     sender.set_targets(table(addrs, None));
-    let (m, from) = recv(&live, Duration::from_secs(5)).await.unwrap_or_else(|| panic!("no NOTIFY"));
-    assert!(t0.elapsed() < Duration::from_secs(1), "the answering target was delayed: {:?}", t0.elapsed());
-    live.send_to(&answer_to(&m), from).await.unwrap_or_else(|e| panic!("{e}"));
-    let (first, _) = recv(&silent, Duration::from_secs(5)).await.unwrap_or_else(|| panic!("no NOTIFY"));
-    let (second, _) = recv(&silent, Duration::from_secs(5)).await.unwrap_or_else(|| panic!("no retry"));
+    let (m, from) = recv(&live, Duration::from_secs(5))
+        .await
+        .unwrap_or_else(|| panic!("no NOTIFY"));
+    assert!(
+        t0.elapsed() < Duration::from_secs(1),
+        "the answering target was delayed: {:?}",
+        t0.elapsed()
+    );
+    live.send_to(&answer_to(&m), from)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (first, _) = recv(&silent, Duration::from_secs(5))
+        .await
+        .unwrap_or_else(|| panic!("no NOTIFY"));
+    let (second, _) = recv(&silent, Duration::from_secs(5))
+        .await
+        .unwrap_or_else(|| panic!("no retry"));
     let gap = t0.elapsed();
     assert!(gap >= Duration::from_millis(1900), "retried too soon: {gap:?}");
     assert_eq!(&first[..2], &second[..2], "a retry keeps the ID");
     assert_eq!(sender.counters.retries.load(Ordering::Relaxed), 1);
-    assert!(recv(&live, Duration::from_millis(500)).await.is_none(), "the answered target was retried");
+    assert!(
+        recv(&live, Duration::from_millis(500)).await.is_none(),
+        "the answered target was retried"
+    );
 }
 
 #[tokio::test]
 async fn signed_notify_needs_a_signed_answer() {
-    let key = Arc::new(Key::new("notify-key", TsigAlgorithm::HmacSha256, b"0123456789abcdef").unwrap_or_else(|e| panic!("{e}")));
+    let key = Arc::new(
+        Key::new("notify-key", TsigAlgorithm::HmacSha256, b"0123456789abcdef").unwrap_or_else(|e| panic!("{e}")),
+    );
     let store = Store::new(ZoneSet::from_zones([zone(4)]));
     let sender = NotifySender::spawn(store.clone(), 1000);
     let target = UdpSocket::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("{e}"));
     let addr = target.local_addr().unwrap_or_else(|e| panic!("{e}"));
     sender.set_targets(table(vec![addr], Some(key.clone())));
-    let (m, from) = recv(&target, Duration::from_secs(5)).await.unwrap_or_else(|| panic!("no NOTIFY"));
+    let (m, from) = recv(&target, Duration::from_secs(5))
+        .await
+        .unwrap_or_else(|| panic!("no NOTIFY"));
     let keys = |n: &[u8]| (n == key.name.as_slice()).then_some(&*key);
-    let req = tsig::verify_request(&m, &keys, tsig::unix_now()).unwrap_or_else(|e| panic!("NOTIFY not signed right: {e}"));
+    let req =
+        tsig::verify_request(&m, &keys, tsig::unix_now()).unwrap_or_else(|e| panic!("NOTIFY not signed right: {e}"));
     // An unsigned answer does not count.
-    target.send_to(&answer_to(&m), from).await.unwrap_or_else(|e| panic!("{e}"));
-    let (retry, from) = recv(&target, Duration::from_secs(5)).await.unwrap_or_else(|| panic!("no retry"));
+    target
+        .send_to(&answer_to(&m), from)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (retry, from) = recv(&target, Duration::from_secs(5))
+        .await
+        .unwrap_or_else(|| panic!("no retry"));
     assert_eq!(sender.counters.answered.load(Ordering::Relaxed), 0);
     assert!(sender.counters.ignored.load(Ordering::Relaxed) >= 1);
     // A signed answer to the first try (late) ends the tries.

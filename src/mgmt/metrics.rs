@@ -265,8 +265,14 @@ impl Collector for NodeCollector {
             "notify_out_targets",
             "NOTIFY rounds per target, by result (answered; failed: no answer after every try, an error answer, or not sendable)",
             [
-                (vec![("result", "answered".to_string())], no.answered.load(Ordering::Relaxed)),
-                (vec![("result", "failed".to_string())], no.failed.load(Ordering::Relaxed)),
+                (
+                    vec![("result", "answered".to_string())],
+                    no.answered.load(Ordering::Relaxed),
+                ),
+                (
+                    vec![("result", "failed".to_string())],
+                    no.failed.load(Ordering::Relaxed),
+                ),
             ],
         )?;
         counters(
