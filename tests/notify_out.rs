@@ -316,6 +316,23 @@ fn a_silent_target_gets_five_tries_then_a_counted_failure_and_does_not_delay_the
     );
     assert_eq!(sample(&m, "pharos_notify_out_sent_total", &[("try", "retry")]), 4.0);
     assert_eq!(sample(&m, "pharos_notify_out_sent_total", &[("try", "first")]), 2.0);
+    // The zone's view shows the round.
+    let view = node.get("/zones/silent.test").json();
+    let round = &view["notify-out"];
+    assert_eq!(round["serial"], 7, "{view}");
+    let state = |addr: SocketAddr| {
+        let t = round["targets"]
+            .as_array()
+            .and_then(|ts| ts.iter().find(|t| t["target"] == addr.to_string()));
+        t.map(|t| {
+            (
+                t["state"].as_str().unwrap_or("").to_string(),
+                t["tries"].as_u64().unwrap_or(0),
+            )
+        })
+    };
+    assert_eq!(state(silent.addr), Some(("failed".into(), 5)), "{view}");
+    assert_eq!(state(live.addr), Some(("answered".into(), 1)), "{view}");
     let log = p.log();
     assert!(
         log.contains("NOTIFY out failed") && log.contains(&silent.addr.to_string()),

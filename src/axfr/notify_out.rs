@@ -31,10 +31,11 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use serde::Serialize;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -117,12 +118,34 @@ pub struct NotifyOutCounters {
     pub replaced: AtomicU64,
 }
 
+/// A zone's last NOTIFY round, as `GET /zones/{name}` shows it.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct RoundView {
+    pub serial: u32,
+    /// Unix seconds.
+    pub started: u64,
+    pub targets: Vec<TargetView>,
+}
+
+/// One target of a round.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct TargetView {
+    pub target: String,
+    /// "queued" (no try sent yet), "waiting" (tried, no answer yet),
+    /// "answered" or "failed".
+    pub state: &'static str,
+    pub tries: u8,
+}
+
+type Views = Arc<Mutex<HashMap<Box<[u8]>, RoundView>>>;
+
 /// Handle to the NOTIFY-out task; cheap to clone. The task ends when the
 /// last handle is dropped.
 #[derive(Clone)]
 pub struct NotifySender {
     targets: Arc<watch::Sender<Arc<TargetTable>>>,
     pub counters: Arc<NotifyOutCounters>,
+    views: Views,
 }
 
 type TargetTable = HashMap<Box<[u8]>, Targets>;
@@ -134,7 +157,9 @@ impl NotifySender {
         let (tx, rx) = watch::channel(Arc::new(TargetTable::new()));
         let counters = Arc::new(NotifyOutCounters::default());
         let (answers_tx, answers_rx) = mpsc::channel(ANSWER_QUEUE);
+        let views = Views::default();
         let task = Task {
+            views: views.clone(),
             store_rx: store.subscribe(),
             store,
             table: Arc::default(),
@@ -156,7 +181,13 @@ impl NotifySender {
         NotifySender {
             targets: Arc::new(tx),
             counters,
+            views,
         }
+    }
+
+    /// The last NOTIFY round of the zone at `apex` (lowercase wire).
+    pub fn last_round(&self, apex: &[u8]) -> Option<RoundView> {
+        lock(&self.views).get(apex).cloned()
     }
 
     /// Replaces the table of targets (by lowercase wire apex). A zone that
@@ -164,6 +195,10 @@ impl NotifySender {
     pub fn set_targets(&self, table: HashMap<Box<[u8]>, Targets>) {
         self.targets.send_replace(Arc::new(table));
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The NOTIFY for a zone: opcode NOTIFY, AA, question `apex` SOA IN and the
@@ -247,6 +282,7 @@ struct Seen {
 struct Round {
     apex: Box<[u8]>,
     serial: u32,
+    started: u64,
     ttl: u32,
     rdata: Vec<u8>,
     source: Option<IpAddr>,
@@ -261,6 +297,7 @@ struct TargetState {
     /// The request MAC of each signed try: an answer may be to any of them.
     macs: Vec<Vec<u8>>,
     done: bool,
+    answered: bool,
 }
 
 /// A target of a round, as queued.
@@ -291,6 +328,8 @@ struct Task {
     bucket: Bucket,
     counters: Arc<NotifyOutCounters>,
     failures: Arc<Summary>,
+    /// Shared with the handle: the last round of each zone.
+    views: Views,
 }
 
 /// What a queued slot stands for now.
@@ -367,6 +406,7 @@ impl Task {
     fn forget_unserved(&mut self, set: &ZoneSet) {
         let served = |apex: &[u8]| set.get(apex).is_some_and(|s| s.zone.is_some());
         self.seen.retain(|apex, _| served(apex));
+        lock(&self.views).retain(|apex, _| served(apex));
         let gone: Vec<u64> = self
             .by_apex
             .iter()
@@ -394,6 +434,7 @@ impl Task {
         let round = Round {
             apex: apex.into(),
             serial: zone.info.serial,
+            started: tsig::unix_now(),
             ttl: soa.ttl,
             rdata: rdata.to_vec(),
             source: targets.source,
@@ -407,6 +448,7 @@ impl Task {
                     tries: 0,
                     macs: Vec::new(),
                     done: false,
+                    answered: false,
                 })
                 .collect(),
         };
@@ -417,6 +459,33 @@ impl Task {
         }
         self.rounds.insert(id, round);
         self.by_apex.insert(apex.into(), id);
+        self.publish(id);
+    }
+
+    /// Shows a round's state in its zone's view.
+    fn publish(&self, id: u64) {
+        let Some(round) = self.rounds.get(&id) else {
+            return;
+        };
+        let view = RoundView {
+            serial: round.serial,
+            started: round.started,
+            targets: round
+                .targets
+                .iter()
+                .map(|t| TargetView {
+                    target: t.addr.to_string(),
+                    state: match (t.done, t.tries) {
+                        (false, 0) => "queued",
+                        (false, _) => "waiting",
+                        (true, _) if t.answered => "answered",
+                        (true, _) => "failed",
+                    },
+                    tries: t.tries,
+                })
+                .collect(),
+        };
+        lock(&self.views).insert(round.apex.clone(), view);
     }
 
     /// Drops a round; its queued slots become stale.
@@ -538,6 +607,7 @@ impl Task {
             Err(e) => debug!(target_addr = %addr, "NOTIFY not sent: {e}"),
         }
         self.waiting.insert((addr, id), slot);
+        self.publish(slot.round);
         let wait = RETRY_DELAYS.get(usize::from(tries) - 1).copied().unwrap_or(LAST_WAIT);
         self.seq += 1;
         self.later.insert((now + wait, self.seq), slot);
@@ -632,7 +702,9 @@ impl Task {
             .and_then(|r| r.targets.get_mut(slot.target))
         {
             t.done = true;
+            t.answered = true;
             self.counters.answered.fetch_add(1, Ordering::Relaxed);
+            self.publish(slot.round);
         }
     }
 
@@ -659,6 +731,7 @@ impl Task {
                 name::to_text(zone)
             )
         });
+        self.publish(slot.round);
     }
 }
 

@@ -112,6 +112,9 @@ pub struct ZoneView {
     /// after the config's clamps.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timers: Option<Timers>,
+    /// The last NOTIFY round to the zone's `notify` targets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notify_out: Option<crate::axfr::notify_out::RoundView>,
 }
 
 /// A zone's last transfer that gave a new version.
@@ -652,6 +655,7 @@ impl ZoneManager {
             expired,
             persist_error: status.persist_error,
             timers: None,
+            notify_out: self.inner.notify_out.last_round(&m.apex),
         };
         match &m.config.source {
             ZoneSource::File(path) => v.file = Some(path.display().to_string()),
@@ -780,6 +784,7 @@ fn broken_view(name: &str, entry: &ApiZone, why: &str) -> ZoneView {
         expired: false,
         persist_error: None,
         timers: None,
+        notify_out: None,
     }
 }
 
