@@ -10,7 +10,9 @@
 //!   not end the tries;
 //! - three versions in quick succession: the newest serial wins, replaced
 //!   rounds stop retrying;
-//! - 2,000 zones at start-up with `notify-rate = 500`: paced, none lost.
+//! - 2,000 zones at start-up with `notify-rate = 500`: paced, none lost;
+//! - Knot DNS as the secondary: it takes the signed NOTIFY (its log says
+//!   so, with the serial) and its signed answer ends the tries.
 
 mod common;
 
@@ -23,7 +25,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{MgmtNode, Pharos, PharosOpts, parse_metrics, pharos_only, sample, toml_str, wait_until};
+use common::{
+    MgmtNode, Pharos, PharosOpts, free_port, parse_metrics, pharos_only, require_program, sample, toml_str, wait_until,
+};
 use pharos::tsig::{self, Key};
 
 const SECRET_B64: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
@@ -498,4 +502,130 @@ fn thousands_of_zones_at_start_up_are_paced_and_none_is_lost() {
         ZONES as f64
     );
     assert_eq!(sample(&m, "pharos_notify_out_queued", &[]), 0.0);
+}
+
+/// knotd as a secondary of `zone`, its primary `primary` (never reached
+/// here: pharos does not serve AXFR in this test), taking NOTIFY signed
+/// with `notify-key` from 127.0.0.1. Killed (by PID) on drop.
+struct KnotSecondary {
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+    addr: SocketAddr,
+}
+
+impl KnotSecondary {
+    fn start(zone: &str, primary: SocketAddr) -> KnotSecondary {
+        let knotd = require_program("knotd", "knot");
+        let dir = tempfile::Builder::new().prefix("knot-secondary.").tempdir().unwrap();
+        let d = dir.path().display();
+        for sub in ["run", "db"] {
+            std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+        }
+        let port = free_port(false);
+        let conf = format!(
+            "server:\n    rundir: {d}/run\n    pidfile: {d}/run/knot.pid\n    listen: 127.0.0.1@{port}\n\
+             database:\n    storage: {d}/db\ncontrol:\n    listen: {d}/run/knot.sock\n\
+             log:\n  - target: {d}/knot.log\n    any: info\n\
+             key:\n  - id: notify-key\n    algorithm: hmac-sha256\n    secret: {SECRET_B64}\n\
+             remote:\n  - id: hub\n    address: {}@{}\n    key: notify-key\n\
+             acl:\n  - id: from_hub\n    address: 127.0.0.1\n    key: notify-key\n    action: notify\n\
+             zone:\n  - domain: \"{zone}.\"\n    master: hub\n    acl: from_hub\n",
+            primary.ip(),
+            primary.port()
+        );
+        let config = dir.path().join("knot.conf");
+        std::fs::write(&config, conf).unwrap();
+        std::fs::write(dir.path().join("knot.log"), "").unwrap();
+        let out = std::fs::File::create(dir.path().join("stdout.log")).unwrap();
+        let child = std::process::Command::new(knotd)
+            .arg("-c")
+            .arg(&config)
+            .stdin(std::process::Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("cannot spawn knotd");
+        let k = KnotSecondary {
+            child,
+            dir,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !k.log().contains("server started") {
+            assert!(Instant::now() < deadline, "knotd did not start:\n{}", k.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        k
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("knot.log")).unwrap_or_default()
+    }
+
+    /// The serials of the NOTIFYs Knot logged as received.
+    fn notified(&self) -> Vec<u32> {
+        self.log()
+            .lines()
+            .filter(|l| l.contains("notify, incoming"))
+            .filter_map(|l| l.split("serial ").nth(1))
+            .filter_map(|s| s.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
+            .collect()
+    }
+}
+
+impl Drop for KnotSecondary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn knot_as_secondary_takes_the_signed_notify_and_its_answer_ends_the_tries() {
+    if !pharos_only("notify_out") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // Knot's primary: nothing listens there (its refresh fails; the NOTIFY
+    // is what this test looks at).
+    let knot = KnotSecondary::start("knot.test", SocketAddr::from(([127, 0, 0, 1], free_port(false))));
+    let file = write_zone(dir.path(), "knot.test", 5);
+    let mut toml = format!(
+        "\n[[tsig-key]]\nname = \"notify-key\"\nalgorithm = \"hmac-sha256\"\nsecret = {}\n",
+        toml_str(SECRET_B64)
+    );
+    toml += &zone_toml("knot.test", &file, &[knot.addr], "transfer-tsig-key = \"notify-key\"");
+    let node = MgmtNode::start(opts("knot.test", toml));
+    let p = &node.pharos;
+    wait(p, Duration::from_secs(10), "Knot answered the NOTIFY", || {
+        sample(
+            &metrics(&node),
+            "pharos_notify_out_targets_total",
+            &[("result", "answered")],
+        ) >= 1.0
+    });
+    assert_eq!(knot.notified(), [5], "Knot's log:\n{}", knot.log());
+    write_zone(dir.path(), "knot.test", 6);
+    sighup(p);
+    wait(p, Duration::from_secs(10), "Knot got serial 6", || {
+        knot.notified().contains(&6)
+    });
+    wait(p, Duration::from_secs(10), "Knot answered the second NOTIFY", || {
+        sample(
+            &metrics(&node),
+            "pharos_notify_out_targets_total",
+            &[("result", "answered")],
+        ) >= 2.0
+    });
+    let m = metrics(&node);
+    assert_eq!(
+        sample(&m, "pharos_notify_out_sent_total", &[("try", "retry")]),
+        0.0,
+        "retried though Knot answered"
+    );
+    assert_eq!(
+        sample(&m, "pharos_notify_out_targets_total", &[("result", "failed")]),
+        0.0
+    );
+    assert_eq!(knot.notified(), [5, 6], "Knot's log:\n{}", knot.log());
 }
