@@ -11,6 +11,7 @@
 //!   not load answers SERVFAIL and is reported, as at start-up). The file
 //!   and its zone files are read within their bounds (`crate::files`): a
 //!   FIFO or a device is refused at once, never read or waited on;
+//! - `[transfer] notify-rate` paces the NOTIFYs sent from then on;
 //! - `[bgp]`: sessions whose peer settings did not change stay up and get
 //!   the new announcements; peers removed get a Cease, new or changed ones
 //!   start (see [`crate::bgp::Speaker::reconfigure`]);
@@ -82,6 +83,7 @@ impl Reloader {
         };
         info!(file = %self.path.display(), "SIGHUP: applying the configuration");
         self.needs_restart(&new);
+        zones.notify_out().set_rate(new.transfer.notify_rate);
         self.zones(&new, zones).await;
         bgp(&self.running, &new, speaker, health).await;
         self.running = new;

@@ -144,6 +144,7 @@ type Views = Arc<Mutex<HashMap<Box<[u8]>, RoundView>>>;
 #[derive(Clone)]
 pub struct NotifySender {
     targets: Arc<watch::Sender<Arc<TargetTable>>>,
+    rate: Arc<watch::Sender<u32>>,
     pub counters: Arc<NotifyOutCounters>,
     views: Views,
 }
@@ -155,6 +156,7 @@ impl NotifySender {
     /// second. Call it inside the runtime.
     pub fn spawn(store: Store, rate: u32) -> NotifySender {
         let (tx, rx) = watch::channel(Arc::new(TargetTable::new()));
+        let (rate_tx, rate_rx) = watch::channel(rate);
         let counters = Arc::new(NotifyOutCounters::default());
         let (answers_tx, answers_rx) = mpsc::channel(ANSWER_QUEUE);
         let views = Views::default();
@@ -177,12 +179,18 @@ impl NotifySender {
             counters: counters.clone(),
             failures: Summary::new("NOTIFY out failed", |t| tracing::warn!("{t}")),
         };
-        tokio::spawn(task.run(rx, answers_rx));
+        tokio::spawn(task.run(rx, rate_rx, answers_rx));
         NotifySender {
             targets: Arc::new(tx),
+            rate: Arc::new(rate_tx),
             counters,
             views,
         }
+    }
+
+    /// Changes the rate (`[transfer] notify-rate`, on a reload).
+    pub fn set_rate(&self, rate: u32) {
+        self.rate.send_if_modified(|r| std::mem::replace(r, rate) != rate);
     }
 
     /// The last NOTIFY round of the zone at `apex` (lowercase wire).
@@ -346,6 +354,7 @@ impl Task {
     async fn run(
         mut self,
         mut targets_rx: watch::Receiver<Arc<TargetTable>>,
+        mut rate_rx: watch::Receiver<u32>,
         mut answers_rx: mpsc::Receiver<(SocketAddr, Vec<u8>)>,
     ) {
         self.table = targets_rx.borrow_and_update().clone();
@@ -367,6 +376,10 @@ impl Task {
                     }
                     self.store_rx.borrow_and_update();
                     self.scan();
+                }
+                Ok(()) = rate_rx.changed() => {
+                    let rate = *rate_rx.borrow_and_update();
+                    self.bucket = Bucket::new(rate, Instant::now());
                 }
                 Some((from, msg)) = answers_rx.recv() => self.on_answer(from, &msg),
                 _ = sleep => {}
