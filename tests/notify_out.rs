@@ -442,6 +442,20 @@ fn quick_versions_coalesce_and_the_newest_serial_wins() {
             "serial {s} retried: {serials:?}"
         );
     }
+    let m = metrics(&node);
+    assert_eq!(
+        sample(&m, "pharos_notify_out_replaced_rounds_total", &[]),
+        2.0,
+        "the unanswered rounds of 2 and 3 were not the ones replaced"
+    );
+    assert_eq!(
+        sample(&m, "pharos_notify_out_targets_total", &[("result", "answered")]),
+        2.0
+    );
+    assert_eq!(
+        sample(&m, "pharos_notify_out_targets_total", &[("result", "failed")]),
+        0.0
+    );
 }
 
 #[test]

@@ -439,6 +439,7 @@ impl Task {
             return;
         };
         if let Some(old) = self.by_apex.get(apex).copied() {
+            // Rounds that ended are dropped (see `finish`): this one runs.
             self.counters.replaced.fetch_add(1, Ordering::Relaxed);
             self.end_round(old);
         }
@@ -499,6 +500,14 @@ impl Task {
                 .collect(),
         };
         lock(&self.views).insert(round.apex.clone(), view);
+    }
+
+    /// Shows a target's end and drops its round once every target is done.
+    fn finish(&mut self, id: u64) {
+        self.publish(id);
+        if self.rounds.get(&id).is_some_and(|r| r.targets.iter().all(|t| t.done)) {
+            self.end_round(id);
+        }
     }
 
     /// Drops a round; its queued slots become stale.
@@ -717,7 +726,7 @@ impl Task {
             t.done = true;
             t.answered = true;
             self.counters.answered.fetch_add(1, Ordering::Relaxed);
-            self.publish(slot.round);
+            self.finish(slot.round);
         }
     }
 
@@ -744,7 +753,7 @@ impl Task {
                 name::to_text(zone)
             )
         });
-        self.publish(slot.round);
+        self.finish(slot.round);
     }
 }
 
