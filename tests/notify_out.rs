@@ -11,6 +11,8 @@
 //! - three versions in quick succession: the newest serial wins, replaced
 //!   rounds stop retrying;
 //! - 2,000 zones at start-up with `notify-rate = 500`: paced, none lost;
+//! - a secondary zone (Knot primary): every version transferred in is
+//!   announced, the first (AXFR) and one brought by IXFR;
 //! - Knot DNS as the secondary: it takes the signed NOTIFY (its log says
 //!   so, with the serial) and its signed answer ends the tries.
 
@@ -26,7 +28,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::{
-    MgmtNode, Pharos, PharosOpts, free_port, parse_metrics, pharos_only, require_program, sample, toml_str, wait_until,
+    KnotPrimary, MgmtNode, Pharos, PharosOpts, free_port, parse_metrics, pharos_only, require_program, sample,
+    toml_str, wait_until,
 };
 use pharos::tsig::{self, Key};
 
@@ -647,4 +650,40 @@ fn knot_as_secondary_takes_the_signed_notify_and_its_answer_ends_the_tries() {
         0.0
     );
     assert_eq!(knot.notified(), [5, 6], "Knot's log:\n{}", knot.log());
+}
+
+#[test]
+fn versions_transferred_in_are_announced() {
+    if !pharos_only("notify_out") {
+        return;
+    }
+    let mut primary = KnotPrimary::start("sec.test", &zone_text("sec.test", 10));
+    let t = Listener::start(None, |_| Reply::Plain);
+    let toml = format!(
+        "\n[[zone]]\nname = \"sec.test\"\nprimaries = [{}]\nnotify = [{}]\n",
+        toml_str(&primary.addr_str()),
+        toml_str(&t.addr.to_string())
+    );
+    let p = Pharos::start(opts("sec.test", toml));
+    wait(
+        &p,
+        Duration::from_secs(10),
+        "the NOTIFY for the first version (AXFR)",
+        || t.serials("sec.test") == [10],
+    );
+    primary.notify_to(p.port);
+    primary.add_record("added", 300, "A", "192.0.2.77");
+    let serial = primary.serial();
+    assert!(serial > 10);
+    wait(
+        &p,
+        Duration::from_secs(15),
+        "the NOTIFY for the version brought by IXFR",
+        || t.serials("sec.test").contains(&serial),
+    );
+    assert!(
+        p.log().contains("IXFR") || p.log().contains("ixfr"),
+        "no IXFR in pharos' log"
+    );
+    assert_eq!(t.serials("sec.test"), [10, serial]);
 }
