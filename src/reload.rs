@@ -18,6 +18,7 @@
 //! - zones added through the API are derived again from the new config
 //!   (their `[[template]]` may have changed), see
 //!   [`ZoneManager::reconfigure`];
+//! - `[transfer] notify-rate` paces the NOTIFYs sent from then on;
 //! - `[bgp]`: sessions whose peer settings did not change stay up and get
 //!   the new announcements; peers removed get a Cease, new or changed ones
 //!   start (see [`crate::bgp::Speaker::reconfigure`]);
@@ -89,6 +90,7 @@ impl Reloader {
         };
         info!(file = %self.path.display(), "SIGHUP: applying the configuration");
         self.needs_restart(&new);
+        zones.notify_out().set_rate(new.transfer.notify_rate);
         self.zones(&new, zones).await;
         zones.reconfigure(&new).await;
         bgp(&self.running, &new, speaker, health).await;

@@ -1,9 +1,10 @@
 //! Secondary engine: NOTIFY in, SOA timers, AXFR/IXFR client,
-//! multi-primary, fair slots; later transfers out + NOTIFY out (hub role)
-//! and catalog zones. TSIG lives below it, in `crate::tsig`.
+//! multi-primary, fair slots; NOTIFY out (`notify_out`); later transfers
+//! out (hub role) and catalog zones. TSIG lives below it, in `crate::tsig`.
 
 pub mod client;
 pub mod engine;
+pub mod notify_out;
 pub mod refresh;
 pub mod slots;
 pub mod stats;

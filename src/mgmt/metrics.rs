@@ -249,6 +249,50 @@ impl Collector for NodeCollector {
                 (vec![("result", "refused".to_string())], load(&c.notify_refused)),
             ],
         )?;
+        let no = &ctx.zones.notify_out().counters;
+        let (sent, retries) = (no.sent.load(Ordering::Relaxed), no.retries.load(Ordering::Relaxed));
+        counters(
+            &mut enc,
+            "notify_out_sent",
+            "NOTIFY messages sent to notify targets, by try (first or retry)",
+            [
+                (vec![("try", "first".to_string())], sent.saturating_sub(retries)),
+                (vec![("try", "retry".to_string())], retries),
+            ],
+        )?;
+        counters(
+            &mut enc,
+            "notify_out_targets",
+            "NOTIFY rounds per target, by result (answered; failed: no answer after every try, an error answer, or not sendable)",
+            [
+                (
+                    vec![("result", "answered".to_string())],
+                    no.answered.load(Ordering::Relaxed),
+                ),
+                (
+                    vec![("result", "failed".to_string())],
+                    no.failed.load(Ordering::Relaxed),
+                ),
+            ],
+        )?;
+        counters(
+            &mut enc,
+            "notify_out_ignored_answers",
+            "Answers to NOTIFY out ignored (unmatched, late, or failing TSIG verification)",
+            one(no.ignored.load(Ordering::Relaxed)),
+        )?;
+        counters(
+            &mut enc,
+            "notify_out_replaced_rounds",
+            "NOTIFY rounds replaced by a newer version of the zone before they ended",
+            one(no.replaced.load(Ordering::Relaxed)),
+        )?;
+        gauges(
+            &mut enc,
+            "notify_out_queued",
+            "First NOTIFY tries waiting for their turn (paced by [transfer] notify-rate)",
+            one(no.queued.load(Ordering::Relaxed)),
+        )?;
         counters(
             &mut enc,
             "log_lines_dropped",

@@ -23,6 +23,7 @@ use tracing::{error, info, warn};
 
 use super::api_zones::{self, ApiZone, ApiZones};
 use crate::axfr::engine::{self, Engine, HeldVersion, SecondaryZone, Stop};
+use crate::axfr::notify_out::{NotifySender, Targets};
 use crate::config::{Config, Prefix, ZoneConfig, ZoneSource};
 use crate::dns::Server;
 use crate::dns::notify::{NotifyAcl, NotifyTable};
@@ -111,6 +112,9 @@ pub struct ZoneView {
     /// after the config's clamps.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timers: Option<Timers>,
+    /// The last NOTIFY round to the zone's `notify` targets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notify_out: Option<crate::axfr::notify_out::RoundView>,
 }
 
 /// A zone's last transfer that gave a new version.
@@ -150,6 +154,8 @@ struct Managed {
 struct Registry {
     zones: BTreeMap<String, Managed>,
     acls: HashMap<Box<[u8]>, NotifyAcl>,
+    /// NOTIFY-out targets of the zones that have any.
+    notify_out: HashMap<Box<[u8]>, Targets>,
     /// API zones read at start-up that no longer validate, by name.
     broken: BTreeMap<String, (ApiZone, String)>,
 }
@@ -163,6 +169,7 @@ pub struct ZoneManager {
 struct Inner {
     server: Arc<Server>,
     engine: Engine,
+    notify_out: NotifySender,
     /// By config name (normalized).
     keys: HashMap<String, Arc<Key>>,
     /// By lowercase wire name, for the NOTIFY table.
@@ -210,10 +217,12 @@ impl ZoneManager {
             }
         }
         let engine = Engine::new(server.store().clone(), dir, Default::default());
+        let notify_out = NotifySender::spawn(server.store().clone(), config.transfer.notify_rate);
         let manager = ZoneManager {
             inner: Arc::new(Inner {
                 server,
                 engine,
+                notify_out,
                 keys,
                 wire_keys,
                 config: Mutex::new(Arc::new(config.clone())),
@@ -239,6 +248,9 @@ impl ZoneManager {
                 let acl = manager.start_secondary(&zone, &apex, held);
                 reg.acls.insert(apex.clone().into(), acl);
                 secondaries += 1;
+            }
+            if let Some(t) = manager.notify_targets(&zone) {
+                reg.notify_out.insert(apex.clone().into(), t);
             }
             reg.zones.insert(
                 zone.name.clone(),
@@ -390,6 +402,9 @@ impl ZoneManager {
         let mut reg = self.lock();
         if let Some(acl) = acl {
             reg.acls.insert(apex.clone().into(), acl);
+        }
+        if let Some(t) = self.notify_targets(&zone) {
+            reg.notify_out.insert(apex.clone().into(), t);
         }
         reg.zones.insert(
             zone.name.clone(),
@@ -553,6 +568,7 @@ impl ZoneManager {
             let mut reg = self.lock();
             reg.zones.remove(&key);
             reg.acls.remove(apex.as_slice());
+            reg.notify_out.remove(apex.as_slice());
             self.install_notify(&reg);
         }
         info!(zone = %key, "zone removed");
@@ -643,6 +659,7 @@ impl ZoneManager {
             expired,
             persist_error: status.persist_error,
             timers: None,
+            notify_out: self.inner.notify_out.last_round(&m.apex),
         };
         match &m.config.source {
             ZoneSource::File(path) => v.file = Some(path.display().to_string()),
@@ -692,6 +709,16 @@ impl ZoneManager {
             keys: self.inner.wire_keys.clone(),
             engine: Some(self.inner.engine.clone()),
         });
+        self.inner.notify_out.set_targets(reg.notify_out.clone());
+    }
+
+    /// The NOTIFY-out task (for its counters).
+    pub fn notify_out(&self) -> &NotifySender {
+        &self.inner.notify_out
+    }
+
+    fn notify_targets(&self, zone: &ZoneConfig) -> Option<Targets> {
+        Targets::of_zone(zone, &self.inner.keys)
     }
 
     /// The config API zones derive from.
@@ -766,6 +793,7 @@ fn broken_view(name: &str, entry: &ApiZone, why: &str) -> ZoneView {
         expired: false,
         persist_error: None,
         timers: None,
+        notify_out: None,
     }
 }
 

@@ -164,6 +164,10 @@ pub struct Store {
     current: Arc<ArcSwap<ZoneSet>>,
     /// Serialises writers (readers never take it).
     writer: Arc<std::sync::Mutex<()>>,
+    /// Bumped after every [`Store::update`]: tasks that follow new versions
+    /// (NOTIFY out) wait on it instead of polling. Writers only; the query
+    /// path never touches it.
+    generation: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Store {
@@ -171,6 +175,7 @@ impl Store {
         Store {
             current: Arc::new(ArcSwap::from_pointee(set)),
             writer: Arc::default(),
+            generation: Arc::default(),
         }
     }
 
@@ -191,5 +196,13 @@ impl Store {
         let _guard = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let next = f(&self.current.load());
         self.current.store(Arc::new(next));
+        self.generation.send_modify(|g| *g = g.wrapping_add(1));
+    }
+
+    /// A receiver that sees a new value after every [`Store::update`]
+    /// (changes that follow each other fast are seen once): compare
+    /// [`Store::snapshot`] with the last set seen to find what changed.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.generation.subscribe()
     }
 }
