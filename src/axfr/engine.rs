@@ -57,6 +57,8 @@ pub struct SecondaryZone {
     pub key: Option<Arc<crate::tsig::Key>>,
     /// The primary the version on disk came from, if known.
     pub held_primary: Option<String>,
+    /// How much IXFR history to keep (`ixfr-history-depth`, `-bytes`).
+    pub history: crate::zone::journal::Bounds,
 }
 
 /// What start-up found on disk for a secondary zone: the version it
@@ -200,6 +202,7 @@ impl Engine {
             apex: apex.clone(),
             primaries: zone.primaries.into(),
             key: zone.key,
+            history: zone.history,
         };
         let key = table.insert(link, machine, status);
         if expire_at.is_some_and(|at| at <= now)
@@ -490,6 +493,7 @@ impl Inner {
         };
         let apex = slot.zone.apex.clone();
         let tsig = slot.zone.key.clone();
+        let history = slot.zone.history;
         let limits = *slot.machine.limits();
         let life = slot.life.clone();
         let inner = self.clone();
@@ -498,7 +502,8 @@ impl Inner {
         tokio::spawn(async move {
             // As for SOA queries: a waiting transfer is small.
             let permit = inner.limits.transfers.acquire(addr.ip(), priority).await;
-            let result = Box::pin(inner.run_transfer(key, &apex, addr, kind, current, tsig, limits, &life)).await;
+            let result =
+                Box::pin(inner.run_transfer(key, &apex, addr, kind, current, tsig, limits, &life, history)).await;
             drop(permit);
             inner.send(key, Event::TransferResult { primary, kind, result });
         });
@@ -517,6 +522,7 @@ impl Inner {
         tsig: Option<Arc<crate::tsig::Key>>,
         limits: TimerLimits,
         life: &Arc<Life>,
+        history: crate::zone::journal::Bounds,
     ) -> Result<super::refresh::SoaTimers, TransferFailure> {
         let zname = name::to_text(apex);
         let held_soa = current.as_ref().and_then(|z| {
@@ -537,9 +543,10 @@ impl Inner {
             Ok((outcome, stats)) => {
                 let held = current.clone();
                 let max = limits.max_zone_records;
-                let built = tokio::task::spawn_blocking(move || version::build_version(outcome, held.as_deref(), max))
-                    .await
-                    .unwrap_or_else(|e| Err(TransferError::Invalid(format!("build task failed: {e}"))));
+                let built =
+                    tokio::task::spawn_blocking(move || version::build_version(outcome, held.as_deref(), max, history))
+                        .await
+                        .unwrap_or_else(|e| Err(TransferError::Invalid(format!("build task failed: {e}"))));
                 match built {
                     Ok(Built::New(zone, soa, how, changes)) => {
                         let zone: Arc<Zone> = Arc::from(zone);
@@ -547,8 +554,17 @@ impl Inner {
                         // crash the serial never goes backwards, and a
                         // version that cannot be written is not served.
                         let expire = version::expire_in(&limits, soa);
-                        let written =
-                            version::persist_version(&self.dir, life, zone.clone(), addr, how, expire, changes).await;
+                        let written = version::persist_version(
+                            &self.dir,
+                            life,
+                            zone.clone(),
+                            addr,
+                            how,
+                            expire,
+                            changes,
+                            history,
+                        )
+                        .await;
                         let compact = match written {
                             Ok(compact) => compact,
                             Err(e) => return Err(self.not_written(key, &zname, soa.serial, e)),
@@ -577,8 +593,17 @@ impl Inner {
                             // The journal grew large: fold it into a new
                             // snapshot, after serving the new version. The
                             // journal keeps the version if this fails.
-                            if let Err(e) =
-                                version::persist_version(&self.dir, life, zone.clone(), addr, how, expire, None).await
+                            if let Err(e) = version::persist_version(
+                                &self.dir,
+                                life,
+                                zone.clone(),
+                                addr,
+                                how,
+                                expire,
+                                None,
+                                history,
+                            )
+                            .await
                             {
                                 warn!(zone = %zname, "could not fold the journal into a new snapshot (the journal still holds the version): {e}");
                             }

@@ -420,6 +420,25 @@ impl ZoneManager {
                         ZoneError::Invalid(format!("zone {}: {}", zone.name, e.summary()))
                     })?;
                 let z = Arc::new(loaded.zone);
+                // Into the IXFR history before it is served: diffed against
+                // the version served until now (a reload), if any.
+                let old = store.load().get(apex).and_then(|s| s.zone.clone());
+                let (dir, new, bounds) = (
+                    self.inner.engine.data_dir().to_path_buf(),
+                    z.clone(),
+                    history_bounds(zone),
+                );
+                let recorded = tokio::task::spawn_blocking(move || {
+                    crate::zone::history::file_version(&dir, old.as_deref(), &new, bounds)
+                })
+                .await;
+                match recorded {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        warn!(zone = %zone.name, "IXFR history not updated (IXFR out sends the whole zone): {e}")
+                    }
+                    Err(e) => warn!(zone = %zone.name, "IXFR history task failed: {e}"),
+                }
                 store.update(|set| set.with(z.clone(), false));
                 Ok(None)
             }
@@ -486,6 +505,7 @@ impl ZoneManager {
             held: held.as_ref().map(|h| (h.serial, h.expire_at_unix)),
             key: key.clone(),
             held_primary: held.and_then(|h| h.primary),
+            history: history_bounds(zone),
         });
         NotifyAcl { sources, key }
     }
@@ -544,6 +564,14 @@ impl ZoneManager {
             }
         } else if how == Stop::Forget {
             self.inner.server.store().update(|set| set.without(&apex));
+            // A file zone's files under the data dir: its IXFR history.
+            let (dir, apex_v) = (self.inner.engine.data_dir().to_path_buf(), apex.clone());
+            let removed = tokio::task::spawn_blocking(move || persist::remove(&dir, &apex_v)).await;
+            if let Ok(Err(e)) = removed {
+                failure = Some(format!(
+                    "zone {key} is no longer served, but its IXFR history was not deleted: {e}"
+                ));
+            }
         }
         {
             let mut reg = self.lock();
@@ -762,3 +790,12 @@ fn broken_view(name: &str, entry: &ApiZone, why: &str) -> ZoneView {
 
 #[cfg(test)]
 mod tests;
+
+/// The IXFR history a zone keeps (every zone keeps one, within its bounds;
+/// `ixfr-history-depth = 0` keeps none).
+fn history_bounds(zone: &ZoneConfig) -> crate::zone::journal::Bounds {
+    crate::zone::journal::Bounds {
+        depth: zone.out.history_depth,
+        bytes: zone.out.history_bytes,
+    }
+}

@@ -1,17 +1,25 @@
-//! The IXFR history of a zone, as the primary side reads it: the
-//! differences that lead from an older serial to the version served, kept
-//! on disk beside the zone (the journal, `super::journal`, bounded by
-//! `ixfr-history-depth` and `ixfr-history-bytes`).
+//! The IXFR history of a zone: the differences that lead from an older
+//! serial to the version served, kept on disk beside the zone (the
+//! journal, `super::journal`, bounded by `ixfr-history-depth` and
+//! `ixfr-history-bytes`).
 //!
-//! SCAFFOLD (issue 11): the interface the transfers out code against; the
-//! history itself is being built (journal kept past snapshots, diffs of
-//! AXFR-in and file reloads). Until then no history is ever found and every
-//! IXFR out is answered with the whole zone.
+//! This module owns reading the history for the primary side
+//! ([`changes`]) and recording the versions of file zones ([`file_version`]);
+//! the secondary engine appends its versions through the journal (IXFR in
+//! as received, AXFR in diffed with [`super::diff`]).
 
 use std::io;
 use std::path::Path;
 
-use super::journal::Entry;
+use super::Zone;
+use super::diff;
+use super::journal::{self, Appended, Bounds, Entry, Record};
+use super::persist::ZoneMeta;
+
+/// RFC 1982: `a` is newer than `b`.
+pub fn serial_gt(a: u32, b: u32) -> bool {
+    a != b && a.wrapping_sub(b) < 0x8000_0000
+}
 
 /// The differences that lead from serial `from` to serial `to` of the zone
 /// `apex` (lowercase wire name) whose files live in `dir` (the zones
@@ -20,10 +28,112 @@ use super::journal::Entry;
 ///
 /// `Ok(None)`: the history does not hold that chain (`from` is older than
 /// the history, unknown, or from another history; no history at all): the
-/// caller sends the whole zone. Cheap when the answer is `None` or a short
-/// chain: it reads entry headers, not the whole file. Blocking (file I/O):
-/// call it off the reactor.
+/// caller sends the whole zone. `from == to`: `Some` of no entries. Cheap
+/// when the answer is `None` or a short chain: it reads entry headers, not
+/// the whole file. Blocking (file I/O): call it off the reactor.
 pub fn changes(dir: &Path, apex: &[u8], from: u32, to: u32) -> io::Result<Option<Vec<Entry>>> {
-    let _ = (dir, apex, from, to);
-    Ok(None)
+    if from == to {
+        return Ok(Some(Vec::new()));
+    }
+    if !serial_gt(to, from) {
+        return Ok(None);
+    }
+    let path = journal::path_in(dir, apex);
+    // Opened once: a trim renames a new file over this one, an append
+    // extends it; neither changes what this handle reads up to its length.
+    let file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
+    };
+    let Some(hdrs) = journal::headers(&file)? else {
+        return Ok(None);
+    };
+    let Some(last) = hdrs.iter().rposition(|h| h.to == to) else {
+        return Ok(None);
+    };
+    let Some(first) = hdrs[..=last].iter().rposition(|h| h.from == from) else {
+        return Ok(None);
+    };
+    match journal::read_entries(&file, &hdrs[first..=last])? {
+        Some(entries) => Ok(Some(entries)),
+        None => {
+            tracing::warn!(
+                file = %path.display(),
+                "IXFR history: an entry from serial {from} to {to} is damaged; sending the whole zone"
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// Records in the history a new version of a file zone, `new`, served
+/// after `old` (`None`: the first version served since start-up). The
+/// history goes on when `new` follows it: `old` is the history's last
+/// version and `new` has a newer serial and differences within `bounds`
+/// (or, at start-up, the history ends at `new`'s serial). Otherwise it
+/// starts afresh: a serial that went backwards, the same serial with other
+/// contents, a change larger than the bound. Blocking: O(records).
+pub fn file_version(dir: &Path, old: Option<&Zone>, new: &Zone, bounds: Bounds) -> io::Result<()> {
+    let apex = new.apex();
+    let snapshot = dir.join(super::persist::file_name(apex));
+    let serial = new.info.serial;
+    let Some(old) = old.filter(|_| bounds.depth > 0 && bounds.bytes > 0) else {
+        // At start-up (or without history): keep only a history that ends
+        // at this serial. It could, after a crash or an edit while down,
+        // end at this serial with other contents: the entries the file's
+        // serial did not change for are a risk the operator took already
+        // by editing without raising the serial.
+        return journal::keep_if_at(dir, apex, serial, bounds).map(|_| ());
+    };
+    let diffed = if serial_gt(serial, old.info.serial) {
+        diff::diff(old, new, bounds.bytes)
+    } else if serial == old.info.serial {
+        match diff::diff(old, new, bounds.bytes) {
+            Some((r, a)) if r.is_empty() && a.is_empty() => return Ok(()),
+            _ => None,
+        }
+    } else {
+        None
+    };
+    let (Some((removed, added)), Some(from_soa), Some(soa)) = (diffed, Record::soa_of(old), Record::soa_of(new)) else {
+        return journal::remove(&snapshot);
+    };
+    let entry = Entry {
+        from: old.info.serial,
+        to: serial,
+        meta: ZoneMeta {
+            source: "file".into(),
+            ..ZoneMeta::default()
+        },
+        from_soa,
+        soa,
+        removed,
+        added,
+    };
+    std::fs::create_dir_all(dir)?;
+    match journal::append(dir, apex, &entry, bounds) {
+        // No snapshot: a file zone's journal is history only.
+        Ok(Appended::Yes { .. } | Appended::NeedsSnapshot) => Ok(()),
+        Err(e) => {
+            // A history that may not end at the version served is no
+            // history: start afresh.
+            let _ = journal::remove(&snapshot);
+            Err(e)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serial_arithmetic() {
+        assert!(serial_gt(2, 1));
+        assert!(!serial_gt(1, 2));
+        assert!(!serial_gt(5, 5));
+        assert!(serial_gt(1, u32::MAX), "wraps");
+        assert!(!serial_gt(0x8000_0000, 0), "undefined: not newer");
+    }
 }
