@@ -229,6 +229,7 @@ fn record(r: Rec) -> journal::Record {
 /// time to write a snapshot. An error means the version is not on disk (a
 /// zone removed meanwhile counts as written: nothing is to be written for
 /// it).
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn persist_version(
     dir: &std::path::Path,
     life: &Arc<Life>,
