@@ -127,6 +127,80 @@ pub fn file_version(dir: &Path, old: Option<&Zone>, new: &Zone, bounds: Bounds) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::zone::file::load_zone_text;
+
+    fn zone(serial: u32, body: &str) -> Zone {
+        let text = format!("$ORIGIN f.test.\n@ 300 SOA ns1 host {serial} 3600 600 86400 300\n@ 300 NS ns1\n{body}");
+        load_zone_text("f.test", &text).unwrap_or_else(|e| panic!("{e:?}")).zone
+    }
+
+    const B: Bounds = Bounds {
+        depth: 100,
+        bytes: 1 << 20,
+    };
+
+    fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
+        r.unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn file_versions() {
+        let dir = ok(tempfile::tempdir());
+        let d = dir.path();
+        let v1 = zone(1, "ns1 300 A 192.0.2.1\n");
+        let apex = v1.apex().to_vec();
+        ok(file_version(d, None, &v1, B));
+        assert_eq!(ok(changes(d, &apex, 1, 1)), Some(Vec::new()));
+        let v2 = zone(2, "ns1 300 A 192.0.2.2\n");
+        ok(file_version(d, Some(&v1), &v2, B));
+        let v3 = zone(3, "ns1 300 A 192.0.2.2\nwww 300 A 192.0.2.3\n");
+        ok(file_version(d, Some(&v2), &v3, B));
+        let chain = ok(changes(d, &apex, 1, 3)).unwrap_or_else(|| panic!("two reloads"));
+        assert_eq!(chain.len(), 2);
+        assert_eq!((chain[0].removed.len(), chain[0].added.len()), (1, 1));
+        assert_eq!((chain[1].removed.len(), chain[1].added.len()), (0, 1));
+        assert_eq!(chain[0].from_soa, Record::soa_of(&v1).unwrap_or_else(|| panic!("SOA")));
+        assert_eq!(chain[1].soa, Record::soa_of(&v3).unwrap_or_else(|| panic!("SOA")));
+
+        // The same version again (a reload of an unchanged file): kept.
+        ok(file_version(
+            d,
+            Some(&v3),
+            &zone(3, "ns1 300 A 192.0.2.2\nwww 300 A 192.0.2.3\n"),
+            B,
+        ));
+        assert!(ok(changes(d, &apex, 1, 3)).is_some());
+        // At start-up: kept when it ends at the file's serial...
+        ok(file_version(d, None, &v3, B));
+        assert!(ok(changes(d, &apex, 1, 3)).is_some());
+        // ... else started afresh.
+        ok(file_version(d, None, &zone(9, ""), B));
+        assert_eq!(ok(changes(d, &apex, 1, 3)), None);
+        assert!(!journal::path_in(d, &apex).exists());
+
+        // Same serial, other contents: afresh.
+        ok(file_version(d, Some(&v1), &v2, B));
+        assert!(ok(changes(d, &apex, 1, 2)).is_some());
+        ok(file_version(d, Some(&v2), &zone(2, ""), B));
+        assert_eq!(ok(changes(d, &apex, 1, 2)), None);
+        // A serial that went backwards: afresh.
+        ok(file_version(d, Some(&v1), &v2, B));
+        ok(file_version(d, Some(&v2), &v1, B));
+        assert_eq!(ok(changes(d, &apex, 1, 2)), None);
+        // A difference past the bytes bound: afresh.
+        ok(file_version(d, Some(&v1), &v2, B));
+        let body: String = (0..100).map(|i| format!("h{i} 300 A 192.0.2.{i}\n")).collect();
+        let tight = Bounds {
+            depth: 100,
+            bytes: 1000,
+        };
+        ok(file_version(d, Some(&v2), &zone(3, &body), tight));
+        assert_eq!(ok(changes(d, &apex, 1, 2)), None);
+        assert_eq!(ok(changes(d, &apex, 2, 3)), None);
+        // No history kept with depth 0.
+        ok(file_version(d, Some(&v1), &v2, Bounds::NONE));
+        assert_eq!(ok(changes(d, &apex, 1, 2)), None);
+    }
 
     #[test]
     fn serial_arithmetic() {

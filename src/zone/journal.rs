@@ -62,9 +62,10 @@ const MAGIC: [u8; 4] = *b"PHJ2";
 const HEADER: u64 = 4;
 /// Length and checksum before each payload.
 const FRAME: u64 = 8;
-/// A history past this size is trimmed further than its bound (to 7/8 of
-/// it), so that appends to a large history rewrite it once per eighth of
-/// the bound, not at every append.
+/// A history past this size is trimmed further than its bounds (to 7/8 of
+/// them), so that appends to a large history rewrite it once per eighth of
+/// the bound, not at every append. A smaller one is kept exactly at its
+/// bounds (a rewrite of at most 1 MiB per append).
 const SLACK_ABOVE: u64 = 1 << 20;
 
 /// One record of a journal entry.
@@ -414,8 +415,10 @@ fn trim(dir: &Path, path: &Path, ix: Index, bounds: Bounds, keep: usize) -> io::
         k += 1;
     }
     if k > 0 && total > SLACK_ABOVE {
-        let target = bounds.bytes - bounds.bytes / 8;
-        while k < n && over(k, target) {
+        // A large history: down to 7/8 of both bounds, so that the next
+        // rewrite comes only after an eighth of them.
+        let (depth, bytes) = (bounds.depth - bounds.depth / 8, bounds.bytes - bounds.bytes / 8);
+        while k < n && ((n - k) as u64 > depth as u64 || over(k, bytes)) {
             k += 1;
         }
     }

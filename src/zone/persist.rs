@@ -708,7 +708,8 @@ pub fn remove(dir: &Path, apex: &[u8]) -> io::Result<()> {
 /// True for a temporary file of one of the node's atomic writers under the
 /// data dir, which a crash (kill -9, power loss) can leave behind. This is
 /// the one list of them: [`write_zone`]'s `<name>.zone.bin.<pid>-<n>.tmp`,
-/// the timers' `<name>.zone.bin.timers.tmp` (both in `<data-dir>/zones`)
+/// the journal's trims' `<name>.zone.bin.journal.<pid>-<n>.tmp`,
+/// the timers' `<name>.zone.bin.timers.tmp` (all three in `<data-dir>/zones`)
 /// and the list of API zones' `api-zones.json.<pid>.tmp` (in the data dir).
 /// A writer that adds a temporary file adds its pattern here. Other `.tmp`
 /// files (an operator's) are left alone.

@@ -295,3 +295,29 @@ fn garbage_never_panics() {
         assert!(ok(headers(&file)).unwrap_or_default().is_empty());
     }
 }
+
+#[test]
+fn large_history_trimmed_with_slack() {
+    // No snapshot (a file zone's history): nothing is kept for replay.
+    let dir = ok(tempfile::tempdir());
+    let apex = name("j.test");
+    let jp = path_in(dir.path(), &apex);
+    let bounds = Bounds {
+        depth: 16,
+        bytes: 64 << 20,
+    };
+    let mut counts = Vec::new();
+    for i in 1..=40u32 {
+        let mut e = entry(i, &format!("h{i}"));
+        e.added[0].rtype = 16;
+        e.added[0].rdata = vec![b'x'; 65_000];
+        assert_eq!(ok(append(dir.path(), &apex, &e, bounds)), Appended::NeedsSnapshot);
+        counts.push(entries_on_disk(&jp).len());
+    }
+    // Past 1 MiB a trim goes down to 7/8 of the depth (14), so the file is
+    // rewritten once every three appends here, not at each.
+    assert!(counts.iter().all(|&n| n <= 16), "{counts:?}");
+    assert_eq!(counts[16..].iter().filter(|&&n| n == 14).count(), 8, "{counts:?}");
+    let chain = ok(changes(dir.path(), &apex, 27, 41)).unwrap_or_else(|| panic!("the last 14"));
+    assert_eq!(chain.len(), 14);
+}
