@@ -302,17 +302,20 @@ fn frame(entry: &Entry) -> io::Result<Vec<u8>> {
 /// Appends `entry` (a new version of `apex`, whose files are in `dir`) to
 /// its journal, fsynced, then drops the oldest entries past `bounds`. A
 /// journal that does not lead to `entry.from` is replaced by a new history
-/// that starts with `entry` (without history, `bounds` [`Bounds::NONE`],
-/// only when the snapshot is at `entry.from`). Tells whether a replay of
-/// the snapshot reaches the new version.
+/// that starts with `entry` when the snapshot is at `entry.from` (or, for
+/// a zone with history, when there is no snapshot). Tells whether a replay
+/// of the snapshot reaches the new version.
 pub fn append(dir: &Path, apex: &[u8], entry: &Entry, bounds: Bounds) -> io::Result<Appended> {
     let snapshot = dir.join(persist::file_name(apex));
     let path = path_for(&snapshot);
-    let (snap_serial, snapshot_bytes) = match persist::snapshot_serial(&snapshot) {
-        Ok(s) => (s, fs::metadata(&snapshot).map_or(0, |m| m.len())),
+    // `None`: no snapshot (a file zone); `Some(None)`: one whose serial
+    // cannot be read.
+    let (snap, snapshot_bytes) = match persist::snapshot_serial(&snapshot) {
+        Ok(s) => (Some(s), fs::metadata(&snapshot).map_or(0, |m| m.len())),
         Err(e) if e.kind() == io::ErrorKind::NotFound => (None, 0),
         Err(e) => return Err(e),
     };
+    let snap_serial = snap.flatten();
     let loaded = load_index(&path)?;
     let rec = frame(entry)?;
     let mut ix = match loaded {
@@ -338,7 +341,14 @@ pub fn append(dir: &Path, apex: &[u8], entry: &Entry, bounds: Bounds) -> io::Res
             ix
         }
         _ => {
-            if !bounds.enabled() && snap_serial != Some(entry.from) {
+            // A new history replaces the journal only where no replay needs
+            // it: the snapshot is at `entry.from` (the version served: a
+            // journal that does not end there is history only), or there
+            // is no snapshot and the zone keeps history (a file zone). Else
+            // (a version-1 journal the snapshot needs, damage) the caller
+            // writes a snapshot first, and the history restarts after it.
+            let covered = snap_serial == Some(entry.from);
+            if !covered && (snap.is_some() || !bounds.enabled()) {
                 return Ok(Appended::NeedsSnapshot);
             }
             // A new history, starting with this entry.

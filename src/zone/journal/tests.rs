@@ -121,16 +121,27 @@ fn append_replay_and_torn_tail() {
     assert_eq!(chain[0].from_soa, soa(1));
     assert_eq!(chain[3], entry(4, "d"));
 
-    // Out of sequence: a new history starting with it; the snapshot must
-    // be written (a replay would not reach it).
+    // Out of sequence (the snapshot is not at its `from`): the journal
+    // stays as it is (a replay needs it), the caller writes a snapshot, and
+    // the history restarts after it.
     assert_eq!(
         ok(append(dir.path(), &apex, &entry(7, "x"), DEEP)),
         Appended::NeedsSnapshot
     );
-    assert_eq!(entries_on_disk(&jp).len(), 1);
+    assert_eq!(entries_on_disk(&jp).len(), 4);
+    assert_eq!(ok(persist::read_zone(&snap)).0.info.serial, 5);
+    let z8 = load_zone_text("j.test", &BASE.replace(" 1 3600", " 8 3600"))
+        .unwrap_or_else(|e| panic!("{e:?}"))
+        .zone;
+    ok(persist::write_zone(dir.path(), &z8, &ZoneMeta::default()));
+    ok(after_snapshot(dir.path(), &apex, 8, DEEP));
+    assert!(!jp.exists(), "a history that does not end at the snapshot is dropped");
     assert_eq!(ok(changes(dir.path(), &apex, 1, 5)), None);
+    let a = ok(append(dir.path(), &apex, &entry(8, "y"), DEEP));
+    assert!(matches!(a, Appended::Yes { replay_entries: 1, .. }), "{a:?}");
+    assert_eq!(ok(changes(dir.path(), &apex, 8, 9)).map(|c| c.len()), Some(1));
     // Without history, a snapshot removes the journal.
-    ok(after_snapshot(dir.path(), &apex, 8, Bounds::NONE));
+    ok(after_snapshot(dir.path(), &apex, 9, Bounds::NONE));
     assert!(!jp.exists());
 }
 
@@ -272,7 +283,9 @@ fn version_1_journal_still_replays() {
     // Not a history: IXFR out finds nothing; the next append starts one.
     assert_eq!(ok(changes(dir.path(), zone.apex(), 1, 3)), None);
     let a = ok(append(dir.path(), zone.apex(), &entry(3, "c"), DEEP));
-    assert_eq!(a, Appended::NeedsSnapshot, "the snapshot is behind the new history");
+    assert_eq!(a, Appended::NeedsSnapshot, "the snapshot is not at serial 3");
+    // Left alone until the snapshot is written: a crash now still serves 3.
+    assert_eq!(ok(persist::read_zone(&snap)).0.info.serial, 3);
 }
 
 #[test]
