@@ -1,7 +1,9 @@
 //! A secondary zone's versions: building and checking the version a
-//! transfer delivered, writing it to disk (a snapshot, or an IXFR's changes
-//! appended to the journal) before it is served, and the timers file that
-//! lets a restart keep counting towards expiry from the last confirmation.
+//! transfer delivered, writing it to disk (a snapshot, or its changes
+//! appended to the journal, which is also the zone's IXFR history: an
+//! IXFR's as received, an AXFR's diffed against the version held) before
+//! it is served, and the timers file that lets a restart keep counting
+//! towards expiry from the last confirmation.
 //!
 //! Everything here runs on the blocking pool, never on the reactor.
 

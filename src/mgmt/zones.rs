@@ -27,7 +27,8 @@ use crate::config::{Config, Prefix, TimerLimits, ZoneConfig, ZoneSource};
 use crate::dns::Server;
 use crate::dns::notify::{NotifyAcl, NotifyTable};
 use crate::tsig::Key;
-use crate::zone::{name, persist};
+use crate::zone::journal::Bounds;
+use crate::zone::{history, name, persist};
 
 /// Who asks for a change, and where a zone came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -423,21 +424,19 @@ impl ZoneManager {
                 // Into the IXFR history before it is served: diffed against
                 // the version served until now (a reload), if any.
                 let old = store.load().get(apex).and_then(|s| s.zone.clone());
-                let (dir, new, bounds) = (
-                    self.inner.engine.data_dir().to_path_buf(),
-                    z.clone(),
-                    history_bounds(zone),
-                );
-                let recorded = tokio::task::spawn_blocking(move || {
-                    crate::zone::history::file_version(&dir, old.as_deref(), &new, bounds)
-                })
-                .await;
-                match recorded {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => {
-                        warn!(zone = %zone.name, "IXFR history not updated (IXFR out sends the whole zone): {e}")
-                    }
-                    Err(e) => warn!(zone = %zone.name, "IXFR history task failed: {e}"),
+                let (dir, new) = (self.inner.engine.data_dir().to_path_buf(), z.clone());
+                // Every zone keeps a history within its bounds (depth 0: none).
+                let bounds = Bounds {
+                    depth: zone.out.history_depth,
+                    bytes: zone.out.history_bytes,
+                };
+                let recorded =
+                    tokio::task::spawn_blocking(move || history::file_version(&dir, old.as_deref(), &new, bounds))
+                        .await
+                        .map_err(|e| std::io::Error::other(format!("task failed: {e}")))
+                        .and_then(|r| r);
+                if let Err(e) = recorded {
+                    warn!(zone = %zone.name, "IXFR history not updated (IXFR out sends the whole zone): {e}");
                 }
                 store.update(|set| set.with(z.clone(), false));
                 Ok(None)
@@ -505,7 +504,10 @@ impl ZoneManager {
             held: held.as_ref().map(|h| (h.serial, h.expire_at_unix)),
             key: key.clone(),
             held_primary: held.and_then(|h| h.primary),
-            history: history_bounds(zone),
+            history: Bounds {
+                depth: zone.out.history_depth,
+                bytes: zone.out.history_bytes,
+            },
         });
         NotifyAcl { sources, key }
     }
@@ -790,12 +792,3 @@ fn broken_view(name: &str, entry: &ApiZone, why: &str) -> ZoneView {
 
 #[cfg(test)]
 mod tests;
-
-/// The IXFR history a zone keeps (every zone keeps one, within its bounds;
-/// `ixfr-history-depth = 0` keeps none).
-fn history_bounds(zone: &ZoneConfig) -> crate::zone::journal::Bounds {
-    crate::zone::journal::Bounds {
-        depth: zone.out.history_depth,
-        bytes: zone.out.history_bytes,
-    }
-}

@@ -368,7 +368,11 @@ pub fn append(dir: &Path, apex: &[u8], entry: &Entry, bounds: Bounds) -> io::Res
         }
     };
     let start = snap_serial.and_then(|s| ix.replay_from(s));
-    ix = trim(dir, &path, ix, bounds, start.unwrap_or(usize::MAX))?;
+    match trim(dir, &path, ix.clone(), bounds, start.unwrap_or(usize::MAX)) {
+        Ok(trimmed) => ix = trimmed,
+        // The entry is written: the history only stays longer for now.
+        Err(e) => tracing::warn!(file = %path.display(), "IXFR history not trimmed: {e}"),
+    }
     let valid = ix.valid;
     let outcome = match snap_serial.and_then(|s| ix.replay_from(s)) {
         Some(i) => Appended::Yes {
