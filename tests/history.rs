@@ -312,3 +312,75 @@ fn file_zone_reloads_are_diffed() {
     assert_eq!(history(&p, 3, 4).map(|c| c.len()), Some(1));
     assert_eq!(history(&p, 1, 4), None);
 }
+
+/// `ixfr-history-depth` from the config: 2 keeps the last two reloads, 0
+/// keeps no history at all.
+#[test]
+fn history_depth_from_the_config() {
+    if !pharos_only() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let file = dir.path().join("hist.zone");
+    let other = dir.path().join("none.zone");
+    let none_text = |serial: u32| {
+        format!(
+            "$ORIGIN none.test.\n@ 300 SOA ns1 host {serial} 3600 600 86400 60\n@ 300 NS ns1\nns1 300 A 192.0.2.1\nh{serial} 300 A 192.0.2.9\n"
+        )
+    };
+    std::fs::write(&file, zone_text(1, "")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&other, none_text(1)).unwrap_or_else(|e| panic!("{e}"));
+    let toml = format!(
+        "[[zone]]\nname = {}\nfile = {}\nixfr-history-depth = 2\n\n[[zone]]\nname = \"none.test\"\nfile = {}\nixfr-history-depth = 0\n",
+        toml_str(ZONE),
+        toml_str(&file.to_string_lossy()),
+        toml_str(&other.to_string_lossy())
+    );
+    let p = Pharos::start(PharosOpts {
+        extra_toml: toml,
+        ready_zone: Some(ZONE.into()),
+        ipv6: false,
+        ..Default::default()
+    });
+    for serial in 2..=5u32 {
+        std::thread::sleep(Duration::from_millis(20));
+        std::fs::write(&file, zone_text(serial, &format!("h{serial} A 192.0.2.{serial}\n")))
+            .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&other, none_text(serial)).unwrap_or_else(|e| panic!("{e}"));
+        p.signal(1);
+        wait_serial(&p, serial, Duration::from_secs(10));
+    }
+    let kept: Vec<u32> = (1..=5u32).filter(|&s| history(&p, s, 5).is_some()).collect();
+    assert_eq!(
+        kept,
+        [3, 4, 5],
+        "the last two reloads and the current serial\n{}",
+        p.log_tail(20)
+    );
+    let none = from_text("none.test").unwrap_or_else(|e| panic!("{e}"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = wire::udp_query(
+            p.addr(),
+            "none.test",
+            wire::TYPE_SOA,
+            wire::CLASS_IN,
+            Duration::from_millis(500),
+        );
+        if r.ok().and_then(|r| soa_serial(&r)) == Some(5) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "none.test not at serial 5\n{}",
+            p.log_tail(20)
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(
+        changes(&zones_dir(&p), &none, 4, 5).unwrap_or_else(|e| panic!("{e}")),
+        None
+    );
+    let journal = pharos::zone::journal::path_in(&zones_dir(&p), &none);
+    assert!(!journal.exists(), "depth 0: no history file ({})", journal.display());
+}
