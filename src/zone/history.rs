@@ -8,6 +8,7 @@
 //! the secondary engine appends its versions through the journal (IXFR in
 //! as received, AXFR in diffed with [`super::diff`]).
 
+use std::fs::File;
 use std::io;
 use std::path::Path;
 
@@ -46,7 +47,7 @@ pub fn changes(dir: &Path, apex: &[u8], from: u32, to: u32) -> io::Result<Option
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
     };
-    let Some(hdrs) = journal::headers(&file)? else {
+    let Some(hdrs) = headers(&file)? else {
         return Ok(None);
     };
     let Some(last) = hdrs.iter().rposition(|h| h.to == to) else {
@@ -55,7 +56,7 @@ pub fn changes(dir: &Path, apex: &[u8], from: u32, to: u32) -> io::Result<Option
     let Some(first) = hdrs[..=last].iter().rposition(|h| h.from == from) else {
         return Ok(None);
     };
-    match journal::read_entries(&file, &hdrs[first..=last])? {
+    match read_entries(&file, &hdrs[first..=last])? {
         Some(entries) => Ok(Some(entries)),
         None => {
             tracing::warn!(
@@ -122,6 +123,70 @@ pub fn file_version(dir: &Path, old: Option<&Zone>, new: &Zone, bounds: Bounds) 
             Err(e)
         }
     }
+}
+
+/// Reads the entries `hdrs` from `file` (one positioned read per entry),
+/// checksums and decodes them. `None` if any fails.
+fn read_entries(file: &File, hdrs: &[journal::Hdr]) -> io::Result<Option<Vec<Entry>>> {
+    use std::os::unix::fs::FileExt;
+    let mut out = Vec::with_capacity(hdrs.len());
+    for h in hdrs {
+        let mut buf = vec![0u8; h.size as usize];
+        match file.read_exact_at(&mut buf, h.off) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        let crc = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
+        let payload = &buf[journal::FRAME as usize..];
+        if crc32fast::hash(payload) != crc {
+            return Ok(None);
+        }
+        match journal::decode(payload, false) {
+            Some(e) if e.from == h.from && e.to == h.to => out.push(e),
+            _ => return Ok(None),
+        }
+    }
+    Ok(Some(out))
+}
+
+/// The chain of a version-2 journal opened as `file`, from the frame
+/// headers only (one positioned read of 16 bytes per entry): stops at the
+/// first torn frame or break in the chain. Checksums are checked when the
+/// entries are read ([`read_entries`]). `None` if not a version-2 journal.
+pub(super) fn headers(file: &File) -> io::Result<Option<Vec<journal::Hdr>>> {
+    use std::os::unix::fs::FileExt;
+    let len = file.metadata()?.len();
+    let mut magic = [0u8; 4];
+    match file.read_exact_at(&mut magic, 0) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    if magic != journal::MAGIC {
+        return Ok(None);
+    }
+    let mut out: Vec<journal::Hdr> = Vec::new();
+    let mut pos = journal::HEADER;
+    let mut head = [0u8; 16];
+    while pos + 16 <= len {
+        file.read_exact_at(&mut head, pos)?;
+        let plen = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as u64;
+        let size = journal::FRAME + plen;
+        let from = u32::from_be_bytes([head[8], head[9], head[10], head[11]]);
+        let to = u32::from_be_bytes([head[12], head[13], head[14], head[15]]);
+        if plen < 8 || pos + size > len || out.last().is_some_and(|h| h.to != from) {
+            break;
+        }
+        out.push(journal::Hdr {
+            from,
+            to,
+            off: pos,
+            size,
+        });
+        pos += size;
+    }
+    Ok(Some(out))
 }
 
 #[cfg(test)]

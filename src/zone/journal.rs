@@ -58,10 +58,10 @@ use super::patch::{self, Change};
 use super::persist::{self, ZoneMeta};
 
 const MAGIC_V1: [u8; 4] = *b"PHJ1";
-const MAGIC: [u8; 4] = *b"PHJ2";
-const HEADER: u64 = 4;
+pub(super) const MAGIC: [u8; 4] = *b"PHJ2";
+pub(super) const HEADER: u64 = 4;
 /// Length and checksum before each payload.
-const FRAME: u64 = 8;
+pub(super) const FRAME: u64 = 8;
 /// A history past this size is trimmed further than its bounds (to 7/8 of
 /// them), so that appends to a large history rewrite it once per eighth of
 /// the bound, not at every append. A smaller one is kept exactly at its
@@ -510,13 +510,35 @@ pub fn replay(snapshot: &Path, zone: Zone, meta: ZoneMeta) -> (Zone, ZoneMeta, u
         Err(e) if e.kind() == io::ErrorKind::NotFound => return (zone, meta, 0, None),
         Err(e) => return (zone, meta, 0, Some(format!("{}: {e}", path.display()))),
     };
-    replay_bytes(&data, &path, zone, meta)
+    let ix = index(&data);
+    if let Some(ix) = &ix {
+        // Known from now on: no second read at the next append, and
+        // counted in [`history_bytes`].
+        tails(|t| t.insert(path.clone(), (ix.clone(), data.len() as u64)));
+    }
+    replay_indexed(&data, ix, &path, zone, meta)
+}
+
+/// Bytes of the version-2 journals this process has read or written and
+/// not removed since it started: the IXFR history on disk, all zones.
+pub fn history_bytes() -> u64 {
+    tails(|t| t.values().map(|(_, len)| *len).sum())
 }
 
 /// [`replay`] on journal bytes already read from `path` (named in the
 /// problems reported). Bytes that are not a journal end the replay.
 pub fn replay_bytes(data: &[u8], path: &Path, zone: Zone, meta: ZoneMeta) -> (Zone, ZoneMeta, usize, Option<String>) {
-    let (entries, problem) = match index(data) {
+    replay_indexed(data, index(data), path, zone, meta)
+}
+
+fn replay_indexed(
+    data: &[u8],
+    ix: Option<Index>,
+    path: &Path,
+    zone: Zone,
+    meta: ZoneMeta,
+) -> (Zone, ZoneMeta, usize, Option<String>) {
+    let (entries, problem) = match ix {
         Some(ix) => {
             let start = ix.replay_from(zone.info.serial).unwrap_or(ix.entries.len());
             let mut entries = Vec::new();
@@ -595,70 +617,6 @@ fn scan_v1(data: &[u8], serial: u32) -> (Vec<Entry>, Option<String>) {
         entries.push(entry);
     }
     (entries, None)
-}
-
-/// Reads the entries `ix.entries[range]` from `file` (one positioned read
-/// per entry), checksums and decodes them. `None` if any fails.
-pub(super) fn read_entries(file: &File, hdrs: &[Hdr]) -> io::Result<Option<Vec<Entry>>> {
-    use std::os::unix::fs::FileExt;
-    let mut out = Vec::with_capacity(hdrs.len());
-    for h in hdrs {
-        let mut buf = vec![0u8; h.size as usize];
-        match file.read_exact_at(&mut buf, h.off) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
-            Err(e) => return Err(e),
-        }
-        let crc = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
-        let payload = &buf[FRAME as usize..];
-        if crc32fast::hash(payload) != crc {
-            return Ok(None);
-        }
-        match decode(payload, false) {
-            Some(e) if e.from == h.from && e.to == h.to => out.push(e),
-            _ => return Ok(None),
-        }
-    }
-    Ok(Some(out))
-}
-
-/// The chain of a version-2 journal opened as `file`, from the frame
-/// headers only (one positioned read of 16 bytes per entry): stops at the
-/// first torn frame or break in the chain. Checksums are checked when the
-/// entries are read ([`read_entries`]). `None` if not a version-2 journal.
-pub(super) fn headers(file: &File) -> io::Result<Option<Vec<Hdr>>> {
-    use std::os::unix::fs::FileExt;
-    let len = file.metadata()?.len();
-    let mut magic = [0u8; 4];
-    match file.read_exact_at(&mut magic, 0) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(e),
-    }
-    if magic != MAGIC {
-        return Ok(None);
-    }
-    let mut out: Vec<Hdr> = Vec::new();
-    let mut pos = HEADER;
-    let mut head = [0u8; 16];
-    while pos + 16 <= len {
-        file.read_exact_at(&mut head, pos)?;
-        let plen = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as u64;
-        let size = FRAME + plen;
-        let from = u32::from_be_bytes([head[8], head[9], head[10], head[11]]);
-        let to = u32::from_be_bytes([head[12], head[13], head[14], head[15]]);
-        if plen < 8 || pos + size > len || out.last().is_some_and(|h| h.to != from) {
-            break;
-        }
-        out.push(Hdr {
-            from,
-            to,
-            off: pos,
-            size,
-        });
-        pos += size;
-    }
-    Ok(Some(out))
 }
 
 fn put_record(out: &mut Vec<u8>, r: &Record) -> io::Result<()> {
@@ -750,7 +708,7 @@ impl<'a> Reader<'a> {
 
 /// Decodes a payload; `v1`: the version-1 layout, without the old SOA
 /// (replay only: its `from_soa` is the new SOA, never sent).
-fn decode(payload: &[u8], v1: bool) -> Option<Entry> {
+pub(super) fn decode(payload: &[u8], v1: bool) -> Option<Entry> {
     let mut r = Reader { data: payload, pos: 0 };
     let from = r.u32()?;
     let to = r.u32()?;
