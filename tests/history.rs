@@ -384,3 +384,50 @@ fn history_depth_from_the_config() {
     let journal = pharos::zone::journal::path_in(&zones_dir(&p), &none);
     assert!(!journal.exists(), "depth 0: no history file ({})", journal.display());
 }
+
+/// `ixfr-history-depth` lowered by a reload (SIGHUP, settings applied in
+/// place) bounds a secondary's history from its next version on.
+#[test]
+fn history_depth_changed_by_a_reload() {
+    require_tools();
+    if !pharos_only() {
+        return;
+    }
+    let mut knot = KnotPrimary::start(ZONE, &zone_text(1, ""));
+    let p = start_secondary(&knot);
+    knot.notify_to(p.port);
+    for i in 1..=3u32 {
+        knot.add_record(&format!("h{i}"), 300, "A", &format!("192.0.2.{i}"));
+        wait_serial(&p, i + 1, Duration::from_secs(10));
+    }
+    assert_eq!(history(&p, 1, 4).map(|c| c.len()), Some(3));
+    let config = std::fs::read_to_string(&p.config).unwrap_or_else(|e| panic!("{e}"));
+    let primaries = format!("primaries = [{}]\n", toml_str(&knot.addr_str()));
+    assert!(config.contains(&primaries), "{config}");
+    let lowered = config.replace(&primaries, &format!("{primaries}ixfr-history-depth = 1\n"));
+    std::fs::write(&p.config, lowered).unwrap_or_else(|e| panic!("{e}"));
+    let from = p.log().len();
+    p.signal(1);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !p.log()[from..].contains("SIGHUP: configuration applied") {
+        assert!(Instant::now() < deadline, "SIGHUP not applied\n{}", p.log_tail(20));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    knot.add_record("h4", 300, "A", "192.0.2.4");
+    wait_serial(&p, 5, Duration::from_secs(10));
+    // The entries a replay needs stay until the new snapshot is written,
+    // just after the version is served.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let kept: Vec<u32> = (1..=5u32).filter(|&s| history(&p, s, 5).is_some()).collect();
+        if kept == [4, 5] {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "depth 1 after the reload: {kept:?}\n{}",
+            p.log_tail(20)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

@@ -282,6 +282,16 @@ impl Engine {
         table.get_mut(key).map(|slot| slot.zone.source = source).is_some()
     }
 
+    /// Sets how much IXFR history the zone keeps (changed by a reload);
+    /// the next version written applies it. False if the zone is not here.
+    pub fn set_history(&self, apex: &[u8], history: crate::zone::journal::Bounds) -> bool {
+        let mut table = self.inner.table();
+        let Some(key) = table.key_of(apex) else {
+            return false;
+        };
+        table.get_mut(key).map(|slot| slot.zone.history = history).is_some()
+    }
+
     pub fn is_secondary(&self, apex: &[u8]) -> bool {
         self.inner.table().by_apex.contains_key(apex)
     }
