@@ -290,10 +290,7 @@ pub fn load_zones(config: &Config) -> Loaded {
         .iter()
         .filter_map(|z| match &z.source {
             ZoneSource::File(path) => {
-                let bounds = crate::zone::journal::Bounds {
-                    depth: z.out.history_depth,
-                    bytes: z.out.history_bytes,
-                };
+                let bounds = crate::zone::journal::Bounds::new(z.out.history_depth, z.out.history_bytes);
                 Some(Job::File(z.name.as_str(), path.as_path(), bounds))
             }
             ZoneSource::Secondary { .. } => {

@@ -414,33 +414,28 @@ impl ZoneManager {
         match &zone.source {
             ZoneSource::File(path) => {
                 let (name, path) = (zone.name.clone(), path.clone());
-                let loaded = tokio::task::spawn_blocking(move || crate::zone::file::load_zone_file(&name, &path))
-                    .await
-                    .map_err(|e| ZoneError::Failed(format!("zone load task failed: {e}")))?
-                    .map_err(|e| {
-                        for issue in &e.0 {
-                            error!(zone = %zone.name, "{issue}");
-                        }
-                        ZoneError::Invalid(format!("zone {}: {}", zone.name, e.summary()))
-                    })?;
-                let z = Arc::new(loaded.zone);
-                // Into the IXFR history before it is served: diffed against
-                // the version served until now (a reload), if any.
+                // Into the IXFR history before it is served, diffed against
+                // the version served until now (a reload), if any. Every
+                // zone keeps one within its bounds (depth 0: none).
                 let old = store.load().get(apex).and_then(|s| s.zone.clone());
-                let (dir, new) = (self.inner.engine.data_dir().to_path_buf(), z.clone());
-                // Every zone keeps a history within its bounds (depth 0: none).
-                let bounds = Bounds {
-                    depth: zone.out.history_depth,
-                    bytes: zone.out.history_bytes,
-                };
-                let recorded =
-                    tokio::task::spawn_blocking(move || history::file_version(&dir, old.as_deref(), &new, bounds))
-                        .await
-                        .map_err(|e| std::io::Error::other(format!("task failed: {e}")))
-                        .and_then(|r| r);
-                if let Err(e) = recorded {
-                    warn!(zone = %zone.name, "IXFR history not updated (IXFR out sends the whole zone): {e}");
-                }
+                let dir = self.inner.engine.data_dir().to_path_buf();
+                let bounds = Bounds::new(zone.out.history_depth, zone.out.history_bytes);
+                let loaded = tokio::task::spawn_blocking(move || {
+                    let loaded = crate::zone::file::load_zone_file(&name, &path)?;
+                    if let Err(e) = history::file_version(&dir, old.as_deref(), &loaded.zone, bounds) {
+                        warn!(zone = %name, "IXFR history not updated (IXFR out sends the whole zone): {e}");
+                    }
+                    Ok(loaded)
+                })
+                .await
+                .map_err(|e| ZoneError::Failed(format!("zone load task failed: {e}")))?
+                .map_err(|e: crate::zone::file::ZoneFileErrors| {
+                    for issue in &e.0 {
+                        error!(zone = %zone.name, "{issue}");
+                    }
+                    ZoneError::Invalid(format!("zone {}: {}", zone.name, e.summary()))
+                })?;
+                let z = Arc::new(loaded.zone);
                 store.update(|set| set.with(z.clone(), false));
                 Ok(None)
             }
@@ -507,10 +502,7 @@ impl ZoneManager {
             held: held.as_ref().map(|h| (h.serial, h.expire_at_unix)),
             key: key.clone(),
             held_primary: held.and_then(|h| h.primary),
-            history: Bounds {
-                depth: zone.out.history_depth,
-                bytes: zone.out.history_bytes,
-            },
+            history: Bounds::new(zone.out.history_depth, zone.out.history_bytes),
             source: zone.out.notify_source,
         });
         NotifyAcl { sources, key }

@@ -129,6 +129,11 @@ impl Bounds {
     /// No history.
     pub const NONE: Bounds = Bounds { depth: 0, bytes: 0 };
 
+    /// `ixfr-history-depth` entries and `ixfr-history-bytes` octets.
+    pub const fn new(depth: u32, bytes: u64) -> Bounds {
+        Bounds { depth, bytes }
+    }
+
     fn enabled(&self) -> bool {
         self.depth > 0 && self.bytes > 0
     }

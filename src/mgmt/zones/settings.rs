@@ -39,10 +39,7 @@ impl ZoneManager {
         }
         if zone.source.is_secondary() {
             // A file zone's bounds apply at its next reload.
-            let history = crate::zone::journal::Bounds {
-                depth: zone.out.history_depth,
-                bytes: zone.out.history_bytes,
-            };
+            let history = crate::zone::journal::Bounds::new(zone.out.history_depth, zone.out.history_bytes);
             self.inner.engine.set_history(&m.apex, history);
         }
         m.config = zone;
