@@ -425,21 +425,26 @@ pub fn keep_if_at(dir: &Path, apex: &[u8], serial: u32, bounds: Bounds) -> io::R
 fn trim(dir: &Path, path: &Path, ix: Index, bounds: Bounds, keep: usize) -> io::Result<Index> {
     let n = ix.entries.len();
     let total: u64 = HEADER + ix.entries.iter().map(|h| h.size).sum::<u64>();
-    let over = |k: usize, limit: u64| {
-        let bytes = total - ix.entries[..k].iter().map(|h| h.size).sum::<u64>();
-        (n - k) as u64 > bounds.depth as u64 || bytes > limit
+    // The first entry kept when the rest must be within (depth, limit),
+    // dropping from `k` on (`bytes`: what is left from `k`).
+    let first_kept = |mut k: usize, mut bytes: u64, depth: u32, limit: u64| {
+        while k < n && ((n - k) as u64 > depth as u64 || bytes > limit) {
+            bytes -= ix.entries[k].size;
+            k += 1;
+        }
+        (k, bytes)
     };
-    let mut k = 0;
-    while k < n && over(k, bounds.bytes) {
-        k += 1;
-    }
+    let (mut k, bytes) = first_kept(0, total, bounds.depth, bounds.bytes);
     if k > 0 && total > SLACK_ABOVE {
         // A large history: down to 7/8 of both bounds, so that the next
         // rewrite comes only after an eighth of them.
-        let (depth, bytes) = (bounds.depth - bounds.depth / 8, bounds.bytes - bounds.bytes / 8);
-        while k < n && ((n - k) as u64 > depth as u64 || over(k, bytes)) {
-            k += 1;
-        }
+        k = first_kept(
+            k,
+            bytes,
+            bounds.depth - bounds.depth / 8,
+            bounds.bytes - bounds.bytes / 8,
+        )
+        .0;
     }
     let k = k.min(keep);
     if k == 0 {
