@@ -311,6 +311,20 @@ fn file_zone_reloads_are_diffed() {
     edit(zone_text(4, "new A 192.0.2.50\n"), 4, &p);
     assert_eq!(history(&p, 3, 4).map(|c| c.len()), Some(1));
     assert_eq!(history(&p, 1, 4), None);
+
+    // Edited while the node is down, serial kept: afresh at the restart.
+    p.signal(15);
+    assert!(
+        p.wait_exit(Duration::from_secs(10)).is_some(),
+        "pharos did not stop on SIGTERM"
+    );
+    std::fs::write(&file, zone_text(4, "new A 192.0.2.51\n")).unwrap_or_else(|e| panic!("{e}"));
+    p.restart(Some(ZONE));
+    assert_eq!(
+        history(&p, 3, 4),
+        None,
+        "same serial, other contents than the history's last version"
+    );
 }
 
 /// `ixfr-history-depth` from the config: 2 keeps the last two reloads, 0

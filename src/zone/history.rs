@@ -81,11 +81,12 @@ pub fn file_version(dir: &Path, old: Option<&Zone>, new: &Zone, bounds: Bounds) 
     let serial = new.info.serial;
     let Some(old) = old.filter(|_| bounds.depth > 0 && bounds.bytes > 0) else {
         // At start-up (or without history): keep only a history that ends
-        // at this serial. It could, after a crash or an edit while down,
-        // end at this serial with other contents: the entries the file's
-        // serial did not change for are a risk the operator took already
-        // by editing without raising the serial.
-        return journal::keep_if_at(dir, apex, serial, bounds).map(|_| ());
+        // at this serial with these contents (the file may have been
+        // edited while the node was down, without a new serial).
+        if journal::keep_if_at(dir, apex, serial, bounds)? && read_digest(dir, apex) != Some(digest(new)) {
+            journal::remove(&snapshot)?;
+        }
+        return Ok(());
     };
     let diffed = if serial_gt(serial, old.info.serial) {
         diff::diff(old, new, bounds.bytes)
@@ -113,9 +114,14 @@ pub fn file_version(dir: &Path, old: Option<&Zone>, new: &Zone, bounds: Bounds) 
         added,
     };
     std::fs::create_dir_all(dir)?;
-    match journal::append(dir, apex, &entry, bounds) {
-        // No snapshot: a file zone's journal is history only.
-        Ok(Appended::Yes { .. } | Appended::NeedsSnapshot) => Ok(()),
+    // No snapshot: a file zone's journal is history only (`NeedsSnapshot`).
+    let appended = journal::append(dir, apex, &entry, bounds).and_then(|_: Appended| {
+        let journal = journal::path_in(dir, apex);
+        let text = format!("{serial} {:016x}\n", digest(new));
+        journal::write_atomic(dir, &journal::digest_path(&journal), text.as_bytes())
+    });
+    match appended {
+        Ok(()) => Ok(()),
         Err(e) => {
             // A history that may not end at the version served is no
             // history: start afresh.
@@ -123,6 +129,44 @@ pub fn file_version(dir: &Path, old: Option<&Zone>, new: &Zone, bounds: Bounds) 
             Err(e)
         }
     }
+}
+
+/// An order-independent digest of a version's records: a sum of one mixed
+/// FNV-1a hash per record. O(records), no allocation.
+fn digest(zone: &Zone) -> u64 {
+    let mut sum = 0u64;
+    for id in zone.canonical_ids() {
+        let owner = zone.name(id);
+        for set in zone.rrsets(id) {
+            for rd in zone.records(set) {
+                let mut h = 0xcbf2_9ce4_8422_2325u64;
+                let (t, c) = (set.rtype.to_be_bytes(), set.covered.to_be_bytes());
+                let head = [t[0], t[1], c[0], c[1]];
+                let parts: [&[u8]; 5] = [
+                    owner,
+                    &head,
+                    &set.ttl.to_be_bytes(),
+                    &(rd.len() as u16).to_be_bytes(),
+                    rd,
+                ];
+                for b in parts.iter().flat_map(|p| p.iter()) {
+                    h = (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
+                }
+                // splitmix64's finalizer: a sum of raw FNV values mixes badly.
+                h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+                h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+                sum = sum.wrapping_add(h ^ (h >> 31));
+            }
+        }
+    }
+    sum
+}
+
+/// The digest recorded for the version a file zone's history leads to.
+fn read_digest(dir: &Path, apex: &[u8]) -> Option<u64> {
+    let path = journal::digest_path(&journal::path_in(dir, apex));
+    let text = crate::files::read_to_string(&path, crate::files::TOKEN_MAX).ok()?;
+    u64::from_str_radix(text.split_whitespace().nth(1)?, 16).ok()
 }
 
 /// Reads the entries `hdrs` from `file` (one positioned read per entry),
@@ -235,13 +279,25 @@ mod tests {
             B,
         ));
         assert!(ok(changes(d, &apex, 1, 3)).is_some());
-        // At start-up: kept when it ends at the file's serial...
+        // At start-up: kept when it ends at the file's serial and contents...
         ok(file_version(d, None, &v3, B));
         assert!(ok(changes(d, &apex, 1, 3)).is_some());
-        // ... else started afresh.
-        ok(file_version(d, None, &zone(9, ""), B));
+        // ... else started afresh: the same serial with other contents (an
+        // edit while the node was down), or another serial.
+        ok(file_version(
+            d,
+            None,
+            &zone(3, "ns1 300 A 192.0.2.2\nwww 300 A 192.0.2.4\n"),
+            B,
+        ));
         assert_eq!(ok(changes(d, &apex, 1, 3)), None);
-        assert!(!journal::path_in(d, &apex).exists());
+        let journal = journal::path_in(d, &apex);
+        assert!(!journal.exists() && !journal::digest_path(&journal).exists());
+        ok(file_version(d, Some(&v2), &v3, B));
+        assert!(ok(changes(d, &apex, 2, 3)).is_some());
+        ok(file_version(d, None, &zone(9, ""), B));
+        assert_eq!(ok(changes(d, &apex, 2, 3)), None);
+        assert!(!journal.exists());
 
         // Same serial, other contents: afresh.
         ok(file_version(d, Some(&v1), &v2, B));
@@ -265,6 +321,20 @@ mod tests {
         // No history kept with depth 0.
         ok(file_version(d, Some(&v1), &v2, Bounds::NONE));
         assert_eq!(ok(changes(d, &apex, 1, 2)), None);
+    }
+
+    #[test]
+    fn digest_follows_contents_not_order() {
+        let a = zone(1, "a 300 A 192.0.2.1\na 300 A 192.0.2.2\nb 300 TXT \"x\"\n");
+        let b = zone(1, "b 300 TXT \"x\"\na 300 A 192.0.2.2\na 300 A 192.0.2.1\n");
+        assert_eq!(digest(&a), digest(&b));
+        for other in [
+            "a 300 A 192.0.2.1\na 300 A 192.0.2.3\nb 300 TXT \"x\"\n",
+            "a 301 A 192.0.2.1\na 301 A 192.0.2.2\nb 300 TXT \"x\"\n",
+            "a 300 A 192.0.2.1\nb 300 A 192.0.2.2\nb 300 TXT \"x\"\n",
+        ] {
+            assert_ne!(digest(&a), digest(&zone(1, other)), "{other}");
+        }
     }
 
     #[test]

@@ -503,11 +503,27 @@ fn replace(dir: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
 pub fn remove(snapshot: &Path) -> io::Result<()> {
     let path = path_for(snapshot);
     tails(|t| t.remove(&path));
-    match fs::remove_file(&path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
+    for p in [path.clone(), digest_path(&path)] {
+        match fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
     }
+    Ok(())
+}
+
+/// Beside a file zone's journal: a digest of the contents its last entry
+/// leads to ([`super::history`] writes and checks it).
+pub fn digest_path(journal: &Path) -> PathBuf {
+    let mut p = journal.as_os_str().to_owned();
+    p.push(".digest");
+    PathBuf::from(p)
+}
+
+/// Writes `bytes` to `path` atomically (as a trim does).
+pub(super) fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
+    replace(dir, path, bytes)
 }
 
 /// Replays the journal of `snapshot` onto `zone` (read from it). Returns the
