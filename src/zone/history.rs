@@ -4,9 +4,12 @@
 //! `ixfr-history-bytes`).
 //!
 //! This module owns reading the history for the primary side
-//! ([`changes`]) and recording the versions of file zones ([`file_version`]);
-//! the secondary engine appends its versions through the journal (IXFR in
-//! as received, AXFR in diffed with [`super::diff`]).
+//! ([`changes`]) and recording the versions of file zones ([`file_version`],
+//! diffed with [`super::diff`]; a digest of the contents the history leads
+//! to, `<journal>.digest`, lets a restart tell a file edited while the node
+//! was down from the one the history ends at). The secondary engine appends
+//! its versions through the journal (IXFR in as received, net of each
+//! transfer; AXFR in diffed against the version held).
 
 use std::fs::File;
 use std::io;
