@@ -281,7 +281,7 @@ pub struct Loaded {
 /// listed in [`Loaded::failed`] (file zones); the others are served.
 pub fn load_zones(config: &Config) -> Loaded {
     enum Job<'a> {
-        File(&'a str, &'a std::path::Path),
+        File(&'a str, &'a std::path::Path, crate::zone::journal::Bounds),
         Persisted(&'a str, std::path::PathBuf),
     }
     let snapshots = config.node.data_dir.join("zones");
@@ -289,7 +289,10 @@ pub fn load_zones(config: &Config) -> Loaded {
         .zones
         .iter()
         .filter_map(|z| match &z.source {
-            ZoneSource::File(path) => Some(Job::File(z.name.as_str(), path.as_path())),
+            ZoneSource::File(path) => {
+                let bounds = crate::zone::journal::Bounds::new(z.out.history_depth, z.out.history_bytes);
+                Some(Job::File(z.name.as_str(), path.as_path(), bounds))
+            }
             ZoneSource::Secondary { .. } => {
                 let apex = crate::zone::name::from_text(&z.name).ok()?;
                 let path = snapshots.join(crate::zone::persist::file_name(&apex));
@@ -310,8 +313,14 @@ pub fn load_zones(config: &Config) -> Loaded {
                     let Some(job) = jobs.get(i) else { break };
                     let started = Instant::now();
                     match job {
-                        Job::File(name, path) => match file::load_zone_file(name, path) {
+                        Job::File(name, path, bounds) => match file::load_zone_file(name, path) {
                             Ok(loaded) => {
+                                // The IXFR history goes on only if it ends
+                                // at the file's serial.
+                                let kept = crate::zone::history::file_version(&snapshots, None, &loaded.zone, *bounds);
+                                if let Err(e) = kept {
+                                    warn!(zone = name, "IXFR history not checked: {e}");
+                                }
                                 for w in &loaded.warnings {
                                     warn!(zone = name, "{w}");
                                 }

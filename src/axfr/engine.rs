@@ -57,6 +57,8 @@ pub struct SecondaryZone {
     pub key: Option<Arc<crate::tsig::Key>>,
     /// The primary the version on disk came from, if known.
     pub held_primary: Option<String>,
+    /// How much IXFR history to keep (`ixfr-history-depth`, `-bytes`).
+    pub history: crate::zone::journal::Bounds,
     /// `notify-source`: SOA queries and transfers go from this address
     /// (else the kernel picks one).
     pub source: Option<std::net::IpAddr>,
@@ -203,6 +205,7 @@ impl Engine {
             apex: apex.clone(),
             primaries: zone.primaries.into(),
             key: zone.key,
+            history: zone.history,
             source: zone.source,
         };
         let key = table.insert(link, machine, status);
@@ -277,6 +280,16 @@ impl Engine {
             return false;
         };
         table.get_mut(key).map(|slot| slot.zone.source = source).is_some()
+    }
+
+    /// Sets how much IXFR history the zone keeps (changed by a reload);
+    /// the next version written applies it. False if the zone is not here.
+    pub fn set_history(&self, apex: &[u8], history: crate::zone::journal::Bounds) -> bool {
+        let mut table = self.inner.table();
+        let Some(key) = table.key_of(apex) else {
+            return false;
+        };
+        table.get_mut(key).map(|slot| slot.zone.history = history).is_some()
     }
 
     pub fn is_secondary(&self, apex: &[u8]) -> bool {
@@ -506,6 +519,7 @@ impl Inner {
         };
         let apex = slot.zone.apex.clone();
         let tsig = slot.zone.key.clone();
+        let history = slot.zone.history;
         let source = slot.zone.source;
         let limits = *slot.machine.limits();
         let life = slot.life.clone();
@@ -516,7 +530,8 @@ impl Inner {
             // As for SOA queries: a waiting transfer is small.
             let permit = inner.limits.transfers.acquire(addr.ip(), priority).await;
             let result =
-                Box::pin(inner.run_transfer(key, &apex, (addr, source), kind, current, tsig, limits, &life)).await;
+                Box::pin(inner.run_transfer(key, &apex, (addr, source), kind, current, tsig, limits, &life, history))
+                    .await;
             drop(permit);
             inner.send(key, Event::TransferResult { primary, kind, result });
         });
@@ -535,6 +550,7 @@ impl Inner {
         tsig: Option<Arc<crate::tsig::Key>>,
         limits: TimerLimits,
         life: &Arc<Life>,
+        history: crate::zone::journal::Bounds,
     ) -> Result<super::refresh::SoaTimers, TransferFailure> {
         let zname = name::to_text(apex);
         let held_soa = current.as_ref().and_then(|z| {
@@ -564,9 +580,10 @@ impl Inner {
             Ok((outcome, stats)) => {
                 let held = current.clone();
                 let max = limits.max_zone_records;
-                let built = tokio::task::spawn_blocking(move || version::build_version(outcome, held.as_deref(), max))
-                    .await
-                    .unwrap_or_else(|e| Err(TransferError::Invalid(format!("build task failed: {e}"))));
+                let built =
+                    tokio::task::spawn_blocking(move || version::build_version(outcome, held.as_deref(), max, history))
+                        .await
+                        .unwrap_or_else(|e| Err(TransferError::Invalid(format!("build task failed: {e}"))));
                 match built {
                     Ok(Built::New(zone, soa, how, changes)) => {
                         let zone: Arc<Zone> = Arc::from(zone);
@@ -574,8 +591,17 @@ impl Inner {
                         // crash the serial never goes backwards, and a
                         // version that cannot be written is not served.
                         let expire = version::expire_in(&limits, soa);
-                        let written =
-                            version::persist_version(&self.dir, life, zone.clone(), addr, how, expire, changes).await;
+                        let written = version::persist_version(
+                            &self.dir,
+                            life,
+                            zone.clone(),
+                            addr,
+                            how,
+                            expire,
+                            changes,
+                            history,
+                        )
+                        .await;
                         let compact = match written {
                             Ok(compact) => compact,
                             Err(e) => return Err(self.not_written(key, &zname, soa.serial, e)),
@@ -604,8 +630,17 @@ impl Inner {
                             // The journal grew large: fold it into a new
                             // snapshot, after serving the new version. The
                             // journal keeps the version if this fails.
-                            if let Err(e) =
-                                version::persist_version(&self.dir, life, zone.clone(), addr, how, expire, None).await
+                            if let Err(e) = version::persist_version(
+                                &self.dir,
+                                life,
+                                zone.clone(),
+                                addr,
+                                how,
+                                expire,
+                                None,
+                                history,
+                            )
+                            .await
                             {
                                 warn!(zone = %zname, "could not fold the journal into a new snapshot (the journal still holds the version): {e}");
                             }

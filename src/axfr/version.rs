@@ -1,7 +1,9 @@
 //! A secondary zone's versions: building and checking the version a
-//! transfer delivered, writing it to disk (a snapshot, or an IXFR's changes
-//! appended to the journal) before it is served, and the timers file that
-//! lets a restart keep counting towards expiry from the last confirmation.
+//! transfer delivered, writing it to disk (a snapshot, or its changes
+//! appended to the journal, which is also the zone's IXFR history: an
+//! IXFR's as received, an AXFR's diffed against the version held) before
+//! it is served, and the timers file that lets a restart keep counting
+//! towards expiry from the last confirmation.
 //!
 //! Everything here runs on the blocking pool, never on the reactor.
 
@@ -18,7 +20,8 @@ use super::refresh::{SoaTimers, TransferKind, serial_gt};
 use super::stats::Kind;
 use super::transfer::{self, Outcome, Rec, TransferError};
 use crate::config::TimerLimits;
-use crate::zone::journal;
+use crate::zone::diff;
+use crate::zone::journal::{self, Bounds};
 use crate::zone::persist::{self, ZoneMeta};
 use crate::zone::{Zone, name};
 
@@ -91,8 +94,15 @@ pub(super) enum Built {
 
 /// Builds and validates the version a transfer delivered; a version of more
 /// than `max_records` records (an IXFR can grow a zone past it) is refused.
-pub(super) fn build_version(outcome: Outcome, held: Option<&Zone>, max_records: u64) -> Result<Built, TransferError> {
-    let built = build(outcome, held)?;
+/// A version received by AXFR is diffed against the one held, for the IXFR
+/// history (`history`: the zone's bounds; none, no diff).
+pub(super) fn build_version(
+    outcome: Outcome,
+    held: Option<&Zone>,
+    max_records: u64,
+    history: Bounds,
+) -> Result<Built, TransferError> {
+    let built = build(outcome, held, history)?;
     if let Built::New(zone, ..) = &built
         && zone.info.records as u64 > max_records
     {
@@ -107,7 +117,7 @@ pub(super) fn build_version(outcome: Outcome, held: Option<&Zone>, max_records: 
     Ok(built)
 }
 
-fn build(outcome: Outcome, held: Option<&Zone>) -> Result<Built, TransferError> {
+fn build(outcome: Outcome, held: Option<&Zone>, history: Bounds) -> Result<Built, TransferError> {
     let held_serial = held.map(|z| z.info.serial);
     let (builder, soa, how) = match outcome {
         Outcome::UpToDate(soa) => {
@@ -121,11 +131,14 @@ fn build(outcome: Outcome, held: Option<&Zone>) -> Result<Built, TransferError> 
             let held = held.ok_or_else(|| TransferError::DoesNotApply("no version held".into()))?;
             let zone = transfer::apply(held, &diffs)?;
             let (removed, added, new_soa) = transfer::net_changes(held, &diffs)?;
+            let from_soa = journal::Record::soa_of(held)
+                .ok_or_else(|| TransferError::DoesNotApply("the version held has no SOA".into()))?;
             let changes = Changes {
                 from: held.info.serial,
-                removed,
-                added,
-                soa: new_soa,
+                from_soa,
+                removed: removed.into_iter().map(record).collect(),
+                added: added.into_iter().map(record).collect(),
+                soa: record(new_soa),
             };
             return checked(zone, held_serial, soa, "ixfr").map(|b| match b {
                 Built::New(z, soa, how, _) => Built::New(z, soa, how, Some(Box::new(changes))),
@@ -148,7 +161,24 @@ fn build(outcome: Outcome, held: Option<&Zone>) -> Result<Built, TransferError> 
     for w in built.warnings.iter().take(10) {
         warn!("{w}");
     }
-    checked(built.zone, held_serial, soa, how)
+    let built = checked(built.zone, held_serial, soa, how)?;
+    match (built, held) {
+        (Built::New(zone, soa, how, None), Some(held)) if history.depth > 0 => {
+            // For the IXFR history: what the AXFR changed, unless that is
+            // more than the history may hold (then it starts afresh).
+            let changes = diff::diff(held, &zone, history.bytes).and_then(|(removed, added)| {
+                Some(Box::new(Changes {
+                    from: held.info.serial,
+                    from_soa: journal::Record::soa_of(held)?,
+                    removed,
+                    added,
+                    soa: journal::Record::soa_of(&zone)?,
+                }))
+            });
+            Ok(Built::New(zone, soa, how, changes))
+        }
+        (built, _) => Ok(built),
+    }
 }
 
 /// A new version is accepted only if its serial is the transfer's and newer
@@ -175,12 +205,14 @@ pub(super) fn expire_in(limits: &TimerLimits, soa: SoaTimers) -> Duration {
     limits.expire(soa.expire)
 }
 
-/// The net changes of an IXFR, for the journal.
+/// The net changes of a new version (an IXFR's, or an AXFR's diff), for
+/// the journal.
 pub(super) struct Changes {
     from: u32,
-    removed: Vec<Rec>,
-    added: Vec<Rec>,
-    soa: Rec,
+    from_soa: journal::Record,
+    removed: Vec<journal::Record>,
+    added: Vec<journal::Record>,
+    soa: journal::Record,
 }
 
 fn record(r: Rec) -> journal::Record {
@@ -192,11 +224,14 @@ fn record(r: Rec) -> journal::Record {
     }
 }
 
-/// Writes a new version to disk: an IXFR's changes appended to the zone's
-/// journal when it leads there, else a whole snapshot. Returns true when the
-/// journal has grown past a quarter of the snapshot (and 1 MiB): time to
-/// write a snapshot. An error means the version is not on disk (a zone
-/// removed meanwhile counts as written: nothing is to be written for it).
+/// Writes a new version to disk: its changes appended to the zone's
+/// journal (its IXFR history too) when a replay of the snapshot then
+/// reaches it, else a whole snapshot. Returns true when the part of the
+/// journal a replay needs has grown large ([`journal::Appended::wants_snapshot`]):
+/// time to write a snapshot. An error means the version is not on disk (a
+/// zone removed meanwhile counts as written: nothing is to be written for
+/// it).
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn persist_version(
     dir: &std::path::Path,
     life: &Arc<Life>,
@@ -205,6 +240,7 @@ pub(super) async fn persist_version(
     how: &str,
     expire: Duration,
     changes: Option<Box<Changes>>,
+    history: Bounds,
 ) -> std::io::Result<bool> {
     let now = unix_now();
     let meta = ZoneMeta {
@@ -226,6 +262,7 @@ pub(super) async fn persist_version(
         if let Some(changes) = changes {
             let Changes {
                 from,
+                from_soa,
                 removed,
                 added,
                 soa,
@@ -234,20 +271,25 @@ pub(super) async fn persist_version(
                 from,
                 to: zone.info.serial,
                 meta: meta.clone(),
-                soa: record(soa),
-                removed: removed.into_iter().map(record).collect(),
-                added: added.into_iter().map(record).collect(),
+                from_soa,
+                soa,
+                removed,
+                added,
             };
-            match journal::append(&dir, zone.apex(), &entry) {
-                Ok(journal::Appended::Yes {
-                    journal_bytes,
-                    snapshot_bytes,
-                }) => return Ok(journal_bytes > (snapshot_bytes / 4).max(1 << 20)),
+            match journal::append(&dir, zone.apex(), &entry, history) {
+                Ok(a @ journal::Appended::Yes { .. }) => return Ok(a.wants_snapshot(history)),
                 Ok(journal::Appended::NeedsSnapshot) => {}
                 Err(e) => warn!(zone = %name::to_text(zone.apex()), "journal append failed, writing a snapshot: {e}"),
             }
         }
-        persist::write_zone(&dir, &zone, &meta).map(|_| false)
+        persist::write_zone(&dir, &zone, &meta)?;
+        // The history goes on if it ends at this version, else restarts.
+        if let Err(e) = journal::after_snapshot(&dir, zone.apex(), zone.info.serial, history) {
+            // The snapshot is written: the version is on disk. A journal
+            // that does not end at it is no history for it (never read).
+            warn!(zone = %name::to_text(zone.apex()), "IXFR history not updated after the snapshot: {e}");
+        }
+        Ok(false)
     })
     .await;
     match r {

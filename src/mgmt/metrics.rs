@@ -369,6 +369,12 @@ impl Collector for NodeCollector {
             "Zone timers files (when a version expires) that could not be written",
             one(ec.timers_failures.load(Ordering::Relaxed)),
         )?;
+        gauges(
+            &mut enc,
+            "history_bytes",
+            "Bytes of IXFR history (zone journals) on disk, all zones",
+            one(crate::zone::journal::history_bytes()),
+        )?;
         counters(
             &mut enc,
             "xfr_primary_serial_older",

@@ -28,7 +28,8 @@ use crate::config::{Config, Prefix, ZoneConfig, ZoneSource};
 use crate::dns::Server;
 use crate::dns::notify::{NotifyAcl, NotifyTable};
 use crate::tsig::Key;
-use crate::zone::{name, persist};
+use crate::zone::journal::Bounds;
+use crate::zone::{history, name, persist};
 
 /// Who asks for a change, and where a zone came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -428,15 +429,27 @@ impl ZoneManager {
         match &zone.source {
             ZoneSource::File(path) => {
                 let (name, path) = (zone.name.clone(), path.clone());
-                let loaded = tokio::task::spawn_blocking(move || crate::zone::file::load_zone_file(&name, &path))
-                    .await
-                    .map_err(|e| ZoneError::Failed(format!("zone load task failed: {e}")))?
-                    .map_err(|e| {
-                        for issue in &e.0 {
-                            error!(zone = %zone.name, "{issue}");
-                        }
-                        ZoneError::Invalid(format!("zone {}: {}", zone.name, e.summary()))
-                    })?;
+                // Into the IXFR history before it is served, diffed against
+                // the version served until now (a reload), if any. Every
+                // zone keeps one within its bounds (depth 0: none).
+                let old = store.load().get(apex).and_then(|s| s.zone.clone());
+                let dir = self.inner.engine.data_dir().to_path_buf();
+                let bounds = Bounds::new(zone.out.history_depth, zone.out.history_bytes);
+                let loaded = tokio::task::spawn_blocking(move || {
+                    let loaded = crate::zone::file::load_zone_file(&name, &path)?;
+                    if let Err(e) = history::file_version(&dir, old.as_deref(), &loaded.zone, bounds) {
+                        warn!(zone = %name, "IXFR history not updated (IXFR out sends the whole zone): {e}");
+                    }
+                    Ok(loaded)
+                })
+                .await
+                .map_err(|e| ZoneError::Failed(format!("zone load task failed: {e}")))?
+                .map_err(|e: crate::zone::file::ZoneFileErrors| {
+                    for issue in &e.0 {
+                        error!(zone = %zone.name, "{issue}");
+                    }
+                    ZoneError::Invalid(format!("zone {}: {}", zone.name, e.summary()))
+                })?;
                 let z = Arc::new(loaded.zone);
                 store.update(|set| set.with(z.clone(), false));
                 Ok(None)
@@ -504,6 +517,7 @@ impl ZoneManager {
             held: held.as_ref().map(|h| (h.serial, h.expire_at_unix)),
             key: key.clone(),
             held_primary: held.and_then(|h| h.primary),
+            history: Bounds::new(zone.out.history_depth, zone.out.history_bytes),
             source: zone.out.notify_source,
         });
         NotifyAcl { sources, key }
@@ -563,6 +577,14 @@ impl ZoneManager {
             }
         } else if how == Stop::Forget {
             self.inner.server.store().update(|set| set.without(&apex));
+            // A file zone's files under the data dir: its IXFR history.
+            let (dir, apex_v) = (self.inner.engine.data_dir().to_path_buf(), apex.clone());
+            let removed = tokio::task::spawn_blocking(move || persist::remove(&dir, &apex_v)).await;
+            if let Ok(Err(e)) = removed {
+                failure = Some(format!(
+                    "zone {key} is no longer served, but its IXFR history was not deleted: {e}"
+                ));
+            }
         }
         {
             let mut reg = self.lock();

@@ -1,40 +1,55 @@
-//! The journal: IXFR differences appended to disk next to a zone's snapshot,
-//! so that accepting a one-record change costs one small fsynced append
-//! instead of rewriting a snapshot of a million records.
+//! The journal: a zone's differences on disk, one entry per version. It is
+//! both what makes accepting a one-record change cost one small fsynced
+//! append instead of a snapshot of a million records, and the zone's IXFR
+//! history (read by [`super::history`]).
 //!
-//! `<data-dir>/<apex>.zone.bin.journal` holds the differences that lead from
-//! the snapshot's serial to the version served. Reading a snapshot
-//! ([`super::persist::read_zone`]) replays its journal; writing a snapshot
-//! removes the journal, whose differences it now contains. The caller
-//! writes a new snapshot when [`append`] says so (no journal for the
-//! snapshot's serial) or when the journal has grown large.
+//! `<data-dir>/zones/<apex>.zone.bin.journal` holds a chain of entries,
+//! each one's `to` the next one's `from`. Reading a snapshot
+//! ([`super::persist::read_zone`]) replays the entries from the one whose
+//! `from` is the snapshot's serial; the entries before it are history only.
+//! Writing a snapshot no longer empties the journal: [`after_snapshot`]
+//! keeps the chain if it ends at the snapshot's serial (and trims it), else
+//! starts the history afresh. The journal is bounded by [`Bounds`]
+//! (`ixfr-history-depth` entries, `ixfr-history-bytes` octets): past
+//! either, the oldest entries are dropped, never one a replay needs. A file
+//! zone has no snapshot: its journal is history only.
 //!
-//! # Format
+//! # Format (version 2)
 //!
 //! All integers are big-endian.
 //!
 //! ```text
-//! magic          4  "PHJ1"
-//! base serial    4  serial of the snapshot the first entry applies to
+//! magic          4  "PHJ2"
 //! entries, each:
 //!   length       4  L, of the payload
 //!   checksum     4  CRC-32 (IEEE) of the payload
 //!   payload      L  from serial 4, to serial 4,
 //!                   meta length 4 + meta (as in the snapshot),
-//!                   the new apex SOA (record),
+//!                   the old apex SOA (record), the new apex SOA (record),
 //!                   removed count 4 + records, added count 4 + records;
 //!                   record: owner length 1 + owner, type 2, ttl 4,
 //!                   rdata length 2 + rdata
 //! ```
 //!
+//! Version 1 ("PHJ1": a base serial after the magic, no old SOA) is still
+//! replayed, so an upgrade serves the version it served; its first append
+//! starts a version-2 history. Any other magic is discarded.
+//!
+//! # Crash safety
+//!
 //! An entry is appended with one write and fsynced before the version is
 //! served. A torn or corrupted last entry (a crash during the append) fails
 //! its length or checksum: replay stops before it, and the next append cuts
-//! it off. Any bytes give a result, never a panic.
+//! it off. Dropping old entries, or starting a new history, writes a new
+//! file beside the journal (temporary name, fsync) and renames it over the
+//! journal, then fsyncs the directory: after `kill -9` at any moment the
+//! journal is the old one or the new one, both of which replay to the
+//! version served. Readers open the file once, so a rename never mixes two
+//! files. Any bytes give a result, never a panic.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -42,8 +57,16 @@ use super::Zone;
 use super::patch::{self, Change};
 use super::persist::{self, ZoneMeta};
 
-const MAGIC: [u8; 4] = *b"PHJ1";
-const HEADER: usize = 8;
+const MAGIC_V1: [u8; 4] = *b"PHJ1";
+pub(super) const MAGIC: [u8; 4] = *b"PHJ2";
+pub(super) const HEADER: u64 = 4;
+/// Length and checksum before each payload.
+pub(super) const FRAME: u64 = 8;
+/// A history past this size is trimmed further than its bounds (to 7/8 of
+/// them), so that appends to a large history rewrite it once per eighth of
+/// the bound, not at every append. A smaller one is kept exactly at its
+/// bounds (a rewrite of at most 1 MiB per append).
+const SLACK_ABOVE: u64 = 1 << 20;
 
 /// One record of a journal entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,27 +86,95 @@ impl Record {
             rdata: &self.rdata,
         }
     }
+
+    /// The apex SOA record of `zone`.
+    pub fn soa_of(zone: &Zone) -> Option<Record> {
+        let set = zone.get(super::APEX, super::rtype::SOA)?;
+        let rdata = zone.records(set).next()?.to_vec();
+        Some(Record {
+            owner: zone.apex().to_vec(),
+            rtype: super::rtype::SOA,
+            ttl: set.ttl,
+            rdata,
+        })
+    }
 }
 
-/// The net change from one version to the next.
+/// The net change from one version to the next. `removed` and `added`
+/// never hold the apex SOA: `from_soa` and `soa` are the SOA records of
+/// the versions `from` and `to` (an IXFR out sends `from_soa, removed...,
+/// soa, added...`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
     pub from: u32,
     pub to: u32,
     pub meta: ZoneMeta,
+    pub from_soa: Record,
     pub soa: Record,
     pub removed: Vec<Record>,
     pub added: Vec<Record>,
 }
 
+/// How much history a zone keeps. `depth` 0: none (the journal holds only
+/// what a replay needs, as a cache of the snapshot).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bounds {
+    /// Entries kept at most (`ixfr-history-depth`).
+    pub depth: u32,
+    /// Bytes of journal kept at most (`ixfr-history-bytes`).
+    pub bytes: u64,
+}
+
+impl Bounds {
+    /// No history.
+    pub const NONE: Bounds = Bounds { depth: 0, bytes: 0 };
+
+    /// `ixfr-history-depth` entries and `ixfr-history-bytes` octets.
+    pub const fn new(depth: u32, bytes: u64) -> Bounds {
+        Bounds { depth, bytes }
+    }
+
+    fn enabled(&self) -> bool {
+        self.depth > 0 && self.bytes > 0
+    }
+}
+
 /// What [`append`] did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Appended {
-    /// Written and fsynced: the journal and the snapshot now hold `bytes`.
-    Yes { journal_bytes: u64, snapshot_bytes: u64 },
-    /// The journal does not lead to `entry.from` (no snapshot at that
-    /// serial): write a snapshot instead.
+    /// Written and fsynced; a replay of the snapshot reaches the new
+    /// version through the last `replay_entries` entries (`replay_bytes`).
+    Yes {
+        replay_entries: u32,
+        replay_bytes: u64,
+        snapshot_bytes: u64,
+    },
+    /// A replay of the snapshot would not reach the new version (no
+    /// snapshot, or the journal does not lead from its serial): write a
+    /// snapshot. The entry may be in the history already.
     NeedsSnapshot,
+}
+
+impl Appended {
+    /// Whether to fold the journal into a new snapshot now: the part a
+    /// replay needs grew past a quarter of the snapshot (and 1 MiB), or
+    /// past three quarters of the history's bounds (so that trimming can
+    /// keep the history within them).
+    pub fn wants_snapshot(&self, bounds: Bounds) -> bool {
+        match *self {
+            Appended::Yes {
+                replay_entries,
+                replay_bytes,
+                snapshot_bytes,
+            } => {
+                replay_bytes > (snapshot_bytes / 4).max(1 << 20)
+                    || (bounds.enabled()
+                        && (replay_entries as u64 * 4 >= bounds.depth as u64 * 3
+                            || replay_bytes * 4 >= bounds.bytes.saturating_mul(3)))
+            }
+            Appended::NeedsSnapshot => true,
+        }
+    }
 }
 
 /// The journal next to a snapshot path.
@@ -93,96 +184,346 @@ pub fn path_for(snapshot: &Path) -> PathBuf {
     PathBuf::from(p)
 }
 
-/// Journals whose end we know: path -> (last serial, length). Saves reading
-/// the journal again at every append.
-static TAILS: Mutex<Option<HashMap<PathBuf, (u32, u64)>>> = Mutex::new(None);
+/// The journal of `apex` in `dir`.
+pub fn path_in(dir: &Path, apex: &[u8]) -> PathBuf {
+    path_for(&dir.join(persist::file_name(apex)))
+}
 
-fn tails<R>(f: impl FnOnce(&mut HashMap<PathBuf, (u32, u64)>) -> R) -> R {
+/// An intact entry's place in a version-2 journal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Hdr {
+    pub(super) from: u32,
+    pub(super) to: u32,
+    /// Offset of its frame.
+    pub(super) off: u64,
+    /// Frame and payload.
+    pub(super) size: u64,
+}
+
+/// The intact chain of a version-2 journal.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Index {
+    pub(super) entries: Vec<Hdr>,
+    /// Bytes up to the end of the last intact entry.
+    pub(super) valid: u64,
+    pub(super) problem: Option<String>,
+}
+
+impl Index {
+    fn last(&self) -> Option<u32> {
+        self.entries.last().map(|h| h.to)
+    }
+
+    /// Where a replay of a snapshot at `serial` starts: the last entry
+    /// from that serial (the chain after it is whole by construction).
+    fn replay_from(&self, serial: u32) -> Option<usize> {
+        self.entries.iter().rposition(|h| h.from == serial)
+    }
+}
+
+/// Indexes a version-2 journal: checksums every entry, decodes none. `None`
+/// when the bytes are not a version-2 journal.
+pub(super) fn index(data: &[u8]) -> Option<Index> {
+    if data.get(..4) != Some(&MAGIC[..]) {
+        return None;
+    }
+    let mut ix = Index {
+        valid: HEADER,
+        ..Index::default()
+    };
+    let mut pos = HEADER as usize;
+    while pos < data.len() {
+        let frame = data.get(pos..pos + FRAME as usize).and_then(|head| {
+            let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+            let crc = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
+            Some((crc, data.get(pos + 8..(pos + 8).checked_add(len)?)?))
+        });
+        let Some((crc, payload)) = frame else {
+            ix.problem = Some(format!("torn entry at offset {pos}"));
+            break;
+        };
+        if crc32fast::hash(payload) != crc {
+            ix.problem = Some(format!("checksum mismatch in the entry at offset {pos}"));
+            break;
+        }
+        let Some(hdr) = payload.get(..8).map(|p| Hdr {
+            from: u32::from_be_bytes([p[0], p[1], p[2], p[3]]),
+            to: u32::from_be_bytes([p[4], p[5], p[6], p[7]]),
+            off: pos as u64,
+            size: FRAME + payload.len() as u64,
+        }) else {
+            ix.problem = Some(format!("malformed entry at offset {pos}"));
+            break;
+        };
+        if ix.last().is_some_and(|last| last != hdr.from) {
+            ix.problem = Some(format!("entry at offset {pos} does not follow the one before"));
+            break;
+        }
+        pos += hdr.size as usize;
+        ix.valid = pos as u64;
+        ix.entries.push(hdr);
+    }
+    Some(ix)
+}
+
+/// Journals whose index we know, with the file length it is for. Saves
+/// reading the journal again at every append (every writer of a zone's
+/// journal holds that zone's disk lock; the cache itself is shared).
+static TAILS: Mutex<Option<HashMap<PathBuf, (Index, u64)>>> = Mutex::new(None);
+
+fn tails<R>(f: impl FnOnce(&mut HashMap<PathBuf, (Index, u64)>) -> R) -> R {
     let mut guard = TAILS.lock().unwrap_or_else(|e| e.into_inner());
     f(guard.get_or_insert_with(HashMap::new))
 }
 
-/// Appends `entry` to the journal of `apex` in `dir`, fsynced.
-pub fn append(dir: &Path, apex: &[u8], entry: &Entry) -> io::Result<Appended> {
-    let snapshot = dir.join(persist::file_name(apex));
-    let path = path_for(&snapshot);
-    let snapshot_bytes = match fs::metadata(&snapshot) {
+/// The index of the journal at `path`: `Ok(None)` if there is none, or it
+/// is not a version-2 journal.
+fn load_index(path: &Path) -> io::Result<Option<(Index, u64)>> {
+    let len = match fs::metadata(path) {
         Ok(m) => m.len(),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Appended::NeedsSnapshot),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
-    let len = match fs::metadata(&path) {
-        Ok(m) => Some(m.len()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+    if let Some(ix) = tails(|t| t.get(path).filter(|(_, l)| *l == len).map(|(ix, _)| ix.clone())) {
+        return Ok(Some((ix, len)));
+    }
+    let data = match crate::files::read(path, crate::files::SNAPSHOT_MAX) {
+        Ok(d) => d,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
-    let mut file = match len {
-        None => {
-            if persist::snapshot_serial(&snapshot)? != Some(entry.from) {
-                return Ok(Appended::NeedsSnapshot);
-            }
-            let mut f = OpenOptions::new().write(true).create_new(true).open(&path)?;
-            let mut head = MAGIC.to_vec();
-            head.extend_from_slice(&entry.from.to_be_bytes());
-            f.write_all(&head)?;
-            f.sync_all()?;
-            File::open(dir)?.sync_all()?;
-            tails(|t| t.insert(path.clone(), (entry.from, HEADER as u64)));
-            f
-        }
-        Some(len) => {
-            let known = tails(|t| t.get(&path).copied()).filter(|&(_, l)| l == len);
-            let (last, valid) = match known {
-                Some(tail) => tail,
-                None => {
-                    let data = crate::files::read(&path, crate::files::SNAPSHOT_MAX)?;
-                    let scan = scan(&data);
-                    match scan.base {
-                        Some(_) => (scan.last, scan.valid as u64),
-                        None => return Ok(Appended::NeedsSnapshot),
-                    }
-                }
-            };
-            if last != entry.from {
-                return Ok(Appended::NeedsSnapshot);
-            }
-            let f = OpenOptions::new().write(true).open(&path)?;
-            if valid < len {
-                // A torn entry from a crash: cut it off.
-                f.set_len(valid)?;
-            }
-            f
-        }
-    };
+    Ok(index(&data).map(|ix| (ix, data.len() as u64)))
+}
+
+fn frame(entry: &Entry) -> io::Result<Vec<u8>> {
     let payload = encode(entry)?;
     let mut rec = Vec::with_capacity(payload.len() + 8);
     rec.extend_from_slice(&(payload.len() as u32).to_be_bytes());
     rec.extend_from_slice(&crc32fast::hash(&payload).to_be_bytes());
     rec.extend_from_slice(&payload);
-    use std::io::Seek;
-    let end = file.seek(io::SeekFrom::End(0))?;
-    if let Err(e) = file.write_all(&rec).and_then(|()| file.sync_data()) {
-        let _ = file.set_len(end);
-        tails(|t| t.remove(&path));
-        return Err(e);
+    Ok(rec)
+}
+
+/// Appends `entry` (a new version of `apex`, whose files are in `dir`) to
+/// its journal, fsynced, then drops the oldest entries past `bounds`. A
+/// journal that does not lead to `entry.from` is replaced by a new history
+/// that starts with `entry` when the snapshot is at `entry.from` (or, for
+/// a zone with history, when there is no snapshot). Tells whether a replay
+/// of the snapshot reaches the new version.
+pub fn append(dir: &Path, apex: &[u8], entry: &Entry, bounds: Bounds) -> io::Result<Appended> {
+    let snapshot = dir.join(persist::file_name(apex));
+    let path = path_for(&snapshot);
+    // `None`: no snapshot (a file zone); `Some(None)`: one whose serial
+    // cannot be read.
+    let (snap, snapshot_bytes) = match persist::snapshot_serial(&snapshot) {
+        Ok(s) => (Some(s), fs::metadata(&snapshot).map_or(0, |m| m.len())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => (None, 0),
+        Err(e) => return Err(e),
+    };
+    let snap_serial = snap.flatten();
+    let loaded = load_index(&path)?;
+    let rec = frame(entry)?;
+    let mut ix = match loaded {
+        Some((mut ix, len)) if ix.last() == Some(entry.from) => {
+            let mut file = OpenOptions::new().write(true).open(&path)?;
+            if ix.valid < len {
+                // A torn entry from a crash: cut it off.
+                file.set_len(ix.valid)?;
+            }
+            let end = file.seek(io::SeekFrom::Start(ix.valid))?;
+            if let Err(e) = file.write_all(&rec).and_then(|()| file.sync_data()) {
+                let _ = file.set_len(end);
+                tails(|t| t.remove(&path));
+                return Err(e);
+            }
+            ix.entries.push(Hdr {
+                from: entry.from,
+                to: entry.to,
+                off: end,
+                size: rec.len() as u64,
+            });
+            ix.valid = end + rec.len() as u64;
+            ix
+        }
+        _ => {
+            // A new history replaces the journal only where no replay needs
+            // it: the snapshot is at `entry.from` (the version served: a
+            // journal that does not end there is history only), or there
+            // is no snapshot and the zone keeps history (a file zone). Else
+            // (a version-1 journal the snapshot needs, damage) the caller
+            // writes a snapshot first, and the history restarts after it.
+            let covered = snap_serial == Some(entry.from);
+            if !covered && (snap.is_some() || !bounds.enabled()) {
+                return Ok(Appended::NeedsSnapshot);
+            }
+            // A new history, starting with this entry.
+            let mut bytes = MAGIC.to_vec();
+            bytes.extend_from_slice(&rec);
+            replace(dir, &path, &bytes)?;
+            Index {
+                entries: vec![Hdr {
+                    from: entry.from,
+                    to: entry.to,
+                    off: HEADER,
+                    size: rec.len() as u64,
+                }],
+                valid: bytes.len() as u64,
+                problem: None,
+            }
+        }
+    };
+    let start = snap_serial.and_then(|s| ix.replay_from(s));
+    match trim(dir, &path, ix.clone(), bounds, start.unwrap_or(usize::MAX)) {
+        Ok(trimmed) => ix = trimmed,
+        // The entry is written: the history only stays longer for now.
+        Err(e) => tracing::warn!(file = %path.display(), "IXFR history not trimmed: {e}"),
     }
-    let journal_bytes = end + rec.len() as u64;
-    tails(|t| t.insert(path, (entry.to, journal_bytes)));
-    Ok(Appended::Yes {
-        journal_bytes,
-        snapshot_bytes,
+    let valid = ix.valid;
+    let outcome = match snap_serial.and_then(|s| ix.replay_from(s)) {
+        Some(i) => Appended::Yes {
+            replay_entries: (ix.entries.len() - i) as u32,
+            replay_bytes: ix.entries[i..].iter().map(|h| h.size).sum(),
+            snapshot_bytes,
+        },
+        None => Appended::NeedsSnapshot,
+    };
+    tails(|t| t.insert(path, (ix, valid)));
+    Ok(outcome)
+}
+
+/// After a snapshot of version `serial` was written: a journal whose chain
+/// ends there is kept (trimmed to `bounds`), any other is removed (the
+/// history starts afresh), as is every journal of a zone without history.
+pub fn after_snapshot(dir: &Path, apex: &[u8], serial: u32, bounds: Bounds) -> io::Result<()> {
+    let snapshot = dir.join(persist::file_name(apex));
+    let path = path_for(&snapshot);
+    if !bounds.enabled() {
+        return remove(&snapshot);
+    }
+    match load_index(&path)? {
+        Some((ix, _)) if ix.last() == Some(serial) => {
+            let ix = trim(dir, &path, ix, bounds, usize::MAX)?;
+            let valid = ix.valid;
+            tails(|t| t.insert(path, (ix, valid)));
+            Ok(())
+        }
+        _ => remove(&snapshot),
+    }
+}
+
+/// Keeps the history of a zone whose served version is `serial` if its
+/// chain ends there (trimmed to `bounds`), else removes it. For a file
+/// zone at start-up.
+pub fn keep_if_at(dir: &Path, apex: &[u8], serial: u32, bounds: Bounds) -> io::Result<bool> {
+    after_snapshot(dir, apex, serial, bounds)?;
+    Ok(path_in(dir, apex).exists())
+}
+
+/// Drops the oldest entries past `bounds`, never entry `keep` or a later
+/// one (a replay needs them): rewrites the journal (temporary file, fsync,
+/// rename, fsync of the directory) when an entry goes.
+fn trim(dir: &Path, path: &Path, ix: Index, bounds: Bounds, keep: usize) -> io::Result<Index> {
+    let n = ix.entries.len();
+    let total: u64 = HEADER + ix.entries.iter().map(|h| h.size).sum::<u64>();
+    // The first entry kept when the rest must be within (depth, limit),
+    // dropping from `k` on (`bytes`: what is left from `k`).
+    let first_kept = |mut k: usize, mut bytes: u64, depth: u32, limit: u64| {
+        while k < n && ((n - k) as u64 > depth as u64 || bytes > limit) {
+            bytes -= ix.entries[k].size;
+            k += 1;
+        }
+        (k, bytes)
+    };
+    let (mut k, bytes) = first_kept(0, total, bounds.depth, bounds.bytes);
+    if k > 0 && total > SLACK_ABOVE {
+        // A large history: down to 7/8 of both bounds, so that the next
+        // rewrite comes only after an eighth of them.
+        k = first_kept(
+            k,
+            bytes,
+            bounds.depth - bounds.depth / 8,
+            bounds.bytes - bounds.bytes / 8,
+        )
+        .0;
+    }
+    let k = k.min(keep);
+    if k == 0 {
+        return Ok(ix);
+    }
+    let Some(first) = ix.entries.get(k).map(|h| h.off).or((k == n).then_some(ix.valid)) else {
+        return Ok(ix);
+    };
+    let mut src = File::open(path)?;
+    src.seek(io::SeekFrom::Start(first))?;
+    let mut bytes = MAGIC.to_vec();
+    src.take(ix.valid - first).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 != HEADER + ix.valid - first {
+        return Err(io::Error::other(format!(
+            "{}: shorter than its index while trimming",
+            path.display()
+        )));
+    }
+    replace(dir, path, &bytes)?;
+    let shift = first - HEADER;
+    let entries = ix.entries[k..]
+        .iter()
+        .map(|h| Hdr {
+            off: h.off - shift,
+            ..*h
+        })
+        .collect();
+    Ok(Index {
+        entries,
+        valid: ix.valid - shift,
+        problem: None,
     })
 }
 
-/// Removes the journal of a snapshot (after a new snapshot was written).
+/// Writes `bytes` to `path` atomically: a temporary file beside it, fsync,
+/// rename, fsync of `dir`.
+fn replace(dir: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let (tmp, mut file) = persist::create_temp(dir, &name)?;
+    let result = file
+        .write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .and_then(|()| fs::rename(&tmp, path))
+        .and_then(|()| persist::sync_dir(dir));
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+        tails(|t| t.remove(path));
+    }
+    result
+}
+
+/// Removes the journal of a snapshot (the zone's history with it).
 pub fn remove(snapshot: &Path) -> io::Result<()> {
     let path = path_for(snapshot);
     tails(|t| t.remove(&path));
-    match fs::remove_file(&path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
+    for p in [path.clone(), digest_path(&path)] {
+        match fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
     }
+    Ok(())
+}
+
+/// Beside a file zone's journal: a digest of the contents its last entry
+/// leads to ([`super::history`] writes and checks it).
+pub fn digest_path(journal: &Path) -> PathBuf {
+    let mut p = journal.as_os_str().to_owned();
+    p.push(".digest");
+    PathBuf::from(p)
+}
+
+/// Writes `bytes` to `path` atomically (as a trim does).
+pub(super) fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
+    replace(dir, path, bytes)
 }
 
 /// Replays the journal of `snapshot` onto `zone` (read from it). Returns the
@@ -195,20 +536,56 @@ pub fn replay(snapshot: &Path, zone: Zone, meta: ZoneMeta) -> (Zone, ZoneMeta, u
         Err(e) if e.kind() == io::ErrorKind::NotFound => return (zone, meta, 0, None),
         Err(e) => return (zone, meta, 0, Some(format!("{}: {e}", path.display()))),
     };
-    replay_bytes(&data, &path, zone, meta)
+    let ix = index(&data);
+    if let Some(ix) = &ix {
+        // Known from now on: no second read at the next append, and
+        // counted in [`history_bytes`].
+        tails(|t| t.insert(path.clone(), (ix.clone(), data.len() as u64)));
+    }
+    replay_indexed(&data, ix, &path, zone, meta)
+}
+
+/// Bytes of the version-2 journals this process has read or written and
+/// not removed since it started: the IXFR history on disk, all zones.
+pub fn history_bytes() -> u64 {
+    tails(|t| t.values().map(|(_, len)| *len).sum())
 }
 
 /// [`replay`] on journal bytes already read from `path` (named in the
 /// problems reported). Bytes that are not a journal end the replay.
 pub fn replay_bytes(data: &[u8], path: &Path, zone: Zone, meta: ZoneMeta) -> (Zone, ZoneMeta, usize, Option<String>) {
-    let scan = scan(data);
-    let mut problem = scan.problem.map(|p| format!("{}: {p}", path.display()));
-    if scan.base != Some(zone.info.serial) {
-        // Left over from an older snapshot; the next append replaces it.
-        return (zone, meta, 0, problem);
-    }
+    replay_indexed(data, index(data), path, zone, meta)
+}
+
+fn replay_indexed(
+    data: &[u8],
+    ix: Option<Index>,
+    path: &Path,
+    zone: Zone,
+    meta: ZoneMeta,
+) -> (Zone, ZoneMeta, usize, Option<String>) {
+    let (entries, problem) = match ix {
+        Some(ix) => {
+            let start = ix.replay_from(zone.info.serial).unwrap_or(ix.entries.len());
+            let mut entries = Vec::new();
+            let mut problem = ix.problem.clone();
+            for h in &ix.entries[start..] {
+                let payload = &data[(h.off + FRAME) as usize..(h.off + h.size) as usize];
+                match decode(payload, false) {
+                    Some(e) => entries.push(e),
+                    None => {
+                        problem = Some(format!("malformed entry at offset {}", h.off));
+                        break;
+                    }
+                }
+            }
+            (entries, problem)
+        }
+        None => scan_v1(data, zone.info.serial),
+    };
+    let mut problem = problem.map(|p| format!("{}: {p}", path.display()));
     let (mut zone, mut meta, mut applied) = (zone, meta, 0);
-    for entry in scan.entries {
+    for entry in entries {
         if entry.from != zone.info.serial {
             problem = Some(format!(
                 "{}: entry from serial {} does not follow serial {}",
@@ -235,63 +612,37 @@ pub fn replay_bytes(data: &[u8], path: &Path, zone: Zone, meta: ZoneMeta) -> (Zo
     (zone, meta, applied, problem)
 }
 
-/// What a journal holds, as far as it is intact.
-struct Scan {
-    base: Option<u32>,
-    entries: Vec<Entry>,
-    /// Serial after the last intact entry.
-    last: u32,
-    /// Bytes up to the end of the last intact entry.
-    valid: usize,
-    problem: Option<String>,
-}
-
-fn scan(data: &[u8]) -> Scan {
-    let mut s = Scan {
-        base: None,
-        entries: Vec::new(),
-        last: 0,
-        valid: 0,
-        problem: None,
-    };
-    if data.len() < HEADER || data[..4] != MAGIC {
-        s.problem = Some("not a pharos journal (bad magic)".into());
-        return s;
+/// The entries of a version-1 journal whose base is `serial` (those of any
+/// other base belong to an older snapshot: none).
+fn scan_v1(data: &[u8], serial: u32) -> (Vec<Entry>, Option<String>) {
+    if data.len() < 8 || data[..4] != MAGIC_V1 {
+        return (Vec::new(), Some("not a pharos journal (bad magic)".into()));
     }
     let base = u32::from_be_bytes([data[4], data[5], data[6], data[7]]);
-    s.base = Some(base);
-    s.last = base;
-    s.valid = HEADER;
-    let mut pos = HEADER;
-    while pos < data.len() {
-        let Some(head) = data.get(pos..pos + 8) else {
-            s.problem = Some(format!("torn entry at offset {pos}"));
-            break;
-        };
-        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
-        let crc = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
-        let Some(payload) = data.get(pos + 8..(pos + 8).saturating_add(len)) else {
-            s.problem = Some(format!("torn entry at offset {pos}"));
-            break;
-        };
-        if crc32fast::hash(payload) != crc {
-            s.problem = Some(format!("checksum mismatch in the entry at offset {pos}"));
-            break;
-        }
-        let Some(entry) = decode(payload) else {
-            s.problem = Some(format!("malformed entry at offset {pos}"));
-            break;
-        };
-        if entry.from != s.last {
-            s.problem = Some(format!("entry at offset {pos} does not follow serial {}", s.last));
-            break;
-        }
-        s.last = entry.to;
-        pos += 8 + len;
-        s.valid = pos;
-        s.entries.push(entry);
+    if base != serial {
+        return (Vec::new(), None);
     }
-    s
+    let (mut entries, mut last, mut pos) = (Vec::new(), base, 8usize);
+    while pos < data.len() {
+        let frame = data.get(pos..pos + 8).and_then(|head| {
+            let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+            let crc = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
+            Some((crc, data.get(pos + 8..(pos + 8).checked_add(len)?)?))
+        });
+        let Some((crc, payload)) = frame else {
+            return (entries, Some(format!("torn entry at offset {pos}")));
+        };
+        let entry = (crc32fast::hash(payload) == crc)
+            .then(|| decode(payload, true))
+            .flatten();
+        let Some(entry) = entry.filter(|e| e.from == last) else {
+            return (entries, Some(format!("bad entry at offset {pos}")));
+        };
+        last = entry.to;
+        pos += 8 + payload.len();
+        entries.push(entry);
+    }
+    (entries, None)
 }
 
 fn put_record(out: &mut Vec<u8>, r: &Record) -> io::Result<()> {
@@ -306,19 +657,32 @@ fn put_record(out: &mut Vec<u8>, r: &Record) -> io::Result<()> {
     Ok(())
 }
 
+/// Bytes a record takes in an entry.
+pub fn record_size(r: &Record) -> u64 {
+    9 + r.owner.len() as u64 + r.rdata.len() as u64
+}
+
 fn encode(e: &Entry) -> io::Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(256);
+    let size: u64 = e.removed.iter().chain(&e.added).map(record_size).sum();
+    let mut out = Vec::with_capacity(256 + size as usize);
     out.extend_from_slice(&e.from.to_be_bytes());
     out.extend_from_slice(&e.to.to_be_bytes());
     let meta = persist::encode_meta(&e.meta)?;
     out.extend_from_slice(&(meta.len() as u32).to_be_bytes());
     out.extend_from_slice(&meta);
+    put_record(&mut out, &e.from_soa)?;
     put_record(&mut out, &e.soa)?;
     for list in [&e.removed, &e.added] {
         out.extend_from_slice(&(list.len() as u32).to_be_bytes());
         for r in list {
             put_record(&mut out, r)?;
         }
+    }
+    if out.len() > u32::MAX as usize {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "journal entry larger than 4 GiB",
+        ));
     }
     Ok(out)
 }
@@ -368,19 +732,23 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn decode(payload: &[u8]) -> Option<Entry> {
+/// Decodes a payload; `v1`: the version-1 layout, without the old SOA
+/// (replay only: its `from_soa` is the new SOA, never sent).
+pub(super) fn decode(payload: &[u8], v1: bool) -> Option<Entry> {
     let mut r = Reader { data: payload, pos: 0 };
     let from = r.u32()?;
     let to = r.u32()?;
     let meta_len = r.u32()? as usize;
     let meta = persist::decode_meta_bytes(r.take(meta_len)?)?;
+    let from_soa = if v1 { None } else { Some(r.record()?) };
     let soa = r.record()?;
     let removed = r.records()?;
     let added = r.records()?;
-    (r.pos == payload.len()).then_some(Entry {
+    (r.pos == payload.len()).then(|| Entry {
         from,
         to,
         meta,
+        from_soa: from_soa.unwrap_or_else(|| soa.clone()),
         soa,
         removed,
         added,
@@ -388,109 +756,4 @@ fn decode(payload: &[u8]) -> Option<Entry> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::zone::file::load_zone_text;
-    use crate::zone::name::from_text;
-
-    const BASE: &str = "$ORIGIN j.test.\n@ 300 SOA ns1 host 1 3600 600 86400 300\n@ 300 NS ns1\nns1 300 A 192.0.2.1\n";
-
-    fn soa(serial: u32) -> Record {
-        let mut rd = from_text("ns1.j.test").unwrap();
-        rd.extend(from_text("host.j.test").unwrap());
-        for v in [serial, 3600, 600, 86400, 300] {
-            rd.extend_from_slice(&v.to_be_bytes());
-        }
-        Record {
-            owner: from_text("j.test").unwrap(),
-            rtype: 6,
-            ttl: 300,
-            rdata: rd,
-        }
-    }
-
-    fn entry(from: u32, host: &str) -> Entry {
-        Entry {
-            from,
-            to: from + 1,
-            meta: ZoneMeta {
-                primary: Some("192.0.2.53:53".into()),
-                source: "ixfr".into(),
-                ..ZoneMeta::default()
-            },
-            soa: soa(from + 1),
-            removed: Vec::new(),
-            added: vec![Record {
-                owner: from_text(&format!("{host}.j.test")).unwrap(),
-                rtype: 1,
-                ttl: 60,
-                rdata: vec![192, 0, 2, 7],
-            }],
-        }
-    }
-
-    #[test]
-    fn append_replay_and_torn_tail() {
-        let dir = tempfile::tempdir().unwrap();
-        let zone = load_zone_text("j.test", BASE).unwrap().zone;
-        let apex = zone.apex().to_vec();
-        // No snapshot yet: the caller must write one.
-        assert_eq!(
-            append(dir.path(), &apex, &entry(1, "a")).unwrap(),
-            Appended::NeedsSnapshot
-        );
-        let snap = persist::write_zone(dir.path(), &zone, &ZoneMeta::default()).unwrap();
-        assert!(matches!(
-            append(dir.path(), &apex, &entry(1, "a")).unwrap(),
-            Appended::Yes { .. }
-        ));
-        assert!(matches!(
-            append(dir.path(), &apex, &entry(2, "b")).unwrap(),
-            Appended::Yes { .. }
-        ));
-        // Out of sequence: refused.
-        assert_eq!(
-            append(dir.path(), &apex, &entry(7, "c")).unwrap(),
-            Appended::NeedsSnapshot
-        );
-        let (z, meta) = persist::read_zone(&snap).unwrap();
-        assert_eq!(z.info.serial, 3);
-        assert_eq!(meta.source, "ixfr");
-        assert!(z.find(&from_text("b.j.test").unwrap()).is_some());
-
-        // A torn last entry: replay stops before it; the next append cuts it.
-        let jp = path_for(&snap);
-        let mut data = fs::read(&jp).unwrap();
-        let full = data.len();
-        data.extend_from_slice(&[0, 0, 0, 50, 1, 2]);
-        fs::write(&jp, &data).unwrap();
-        let (z, _) = persist::read_zone(&snap).unwrap();
-        assert_eq!(z.info.serial, 3);
-        assert!(matches!(
-            append(dir.path(), &apex, &entry(3, "c")).unwrap(),
-            Appended::Yes { .. }
-        ));
-        assert!(fs::metadata(&jp).unwrap().len() > full as u64);
-        let (z, _) = persist::read_zone(&snap).unwrap();
-        assert_eq!(z.info.serial, 4);
-
-        // A new snapshot removes the journal.
-        persist::write_zone(dir.path(), &z, &ZoneMeta::default()).unwrap();
-        assert!(!jp.exists());
-        let (z2, _) = persist::read_zone(&snap).unwrap();
-        assert_eq!(z2.info.serial, 4);
-    }
-
-    #[test]
-    fn garbage_never_panics() {
-        for data in [
-            &b""[..],
-            b"PHJ1",
-            b"PHJ1\0\0\0\x01\0\0\0\x05xxxxxxxxx",
-            b"PHJ1\0\0\0\x01\xff\xff\xff\xff\0\0\0\0",
-        ] {
-            let s = scan(data);
-            assert!(s.entries.is_empty());
-        }
-    }
-}
+mod tests;

@@ -11,6 +11,7 @@
 //! That order gives NSEC predecessors by binary search.
 
 pub mod build;
+pub mod diff;
 pub mod file;
 pub mod history;
 pub mod journal;

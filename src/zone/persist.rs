@@ -339,8 +339,9 @@ pub fn write_zone(dir: &Path, zone: &Zone, meta: &ZoneMeta) -> io::Result<PathBu
         file.sync_all()?;
         drop(file);
         fs::rename(&tmp, &path)?;
-        // The snapshot holds every difference the journal held.
-        super::journal::remove(&path)?;
+        // The journal stays: it is the zone's IXFR history too. Its caller
+        // trims it ([`super::journal::after_snapshot`]); replay starts at
+        // the entry from this snapshot's serial.
         sync_dir(dir)
     })();
     match result {
@@ -354,7 +355,7 @@ pub fn write_zone(dir: &Path, zone: &Zone, meta: &ZoneMeta) -> io::Result<PathBu
 
 /// Creates a new temporary file `<name>.<pid>-<n>.tmp` in `dir`. A name
 /// taken by a crashed process that had the same pid is skipped, not reused.
-fn create_temp(dir: &Path, name: &str) -> io::Result<(PathBuf, File)> {
+pub(super) fn create_temp(dir: &Path, name: &str) -> io::Result<(PathBuf, File)> {
     let mut tries = 0;
     loop {
         let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -367,12 +368,13 @@ fn create_temp(dir: &Path, name: &str) -> io::Result<(PathBuf, File)> {
     }
 }
 
-fn sync_dir(dir: &Path) -> io::Result<()> {
+pub(super) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
 /// Reads and validates the snapshot at `path`, then replays its journal
-/// (IXFR differences accepted since the snapshot was written).
+/// from the entry whose `from` is the snapshot's serial (the differences
+/// accepted since the snapshot was written).
 pub fn read_zone(path: &Path) -> Result<(Zone, ZoneMeta), PersistError> {
     // A snapshot past the cap, or not a regular file, is as good as corrupt.
     let data = crate::files::read(path, crate::files::SNAPSHOT_MAX).map_err(|source| PersistError::Io {
@@ -706,7 +708,8 @@ pub fn remove(dir: &Path, apex: &[u8]) -> io::Result<()> {
 /// True for a temporary file of one of the node's atomic writers under the
 /// data dir, which a crash (kill -9, power loss) can leave behind. This is
 /// the one list of them: [`write_zone`]'s `<name>.zone.bin.<pid>-<n>.tmp`,
-/// the timers' `<name>.zone.bin.timers.tmp` (both in `<data-dir>/zones`)
+/// the journal's trims' `<name>.zone.bin.journal.<pid>-<n>.tmp`,
+/// the timers' `<name>.zone.bin.timers.tmp` (all three in `<data-dir>/zones`)
 /// and the list of API zones' `api-zones.json.<pid>.tmp` (in the data dir).
 /// A writer that adds a temporary file adds its pattern here. Other `.tmp`
 /// files (an operator's) are left alone.

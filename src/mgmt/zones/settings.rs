@@ -37,6 +37,11 @@ impl ZoneManager {
         if m.config.out.notify_source != zone.out.notify_source && zone.source.is_secondary() {
             self.inner.engine.set_source(&m.apex, zone.out.notify_source);
         }
+        if zone.source.is_secondary() {
+            // A file zone's bounds apply at its next reload.
+            let history = crate::zone::journal::Bounds::new(zone.out.history_depth, zone.out.history_bytes);
+            self.inner.engine.set_history(&m.apex, history);
+        }
         m.config = zone;
         self.install_notify(&reg);
         true
