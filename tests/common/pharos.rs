@@ -52,6 +52,10 @@ pub struct PharosOpts {
     /// None (the default): stderr goes straight into the log file. See
     /// [`Pharos::stderr_lines`] and [`Pharos::unthrottle_stderr`].
     pub stderr_lines_per_sec: Option<u32>,
+    /// Listen on this port (chosen by the test beforehand, e.g. with
+    /// [`free_port`], so that another server can be told about it before
+    /// pharos starts); default: a free port.
+    pub port: Option<u16>,
 }
 
 impl Default for PharosOpts {
@@ -70,6 +74,7 @@ impl Default for PharosOpts {
             ready_zone: None,
             data_dir: None,
             stderr_lines_per_sec: None,
+            port: None,
         }
     }
 }
@@ -287,7 +292,7 @@ impl Pharos {
         // A port can be taken between our probe and the server's bind: retry
         // with a fresh port when the server dies with "address in use".
         for _attempt in 0..3 {
-            let port = free_port(opts.ipv6);
+            let port = opts.port.unwrap_or_else(|| free_port(opts.ipv6));
             let dir = tempfile::Builder::new()
                 .prefix("pharos-test.")
                 .tempdir()
