@@ -368,6 +368,16 @@ def make_change(srv, a, work):
         os.utime(path, (st.st_atime + 2, st.st_mtime + 2))
         srv.proc.send_signal(signal.SIGHUP)
     srv.wait("big.test", a.timeout, serial=2)
+    # NSD reloads in a forked process: let it exit before CPU is read (the
+    # CPU of a process that exits mid-measurement would be lost)
+    n = len(benchlib.proc_tree(srv.proc.pid))
+    for _ in range(100):
+        time.sleep(0.2)
+        m = len(benchlib.proc_tree(srv.proc.pid))
+        if m == n:
+            break
+        n = m
+    time.sleep(1)
 
 
 def part_ixfr(srv, a, rows, work):
@@ -556,8 +566,7 @@ class Listener:
         self.tcp.close()
 
 
-def part_notify(name, a, rows, ports):
-    listen_ports, port = ports[:3], ports[3]
+def part_notify(name, a, rows, listen_ports, port):
     zones = [("n%d.test" % i, os.path.join(a.work, "nzones/n%d.test.zone" % i)) for i in range(a.notify_zones)]
     listeners = [Listener(p) for p in listen_ports]
     srv = Server(name, a.work, port, a.pharos, zones, notify=listen_ports,
@@ -670,7 +679,7 @@ def main():
         if s not in SERVERS:
             ap.error("unknown server %s" % s)
     ports, p = [], a.port
-    while len(ports) < 8:
+    while len(ports) < 10:
         if benchlib.cmd_port_free(argparse.Namespace(port=p)) == 0:
             ports.append(p)
         p += 1
@@ -678,7 +687,9 @@ def main():
         a.big_count, a.notify_zones, a.work))
     gen_zones(a.work, a.big_count, a.notify_zones if "notify" in parts else 0)
     rows = []
-    for name in servers:
+    # each server its own ports: a port the previous server used can still
+    # have connections in TIME_WAIT, which NSD cannot bind over
+    for idx, name in enumerate(servers):
         if any(p in parts for p in ("axfr", "ixfr", "qps")):
             print("\n=== %s" % name)
             d = os.path.join(a.work, name)
@@ -687,7 +698,7 @@ def main():
             big = os.path.join(d, "big.test.zone")
             subprocess.run(["cp", os.path.join(a.work, "zones/big.test.zone"), big], check=True)
             zones = [("big.test", big), ("small.test", os.path.join(a.work, "zones/small.test.zone"))]
-            srv = Server(name, a.work, ports[0], a.pharos, zones)
+            srv = Server(name, a.work, ports[idx], a.pharos, zones)
             try:
                 srv.start()
                 t = srv.wait("big.test", a.timeout)
@@ -713,7 +724,7 @@ def main():
         if "notify" in parts:
             print("\n=== %s: NOTIFY out at start-up, %d zones, 3 targets" % (name, a.notify_zones))
             try:
-                part_notify(name, a, rows, ports[2:6])
+                part_notify(name, a, rows, ports[3:6], ports[6 + idx])
             except Exception as e:
                 print("  %-6s notify FAILED: %s" % (name, e))
                 rows.append(dict(part="notify", server=name, run=1, status="fail:%s" % str(e)[:300]))

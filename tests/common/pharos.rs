@@ -22,6 +22,10 @@ use super::zone::{Zone, repo_root};
 #[derive(Clone, Debug)]
 pub struct PharosOpts {
     pub zones: Vec<Zone>,
+    /// Listen on this port (chosen by the test beforehand, e.g. with
+    /// [`free_port`], so that another server can be told about it before
+    /// pharos starts); default: a free port.
+    pub port: Option<u16>,
     /// `[node] id`: NSID and CHAOS id.server / hostname.bind.
     pub node_id: String,
     /// `[dns] nsid`.
@@ -52,16 +56,13 @@ pub struct PharosOpts {
     /// None (the default): stderr goes straight into the log file. See
     /// [`Pharos::stderr_lines`] and [`Pharos::unthrottle_stderr`].
     pub stderr_lines_per_sec: Option<u32>,
-    /// Listen on this port (chosen by the test beforehand, e.g. with
-    /// [`free_port`], so that another server can be told about it before
-    /// pharos starts); default: a free port.
-    pub port: Option<u16>,
 }
 
 impl Default for PharosOpts {
     fn default() -> Self {
         PharosOpts {
             zones: Vec::new(),
+            port: None,
             node_id: "pharos-test".into(),
             nsid: true,
             version: Some("pharos".into()),
@@ -74,7 +75,6 @@ impl Default for PharosOpts {
             ready_zone: None,
             data_dir: None,
             stderr_lines_per_sec: None,
-            port: None,
         }
     }
 }

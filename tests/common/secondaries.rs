@@ -23,6 +23,9 @@
 //!   [`SecondaryOpts::nsd_axfr_min_bytes`], so a test gives its zone enough
 //!   records that the whole zone is far bigger than one change.
 //!
+//! A Knot secondary keeps its zone in its journal (`journal-content:
+//! all`, no zone file), so after [`Secondary::stop`] and
+//! [`Secondary::start_again`] it has its old version and asks for IXFR.
 //! A Knot secondary can also feed others ([`SecondaryOpts::notify`],
 //! [`SecondaryOpts::out_key`]): a Knot "hub", to validate the rig itself.
 //! [`canonical_axfr`] and [`assert_same_records`] compare two servers'
@@ -231,7 +234,7 @@ impl Secondary {
             }
         }
         c.push_str(
-            "template:\n  - id: default\n    zonefile-sync: -1\n    journal-content: changes\n\
+            "template:\n  - id: default\n    zonefile-sync: -1\n    journal-content: all\n\
              \x20   semantic-checks: off\nzone:\n",
         );
         for (i, z) in self.opts.zones.iter().enumerate() {
