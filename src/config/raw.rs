@@ -30,8 +30,13 @@ pub(crate) struct RawConfig {
     pub tsig_key: Vec<RawTsigKey>,
     #[serde(default)]
     pub zone: Vec<RawZone>,
+    /// `[[template]]`: a `name` and any key of a `[[zone]]`.
+    #[serde(default)]
+    pub template: Vec<RawZone>,
     #[serde(default)]
     pub secondary: RawTimerLimits,
+    #[serde(default)]
+    pub transfer: RawTransfer,
     #[serde(default)]
     pub bgp: RawBgp,
     #[serde(default)]
@@ -104,10 +109,16 @@ pub(crate) enum RawSize {
     Text(String),
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// A `[[zone]]`, and a `[[template]]` (whose `name` names the template):
+/// one struct, so every key a zone takes is a template key too. A key
+/// added here must be added to `RawZone::inherit` (validate/template.rs),
+/// which the compiler enforces.
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
 pub(crate) struct RawZone {
     pub name: Option<String>,
+    /// The `[[template]]` whose keys this zone takes where it sets none.
+    pub template: Option<String>,
     pub file: Option<String>,
     pub primaries: Option<Vec<String>>,
     pub tsig_key: Option<String>,
@@ -123,6 +134,22 @@ pub(crate) struct RawZone {
     pub max_zone_records: Option<i64>,
     pub max_zone_bytes: Option<RawSize>,
     pub transfer_timeout: Option<String>,
+    // Transfers out ("Transfers out" in CONFIG.md).
+    pub allow_transfer: Option<Vec<String>>,
+    pub transfer_tsig_key: Option<String>,
+    pub notify: Option<Vec<String>>,
+    pub notify_source: Option<String>,
+    pub ixfr_history_depth: Option<i64>,
+    pub ixfr_history_bytes: Option<RawSize>,
+}
+
+/// `[transfer]`: node-wide limits of transfers out and NOTIFY out.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
+pub(crate) struct RawTransfer {
+    pub max_out: Option<i64>,
+    pub max_out_per_client: Option<i64>,
+    pub notify_rate: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -223,7 +250,9 @@ const TOP_LEVEL: &[&str] = &[
     "dns",
     "tsig-key",
     "zone",
+    "template",
     "secondary",
+    "transfer",
     "bgp",
     "health",
     "mgmt",
@@ -270,11 +299,13 @@ impl<'a> Document<'a> {
                 }
                 "dns" => raw.dns = cx.table(value, "dns", &[]),
                 "secondary" => raw.secondary = cx.table(value, "secondary", &[]),
+                "transfer" => raw.transfer = cx.table(value, "transfer", &[]),
                 "health" => raw.health = cx.table(value, "health", &[]),
                 "mgmt" => raw.mgmt = cx.table(value, "mgmt", &[]),
                 "identity" => raw.identity = cx.table(value, "identity", &[]),
                 "tsig-key" => raw.tsig_key = cx.array(value, "tsig-key"),
                 "zone" => raw.zone = cx.array(value, "zone"),
+                "template" => raw.template = cx.array(value, "template"),
                 "bgp" => {
                     raw.bgp = cx.table(value, "bgp", &["peer"]);
                     if let Some(peers) = sub_table(value, "peer") {
@@ -488,7 +519,7 @@ fn tidy_message(message: &str) -> String {
 }
 
 /// The known key `name` is probably a typo of.
-fn suggestion<'f>(name: &str, expected: &[&'f str]) -> Option<&'f str> {
+pub(super) fn suggestion<'f>(name: &str, expected: &[&'f str]) -> Option<&'f str> {
     let limit = if name.chars().count() <= 4 { 1 } else { 2 };
     expected
         .iter()
@@ -526,7 +557,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 /// The field names serde derived for `T`, captured by a deserializer that
 /// only records what `deserialize_struct` is told.
-fn struct_fields<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
+pub(super) fn struct_fields<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
     struct Probe<'f>(&'f mut &'static [&'static str]);
 
     impl<'de> serde::Deserializer<'de> for Probe<'_> {

@@ -101,6 +101,9 @@ pub struct KnotPrimaryOpts {
     pub journal: bool,
     /// Send NOTIFY to `127.0.0.1@PORT` after every change.
     pub notify_port: Option<u16>,
+    /// The only address allowed to transfer the zone (Knot's `acl`):
+    /// default `127.0.0.1`.
+    pub transfer_from: String,
     /// With a key: transfers are allowed only signed with it and its
     /// NOTIFYs are signed with it.
     pub key: Option<TsigKeyConf>,
@@ -113,6 +116,7 @@ impl KnotPrimaryOpts {
             zone_text: zone_text.to_string(),
             journal: true,
             notify_port: None,
+            transfer_from: "127.0.0.1".into(),
             key: None,
         }
     }
@@ -205,9 +209,10 @@ impl KnotPrimary {
         }
         let _ = writeln!(
             c,
-            "acl:\n  - id: local_transfer\n    address: 127.0.0.1\n{key_line}    action: transfer\n\
+            "acl:\n  - id: local_transfer\n    address: {}\n{key_line}    action: transfer\n\
              template:\n  - id: default\n    zonefile-sync: -1\n    zonefile-load: whole\n\
              \x20   journal-content: {}\n    serial-policy: increment\n    semantic-checks: off\nzone:",
+            self.opts.transfer_from,
             if self.opts.journal { "changes" } else { "none" }
         );
         let _ = writeln!(c, "  - domain: \"{}.\"", self.opts.zone);
