@@ -234,7 +234,7 @@ impl Secondary {
             }
         }
         c.push_str(
-            "template:\n  - id: default\n    zonefile-sync: -1\n    journal-content: all\n\
+            "template:\n  - id: default\n    zonefile-sync: -1\n    zonefile-load: none\n    journal-content: all\n\
              \x20   semantic-checks: off\nzone:\n",
         );
         for (i, z) in self.opts.zones.iter().enumerate() {
