@@ -4,6 +4,7 @@
 //! reported together.
 
 mod bgp;
+mod secondary;
 mod template;
 pub(in crate::config) use template::derive;
 mod transfer;
@@ -16,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::raw::{Failed, RawConfig, RawCountOrShare, RawSize, RawZone};
-use super::values::{Prefix, decode_base64, normalize_dns_name, parse_socket_addr, qtype_from_name};
+use super::values::{decode_base64, normalize_dns_name, parse_socket_addr, qtype_from_name};
 use super::{
     Config, ConfigError, DnsConfig, HealthConfig, HealthProbe, IdentityConfig, MaxFailed, MgmtConfig, NodeConfig,
     NodeLocation, Template, TimerLimits, TsigAlgorithm, TsigKey, ZoneConfig, ZoneSource, format_duration, format_size,
@@ -542,86 +543,6 @@ impl Check<'_> {
                 }
                 None
             }
-        }
-    }
-
-    /// Secondary-only keys on a file zone are mistakes.
-    fn file_zone_extras(&mut self, p: &str, z: &RawZone) {
-        let mut set: Vec<&str> = Vec::new();
-        if z.tsig_key.is_some() {
-            set.push("tsig-key");
-        }
-        if z.allow_notify.is_some() {
-            set.push("allow-notify");
-        }
-        for (n, field) in z.timer_fields().iter().enumerate() {
-            if field.is_some() {
-                set.push(TIMER_KEYS[n]);
-            }
-        }
-        let (records, bytes, timeout) = z.transfer_fields();
-        for (key, is_set) in TRANSFER_KEYS
-            .iter()
-            .zip([records.is_some(), bytes.is_some(), timeout.is_some()])
-        {
-            if is_set {
-                set.push(key);
-            }
-        }
-        for key in set {
-            self.err(
-                format!("{p}.{key}"),
-                "applies only to secondary zones (with `primaries`), not to `file` zones",
-            );
-        }
-    }
-
-    fn secondary_zone(
-        &mut self,
-        p: &str,
-        z: &RawZone,
-        primaries: &[String],
-        key_names: &[String],
-        secondary: &TimerLimits,
-    ) -> ZoneSource {
-        let key = format!("{p}.primaries");
-        if primaries.is_empty() {
-            self.err(&key, "must list at least one primary");
-        }
-        let primaries = self.socket_addrs(&key, Some(primaries), Some(53));
-        for (n, s) in z.primaries.iter().flatten().enumerate() {
-            if parse_socket_addr(s, Some(53)).is_ok_and(|sa| sa.port() == 0) {
-                self.err(format!("{key}[{n}]"), "port 0 is not a valid primary port");
-            }
-        }
-        let tsig_key = z.tsig_key.as_ref().and_then(|k| {
-            let key = format!("{p}.tsig-key");
-            match normalize_dns_name(k) {
-                Err(e) => {
-                    self.err(key, e);
-                    None
-                }
-                Ok(n) => {
-                    if !key_names.contains(&n) && !self.failed.any_under("tsig-key[") {
-                        self.err(key, format!("no [[tsig-key]] named {k:?}"));
-                    }
-                    Some(n)
-                }
-            }
-        });
-        let mut allow_notify = Vec::new();
-        for (n, s) in z.allow_notify.iter().flatten().enumerate() {
-            match Prefix::parse_addr_or_prefix(s) {
-                Ok(pfx) => allow_notify.push(pfx),
-                Err(e) => self.err(format!("{p}.allow-notify[{n}]"), e),
-            }
-        }
-        let timers = self.timers(p, z.timer_fields(), z.transfer_fields(), secondary, true);
-        ZoneSource::Secondary {
-            primaries,
-            tsig_key,
-            allow_notify,
-            timers,
         }
     }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tracing::{error, info, warn};
 
 use super::super::api_zones;
-use super::{Managed, Origin, ZoneError, ZoneManager};
+use super::{Managed, Origin, ZoneError, ZoneManager, canonical_name};
 use crate::axfr::engine::Stop;
 use crate::config::{Config, ZoneConfig};
 
@@ -53,10 +53,11 @@ impl ZoneManager {
         *self.inner.config.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(config.clone());
         for entry in self.api_list() {
             let derived = api_zones::validate(&entry, config);
+            let key = canonical_name(&entry.name);
             let (running, broken) = {
                 let reg = self.lock();
-                let running = reg.zones.get(&entry.name).map(|m| m.config.clone());
-                (running, reg.broken.contains_key(&entry.name))
+                let running = reg.zones.get(&key).map(|m| m.config.clone());
+                (running, reg.broken.contains_key(&key))
             };
             match (derived, running) {
                 (Err(e), Some(_)) => {
@@ -77,12 +78,12 @@ impl ZoneManager {
                     }
                 }
                 (Ok((canonical, zone)), None) if broken => {
-                    self.lock().broken.remove(&entry.name);
+                    self.lock().broken.remove(&key);
                     match self.add_inner(zone.clone(), Origin::Api, Some(canonical)).await {
                         Ok(()) => info!(zone = %zone.name, "SIGHUP: zone added through the API validates now; served"),
                         Err(e) => {
                             warn!(zone = %zone.name, "SIGHUP: zone added through the API validates now, but serving it failed: {e}");
-                            self.lock().broken.insert(entry.name.clone(), (entry, e.to_string()));
+                            self.lock().broken.insert(key, (entry, e.to_string()));
                         }
                     }
                 }

@@ -158,3 +158,51 @@ async fn a_corrupt_list_is_moved_aside() {
         .any(|e| e.file_name().to_string_lossy().starts_with("api-zones.json.bad-"));
     assert!(aside, "the unreadable list was not kept aside");
 }
+
+/// `config(dir)` plus `extra` (templates).
+fn config_with(dir: &Path, extra: &str) -> Config {
+    let text = format!(
+        "[node]\nid = \"t\"\ndata-dir = \"{}\"\n[dns]\nlisten = [\"127.0.0.1:5353\"]\n{extra}",
+        dir.display()
+    );
+    Config::from_str(&text, dir, Path::new("t.toml")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconfigure_derives_api_zones_from_new_templates() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let hub = |primary: &str, notify: &str| {
+        format!("[[template]]\nname = \"hub\"\nprimaries = [\"{primary}\"]\nnotify = [\"{notify}\"]\n")
+    };
+    let config = config_with(dir.path(), &hub("127.0.0.1:1", "127.0.0.1:7"));
+    let list_file = api_zones::path(&config);
+    let templated = |name: &str, template: &str| ApiZone {
+        name: name.into(),
+        primaries: Vec::new(),
+        tsig_key: None,
+        template: Some(template.into()),
+    };
+    let entries = vec![templated("a.example", "hub"), templated("b.example", "later")];
+    api_zones::write(&list_file, &entries).unwrap_or_else(|e| panic!("{e}"));
+    let loaded = ApiZones::load(&config);
+    assert_eq!((loaded.valid.len(), loaded.broken.len()), (1, 1));
+    let zones = ZoneManager::start(&config, loaded, server(), HashMap::new());
+    let primaries = |name: &str| zones.get(name).map(|v| v.primaries).unwrap_or_default();
+    assert_eq!(primaries("a.example"), ["127.0.0.1:1"]);
+    assert_eq!(zones.get("b.example").map(|v| v.state), Some("error"));
+
+    // Only the NOTIFY target changes: in place.
+    let config = config_with(dir.path(), &hub("127.0.0.1:1", "127.0.0.1:8"));
+    zones.reconfigure(&config).await;
+    let out = |name: &str| zones.lock().zones.get(name).map(|m| m.config.out.clone());
+    assert_eq!(out("a.example").map(|o| o.notify[0].port()), Some(8));
+    // The template's primaries change, and template "later" appears.
+    let later = "[[template]]\nname = \"later\"\nprimaries = [\"127.0.0.1:3\"]\n";
+    let config = config_with(dir.path(), &format!("{}{later}", hub("127.0.0.1:2", "127.0.0.1:8")));
+    zones.reconfigure(&config).await;
+    assert_eq!(primaries("a.example"), ["127.0.0.1:2"]);
+    assert_eq!(primaries("b.example"), ["127.0.0.1:3"]);
+    assert!(zones.engine().is_secondary(&apex("b.example")));
+    // The list file keeps the entries as they were asked.
+    assert_eq!(api_zones::read(&list_file), Ok(entries));
+}
