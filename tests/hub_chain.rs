@@ -278,13 +278,15 @@ fn chain_knot_pharos_hub_four_secondaries() {
     let hub_port = free_port(false);
     let ports: Vec<u16> = (0..4).map(|_| free_port(false)).collect();
     let primary = knot_primary(ZONE, Some(&up), Some(hub_port));
+    // all four secondaries and the test transfer from 127.0.0.1 at once
     let hub = MgmtNode::start(pharos_opts(
         hub_port,
         ZONE,
         format!(
             "{}[[zone]]\nname = {}\nprimaries = [{}]\ntsig-key = \"up-key\"\n\
              allow-transfer = [\"127.0.0.1/32\"]\ntransfer-tsig-key = \"down-key\"\n\
-             notify = [{}]\nnotify-source = \"127.0.0.1\"\nixfr-history-depth = 50\n",
+             notify = [{}]\nnotify-source = \"127.0.0.1\"\nixfr-history-depth = 50\n\n\
+             [transfer]\nmax-out-per-client = 16\n",
             keys_toml(&[&up, &down]),
             toml_str(ZONE),
             toml_str(&primary.addr_str()),
