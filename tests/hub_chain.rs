@@ -14,8 +14,8 @@
 //!   data dir bounded after 200 changes;
 //! * `knot_primaries_signed_zones_to_knot_and_bind`: the rig on the signed
 //!   test zones (Knot as the primary);
-//! * `signed_zones_through_hub`: the NSEC and NSEC3 signed test zones
-//!   served by pharos from their files, to Knot and BIND;
+//! * `signed_zones_through_hub`: the NSEC and NSEC3 signed test zones and
+//!   a 64 KiB RRset, served by pharos from their files, to Knot and BIND;
 //! * `million_records_through_hub_and_kill9_during_axfr`: a 1,000,000-record
 //!   zone to Knot and BIND, and kill -9 of the hub during an outgoing AXFR.
 //!   Meant for the release binary (`cargo test --release --test
@@ -531,28 +531,52 @@ fn hub_addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
-/// The NSEC and NSEC3 signed test zones: (name, file).
-fn signed_zones() -> [(&'static str, std::path::PathBuf); 2] {
-    [
+/// The zone with an RRset of ~63 KB (240 TXT records of 250 bytes at one
+/// name): about the largest one DNS message can carry.
+const BIG_RRSET: &str = "rrset64k.test";
+
+/// The NSEC and NSEC3 signed test zones and [`BIG_RRSET`] (written into
+/// `dir`): (name, file).
+fn signed_zones(dir: &Path) -> Vec<(&'static str, std::path::PathBuf)> {
+    let mut t =
+        format!("$ORIGIN {BIG_RRSET}.\n$TTL 300\n@ SOA ns1 host 1 3600 2 86400 60\n@ NS ns1\nns1 A 192.0.2.1\n");
+    for i in 0..240 {
+        let _ = writeln!(t, "big TXT \"{i:03}{}\"", "x".repeat(247));
+    }
+    let big = dir.join("rrset64k.test.zone");
+    fs::write(&big, t).expect("cannot write the 64 KiB RRset zone");
+    vec![
         ("signed.test", repo_root().join("tests/dnsdiff/zones/signed.test.zone")),
         ("nsec3.test", repo_root().join("tests/dnsdiff/zones/nsec3.test.zone")),
+        (BIG_RRSET, big),
     ]
 }
 
-/// Asserts the AXFR of a signed zone has RRSIGs and NSEC or NSEC3 records.
+/// Asserts the AXFR of a signed zone has RRSIGs and NSEC or NSEC3
+/// records, and that of [`BIG_RRSET`] its 240 TXT records.
 fn assert_signed(recs: &[String], name: &str) {
+    if name == BIG_RRSET {
+        let txt = recs
+            .iter()
+            .filter(|r| r.starts_with("big.rrset64k.test. 300 IN TXT "))
+            .count();
+        assert_eq!(txt, 240, "{name}: the AXFR does not carry the whole TXT RRset");
+        return;
+    }
     assert!(
         recs.iter().any(|r| r.contains(" RRSIG ")) && recs.iter().any(|r| r.contains(" NSEC")),
         "{name}: the AXFR has no RRSIG or no NSEC/NSEC3 records"
     );
 }
 
-/// The rig on signed zones: Knot primaries serve the signed test zones, a
-/// Knot and a BIND secondary take both; their contents equal the
-/// primaries' (the canonical comparison handles DNSSEC rdata).
+/// The rig on signed zones: Knot primaries serve the signed test zones
+/// (and the 64 KiB RRset), a Knot and a BIND secondary take them; their
+/// contents equal the primaries' (the canonical comparison handles DNSSEC
+/// rdata).
 #[test]
 fn knot_primaries_signed_zones_to_knot_and_bind() {
-    let primaries: Vec<(&str, KnotPrimary)> = signed_zones()
+    let dir = tempfile::tempdir().expect("temp dir");
+    let primaries: Vec<(&str, KnotPrimary)> = signed_zones(dir.path())
         .iter()
         .map(|(name, file)| {
             let text = fs::read_to_string(file).expect("signed test zone");
@@ -577,7 +601,8 @@ fn signed_zones_through_hub() {
     if !pharos_only("signed_zones_through_hub") {
         return;
     }
-    let zones = signed_zones();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let zones = signed_zones(dir.path());
     let (knot_port, bind_port) = (free_port(false), free_port(false));
     let mut toml = String::new();
     for (name, file) in &zones {
@@ -609,12 +634,7 @@ fn signed_zones_through_hub() {
             .unwrap_or_else(|| panic!("the hub does not serve {name}"));
         let nodes = [Node::Real(&knot), Node::Real(&bind)];
         all_equal((hub.addr(), None), name, serial, &nodes, name);
-        let recs = canonical_axfr(hub.addr(), name, None);
-        assert!(
-            recs.iter().any(|r| r.contains(" RRSIG "))
-                && recs.iter().any(|r| r.contains(" NSEC") || r.contains(" NSEC3 ")),
-            "{name}: the hub's AXFR has no RRSIG or NSEC/NSEC3 records"
-        );
+        assert_signed(&canonical_axfr(hub.addr(), name, None), name);
     }
 }
 
