@@ -30,6 +30,9 @@
 //!   changed through knotc, NOTIFY to pharos), [`BindPrimary`] (named from
 //!   BIND 9, optionally with a TSIG key) and [`ScriptedPrimary`] (a
 //!   tiny server in threads that can misbehave on AXFR);
+//! * `secondaries`: Knot, BIND 9 and NSD as secondaries ([`Secondary`]),
+//!   their transfer kinds from their logs, and the canonical record
+//!   comparison of two servers ([`canonical_axfr`], [`assert_same_records`]);
 //! * [`wire`]: the DNS encoder/parser and TCP framing (used as `common::wire`);
 //! * `bgp`: real BGP peers in network namespaces ([`BgpPeer`]) and pharos
 //!   in the node namespace ([`Node`]).
@@ -48,6 +51,7 @@ mod knot;
 mod mgmt;
 mod pharos;
 mod primary;
+mod secondaries;
 mod server;
 mod tools;
 pub mod wire;
@@ -68,6 +72,11 @@ pub use pharos::{
 };
 #[allow(unused_imports)]
 pub use primary::*;
+#[allow(unused_imports)]
+pub use secondaries::{
+    Secondary, SecondaryKind, SecondaryOpts, SecondaryZone, XfrCounts, assert_same_records, canonical_axfr,
+    canonical_record, kdig_key,
+};
 #[allow(unused_imports)]
 pub use server::{START_TIMEOUT, free_port, have_ipv6_loopback, tail};
 #[allow(unused_imports)]

@@ -22,6 +22,10 @@ use super::zone::{Zone, repo_root};
 #[derive(Clone, Debug)]
 pub struct PharosOpts {
     pub zones: Vec<Zone>,
+    /// Listen on this port (chosen by the test beforehand, e.g. with
+    /// [`free_port`], so that another server can be told about it before
+    /// pharos starts); default: a free port.
+    pub port: Option<u16>,
     /// `[node] id`: NSID and CHAOS id.server / hostname.bind.
     pub node_id: String,
     /// `[dns] nsid`.
@@ -58,6 +62,7 @@ impl Default for PharosOpts {
     fn default() -> Self {
         PharosOpts {
             zones: Vec::new(),
+            port: None,
             node_id: "pharos-test".into(),
             nsid: true,
             version: Some("pharos".into()),
@@ -287,7 +292,7 @@ impl Pharos {
         // A port can be taken between our probe and the server's bind: retry
         // with a fresh port when the server dies with "address in use".
         for _attempt in 0..3 {
-            let port = free_port(opts.ipv6);
+            let port = opts.port.unwrap_or_else(|| free_port(opts.ipv6));
             let dir = tempfile::Builder::new()
                 .prefix("pharos-test.")
                 .tempdir()

@@ -104,6 +104,9 @@ pub struct KnotPrimaryOpts {
     /// The only address allowed to transfer the zone (Knot's `acl`):
     /// default `127.0.0.1`.
     pub transfer_from: String,
+    /// With a key: transfers are allowed only signed with it and its
+    /// NOTIFYs are signed with it.
+    pub key: Option<TsigKeyConf>,
 }
 
 impl KnotPrimaryOpts {
@@ -114,6 +117,7 @@ impl KnotPrimaryOpts {
             journal: true,
             notify_port: None,
             transfer_from: "127.0.0.1".into(),
+            key: None,
         }
     }
 }
@@ -189,12 +193,23 @@ impl KnotPrimary {
             "database:\n    storage: {d}/db\ncontrol:\n    listen: {d}/run/knot.sock\n\
              log:\n  - target: {d}/knot.log\n    any: info"
         );
+        let key_line = match &self.opts.key {
+            Some(k) => {
+                let _ = writeln!(
+                    c,
+                    "key:\n  - id: {}\n    algorithm: {}\n    secret: {}",
+                    k.name, k.algorithm, k.secret
+                );
+                format!("    key: {}\n", k.name)
+            }
+            None => String::new(),
+        };
         if let Some(p) = self.opts.notify_port {
-            let _ = writeln!(c, "remote:\n  - id: secondary\n    address: 127.0.0.1@{p}");
+            let _ = writeln!(c, "remote:\n  - id: secondary\n    address: 127.0.0.1@{p}\n{key_line}");
         }
         let _ = writeln!(
             c,
-            "acl:\n  - id: local_transfer\n    address: {}\n    action: transfer\n\
+            "acl:\n  - id: local_transfer\n    address: {}\n{key_line}    action: transfer\n\
              template:\n  - id: default\n    zonefile-sync: -1\n    zonefile-load: whole\n\
              \x20   journal-content: {}\n    serial-policy: increment\n    semantic-checks: off\nzone:",
             self.opts.transfer_from,
