@@ -9,5 +9,6 @@ pub mod slots;
 pub mod stats;
 pub mod status;
 mod table;
+pub mod out;
 pub mod transfer;
 mod version;

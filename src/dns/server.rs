@@ -125,6 +125,9 @@ pub struct Server {
     store: Store,
     opts: ServerOptions,
     notify: arc_swap::ArcSwap<super::notify::NotifyTable>,
+    /// Transfers out: rules, limits, counters (the TCP listener streams
+    /// them, the UDP path answers IXFR from it).
+    pub xfr_out: Arc<crate::axfr::out::Service>,
     pub counters: Counters,
     pub events: Events,
 }
@@ -141,6 +144,7 @@ impl Server {
             store,
             opts,
             notify: Default::default(),
+            xfr_out: Default::default(),
             counters: Counters::default(),
             events: Events::default(),
         }
@@ -148,6 +152,11 @@ impl Server {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The EDNS payload size advertised in responses.
+    pub fn udp_payload(&self) -> u16 {
+        self.opts.udp_payload
     }
 
     /// Replaces the NOTIFY rules (secondary zones and the engine).
