@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use pharos::config::{AddressFamily, Config, ConfigErrors, TimerLimits, ZoneSource};
+use pharos::config::{AddressFamily, Config, ConfigErrors, TimerLimits, TransferConfig, TransferOut, ZoneSource};
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -50,6 +50,8 @@ fn example_config_round_trips() {
     assert!(c.tsig_keys.is_empty());
     // The [secondary] table in the example spells out the defaults.
     assert_eq!(c.secondary, TimerLimits::default());
+    assert_eq!(c.zones[0].out, TransferOut::default());
+    assert_eq!(c.transfer, TransferConfig::default());
 
     let b = &c.bgp;
     assert!(!b.enabled, "BGP must be off in the example");
@@ -112,6 +114,20 @@ fn example_config_commented_keys_are_valid() {
     assert_eq!(c.tsig_keys.len(), 1);
     assert_eq!(c.zones.len(), 2);
     assert!(c.zones[1].source.is_secondary());
+    let out = &c.zones[0].out;
+    assert_eq!(out.allow_transfer.len(), 2);
+    assert_eq!(out.tsig_key.as_deref(), Some("xfr-key"));
+    assert_eq!(out.notify, vec![addr("10.8.0.11:53"), addr("10.8.0.12:5353")]);
+    assert_eq!(out.notify_source, Some(IpAddr::from([10, 8, 0, 1])));
+    // The commented values are the defaults.
+    assert_eq!(
+        (out.history_depth, out.history_bytes),
+        (
+            TransferOut::default().history_depth,
+            TransferOut::default().history_bytes
+        )
+    );
+    assert_eq!(c.transfer, TransferConfig::default());
     assert_eq!(c.identity.listen, vec![addr("127.0.0.1:8080")]);
     assert_eq!(c.bgp.peers[0].password.as_deref(), Some("secret"));
 }

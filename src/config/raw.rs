@@ -33,6 +33,8 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub secondary: RawTimerLimits,
     #[serde(default)]
+    pub transfer: RawTransfer,
+    #[serde(default)]
     pub bgp: RawBgp,
     #[serde(default)]
     pub health: RawHealth,
@@ -123,6 +125,22 @@ pub(crate) struct RawZone {
     pub max_zone_records: Option<i64>,
     pub max_zone_bytes: Option<RawSize>,
     pub transfer_timeout: Option<String>,
+    // Transfers out ("Transfers out" in CONFIG.md).
+    pub allow_transfer: Option<Vec<String>>,
+    pub transfer_tsig_key: Option<String>,
+    pub notify: Option<Vec<String>>,
+    pub notify_source: Option<String>,
+    pub ixfr_history_depth: Option<i64>,
+    pub ixfr_history_bytes: Option<RawSize>,
+}
+
+/// `[transfer]`: node-wide limits of transfers out and NOTIFY out.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
+pub(crate) struct RawTransfer {
+    pub max_out: Option<i64>,
+    pub max_out_per_client: Option<i64>,
+    pub notify_rate: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -224,6 +242,7 @@ const TOP_LEVEL: &[&str] = &[
     "tsig-key",
     "zone",
     "secondary",
+    "transfer",
     "bgp",
     "health",
     "mgmt",
@@ -270,6 +289,7 @@ impl<'a> Document<'a> {
                 }
                 "dns" => raw.dns = cx.table(value, "dns", &[]),
                 "secondary" => raw.secondary = cx.table(value, "secondary", &[]),
+                "transfer" => raw.transfer = cx.table(value, "transfer", &[]),
                 "health" => raw.health = cx.table(value, "health", &[]),
                 "mgmt" => raw.mgmt = cx.table(value, "mgmt", &[]),
                 "identity" => raw.identity = cx.table(value, "identity", &[]),

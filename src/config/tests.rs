@@ -7,20 +7,20 @@ use std::time::Duration;
 
 use super::*;
 
-const MINIMAL: &str = "[node]\nid = \"t\"\n[dns]\nlisten = [\"127.0.0.1:5353\"]\n";
+pub(super) const MINIMAL: &str = "[node]\nid = \"t\"\n[dns]\nlisten = [\"127.0.0.1:5353\"]\n";
 
-fn parse(text: &str) -> Result<Config, ConfigErrors> {
+pub(super) fn parse(text: &str) -> Result<Config, ConfigErrors> {
     Config::from_str(text, Path::new("/etc/pharos"), Path::new("/etc/pharos/pharos.toml"))
 }
 
-fn ok(text: &str) -> Config {
+pub(super) fn ok(text: &str) -> Config {
     match parse(text) {
         Ok(c) => c,
         Err(e) => panic!("expected a valid config, got:\n{e}"),
     }
 }
 
-fn errors(text: &str) -> Vec<ConfigError> {
+pub(super) fn errors(text: &str) -> Vec<ConfigError> {
     match parse(text) {
         Ok(_) => panic!("expected errors for:\n{text}"),
         Err(e) => e.errors,
@@ -29,14 +29,14 @@ fn errors(text: &str) -> Vec<ConfigError> {
 
 /// Asserts an error at exactly `key` whose message contains `fragment`.
 #[track_caller]
-fn assert_error(errs: &[ConfigError], key: &str, fragment: &str) {
+pub(super) fn assert_error(errs: &[ConfigError], key: &str, fragment: &str) {
     assert!(
         errs.iter().any(|e| e.key == key && e.message.contains(fragment)),
         "no error at {key} containing {fragment:?}; got:\n{errs:#?}"
     );
 }
 
-fn with(extra: &str) -> String {
+pub(super) fn with(extra: &str) -> String {
     format!("{MINIMAL}{extra}")
 }
 

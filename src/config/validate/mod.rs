@@ -4,6 +4,7 @@
 //! reported together.
 
 mod bgp;
+mod transfer;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -35,6 +36,7 @@ pub(super) fn validate(raw: &RawConfig, failed: &Failed, base: &Path, errors: &m
         false,
     );
     let zones = c.zones(raw, &key_names, &secondary);
+    let transfer = c.transfer_config(raw);
     let bgp = c.bgp(&raw.bgp);
     let health = c.health(raw, &node.data_dir);
     let mgmt = MgmtConfig {
@@ -55,7 +57,7 @@ pub(super) fn validate(raw: &RawConfig, failed: &Failed, base: &Path, errors: &m
         tsig_keys,
         zones,
         secondary,
-        transfer: Default::default(),
+        transfer,
         bgp,
         health,
         mgmt,
@@ -435,12 +437,13 @@ impl Check<'_> {
                     None
                 }
             };
+            let out = self.transfer_out(&p, z, key_names);
             if let (Some(name), Some(source)) = (name, source) {
                 zones.push(Arc::new(ZoneConfig {
                     name,
                     source,
                     template: None,
-                    out: Default::default(),
+                    out,
                 }));
             }
         }
