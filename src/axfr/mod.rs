@@ -4,11 +4,11 @@
 
 pub mod client;
 pub mod engine;
+pub mod out;
 pub mod refresh;
 pub mod slots;
 pub mod stats;
 pub mod status;
 mod table;
-pub mod out;
 pub mod transfer;
 mod version;

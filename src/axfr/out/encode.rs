@@ -68,7 +68,8 @@ impl Encoder {
     /// An encoder answering `req` whose messages stay within `limit`
     /// octets; the first message carries the question.
     pub fn new(req: &XfrRequest<'_>, limit: usize) -> Encoder {
-        let flags: u16 = 0x8000 | 0x0400 | (req.flags & 0x0100);
+        // No AA: Knot sets none on transfer answers.
+        let flags: u16 = 0x8000 | (req.flags & 0x0100);
         let mut header = [0u8; 4];
         header[..2].copy_from_slice(&req.id.to_be_bytes());
         header[2..].copy_from_slice(&flags.to_be_bytes());

@@ -188,6 +188,9 @@ pub enum Refusal {
     BadTime,
     /// The TSIG record is malformed: FORMERR.
     BadTsig,
+    /// An IXFR without the client's SOA in the authority section: FORMERR
+    /// (as Knot).
+    NoSoa,
     /// `max-out` transfers are running: REFUSED.
     MaxOut,
     /// `max-out-per-client` transfers to that address are running: REFUSED.
@@ -195,7 +198,7 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    pub const ALL: [Refusal; 10] = [
+    pub const ALL: [Refusal; 11] = [
         Refusal::NotAllowed,
         Refusal::NotServed,
         Refusal::NotLoaded,
@@ -204,6 +207,7 @@ impl Refusal {
         Refusal::BadSig,
         Refusal::BadTime,
         Refusal::BadTsig,
+        Refusal::NoSoa,
         Refusal::MaxOut,
         Refusal::MaxOutPerClient,
     ];
@@ -219,6 +223,7 @@ impl Refusal {
             Refusal::BadSig => "tsig-badsig",
             Refusal::BadTime => "tsig-badtime",
             Refusal::BadTsig => "tsig-malformed",
+            Refusal::NoSoa => "ixfr-without-soa",
             Refusal::MaxOut => "max-out",
             Refusal::MaxOutPerClient => "max-out-per-client",
         }
@@ -235,6 +240,7 @@ impl Refusal {
             Refusal::BadSig => "TSIG BADSIG",
             Refusal::BadTime => "TSIG BADTIME",
             Refusal::BadTsig => "malformed TSIG",
+            Refusal::NoSoa => "IXFR without SOA in the authority section",
             Refusal::MaxOut => "max-out transfers running",
             Refusal::MaxOutPerClient => "max-out-per-client transfers running for this client",
         }
@@ -244,7 +250,7 @@ impl Refusal {
         match self {
             Refusal::NotAllowed | Refusal::MaxOut | Refusal::MaxOutPerClient => rcode::REFUSED,
             Refusal::NotLoaded => rcode::SERVFAIL,
-            Refusal::BadTsig => rcode::FORMERR,
+            Refusal::BadTsig | Refusal::NoSoa => rcode::FORMERR,
             _ => rcode::NOTAUTH,
         }
     }
@@ -289,7 +295,13 @@ pub struct Accepted {
 /// Decides on a parsed request from `peer` at Unix time `now`, against
 /// the rules in `table` and the zones in `set`. Limits are checked by the
 /// caller after this (they take a slot).
-pub fn decide(req: &XfrRequest<'_>, peer: Option<IpAddr>, table: &OutTable, set: &ZoneSet, now: u64) -> Result<Accepted, Refused> {
+pub fn decide(
+    req: &XfrRequest<'_>,
+    peer: Option<IpAddr>,
+    table: &OutTable,
+    set: &ZoneSet,
+    now: u64,
+) -> Result<Accepted, Refused> {
     let zone = || name::to_text(&req.apex);
     let mut signer = None;
     if req.signed {
@@ -362,6 +374,9 @@ pub fn decide(req: &XfrRequest<'_>, peer: Option<IpAddr>, table: &OutTable, set:
                 ));
             }
         }
+    }
+    if req.is_ixfr() && req.client_serial.is_none() {
+        return Err(signed_refusal(Refusal::NoSoa, format!("zone {}", zone())));
     }
     if served.answerable().is_none() {
         return Err(signed_refusal(Refusal::NotLoaded, format!("zone {}", zone())));

@@ -122,11 +122,17 @@ impl Stats {
     }
 
     pub fn bytes(&self, kind: Kind, ok: bool) -> u64 {
-        self.series[kind.index()][usize::from(!ok)].bytes.load(Ordering::Relaxed)
+        self.series[kind.index()][usize::from(!ok)]
+            .bytes
+            .load(Ordering::Relaxed)
     }
 
     pub fn duration_sum(&self, kind: Kind, ok: bool) -> Duration {
-        Duration::from_micros(self.series[kind.index()][usize::from(!ok)].micros.load(Ordering::Relaxed))
+        Duration::from_micros(
+            self.series[kind.index()][usize::from(!ok)]
+                .micros
+                .load(Ordering::Relaxed),
+        )
     }
 
     /// `(upper bound in seconds, count)` pairs, not cumulative, last `+Inf`.
@@ -145,6 +151,9 @@ impl Stats {
     /// The last transfers of a zone, oldest first.
     pub fn recent(&self, apex: &[u8]) -> Vec<Recent> {
         let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
-        recent.get(apex).map(|l| l.iter().cloned().collect()).unwrap_or_default()
+        recent
+            .get(apex)
+            .map(|l| l.iter().cloned().collect())
+            .unwrap_or_default()
     }
 }

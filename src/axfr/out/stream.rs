@@ -17,10 +17,10 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tracing::{debug, info, warn};
 
-use super::encode::{self, Axfr, Encoder, MAX_MESSAGE, TSIG_ROOM};
-use super::request::{self, Accepted, Refusal, Refused, RefusalTsig, XfrRequest};
-use super::stats::{Kind, Recent};
 use super::Service;
+use super::encode::{self, Axfr, Encoder, MAX_MESSAGE, TSIG_ROOM};
+use super::request::{self, Accepted, Refusal, RefusalTsig, Refused, XfrRequest};
+use super::stats::{Kind, Recent};
 use crate::tsig::{self, ResponseSigner};
 use crate::zone::{Store, Zone, name};
 
@@ -99,7 +99,11 @@ pub async fn serve<W: AsyncWrite + Unpin>(
         },
         took,
     );
-    if ok { Ok(()) } else { Err(io::Error::other("transfer out failed")) }
+    if ok {
+        Ok(())
+    } else {
+        Err(io::Error::other("transfer out failed"))
+    }
 }
 
 /// Counts, logs (summarised) and answers a refusal.
