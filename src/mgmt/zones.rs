@@ -111,6 +111,9 @@ pub struct ZoneView {
     /// after the config's clamps.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timers: Option<Timers>,
+    /// The last transfers out of this zone (at most 16), oldest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub transfers_out: Vec<crate::axfr::out::stats::Recent>,
 }
 
 /// A zone's last transfer that gave a new version.
@@ -643,6 +646,7 @@ impl ZoneManager {
             expired,
             persist_error: status.persist_error,
             timers: None,
+            transfers_out: self.inner.server.xfr_out.stats.recent(&m.apex),
         };
         match &m.config.source {
             ZoneSource::File(path) => v.file = Some(path.display().to_string()),
@@ -799,6 +803,7 @@ fn broken_view(name: &str, entry: &ApiZone, why: &str) -> ZoneView {
         expired: false,
         persist_error: None,
         timers: None,
+        transfers_out: Vec::new(),
     }
 }
 

@@ -51,6 +51,7 @@ impl Kind {
 
 /// One transfer out, as `GET /zones/{name}` shows it.
 #[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct Recent {
     pub kind: Kind,
     pub client: IpAddr,
