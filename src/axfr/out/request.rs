@@ -47,6 +47,9 @@ pub struct XfrRequest<'a> {
     pub edns: Option<u16>,
     /// The request carries a TSIG record.
     pub signed: bool,
+    /// The time signed of that record, if readable (for logs and tests;
+    /// verification reads the record itself).
+    pub tsig_time: Option<u64>,
 }
 
 impl XfrRequest<'_> {
@@ -100,6 +103,7 @@ pub fn parse(msg: &[u8]) -> Result<XfrRequest<'_>, NotXfr> {
     let mut client_serial = None;
     let mut edns = None;
     let mut signed = false;
+    let mut tsig_time = None;
     let total = an as usize + ns as usize + ar as usize;
     for i in 0..total {
         pos = skip_name(msg, pos).ok_or(NotXfr::Malformed)?;
@@ -133,6 +137,10 @@ pub fn parse(msg: &[u8]) -> Result<XfrRequest<'_>, NotXfr> {
                 return Err(NotXfr::Malformed);
             }
             signed = true;
+            let rd = &msg[rd_start..pos];
+            tsig_time = crate::zone::build::skip_name(rd)
+                .and_then(|a| rd.get(a..a + 6))
+                .map(|t| t.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)));
         }
     }
     if pos != msg.len() {
@@ -148,6 +156,7 @@ pub fn parse(msg: &[u8]) -> Result<XfrRequest<'_>, NotXfr> {
         client_serial,
         edns,
         signed,
+        tsig_time,
     })
 }
 
