@@ -29,7 +29,7 @@ impl Server {
         let refused_log = &self.xfr_out.refused_log;
         if q.qtype == rtype::AXFR && transport == Transport::Udp {
             refused_log.record(peer.map(|p| p.ip()), "AXFR over UDP", || {
-                format!("zone {}", crate::zone::name::to_text(q.lower()))
+                format!("AXFR {} over udp", crate::zone::name::to_text(q.lower()))
             });
             return rcode::NOTIMP;
         }
@@ -44,7 +44,10 @@ impl Server {
             Ok(a) => a,
             Err(refused) => {
                 self.xfr_out.stats.refused(refused.reason);
-                refused_log.record(peer.map(|p| p.ip()), refused.reason.text(), || refused.detail.clone());
+                let over = if transport == Transport::Udp { "udp" } else { "tcp" };
+                refused_log.record(peer.map(|p| p.ip()), refused.reason.text(), || {
+                    request::describe(&req, over, &refused.detail)
+                });
                 if refused.reason == Refusal::NotAllowed {
                     extra.ede = Some(request::EDE_PROHIBITED);
                 }

@@ -290,7 +290,7 @@ pub enum RefusalTsig {
 pub struct Refused {
     pub reason: Refusal,
     pub tsig: RefusalTsig,
-    /// Detail for the log (key names, zone).
+    /// Detail for the log (key names), possibly empty.
     pub detail: String,
 }
 
@@ -331,7 +331,7 @@ pub fn decide(
                     TsigError::BadTime { .. } => Refusal::BadTime,
                     _ => Refusal::BadTsig,
                 };
-                let detail = format!("zone {}: {e}", zone());
+                let detail = e.to_string();
                 return Err(Refused {
                     reason,
                     tsig: RefusalTsig::Error(e),
@@ -346,7 +346,7 @@ pub fn decide(
         detail,
     };
     let Some(served) = set.get(&req.apex) else {
-        return Err(signed_refusal(Refusal::NotServed, format!("zone {}", zone())));
+        return Err(signed_refusal(Refusal::NotServed, String::new()));
     };
     let acl = table.zones.get(req.apex.as_slice());
     let allowed = match (acl, peer) {
@@ -354,15 +354,14 @@ pub fn decide(
         _ => false,
     };
     let Some(acl) = acl.filter(|_| allowed) else {
-        return Err(signed_refusal(Refusal::NotAllowed, format!("zone {}", zone())));
+        return Err(signed_refusal(Refusal::NotAllowed, String::new()));
     };
     if let Some(key) = &acl.key {
         match &signer {
             Some(s) if s.key.name == key.name => {}
             Some(s) => {
                 let detail = format!(
-                    "zone {}: signed with key {} but the zone uses {}",
-                    zone(),
+                    "signed with key {} but the zone uses {}",
                     s.key.name_text(),
                     key.name_text()
                 );
@@ -379,21 +378,33 @@ pub fn decide(
             None => {
                 return Err(signed_refusal(
                     Refusal::Unsigned,
-                    format!("zone {} requires key {}", zone(), key.name_text()),
+                    format!("the zone requires key {}", key.name_text()),
                 ));
             }
         }
     }
     if req.is_ixfr() && req.client_serial.is_none() {
-        return Err(signed_refusal(Refusal::NoSoa, format!("zone {}", zone())));
+        return Err(signed_refusal(Refusal::NoSoa, String::new()));
     }
     if served.answerable().is_none() {
-        return Err(signed_refusal(Refusal::NotLoaded, format!("zone {}", zone())));
+        return Err(signed_refusal(Refusal::NotLoaded, String::new()));
     }
     Ok(Accepted {
         signer,
         acl: acl.clone(),
     })
+}
+
+/// The request and the refusal's detail as a log line's detail:
+/// `AXFR example.test. over tcp: signed with key ...`.
+pub fn describe(req: &XfrRequest<'_>, transport: &str, detail: &str) -> String {
+    let ty = if req.is_ixfr() { "IXFR" } else { "AXFR" };
+    let mut s = format!("{ty} {} over {transport}", name::to_text(&req.apex));
+    if !detail.is_empty() {
+        s.push_str(": ");
+        s.push_str(detail);
+    }
+    s
 }
 
 /// The header and question of an answer to `req`, RCODE `rc`: QR, AA when

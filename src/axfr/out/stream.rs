@@ -53,7 +53,7 @@ pub async fn serve<W: AsyncWrite + Unpin>(
             let refused = Refused {
                 reason,
                 tsig: accepted.signer.clone().map_or(RefusalTsig::None, RefusalTsig::Sign),
-                detail: format!("zone {}", name::to_text(&req.apex)),
+                detail: String::new(),
             };
             return refuse(service, req, &refused, peer, payload, idle, wr).await;
         }
@@ -62,7 +62,7 @@ pub async fn serve<W: AsyncWrite + Unpin>(
         let refused = Refused {
             reason: Refusal::NotLoaded,
             tsig: accepted.signer.clone().map_or(RefusalTsig::None, RefusalTsig::Sign),
-            detail: format!("zone {}", name::to_text(&req.apex)),
+            detail: String::new(),
         };
         return refuse(service, req, &refused, peer, payload, idle, wr).await;
     };
@@ -117,9 +117,9 @@ async fn refuse<W: AsyncWrite + Unpin>(
     wr: &mut W,
 ) -> io::Result<()> {
     service.stats.refused(refused.reason);
-    service
-        .refused_log
-        .record(Some(peer.ip()), refused.reason.text(), || refused.detail.clone());
+    service.refused_log.record(Some(peer.ip()), refused.reason.text(), || {
+        request::describe(req, "tcp", &refused.detail)
+    });
     let table = service.table_snapshot();
     let msg = request::refusal_message(req, refused, &table, payload, tsig::unix_now());
     let mut framed = Vec::with_capacity(msg.len() + 2);
