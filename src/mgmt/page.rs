@@ -320,6 +320,7 @@ mod tests {
             expired: false,
             persist_error: None,
             timers: None,
+            transfers_out: Vec::new(),
         }
     }
 
