@@ -699,43 +699,6 @@ impl ZoneManager {
         self.install_transfer_out(reg);
     }
 
-    /// Installs who may transfer each zone out (config and API zones, file
-    /// and secondary zones alike), from each zone's `allow-transfer` and
-    /// `transfer-tsig-key`.
-    fn install_transfer_out(&self, reg: &Registry) {
-        let mut zones = HashMap::new();
-        for m in reg.zones.values() {
-            let out = &m.config.out;
-            if out.allow_transfer.is_empty() {
-                continue;
-            }
-            let key = match &out.tsig_key {
-                Some(k) => match self.inner.keys.get(k) {
-                    Some(key) => Some(key.clone()),
-                    None => {
-                        // check-config refuses this; refuse every transfer
-                        // rather than send the zone unsigned.
-                        error!(zone = %m.config.name, key = %k, "transfer-tsig-key names no usable key: transfers out refused");
-                        continue;
-                    }
-                },
-                None => None,
-            };
-            zones.insert(
-                m.apex.clone().into_boxed_slice(),
-                crate::axfr::out::OutAcl {
-                    allow: out.allow_transfer.clone(),
-                    key,
-                },
-            );
-        }
-        self.inner.server.xfr_out.set_table(crate::axfr::out::OutTable {
-            zones,
-            keys: self.inner.wire_keys.clone(),
-            history_dir: Some(self.inner.engine.data_dir().to_path_buf()),
-        });
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {
         self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -806,6 +769,8 @@ fn broken_view(name: &str, entry: &ApiZone, why: &str) -> ZoneView {
         transfers_out: Vec::new(),
     }
 }
+
+mod transfer_out;
 
 #[cfg(test)]
 mod tests;
