@@ -11,6 +11,13 @@
 //!   not load answers SERVFAIL and is reported, as at start-up). The file
 //!   and its zone files are read within their bounds (`crate::files`): a
 //!   FIFO or a device is refused at once, never read or waited on;
+//! - a zone whose source did not change (same file, not newer; same
+//!   primaries, key and timers) but whose other settings did
+//!   (`allow-transfer`, `notify`, `notify-source`, ...) gets them in place:
+//!   no reload, no transfer;
+//! - zones added through the API are derived again from the new config
+//!   (their `[[template]]` may have changed), see
+//!   [`ZoneManager::reconfigure`];
 //! - `[bgp]`: sessions whose peer settings did not change stay up and get
 //!   the new announcements; peers removed get a Cease, new or changed ones
 //!   start (see [`crate::bgp::Speaker::reconfigure`]);
@@ -83,6 +90,7 @@ impl Reloader {
         info!(file = %self.path.display(), "SIGHUP: applying the configuration");
         self.needs_restart(&new);
         self.zones(&new, zones).await;
+        zones.reconfigure(&new).await;
         bgp(&self.running, &new, speaker, health).await;
         self.running = new;
         info!("SIGHUP: configuration applied");
@@ -149,6 +157,10 @@ impl Reloader {
                         ZoneSource::Secondary { .. } => false,
                     };
                     if !changed && !file_newer {
+                        continue;
+                    }
+                    if !file_newer && zones.update_settings(z.clone()) {
+                        info!(zone = %z.name, "SIGHUP: zone settings applied (no reload, no transfer)");
                         continue;
                     }
                     if let ZoneSource::File(p) = &z.source {

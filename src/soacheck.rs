@@ -87,7 +87,7 @@ pub fn run(zone: &str, servers: &[String], primary: Option<&str>, timeout: Durat
                 tokio::spawn(async move {
                     let started = Instant::now();
                     let result = match &addr {
-                        Ok(a) => client::query_soa(&apex, *a, None, t).await.map(|soa| soa.serial),
+                        Ok(a) => client::query_soa(&apex, *a, None, None, t).await.map(|soa| soa.serial),
                         Err(e) => Err(e.clone()),
                     };
                     let label = match addr {

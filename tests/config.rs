@@ -40,6 +40,7 @@ fn example_config_round_trips() {
     assert_eq!(c.dns.udp_workers, 0);
 
     assert_eq!(c.zones.len(), 1);
+    assert!(c.templates.is_empty());
     assert_eq!(c.zones[0].name, "example.com");
     match &c.zones[0].source {
         ZoneSource::File(p) => {
@@ -112,8 +113,13 @@ fn example_config_commented_keys_are_valid() {
         Err(e) => panic!("uncommented example does not load:\n{e}\n---\n{out}"),
     };
     assert_eq!(c.tsig_keys.len(), 1);
-    assert_eq!(c.zones.len(), 2);
+    assert_eq!(c.zones.len(), 3);
     assert!(c.zones[1].source.is_secondary());
+    assert_eq!(c.templates.len(), 1);
+    let customer = c.zone("customer.example").expect("the templated example zone");
+    assert_eq!(customer.template.as_deref(), Some("customers"));
+    assert!(customer.source.is_secondary());
+    assert_eq!(customer.out.notify.len(), 2);
     let out = &c.zones[0].out;
     assert_eq!(out.allow_transfer.len(), 2);
     assert_eq!(out.tsig_key.as_deref(), Some("xfr-key"));
@@ -208,4 +214,70 @@ fn check_config_binary_lists_every_error() {
         assert!(stderr.contains(&format!(": {key}: ")), "{key} missing:\n{stderr}");
     }
     assert!(stderr.contains(&path.display().to_string()), "{stderr}");
+}
+
+/// `pharos check-config` names every template problem with its key path
+/// and line: an unknown template (with the closest name), a duplicate
+/// name, a zone with both sources (one from the template), an unknown
+/// transfer-tsig-key, a notify target that notify-source cannot reach.
+#[test]
+fn check_config_names_template_problems() {
+    const TEMPLATES: &str = r#"[node]
+id = "t"
+
+[dns]
+listen = ["127.0.0.1:5353"]
+
+[[template]]
+name = "customers"
+primaries = ["198.51.100.7"]
+notify = ["10.8.0.11", "[2001:db8::11]:53"]
+
+[[template]]
+name = "customers"
+
+[[zone]]
+name = "a.example"
+template = "custmers"
+
+[[zone]]
+name = "b.example"
+template = "customers"
+file = "b.zone"
+
+[[zone]]
+name = "c.example"
+primaries = ["192.0.2.1"]
+transfer-tsig-key = "nokey"
+
+[[zone]]
+name = "d.example"
+template = "customers"
+notify-source = "10.8.0.1"
+"#;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("templates.toml");
+    std::fs::write(&path, TEMPLATES).expect("write config");
+    let out = Command::new(env!("CARGO_BIN_EXE_pharos"))
+        .arg("check-config")
+        .arg(&path)
+        .output()
+        .expect("run pharos");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr:\n{stderr}");
+    let file = path.display().to_string();
+    for want in [
+        format!("{file}:13:8: template[1].name: duplicate template name \"customers\" (also template[0])"),
+        format!("{file}:17:12: zone[0].template: no [[template]] named \"custmers\" (did you mean \"customers\"?)"),
+        format!(
+            "{file}:19:1: zone[1]: set either `file` or `primaries`, not both (it has `file` and `primaries` from template \"customers\")"
+        ),
+        format!("{file}:27:21: zone[2].transfer-tsig-key: no [[tsig-key]] named \"nokey\""),
+        format!(
+            "{file}:10:24: template[0].notify[1]: IPv6 address [2001:db8::11]:53 cannot be reached from notify-source 10.8.0.1 (IPv4) (in zone[3], which takes it from template[0])"
+        ),
+    ] {
+        assert!(stderr.contains(&want), "missing {want:?} in:\n{stderr}");
+    }
+    assert!(stderr.contains("5 errors"), "{stderr}");
 }

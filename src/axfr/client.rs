@@ -3,11 +3,11 @@
 //! [`super::transfer::Interpreter`]; every wait has a deadline.
 
 use std::hash::BuildHasher;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::net::{TcpSocket, TcpStream, UdpSocket};
 
 use super::refresh::{SoaTimers, TransferKind};
 use super::transfer::{Bound, Interpreter, Outcome, TransferError, soa_timers};
@@ -63,16 +63,23 @@ pub fn random_id() -> u16 {
     std::collections::hash_map::RandomState::new().hash_one(std::process::id()) as u16
 }
 
-/// Asks `primary` for the SOA of `apex` (wire name), signed with `key` if
-/// given (and then the answer must verify).
-pub async fn query_soa(apex: &[u8], primary: SocketAddr, key: Option<&Key>, t: Timeouts) -> Result<SoaTimers, String> {
+/// Asks `primary` for the SOA of `apex` (wire name), from `source` if
+/// given (`notify-source`), signed with `key` if given (and then the answer
+/// must verify).
+pub async fn query_soa(
+    apex: &[u8],
+    primary: SocketAddr,
+    source: Option<IpAddr>,
+    key: Option<&Key>,
+    t: Timeouts,
+) -> Result<SoaTimers, String> {
     let id = random_id();
     let mut query = wire::build_query(id, apex, rtype::SOA, None);
     let mac = key.map(|k| tsig::sign_request(&mut query, k, tsig::unix_now(), tsig::DEFAULT_FUDGE));
-    let bind: SocketAddr = if primary.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }
-        .parse()
-        .map_err(|_| "bind")?;
-    let sock = UdpSocket::bind(bind).await.map_err(|e| format!("UDP socket: {e}"))?;
+    let bind = SocketAddr::new(local_ip(primary, source), 0);
+    let sock = UdpSocket::bind(bind)
+        .await
+        .map_err(|e| format!("UDP socket from {}: {e}", bind.ip()))?;
     sock.connect(primary).await.map_err(|e| format!("UDP connect: {e}"))?;
     sock.send(&query).await.map_err(|e| format!("UDP send: {e}"))?;
     // No EDNS in the query: a UDP answer is at most 512 octets (a little
@@ -92,7 +99,7 @@ pub async fn query_soa(apex: &[u8], primary: SocketAddr, key: Option<&Key>, t: T
     };
     let h = wire::header(&reply).map_err(|e| e.to_string())?;
     let reply = if h.tc {
-        soa_over_tcp(&query, primary, t).await?
+        soa_over_tcp(&query, primary, source, t).await?
     } else {
         reply
     };
@@ -104,8 +111,13 @@ pub async fn query_soa(apex: &[u8], primary: SocketAddr, key: Option<&Key>, t: T
     soa_from_answer(apex, &reply)
 }
 
-async fn soa_over_tcp(query: &[u8], primary: SocketAddr, t: Timeouts) -> Result<Vec<u8>, String> {
-    let mut s = connect(primary, t).await.map_err(|e| e.to_string())?;
+async fn soa_over_tcp(
+    query: &[u8],
+    primary: SocketAddr,
+    source: Option<IpAddr>,
+    t: Timeouts,
+) -> Result<Vec<u8>, String> {
+    let mut s = connect(primary, source, t).await.map_err(|e| e.to_string())?;
     send_framed(&mut s, query).await.map_err(|e| format!("TCP send: {e}"))?;
     read_framed(&mut s, t.message).await.map_err(|e| e.to_string())
 }
@@ -130,8 +142,33 @@ fn soa_from_answer(apex: &[u8], reply: &[u8]) -> Result<SoaTimers, String> {
     found.ok_or_else(|| "SOA answer without the zone's SOA".to_string())
 }
 
-async fn connect(primary: SocketAddr, t: Timeouts) -> Result<TcpStream, TransferError> {
-    match tokio::time::timeout(t.message, TcpStream::connect(primary)).await {
+/// The address to send from: `source`, else the unspecified address of
+/// the primary's family (the kernel picks).
+fn local_ip(primary: SocketAddr, source: Option<IpAddr>) -> IpAddr {
+    source.unwrap_or(if primary.is_ipv4() {
+        IpAddr::from([0u8; 4])
+    } else {
+        IpAddr::from([0u16; 8])
+    })
+}
+
+/// A TCP connection to `primary`, from `source` if given.
+async fn connect(primary: SocketAddr, source: Option<IpAddr>, t: Timeouts) -> Result<TcpStream, TransferError> {
+    let connecting = async {
+        let Some(src) = source else {
+            return TcpStream::connect(primary).await;
+        };
+        let socket = if src.is_ipv4() {
+            TcpSocket::new_v4()
+        } else {
+            TcpSocket::new_v6()
+        }?;
+        socket
+            .bind(SocketAddr::new(src, 0))
+            .map_err(|e| std::io::Error::new(e.kind(), format!("bind to {src}: {e}")))?;
+        socket.connect(primary).await
+    };
+    match tokio::time::timeout(t.message, connecting).await {
         Ok(Ok(s)) => {
             let _ = s.set_nodelay(true);
             Ok(s)
@@ -176,11 +213,12 @@ fn too_slow(limit: Duration) -> TransferError {
     )
 }
 
-/// Transfers `apex` from `primary`. For IXFR, `held_soa` is the SOA rdata
-/// of the version held. Returns the interpreted stream; nothing is applied.
+/// Transfers `apex` from `primary` (from the source address given, if
+/// any). For IXFR, `held_soa` is the SOA rdata of the version held.
+/// Returns the interpreted stream; nothing is applied.
 pub async fn transfer(
     apex: &[u8],
-    primary: SocketAddr,
+    (primary, source): (SocketAddr, Option<IpAddr>),
     kind: TransferKind,
     held_soa: Option<&[u8]>,
     key: Option<&Key>,
@@ -198,7 +236,7 @@ pub async fn transfer(
         let mac = tsig::sign_request(&mut query, k, tsig::unix_now(), tsig::DEFAULT_FUDGE);
         ResponseVerifier::new(k, &mac)
     });
-    let mut s = connect(primary, t).await?;
+    let mut s = connect(primary, source, t).await?;
     send_framed(&mut s, &query)
         .await
         .map_err(|e| TransferError::Malformed(format!("TCP send: {e}")))?;

@@ -57,6 +57,9 @@ pub struct SecondaryZone {
     pub key: Option<Arc<crate::tsig::Key>>,
     /// The primary the version on disk came from, if known.
     pub held_primary: Option<String>,
+    /// `notify-source`: SOA queries and transfers go from this address
+    /// (else the kernel picks one).
+    pub source: Option<std::net::IpAddr>,
 }
 
 /// What start-up found on disk for a secondary zone: the version it
@@ -200,6 +203,7 @@ impl Engine {
             apex: apex.clone(),
             primaries: zone.primaries.into(),
             key: zone.key,
+            source: zone.source,
         };
         let key = table.insert(link, machine, status);
         if expire_at.is_some_and(|at| at <= now)
@@ -262,6 +266,17 @@ impl Engine {
         };
         self.inner.send(key, Event::Refresh);
         true
+    }
+
+    /// Sets the address the zone's SOA queries and transfers go from
+    /// (`notify-source`, changed by a reload); the next query uses it.
+    /// False if the zone is not here.
+    pub fn set_source(&self, apex: &[u8], source: Option<std::net::IpAddr>) -> bool {
+        let mut table = self.inner.table();
+        let Some(key) = table.key_of(apex) else {
+            return false;
+        };
+        table.get_mut(key).map(|slot| slot.zone.source = source).is_some()
     }
 
     pub fn is_secondary(&self, apex: &[u8]) -> bool {
@@ -468,13 +483,14 @@ impl Inner {
         };
         let apex = slot.zone.apex.clone();
         let tsig = slot.zone.key.clone();
+        let source = slot.zone.source;
         let priority = priority_of(slot);
         let inner = self.clone();
         tokio::spawn(async move {
             // Thousands of zones may wait here at once: the query's own
             // state is allocated only once it may run.
             let _permit = inner.limits.soa_queries.acquire(addr.ip(), priority).await;
-            let result = Box::pin(client::query_soa(&apex, addr, tsig.as_deref(), inner.timeouts))
+            let result = Box::pin(client::query_soa(&apex, addr, source, tsig.as_deref(), inner.timeouts))
                 .await
                 .map_err(|e| format!("{addr}: {e}"));
             if let Err(e) = &result {
@@ -490,6 +506,7 @@ impl Inner {
         };
         let apex = slot.zone.apex.clone();
         let tsig = slot.zone.key.clone();
+        let source = slot.zone.source;
         let limits = *slot.machine.limits();
         let life = slot.life.clone();
         let inner = self.clone();
@@ -498,7 +515,8 @@ impl Inner {
         tokio::spawn(async move {
             // As for SOA queries: a waiting transfer is small.
             let permit = inner.limits.transfers.acquire(addr.ip(), priority).await;
-            let result = Box::pin(inner.run_transfer(key, &apex, addr, kind, current, tsig, limits, &life)).await;
+            let result =
+                Box::pin(inner.run_transfer(key, &apex, (addr, source), kind, current, tsig, limits, &life)).await;
             drop(permit);
             inner.send(key, Event::TransferResult { primary, kind, result });
         });
@@ -511,7 +529,7 @@ impl Inner {
         &self,
         key: Key,
         apex: &[u8],
-        addr: SocketAddr,
+        (addr, source): (SocketAddr, Option<std::net::IpAddr>),
         kind: TransferKind,
         current: Option<Arc<Zone>>,
         tsig: Option<Arc<crate::tsig::Key>>,
@@ -532,7 +550,16 @@ impl Inner {
             max_records: limits.max_zone_records,
             max_bytes: limits.max_zone_bytes,
         };
-        let received = client::transfer(apex, addr, kind, held_soa.as_deref(), tsig.as_deref(), timeouts, bounds).await;
+        let received = client::transfer(
+            apex,
+            (addr, source),
+            kind,
+            held_soa.as_deref(),
+            tsig.as_deref(),
+            timeouts,
+            bounds,
+        )
+        .await;
         let result = match received {
             Ok((outcome, stats)) => {
                 let held = current.clone();

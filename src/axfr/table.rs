@@ -56,6 +56,8 @@ pub(super) struct Link {
     pub(super) apex: Box<[u8]>,
     pub(super) primaries: Box<[SocketAddr]>,
     pub(super) key: Option<Arc<crate::tsig::Key>>,
+    /// `notify-source`: the address SOA queries and transfers go from.
+    pub(super) source: Option<std::net::IpAddr>,
 }
 
 impl Table {

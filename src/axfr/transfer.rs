@@ -367,8 +367,8 @@ fn pos(n: u32) -> SourcePos {
 /// Serial and timers of SOA rdata.
 pub fn soa_timers(rdata: &[u8]) -> Result<SoaTimers, TransferError> {
     let bad = || TransferError::Malformed("malformed SOA rdata".into());
-    let a = crate::zone::build::skip_name(rdata).ok_or_else(bad)?;
-    let b = crate::zone::build::skip_name(rdata.get(a..).ok_or_else(bad)?).ok_or_else(bad)?;
+    let a = crate::zone::name::skip_name(rdata).ok_or_else(bad)?;
+    let b = crate::zone::name::skip_name(rdata.get(a..).ok_or_else(bad)?).ok_or_else(bad)?;
     let f = rdata.get(a + b..a + b + 20).ok_or_else(bad)?;
     let u = |i: usize| u32::from_be_bytes([f[i], f[i + 1], f[i + 2], f[i + 3]]);
     Ok(SoaTimers {

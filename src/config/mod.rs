@@ -48,6 +48,10 @@ pub struct Config {
     pub tsig_keys: Vec<TsigKey>,
     /// `[[zone]]`, in file order; names are unique.
     pub zones: Vec<Arc<ZoneConfig>>,
+    /// `[[template]]`, in file order; names are unique. Config zones are
+    /// already merged with theirs; zones added through the API take theirs
+    /// through [`Config::derive_zone`].
+    pub templates: Vec<Template>,
     /// `[secondary]`: the SOA timer clamps for secondary zones that do not
     /// set their own (also used for zones added at runtime).
     pub secondary: TimerLimits,
@@ -206,6 +210,27 @@ pub struct ZoneConfig {
     /// Transfers out, NOTIFY out and the IXFR history (file and secondary
     /// zones alike).
     pub out: TransferOut,
+}
+
+/// `[[template]]`: settings zones share (any key of a `[[zone]]`).
+#[derive(Debug, Clone)]
+pub struct Template {
+    /// Its `name`, as zones give it in `template`.
+    pub name: String,
+    /// Its keys, merged into each zone that names it.
+    raw: raw::RawZone,
+    /// The config file's directory (resolves a `file` it sets).
+    base: PathBuf,
+}
+
+/// The keys of a zone defined outside the file (`POST /zones`): checked
+/// by [`Config::derive_zone`] as a `[[zone]]` with these keys would be.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ZoneSpec {
+    pub name: String,
+    pub template: Option<String>,
+    pub primaries: Option<Vec<String>>,
+    pub tsig_key: Option<String>,
 }
 
 /// Transfers out of one zone (`[[zone]]` keys, or its template's): who may
@@ -659,6 +684,19 @@ impl Config {
     pub fn tsig_key(&self, name: &str) -> Option<&TsigKey> {
         let name = name.strip_suffix('.').unwrap_or(name);
         self.tsig_keys.iter().find(|k| k.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The settings of a zone defined outside the file (the management
+    /// API): its own keys over those of the template it names, validated
+    /// as a `[[zone]]` is. Errors name the key (`primaries[0]`) or the
+    /// template's key (`template "customers".notify[1]`).
+    pub fn derive_zone(&self, spec: &ZoneSpec) -> Result<ZoneConfig, Vec<ConfigError>> {
+        validate::derive(self, spec)
+    }
+
+    /// The `[[template]]` with this name.
+    pub fn template(&self, name: &str) -> Option<&Template> {
+        self.templates.iter().find(|t| t.name == name)
     }
 
     /// The configured zone with this name (case-insensitive, trailing dot

@@ -30,6 +30,9 @@ pub(crate) struct RawConfig {
     pub tsig_key: Vec<RawTsigKey>,
     #[serde(default)]
     pub zone: Vec<RawZone>,
+    /// `[[template]]`: a `name` and any key of a `[[zone]]`.
+    #[serde(default)]
+    pub template: Vec<RawZone>,
     #[serde(default)]
     pub secondary: RawTimerLimits,
     #[serde(default)]
@@ -106,10 +109,16 @@ pub(crate) enum RawSize {
     Text(String),
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// A `[[zone]]`, and a `[[template]]` (whose `name` names the template):
+/// one struct, so every key a zone takes is a template key too. A key
+/// added here must be added to `RawZone::inherit` (validate/template.rs),
+/// which the compiler enforces.
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
 pub(crate) struct RawZone {
     pub name: Option<String>,
+    /// The `[[template]]` whose keys this zone takes where it sets none.
+    pub template: Option<String>,
     pub file: Option<String>,
     pub primaries: Option<Vec<String>>,
     pub tsig_key: Option<String>,
@@ -241,6 +250,7 @@ const TOP_LEVEL: &[&str] = &[
     "dns",
     "tsig-key",
     "zone",
+    "template",
     "secondary",
     "transfer",
     "bgp",
@@ -295,6 +305,7 @@ impl<'a> Document<'a> {
                 "identity" => raw.identity = cx.table(value, "identity", &[]),
                 "tsig-key" => raw.tsig_key = cx.array(value, "tsig-key"),
                 "zone" => raw.zone = cx.array(value, "zone"),
+                "template" => raw.template = cx.array(value, "template"),
                 "bgp" => {
                     raw.bgp = cx.table(value, "bgp", &["peer"]);
                     if let Some(peers) = sub_table(value, "peer") {
@@ -508,7 +519,7 @@ fn tidy_message(message: &str) -> String {
 }
 
 /// The known key `name` is probably a typo of.
-fn suggestion<'f>(name: &str, expected: &[&'f str]) -> Option<&'f str> {
+pub(super) fn suggestion<'f>(name: &str, expected: &[&'f str]) -> Option<&'f str> {
     let limit = if name.chars().count() <= 4 { 1 } else { 2 };
     expected
         .iter()
@@ -546,7 +557,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 /// The field names serde derived for `T`, captured by a deserializer that
 /// only records what `deserialize_struct` is told.
-fn struct_fields<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
+pub(super) fn struct_fields<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
     struct Probe<'f>(&'f mut &'static [&'static str]);
 
     impl<'de> serde::Deserializer<'de> for Probe<'_> {

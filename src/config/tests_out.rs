@@ -93,7 +93,7 @@ fn notify_source_family_must_reach_targets_and_primaries() {
     assert_error(
         &errs,
         "zone[0].primaries[1]",
-        "cannot be reached from zone[0].notify-source 10.8.0.1",
+        "cannot be reached from notify-source 10.8.0.1",
     );
     assert_eq!(errs.len(), 2, "{errs:#?}");
     let errs = errors(&with(
@@ -109,4 +109,204 @@ fn notify_source_family_must_reach_targets_and_primaries() {
         "[[zone]]\nname = \"a.example\"\nfile = \"a.zone\"\nnotify-source = \"0.0.0.0\"\n",
     ));
     assert_error(&errs, "zone[0].notify-source", "cannot be a source address");
+}
+
+/// A valid value for each zone key, to write it in a template.
+fn sample(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "file" => "\"z.zone\"",
+        "primaries" => "[\"192.0.2.1\", \"192.0.2.2:5300\"]",
+        "tsig-key" | "transfer-tsig-key" => "\"fleet\"",
+        "allow-notify" => "[\"192.0.2.7\"]",
+        "refresh-min" | "retry-min" => "\"3s\"",
+        "refresh-max" | "retry-max" => "\"2h\"",
+        "expire-min" => "\"1h\"",
+        "expire-max" => "\"20d\"",
+        "max-zone-records" => "1234",
+        "max-zone-bytes" => "\"3MiB\"",
+        "transfer-timeout" => "\"77s\"",
+        "allow-transfer" => "[\"10.8.0.0/24\"]",
+        "notify" => "[\"10.8.0.11\", \"10.8.0.12:5353\"]",
+        "notify-source" => "\"10.8.0.1\"",
+        "ixfr-history-depth" => "7",
+        "ixfr-history-bytes" => "\"5MiB\"",
+        _ => return None,
+    })
+}
+
+/// Every key a `[[zone]]` takes can come from a template, with the same
+/// effect as set in the zone. Adding a zone key without a sample here (or
+/// without template support) fails this test.
+#[test]
+fn every_zone_key_can_come_from_a_template() {
+    let fields = super::raw::struct_fields::<super::raw::RawZone>();
+    assert!(fields.len() > 15, "{fields:?}");
+    for key in fields.iter().filter(|k| !matches!(**k, "name" | "template")) {
+        let value = sample(key).unwrap_or_else(|| panic!("no sample value for zone key `{key}`: add one to sample()"));
+        // A source unless the key is one.
+        let base = if matches!(*key, "file" | "primaries") {
+            ""
+        } else {
+            "primaries = [\"192.0.2.1\"]\n"
+        };
+        let direct = ok(&with(&format!(
+            "{KEY}[[zone]]\nname = \"z.example\"\n{base}{key} = {value}\n"
+        )));
+        let templated = ok(&with(&format!(
+            "{KEY}[[template]]\nname = \"t\"\n{key} = {value}\n\
+             [[zone]]\nname = \"z.example\"\ntemplate = \"t\"\n{base}"
+        )));
+        let (d, t) = (&direct.zones[0], &templated.zones[0]);
+        assert_eq!(t.template.as_deref(), Some("t"));
+        assert_eq!(
+            format!("{:?} {:?}", d.source, d.out),
+            format!("{:?} {:?}", t.source, t.out),
+            "`{key}` from a template differs from `{key}` in the zone"
+        );
+        // And the value matters (it is not the default).
+        if !base.is_empty() {
+            let plain = ok(&with(&format!("{KEY}[[zone]]\nname = \"z.example\"\n{base}")));
+            let p = &plain.zones[0];
+            assert_ne!(
+                format!("{:?} {:?}", p.source, p.out),
+                format!("{:?} {:?}", t.source, t.out),
+                "the sample of `{key}` is its default: pick another"
+            );
+        }
+    }
+}
+
+#[test]
+fn zone_keys_win_over_the_template() {
+    let c = ok(&with(&format!(
+        "{KEY}[[template]]\nname = \"customers\"\nprimaries = [\"198.51.100.7\"]\n\
+         allow-transfer = [\"10.8.0.0/24\"]\nnotify = [\"10.8.0.11\", \"10.8.0.12:53\"]\ntransfer-tsig-key = \"fleet\"\n\
+         [[template]]\nname = \"hidden\"\nnotify = [\"10.8.0.11\"]\n\
+         [[zone]]\nname = \"a.example\"\ntemplate = \"customers\"\n\
+         [[zone]]\nname = \"b.example\"\ntemplate = \"customers\"\nnotify = [\"10.8.0.99\"]\nprimaries = [\"192.0.2.1\"]\n\
+         [[zone]]\nname = \"c.example\"\ntemplate = \"hidden\"\nfile = \"c.zone\"\n\
+         [[zone]]\nname = \"d.example\"\nfile = \"d.zone\"\n"
+    )));
+    let z = &c.zones;
+    assert_eq!(c.templates.len(), 2);
+    assert_eq!(c.template("hidden").map(|t| t.name.as_str()), Some("hidden"));
+    let primaries = |i: usize| match &z[i].source {
+        ZoneSource::Secondary { primaries, .. } => primaries.clone(),
+        other => panic!("zone {i} is not secondary: {other:?}"),
+    };
+    assert_eq!(z[0].template.as_deref(), Some("customers"));
+    assert_eq!(primaries(0), vec!["198.51.100.7:53".parse::<SocketAddr>().unwrap()]);
+    assert_eq!(z[0].out.notify.len(), 2);
+    assert_eq!(z[0].out.tsig_key.as_deref(), Some("fleet"));
+    assert_eq!(primaries(1), vec!["192.0.2.1:53".parse::<SocketAddr>().unwrap()]);
+    assert_eq!(z[1].out.notify, vec!["10.8.0.99:53".parse::<SocketAddr>().unwrap()]);
+    assert_eq!(z[1].out.allow_transfer, z[0].out.allow_transfer);
+    assert!(matches!(z[2].source, ZoneSource::File(_)));
+    assert_eq!(z[2].out.notify.len(), 1);
+    assert_eq!(z[3].template, None);
+    assert_eq!(z[3].out, TransferOut::default());
+}
+
+#[test]
+fn template_errors() {
+    let errs = errors(&with(&format!(
+        "{KEY}[[template]]\nname = \"customers\"\nprimaries = [\"198.51.100.7\", \"bad\"]\n\
+         transfer-tsig-key = \"nokey\"\nnotify = [\"[2001:db8::11]:53\"]\ntsig-key = \"fleet\"\n\
+         [[template]]\nname = \"customers\"\n\
+         [[template]]\nname = \"nested\"\ntemplate = \"customers\"\n\
+         [[template]]\nfile = \"x\"\n\
+         [[zone]]\nname = \"a.example\"\ntemplate = \"custmers\"\n\
+         [[zone]]\nname = \"b.example\"\ntemplate = \"customers\"\nfile = \"b.zone\"\n\
+         [[zone]]\nname = \"c.example\"\ntemplate = \"customers\"\nnotify-source = \"10.8.0.1\"\n\
+         [[zone]]\nname = \"d.example\"\ntemplate = \"zzzzzzzz\"\n"
+    )));
+    // The template's own bad values: once, at its key path, however many
+    // zones take them.
+    assert_error(&errs, "template[0].primaries[1]", "");
+    assert_error(
+        &errs,
+        "template[0].transfer-tsig-key",
+        "no [[tsig-key]] named \"nokey\"",
+    );
+    let at = |key: &str| errs.iter().filter(|e| e.key == key).count();
+    assert_eq!(at("template[0].primaries[1]"), 1, "{errs:#?}");
+    assert_eq!(at("template[0].transfer-tsig-key"), 1, "{errs:#?}");
+    assert_error(
+        &errs,
+        "template[1].name",
+        "duplicate template name \"customers\" (also template[0])",
+    );
+    assert_error(&errs, "template[2].template", "cannot name another template");
+    assert_error(&errs, "template[3].name", "required");
+    assert_error(
+        &errs,
+        "zone[0].template",
+        "no [[template]] named \"custmers\" (did you mean \"customers\"?)",
+    );
+    assert_error(
+        &errs,
+        "zone[3].template",
+        "no [[template]] named \"zzzzzzzz\" (templates: \"customers\", \"nested\")",
+    );
+    // Both sources, one from the template: said so.
+    assert_error(
+        &errs,
+        "zone[1]",
+        "it has `file` and `primaries` from template \"customers\"",
+    );
+    // A notify target of the template out of the zone's notify-source's
+    // family: at the template's key, naming the zone.
+    assert_error(
+        &errs,
+        "template[0].notify[0]",
+        "cannot be reached from notify-source 10.8.0.1 (IPv4) (in zone[2]",
+    );
+    // Nothing else about the zones naming unknown templates.
+    assert!(
+        !errs.iter().any(|e| e.key == "zone[0]" || e.key == "zone[3]"),
+        "{errs:#?}"
+    );
+}
+
+#[test]
+fn api_zones_derive_from_templates() {
+    let c = ok(&with(&format!(
+        "{KEY}[[template]]\nname = \"customers\"\nprimaries = [\"198.51.100.7\"]\nnotify = [\"10.8.0.11\"]\n\
+         max-zone-records = 77\n[[template]]\nname = \"files\"\nfile = \"x.zone\"\n"
+    )));
+    let spec = |template: Option<&str>, primaries: Option<Vec<&str>>| ZoneSpec {
+        name: "API.example.".into(),
+        template: template.map(String::from),
+        primaries: primaries.map(|p| p.into_iter().map(String::from).collect()),
+        tsig_key: None,
+    };
+    let z = c
+        .derive_zone(&spec(Some("customers"), None))
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(z.name, "api.example");
+    assert_eq!(z.template.as_deref(), Some("customers"));
+    assert_eq!(z.out.notify.len(), 1);
+    match &z.source {
+        ZoneSource::Secondary { primaries, timers, .. } => {
+            assert_eq!(primaries.len(), 1);
+            assert_eq!(timers.max_zone_records, 77);
+        }
+        other => panic!("{other:?}"),
+    }
+    let z = c
+        .derive_zone(&spec(Some("customers"), Some(vec!["192.0.2.1", "192.0.2.2"])))
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(matches!(&z.source, ZoneSource::Secondary { primaries, .. } if primaries.len() == 2));
+    let e = c.derive_zone(&spec(Some("custom"), None)).unwrap_err();
+    assert_eq!(e[0].key, "template");
+    assert!(e[0].message.contains("no [[template]] named \"custom\""), "{e:?}");
+    let e = c.derive_zone(&spec(None, Some(vec!["nope"]))).unwrap_err();
+    assert_eq!(e[0].key, "primaries[0]");
+    let z = c
+        .derive_zone(&spec(Some("files"), None))
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(
+        matches!(&z.source, ZoneSource::File(p) if p.ends_with("x.zone")),
+        "{z:?}"
+    );
 }

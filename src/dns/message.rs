@@ -285,10 +285,10 @@ impl<'b> Writer<'b> {
                 self.name_or_raw(&rd[2..], 0)
             }
             rtype::SOA | rtype::MINFO => {
-                let Some(a) = crate::zone::build::skip_name(rd) else {
+                let Some(a) = crate::zone::name::skip_name(rd) else {
                     return self.raw(rd);
                 };
-                let Some(b) = crate::zone::build::skip_name(&rd[a..]) else {
+                let Some(b) = crate::zone::name::skip_name(&rd[a..]) else {
                     return self.raw(rd);
                 };
                 self.name(&rd[..a])?;
@@ -300,7 +300,7 @@ impl<'b> Writer<'b> {
     }
 
     fn name_or_raw(&mut self, rd: &[u8], _off: usize) -> Result<(), Full> {
-        match crate::zone::build::skip_name(rd) {
+        match crate::zone::name::skip_name(rd) {
             Some(n) if n == rd.len() => self.name(rd),
             _ => self.raw(rd),
         }

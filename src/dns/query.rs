@@ -229,12 +229,12 @@ fn parse_options(mut data: &[u8], e: &mut Edns) -> Option<()> {
 
 fn parse_tsig<'a>(msg: &'a [u8], owner_start: usize, rdata: &'a [u8]) -> Option<TsigInfo<'a>> {
     // The key name is echoed in the reply: accept it only uncompressed.
-    let key_len = crate::zone::build::skip_name(msg.get(owner_start..)?)?;
+    let key_len = crate::zone::name::skip_name(msg.get(owner_start..)?)?;
     let key = &msg[owner_start..owner_start + key_len];
     if skip_name(msg, owner_start)? != owner_start + key_len {
         return None;
     }
-    let alg_end = crate::zone::build::skip_name(rdata)?;
+    let alg_end = crate::zone::name::skip_name(rdata)?;
     let algorithm = &rdata[..alg_end];
     let rest = rdata.get(alg_end..alg_end + 8)?;
     let mut time = [0u8; 6];

@@ -418,7 +418,7 @@ async fn one_zone(Extract(st): Extract<State>, name: Result<Path<String>, PathRe
     }
 }
 
-const ZONE_BODY: &str = r#"{"name": "example.org", "primaries": ["192.0.2.1:53"], "tsig-key": "optional-key-name"}"#;
+const ZONE_BODY: &str = r#"{"name": "example.org", "primaries": ["192.0.2.1:53"], "tsig-key": "optional-key-name", "template": "optional-template-name"}"#;
 
 async fn add_zone(Extract(st): Extract<State>, headers: HeaderMap, body: Body) -> Answer {
     authorize(&st, &headers)?;

@@ -2,8 +2,14 @@
 //! `<data-dir>/api-zones.json`:
 //!
 //! ```json
-//! {"version": 1, "zones": [{"name": "example.org", "primaries": ["192.0.2.1:53"], "tsig-key": "xfr-key"}]}
+//! {"version": 1, "zones": [{"name": "example.org", "primaries": ["192.0.2.1:53"], "tsig-key": "xfr-key"},
+//!                          {"name": "customer.example", "primaries": [], "template": "customers"}]}
 //! ```
+//!
+//! An entry keeps what was asked, not what it derived: a zone that names a
+//! `[[template]]` takes the template's settings anew from the config at
+//! each start and SIGHUP. (Files written before templates, without the
+//! key, read as zones without a template.)
 //!
 //! The file is written whole and atomically (temporary file, fsync, rename,
 //! fsync of the directory) every time the list changes, before the change
@@ -19,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use std::sync::Arc;
 
-use crate::config::{Config, TimerLimits, ZoneConfig, ZoneSource, normalize_dns_name, parse_socket_addr};
+use crate::config::{Config, ZoneConfig, ZoneSource, ZoneSpec, normalize_dns_name, parse_socket_addr};
 
 /// The file's name under `node.data-dir`.
 pub const FILE_NAME: &str = "api-zones.json";
@@ -32,9 +38,15 @@ const MAX_PRIMARIES: usize = 16;
 #[serde(deny_unknown_fields)]
 pub struct ApiZone {
     pub name: String,
+    /// May be empty when `template` sets them.
+    #[serde(default)]
     pub primaries: Vec<String>,
     #[serde(rename = "tsig-key", default, skip_serializing_if = "Option::is_none")]
     pub tsig_key: Option<String>,
+    /// A `[[template]]` of the config: its settings apply where the entry
+    /// sets none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -48,17 +60,31 @@ pub fn path(config: &Config) -> PathBuf {
     config.node.data_dir.join(FILE_NAME)
 }
 
-/// Checks an entry against the config (its TSIG key must be configured)
-/// and returns it in canonical form (name lowercase without the trailing
-/// dot, primaries as `address:port`, key name normalized) with the zone
-/// config it stands for. The error says which field is wrong and why.
-pub fn validate(
-    zone: &ApiZone,
-    config_keys: &[String],
-    limits: TimerLimits,
-) -> Result<(ApiZone, Arc<ZoneConfig>), String> {
+/// Checks an entry against the config (its TSIG key and its template must
+/// be configured) and returns it in canonical form (name lowercase without
+/// the trailing dot, primaries as `address:port`, key name normalized)
+/// with the zone config it stands for (its template's settings applied, as
+/// for a `[[zone]]`). The error says which field is wrong and why.
+pub fn validate(zone: &ApiZone, config: &Config) -> Result<(ApiZone, Arc<ZoneConfig>), String> {
     let name = normalize_dns_name(zone.name.trim()).map_err(|e| format!("name: {e}"))?;
-    if zone.primaries.is_empty() {
+    let template = match zone.template.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(t) => {
+            if config.template(t).is_none() {
+                let names: Vec<String> = config.templates.iter().map(|t| format!("{:?}", t.name)).collect();
+                return Err(format!(
+                    "template: no [[template]] named {t:?} in the config ({})",
+                    if names.is_empty() {
+                        "it has none".to_string()
+                    } else {
+                        format!("it has {}", names.join(", "))
+                    }
+                ));
+            }
+            Some(t.to_string())
+        }
+    };
+    if zone.primaries.is_empty() && template.is_none() {
         return Err("primaries: at least one primary is needed".into());
     }
     if zone.primaries.len() > MAX_PRIMARIES {
@@ -85,7 +111,7 @@ pub fn validate(
         None | Some("") => None,
         Some(k) => {
             let n = normalize_dns_name(k).map_err(|e| format!("tsig-key: {e}"))?;
-            if !config_keys.contains(&n) {
+            if config.tsig_key(&n).is_none() {
                 return Err(format!(
                     "tsig-key: no [[tsig-key]] named {k:?} in the config (keys are configured in the file, not through the API)"
                 ));
@@ -97,19 +123,29 @@ pub fn validate(
         name: name.clone(),
         primaries: primaries.iter().map(|p| p.to_string()).collect(),
         tsig_key: tsig_key.clone(),
+        template: template.clone(),
     };
-    let config = ZoneConfig {
+    let spec = ZoneSpec {
         name,
-        source: ZoneSource::Secondary {
-            primaries,
-            tsig_key,
-            allow_notify: Vec::new(),
-            timers: limits,
-        },
-        template: None,
-        out: Default::default(),
+        primaries: (!canonical.primaries.is_empty()).then(|| canonical.primaries.clone()),
+        tsig_key,
+        template,
     };
-    Ok((canonical, Arc::new(config)))
+    let derived = config.derive_zone(&spec).map_err(|errors| {
+        let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        all.join("; ")
+    })?;
+    match &derived.source {
+        ZoneSource::Secondary { primaries, .. } if !primaries.is_empty() => {}
+        ZoneSource::Secondary { .. } => return Err("primaries: at least one primary is needed".into()),
+        ZoneSource::File(_) => {
+            return Err(format!(
+                "template: {:?} sets `file`; zones added through the API are secondary zones",
+                spec.template.as_deref().unwrap_or_default()
+            ));
+        }
+    }
+    Ok((canonical, Arc::new(derived)))
 }
 
 /// Reads the list; a missing file is an empty list.
@@ -198,10 +234,9 @@ impl ApiZones {
                 return ApiZones::default();
             }
         };
-        let keys: Vec<String> = config.tsig_keys.iter().map(|k| k.name.clone()).collect();
         let mut out = ApiZones::default();
         for entry in entries {
-            match validate(&entry, &keys, config.secondary) {
+            match validate(&entry, config) {
                 Ok((canonical, zone)) => {
                     if config.zone(&zone.name).is_some() {
                         tracing::warn!(
@@ -233,16 +268,83 @@ mod tests {
             name: name.into(),
             primaries: primaries.iter().map(|s| s.to_string()).collect(),
             tsig_key: key.map(Into::into),
+            template: None,
+        }
+    }
+
+    /// A config with the key `xfr-key` and two templates.
+    fn config() -> Config {
+        let text = "[node]\nid = \"t\"\n[dns]\nlisten = [\"127.0.0.1:5353\"]\n\
+                    [[tsig-key]]\nname = \"xfr-key\"\nalgorithm = \"hmac-sha256\"\nsecret = \"c2VjcmV0\"\n\
+                    [[template]]\nname = \"customers\"\nprimaries = [\"198.51.100.7\"]\nnotify = [\"10.8.0.11\"]\n\
+                    allow-transfer = [\"10.8.0.0/24\"]\nrefresh-min = \"1m\"\n\
+                    [[template]]\nname = \"files\"\nfile = \"x.zone\"\n";
+        Config::from_str(text, Path::new("/etc/pharos"), Path::new("/etc/pharos/t.toml"))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn templates_apply() {
+        let c = config();
+        let mut z = zone("t.example", &[], None);
+        z.template = Some("customers".into());
+        let (canonical, derived) = validate(&z, &c).unwrap_or_else(|e| panic!("{e}"));
+        // The entry keeps what was asked; the zone has the template's settings.
+        assert_eq!(canonical.primaries, Vec::<String>::new());
+        assert_eq!(canonical.template.as_deref(), Some("customers"));
+        assert_eq!(derived.template.as_deref(), Some("customers"));
+        assert_eq!(derived.out.notify.len(), 1);
+        assert_eq!(derived.out.allow_transfer.len(), 1);
+        match &derived.source {
+            ZoneSource::Secondary { primaries, timers, .. } => {
+                assert_eq!(primaries.len(), 1);
+                assert_eq!(timers.refresh_min, std::time::Duration::from_secs(60));
+            }
+            other => panic!("{other:?}"),
+        }
+        // Its own primaries win.
+        let mut z = zone("t.example", &["192.0.2.1"], Some("xfr-key"));
+        z.template = Some("customers".into());
+        let (_, derived) = validate(&z, &c).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            matches!(&derived.source, ZoneSource::Secondary { primaries, tsig_key: Some(_), .. } if primaries[0].port() == 53 && primaries[0].ip().to_string() == "192.0.2.1")
+        );
+        for (template, want) in [
+            (
+                "custom",
+                "template: no [[template]] named \"custom\" in the config (it has \"customers\", \"files\")",
+            ),
+            ("files", "template: \"files\" sets `file`"),
+        ] {
+            let mut z = zone("t.example", &[], None);
+            z.template = Some(template.into());
+            match validate(&z, &c) {
+                Ok(v) => panic!("{z:?} accepted: {v:?}"),
+                Err(e) => assert!(e.starts_with(want), "{e} (want {want})"),
+            }
         }
     }
 
     #[test]
+    fn old_files_without_templates_read() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join(FILE_NAME);
+        let old =
+            r#"{"version": 1, "zones": [{"name": "a.example", "primaries": ["192.0.2.1:53"], "tsig-key": "xfr-key"}]}"#;
+        fs::write(&path, old).unwrap_or_else(|e| panic!("{e}"));
+        let read_back = read(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(read_back, vec![zone("a.example", &["192.0.2.1:53"], Some("xfr-key"))]);
+        // Written back without a template key: an older pharos reads it.
+        write(&path, &read_back).unwrap_or_else(|e| panic!("{e}"));
+        let text = fs::read_to_string(&path).unwrap_or_default();
+        assert!(!text.contains("template"), "{text}");
+    }
+
+    #[test]
     fn validates_and_canonicalizes() {
-        let keys = vec!["xfr-key".to_string()];
         let (c, z) = validate(
             &zone("Example.ORG.", &["192.0.2.1", "[2001:db8::1]:5300"], Some("XFR-key.")),
-            &keys,
-            TimerLimits::default(),
+            &config(),
         )
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(c.name, "example.org");
@@ -254,8 +356,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        let keys = vec!["xfr-key".to_string()];
-        let lim = TimerLimits::default();
+        let config = config();
         let cases = [
             (zone("bad..name", &["192.0.2.1"], None), "name:"),
             (zone("ok.example", &[], None), "primaries:"),
@@ -272,7 +373,7 @@ mod tests {
             ),
         ];
         for (z, want) in cases {
-            match validate(&z, &keys, lim) {
+            match validate(&z, &config) {
                 Ok(_) => panic!("{z:?} accepted"),
                 Err(e) => assert!(e.starts_with(want), "{z:?}: {e} (want {want})"),
             }

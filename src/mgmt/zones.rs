@@ -23,7 +23,7 @@ use tracing::{error, info, warn};
 
 use super::api_zones::{self, ApiZone, ApiZones};
 use crate::axfr::engine::{self, Engine, HeldVersion, SecondaryZone, Stop};
-use crate::config::{Config, Prefix, TimerLimits, ZoneConfig, ZoneSource};
+use crate::config::{Config, Prefix, ZoneConfig, ZoneSource};
 use crate::dns::Server;
 use crate::dns::notify::{NotifyAcl, NotifyTable};
 use crate::tsig::Key;
@@ -170,8 +170,10 @@ struct Inner {
     keys: HashMap<String, Arc<Key>>,
     /// By lowercase wire name, for the NOTIFY table.
     wire_keys: HashMap<Vec<u8>, Arc<Key>>,
-    /// `[secondary]` clamps, for zones added through the API.
-    limits: TimerLimits,
+    /// What zones added through the API derive from (`[[template]]`,
+    /// `[[tsig-key]]`, `[secondary]`): the running config, replaced on
+    /// SIGHUP ([`ZoneManager::reconfigure`]).
+    config: Mutex<Arc<Config>>,
     api_file: PathBuf,
     /// Serializes changes (held across their I/O).
     changes: tokio::sync::Mutex<()>,
@@ -221,7 +223,7 @@ impl ZoneManager {
                 engine,
                 keys,
                 wire_keys,
-                limits: config.secondary,
+                config: Mutex::new(Arc::new(config.clone())),
                 api_file: api_zones::path(config),
                 changes: tokio::sync::Mutex::new(()),
                 state: Mutex::new(Registry::default()),
@@ -295,8 +297,8 @@ impl ZoneManager {
     /// Adds a zone added through the API: validated against the config,
     /// written to `api-zones.json`, then served (transferred at once).
     pub async fn add_api(&self, request: &ApiZone) -> Result<ZoneView, ZoneError> {
-        let keys: Vec<String> = self.inner.keys.keys().cloned().collect();
-        let (canonical, zone) = api_zones::validate(request, &keys, self.inner.limits).map_err(ZoneError::Invalid)?;
+        let config = self.config();
+        let (canonical, zone) = api_zones::validate(request, &config).map_err(ZoneError::Invalid)?;
         let name = zone.name.clone();
         self.add_inner(zone, Origin::Api, Some(canonical)).await?;
         self.get(&name)
@@ -317,6 +319,7 @@ impl ZoneManager {
                 name: zone.name.clone(),
                 primaries: primaries.iter().map(|p| p.to_string()).collect(),
                 tsig_key: tsig_key.clone(),
+                template: zone.template.clone(),
             }),
             (ZoneSource::File(_), Origin::Api) => {
                 return Err(ZoneError::Invalid(
@@ -493,6 +496,7 @@ impl ZoneManager {
             held: held.as_ref().map(|h| (h.serial, h.expire_at_unix)),
             key: key.clone(),
             held_primary: held.and_then(|h| h.primary),
+            source: zone.out.notify_source,
         });
         NotifyAcl { sources, key }
     }
@@ -699,6 +703,11 @@ impl ZoneManager {
         self.install_transfer_out(reg);
     }
 
+    /// The config API zones derive from.
+    fn config(&self) -> Arc<Config> {
+        self.inner.config.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {
         self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -770,6 +779,7 @@ fn broken_view(name: &str, entry: &ApiZone, why: &str) -> ZoneView {
     }
 }
 
+mod settings;
 mod transfer_out;
 
 #[cfg(test)]

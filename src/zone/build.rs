@@ -13,7 +13,10 @@ use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
 
+// `skip_name` lives with the wire names (name.rs); re-exported for code
+// written before it moved.
 use super::layout::Layout;
+pub use super::name::skip_name;
 use super::name::{self, is_subdomain, parent};
 use super::{Flat, Zone, ZoneInfo, flag, hasher, nsec3, rtype};
 
@@ -385,21 +388,6 @@ pub(super) fn prefix_u64(key: &[u8]) -> u64 {
     let n = key.len().min(8);
     b[..n].copy_from_slice(&key[..n]);
     u64::from_be_bytes(b)
-}
-
-/// Length of the uncompressed wire name at the start of `data`.
-pub fn skip_name(data: &[u8]) -> Option<usize> {
-    let mut pos = 0usize;
-    loop {
-        let len = *data.get(pos)? as usize;
-        if len == 0 {
-            return Some(pos + 1);
-        }
-        if len > 63 || pos + 1 + len >= super::name::MAX_NAME_LEN {
-            return None;
-        }
-        pos += 1 + len;
-    }
 }
 
 /// Fills the hash index, parent links and node flags.

@@ -11,6 +11,23 @@ pub const MAX_NAME_LEN: usize = 255;
 /// Most labels a name can have, including the root label.
 pub const MAX_LABELS: usize = 128;
 
+/// Length of the uncompressed wire name at the start of `data`; `None`
+/// when it is cut short, has a label longer than 63 octets or is longer
+/// than [`MAX_NAME_LEN`] (a compression pointer is a label too long).
+pub fn skip_name(data: &[u8]) -> Option<usize> {
+    let mut pos = 0usize;
+    loop {
+        let len = *data.get(pos)? as usize;
+        if len == 0 {
+            return Some(pos + 1);
+        }
+        if len > 63 || pos + 1 + len >= MAX_NAME_LEN {
+            return None;
+        }
+        pos += 1 + len;
+    }
+}
+
 /// Offsets of the label starts of a wire name, the root label excluded.
 pub struct Labels {
     offsets: [u8; MAX_LABELS],
@@ -247,6 +264,19 @@ mod tests {
 
     fn n(s: &str) -> Vec<u8> {
         from_text(s).unwrap()
+    }
+
+    #[test]
+    fn skip_name_bounds() {
+        let www = n("www.example.");
+        let mut data = www.clone();
+        data.extend_from_slice(&[0, 1, 0, 1]);
+        assert_eq!(skip_name(&data), Some(www.len()));
+        assert_eq!(skip_name(&[0]), Some(1));
+        assert_eq!(skip_name(&www[..www.len() - 1]), None, "cut short");
+        assert_eq!(skip_name(&[0xc0, 12]), None, "a pointer");
+        let long: Vec<u8> = std::iter::repeat_n([63u8; 64], 4).flatten().chain([0]).collect();
+        assert_eq!(skip_name(&long), None, "longer than 255 octets");
     }
 
     #[test]

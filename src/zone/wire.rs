@@ -130,8 +130,8 @@ pub fn build_query(id: u16, qname: &[u8], qtype: u16, ixfr_soa: Option<&[u8]>) -
 
 /// The serial of SOA rdata (uncompressed).
 pub fn soa_serial(rdata: &[u8]) -> Option<u32> {
-    let a = super::build::skip_name(rdata)?;
-    let b = super::build::skip_name(rdata.get(a..)?)?;
+    let a = super::name::skip_name(rdata)?;
+    let b = super::name::skip_name(rdata.get(a..)?)?;
     let s = rdata.get(a + b..a + b + 4)?;
     Some(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
 }

@@ -101,6 +101,9 @@ pub struct KnotPrimaryOpts {
     pub journal: bool,
     /// Send NOTIFY to `127.0.0.1@PORT` after every change.
     pub notify_port: Option<u16>,
+    /// The only address allowed to transfer the zone (Knot's `acl`):
+    /// default `127.0.0.1`.
+    pub transfer_from: String,
 }
 
 impl KnotPrimaryOpts {
@@ -110,6 +113,7 @@ impl KnotPrimaryOpts {
             zone_text: zone_text.to_string(),
             journal: true,
             notify_port: None,
+            transfer_from: "127.0.0.1".into(),
         }
     }
 }
@@ -190,9 +194,10 @@ impl KnotPrimary {
         }
         let _ = writeln!(
             c,
-            "acl:\n  - id: local_transfer\n    address: 127.0.0.1\n    action: transfer\n\
+            "acl:\n  - id: local_transfer\n    address: {}\n    action: transfer\n\
              template:\n  - id: default\n    zonefile-sync: -1\n    zonefile-load: whole\n\
              \x20   journal-content: {}\n    serial-policy: increment\n    semantic-checks: off\nzone:",
+            self.opts.transfer_from,
             if self.opts.journal { "changes" } else { "none" }
         );
         let _ = writeln!(c, "  - domain: \"{}.\"", self.opts.zone);

@@ -219,7 +219,7 @@ impl Encoder {
     /// A name in rdata, compressed when it is the whole rest of `rd`.
     fn rdata_name(&mut self, rd: &[u8]) -> usize {
         let mut starts = [0u8; MAX_LABELS];
-        let end = crate::zone::build::skip_name(rd);
+        let end = crate::zone::name::skip_name(rd);
         match end.and_then(|e| Self::label_starts(&rd[..e], &mut starts).map(|n| (e, n))) {
             Some((e, n)) => {
                 self.write_name(&rd[..e], &starts[..n], false);
@@ -390,8 +390,8 @@ pub fn ixfr_records(apex: &[u8], served_soa: (u32, &[u8]), entries: &[Entry]) ->
 /// A copy of an SOA record with another serial.
 fn with_serial(soa: &Record, serial: u32) -> Record {
     let mut r = soa.clone();
-    if let Some(a) = crate::zone::build::skip_name(&r.rdata)
-        && let Some(b) = crate::zone::build::skip_name(&r.rdata[a..])
+    if let Some(a) = crate::zone::name::skip_name(&r.rdata)
+        && let Some(b) = crate::zone::name::skip_name(&r.rdata[a..])
         && let Some(s) = r.rdata.get_mut(a + b..a + b + 4)
     {
         s.copy_from_slice(&serial.to_be_bytes());
@@ -401,8 +401,8 @@ fn with_serial(soa: &Record, serial: u32) -> Record {
 
 /// The serial of SOA rdata.
 pub fn soa_serial(rd: &[u8]) -> Option<u32> {
-    let a = crate::zone::build::skip_name(rd)?;
-    let b = crate::zone::build::skip_name(rd.get(a..)?)?;
+    let a = crate::zone::name::skip_name(rd)?;
+    let b = crate::zone::name::skip_name(rd.get(a..)?)?;
     let s = rd.get(a + b..a + b + 4)?;
     Some(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
 }

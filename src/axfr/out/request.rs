@@ -138,7 +138,7 @@ pub fn parse(msg: &[u8]) -> Result<XfrRequest<'_>, NotXfr> {
             }
             signed = true;
             let rd = &msg[rd_start..pos];
-            tsig_time = crate::zone::build::skip_name(rd)
+            tsig_time = crate::zone::name::skip_name(rd)
                 .and_then(|a| rd.get(a..a + 6))
                 .map(|t| t.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)));
         }

@@ -4,6 +4,8 @@
 //! reported together.
 
 mod bgp;
+mod template;
+pub(in crate::config) use template::derive;
 mod transfer;
 
 use std::collections::HashMap;
@@ -17,14 +19,19 @@ use super::raw::{Failed, RawConfig, RawCountOrShare, RawSize, RawZone};
 use super::values::{Prefix, decode_base64, normalize_dns_name, parse_socket_addr, qtype_from_name};
 use super::{
     Config, ConfigError, DnsConfig, HealthConfig, HealthProbe, IdentityConfig, MaxFailed, MgmtConfig, NodeConfig,
-    NodeLocation, TimerLimits, TsigAlgorithm, TsigKey, ZoneConfig, ZoneSource, format_duration, format_size,
+    NodeLocation, Template, TimerLimits, TsigAlgorithm, TsigKey, ZoneConfig, ZoneSource, format_duration, format_size,
     parse_duration, parse_size,
 };
 
 /// Validates the raw layer; problems are appended to `errors`. The returned
 /// `Config` is meaningful only when no errors were added.
 pub(super) fn validate(raw: &RawConfig, failed: &Failed, base: &Path, errors: &mut Vec<ConfigError>) -> Config {
-    let mut c = Check { failed, errors, base };
+    let mut c = Check {
+        failed,
+        errors,
+        base,
+        redirect: None,
+    };
     let node = c.node(raw);
     let dns = c.dns(raw);
     let (tsig_keys, key_names) = c.tsig_keys(raw);
@@ -36,6 +43,17 @@ pub(super) fn validate(raw: &RawConfig, failed: &Failed, base: &Path, errors: &m
         false,
     );
     let zones = c.zones(raw, &key_names, &secondary);
+    let templates = raw
+        .template
+        .iter()
+        .filter_map(|t| {
+            Some(Template {
+                name: t.name.as_deref()?.trim().to_string(),
+                raw: t.clone(),
+                base: base.to_path_buf(),
+            })
+        })
+        .collect();
     let transfer = c.transfer_config(raw);
     let bgp = c.bgp(&raw.bgp);
     let health = c.health(raw, &node.data_dir);
@@ -56,6 +74,7 @@ pub(super) fn validate(raw: &RawConfig, failed: &Failed, base: &Path, errors: &m
         dns,
         tsig_keys,
         zones,
+        templates,
         secondary,
         transfer,
         bgp,
@@ -121,12 +140,40 @@ struct Check<'a> {
     failed: &'a Failed,
     errors: &'a mut Vec<ConfigError>,
     base: &'a Path,
+    /// While a zone that takes keys from a template is checked.
+    redirect: Option<Redirect>,
+}
+
+/// Problems with the keys a zone took from its template are the
+/// template's: reported at its key path, once.
+struct Redirect {
+    /// `zone[3]`.
+    zone: String,
+    /// `template[1]`.
+    template: String,
+    /// Keys taken from the template (kebab-case).
+    keys: Vec<String>,
 }
 
 impl Check<'_> {
     /// Records a problem, unless the value already failed to parse.
     fn err(&mut self, key: impl Into<String>, message: impl Into<String>) {
-        let key = key.into();
+        let mut key = key.into();
+        let mut message = message.into();
+        if let Some(r) = &self.redirect {
+            let rest = key.strip_prefix(r.zone.as_str()).and_then(|s| s.strip_prefix('.'));
+            if let Some(rest) = rest.filter(|rest| r.keys.iter().any(|k| rest.split('[').next() == Some(k))) {
+                key = format!("{}.{rest}", r.template);
+                if self
+                    .errors
+                    .iter()
+                    .any(|e| e.key == key && e.message.starts_with(&message))
+                {
+                    return;
+                }
+                message = format!("{message} (in {}, which takes it from {})", r.zone, r.template);
+            }
+        }
         if !self.failed.covers(&key) {
             self.errors.push(ConfigError::new(key, message));
         }
@@ -388,66 +435,114 @@ impl Check<'_> {
     }
 
     fn zones(&mut self, raw: &RawConfig, key_names: &[String], secondary: &TimerLimits) -> Vec<Arc<ZoneConfig>> {
+        let templates = self.templates(raw, key_names, secondary);
         let mut zones = Vec::new();
         let mut seen: HashMap<String, usize> = HashMap::new();
         for (i, z) in raw.zone.iter().enumerate() {
             let p = format!("zone[{i}]");
-            let name = match &z.name {
-                None => {
-                    self.err(format!("{p}.name"), "required");
+            if let Some(zone) = self.zone(&p, z, &templates, key_names, secondary, Some((&mut seen, i))) {
+                zones.push(Arc::new(zone));
+            }
+        }
+        zones
+    }
+
+    /// One zone at `p`, merged with its template. `seen` (names so far,
+    /// and this zone's index) reports duplicate names.
+    fn zone(
+        &mut self,
+        p: &str,
+        z: &RawZone,
+        templates: &[template::Named<'_>],
+        key_names: &[String],
+        secondary: &TimerLimits,
+        seen: Option<(&mut HashMap<String, usize>, usize)>,
+    ) -> Option<ZoneConfig> {
+        let name = match &z.name {
+            None => {
+                self.err(format!("{p}.name"), "required");
+                None
+            }
+            Some(n) => match normalize_dns_name(n) {
+                Err(e) => {
+                    self.err(format!("{p}.name"), e);
                     None
                 }
-                Some(n) => match normalize_dns_name(n) {
-                    Err(e) => {
-                        self.err(format!("{p}.name"), e);
-                        None
-                    }
-                    Ok(n) => {
+                Ok(n) => {
+                    if let Some((seen, i)) = seen {
                         if let Some(j) = seen.get(&n) {
                             self.err(format!("{p}.name"), format!("duplicate zone {n:?} (also zone[{j}])"));
                         } else {
                             seen.insert(n.clone(), i);
                         }
-                        Some(n)
                     }
-                },
-            };
-            let source = match (&z.file, &z.primaries) {
-                (Some(file), None) => {
-                    self.file_zone_extras(&p, z);
-                    if file.is_empty() {
-                        self.err(format!("{p}.file"), "must not be empty");
-                    }
-                    Some(ZoneSource::File(self.base.join(file)))
+                    Some(n)
                 }
-                (None, Some(primaries)) => Some(self.secondary_zone(&p, z, primaries, key_names, secondary)),
-                (Some(_), Some(_)) => {
-                    self.err(&p, "set either `file` or `primaries`, not both");
-                    None
+            },
+        };
+        let merged = self.apply_template(p, z, templates);
+        let (z, from) = match &merged {
+            Ok(Some(m)) => (&m.zone, Some((m.template.as_str(), m.taken.as_slice()))),
+            _ => (z, None),
+        };
+        // A zone naming an unknown template has no source to speak of.
+        let source = self.zone_body(p, z, key_names, secondary, from, merged.is_ok());
+        let out = self.transfer_out(p, z, key_names);
+        self.end_template();
+        Some(ZoneConfig {
+            name: name?,
+            source: source?,
+            template: merged.ok().flatten().map(|m| m.template),
+            out,
+        })
+    }
+
+    /// The source of the zone (or template, without `need_source`) at `p`;
+    /// `from` names its template and the keys taken from it.
+    fn zone_body(
+        &mut self,
+        p: &str,
+        z: &RawZone,
+        key_names: &[String],
+        secondary: &TimerLimits,
+        from: Option<(&str, &[String])>,
+        need_source: bool,
+    ) -> Option<ZoneSource> {
+        match (&z.file, &z.primaries) {
+            (Some(file), None) => {
+                self.file_zone_extras(p, z);
+                if file.is_empty() {
+                    self.err(format!("{p}.file"), "must not be empty");
                 }
-                (None, None) => {
-                    let failed =
-                        self.failed.covers(&format!("{p}.file")) || self.failed.covers(&format!("{p}.primaries"));
-                    if !failed {
-                        self.err(
-                            &p,
-                            "needs `file` (a zone loaded from disk) or `primaries` (a secondary zone)",
-                        );
-                    }
-                    None
+                Some(ZoneSource::File(self.base.join(file)))
+            }
+            (None, Some(primaries)) => Some(self.secondary_zone(p, z, primaries, key_names, secondary)),
+            (Some(_), Some(_)) => {
+                let origin = |key: &str| match from {
+                    Some((t, taken)) if taken.iter().any(|k| k == key) => format!("`{key}` from template {t:?}"),
+                    _ => format!("`{key}`"),
+                };
+                self.err(
+                    p,
+                    format!(
+                        "set either `file` or `primaries`, not both (it has {} and {})",
+                        origin("file"),
+                        origin("primaries")
+                    ),
+                );
+                None
+            }
+            (None, None) => {
+                let failed = self.failed.covers(&format!("{p}.file")) || self.failed.covers(&format!("{p}.primaries"));
+                if !failed && need_source {
+                    self.err(
+                        p,
+                        "needs `file` (a zone loaded from disk) or `primaries` (a secondary zone), or a `template` that sets one",
+                    );
                 }
-            };
-            let out = self.transfer_out(&p, z, key_names);
-            if let (Some(name), Some(source)) = (name, source) {
-                zones.push(Arc::new(ZoneConfig {
-                    name,
-                    source,
-                    template: None,
-                    out,
-                }));
+                None
             }
         }
-        zones
     }
 
     /// Secondary-only keys on a file zone are mistakes.

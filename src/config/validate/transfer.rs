@@ -104,7 +104,7 @@ impl Check<'_> {
                 self.err(
                     format!("{p}.{list_key}[{n}]"),
                     format!(
-                        "{} address {sa} cannot be reached from {p}.notify-source {src} ({})",
+                        "{} address {sa} cannot be reached from notify-source {src} ({})",
                         family(&sa.ip()),
                         family(&src)
                     ),

@@ -498,7 +498,7 @@ impl Answerer<'_, '_, '_> {
             let Some(target) = rd.get(skip..) else {
                 continue;
             };
-            let Some(n) = crate::zone::build::skip_name(target) else {
+            let Some(n) = crate::zone::name::skip_name(target) else {
                 continue;
             };
             let target = NameBuf::from(&target[..n]);

@@ -36,6 +36,7 @@ fn api(name: &str, key: Option<&str>) -> ApiZone {
         name: name.into(),
         primaries: vec!["127.0.0.1:1".into()],
         tsig_key: key.map(Into::into),
+        template: None,
     }
 }
 
