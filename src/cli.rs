@@ -84,11 +84,15 @@ enum ZoneAction {
         /// The zone's name.
         name: String,
         /// A primary (ADDR or ADDR:PORT); repeat for more, tried in order.
-        #[arg(long = "primary", required = true, value_name = "ADDR")]
+        #[arg(long = "primary", required_unless_present = "template", value_name = "ADDR")]
         primaries: Vec<String>,
         /// The name of a [[tsig-key]] in the node's config.
         #[arg(long)]
         tsig_key: Option<String>,
+        /// The name of a [[template]] in the node's config: its settings
+        /// apply where these options set none.
+        #[arg(long)]
+        template: Option<String>,
         #[command(flatten)]
         api: ApiArgs,
     },
@@ -174,8 +178,15 @@ pub fn run() -> Result<(), Error> {
                 name,
                 primaries,
                 tsig_key,
+                template,
                 api,
-            } => client::zone_add(&api.target(true)?, &name, &primaries, tsig_key.as_deref()),
+            } => client::zone_add(
+                &api.target(true)?,
+                &name,
+                &primaries,
+                tsig_key.as_deref(),
+                template.as_deref(),
+            ),
             ZoneAction::Remove { name, api } => client::zone_remove(&api.target(true)?, &name),
             ZoneAction::List { api, json } => client::zone_list(&api.target(false)?, json),
             ZoneAction::Refresh { name, api } => client::zone_refresh(&api.target(true)?, &name),

@@ -136,12 +136,17 @@ fn config_regressions_fail_cleanly() {
 
 #[test]
 fn api_zone_regressions_validate_or_fail_cleanly() {
-    use pharos::config::TimerLimits;
     use pharos::mgmt::api_zones::{ApiZone, validate};
+    // The fuzz target's second config: key `k1`, template `t`.
+    let text = "[node]\nid = \"f\"\n[dns]\nlisten = [\"127.0.0.1:5353\"]\n\
+                [[tsig-key]]\nname = \"k1\"\nalgorithm = \"hmac-sha256\"\nsecret = \"c2VjcmV0\"\n\
+                [[template]]\nname = \"t\"\nprimaries = [\"192.0.2.1\"]\nnotify = [\"192.0.2.9\"]\n";
+    let config = pharos::config::Config::from_str(text, std::path::Path::new("/"), std::path::Path::new("fuzz.toml"))
+        .unwrap_or_else(|e| panic!("{e}"));
     for (path, data) in inputs("api_zone") {
         let Some((_, body)) = data.split_first() else { continue };
         let r = std::panic::catch_unwind(|| match serde_json::from_slice::<ApiZone>(body) {
-            Ok(z) => validate(&z, &["k1".to_string()], TimerLimits::default()).is_ok(),
+            Ok(z) => validate(&z, &config).is_ok(),
             Err(_) => false,
         });
         match r {

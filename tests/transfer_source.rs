@@ -18,14 +18,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{KnotPrimary, KnotPrimaryOpts, MgmtNode, Pharos, PharosOpts, pharos_only, soa_serial, toml_str, wire};
+use common::{
+    KnotPrimary, KnotPrimaryOpts, MgmtNode, Pharos, PharosOpts, pharos_cmd, pharos_only, soa_serial, toml_str, wire,
+};
 
 const ZONE: &str = "src.test";
 const API_ZONE: &str = "api.src.test";
-
-fn zone_text(serial: u32) -> String {
-    text_of(ZONE, serial)
-}
 
 fn text_of(zone: &str, serial: u32) -> String {
     format!(
@@ -175,10 +173,26 @@ fn sighup_applies_notify_source_to_config_and_api_zones() {
     let r = node.call("POST", "/zones", Some(r#"{"name": "other.test", "template": "hbu"}"#));
     assert_eq!(r.status, 422, "{}", r.body);
     assert!(r.error().contains("no [[template]] named \"hbu\""), "{}", r.body);
+    // The command line too.
+    let config_arg = node.pharos.config.display().to_string();
+    let out = pharos_cmd(&[
+        "zone",
+        "add",
+        "cli.src.test",
+        "--template",
+        "hub",
+        "--config",
+        &config_arg,
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("primaries of template hub"), "{stdout}");
     let listed = std::fs::read_to_string(node.pharos.data_dir().join("api-zones.json")).unwrap_or_default();
     let listed: serde_json::Value = serde_json::from_str(&listed).unwrap_or_else(|e| panic!("{e}: {listed}"));
     assert_eq!(listed["zones"][0]["template"], "hub", "{listed}");
     assert_eq!(listed["zones"][0]["primaries"], serde_json::json!([]), "{listed}");
+    assert_eq!(listed["zones"][1]["name"], "cli.src.test", "{listed}");
+    assert_eq!(listed["zones"][1]["template"], "hub", "{listed}");
 
     // Both go from 127.0.0.1: refused.
     let p = &node.pharos;

@@ -265,10 +265,19 @@ pub fn zone_list(target: &Target, json: bool) -> Result<(), Error> {
 }
 
 /// `pharos zone add NAME --primary ADDR... [--tsig-key KEY]`.
-pub fn zone_add(target: &Target, name: &str, primaries: &[String], tsig_key: Option<&str>) -> Result<(), Error> {
+pub fn zone_add(
+    target: &Target,
+    name: &str,
+    primaries: &[String],
+    tsig_key: Option<&str>,
+    template: Option<&str>,
+) -> Result<(), Error> {
     let mut body = serde_json::json!({ "name": name, "primaries": primaries });
     if let Some(k) = tsig_key {
         body["tsig-key"] = Value::from(k);
+    }
+    if let Some(t) = template {
+        body["template"] = Value::from(t);
     }
     let a = call(
         target,
@@ -278,10 +287,14 @@ pub fn zone_add(target: &Target, name: &str, primaries: &[String], tsig_key: Opt
         &format!("cannot add zone {name}"),
     )?;
     let z = a.json();
+    let from = match (primaries.is_empty(), template) {
+        (false, _) => format!("primaries {}", primaries.join(", ")),
+        (true, Some(t)) => format!("primaries of template {t}"),
+        (true, None) => "no primaries".to_string(),
+    };
     println!(
-        "added {} (primaries {}); state {}: it is transferred now",
+        "added {} ({from}); state {}: it is transferred now",
         z["name"].as_str().unwrap_or(name),
-        primaries.join(", "),
         z["state"].as_str().unwrap_or("?")
     );
     Ok(())
