@@ -284,10 +284,14 @@ pub fn apex_soa(zone: &Zone) -> Option<(u32, &[u8])> {
 
 impl<'z> Axfr<'z> {
     pub fn new(zone: &'z Zone) -> Axfr<'z> {
+        // Zone order for a zone built in one go; for a patched zone the
+        // base's nodes, then the patch's (RFC 5936 section 2.2 leaves the
+        // order to the server), so that no list of a million ids is built
+        // per transfer.
         let ids: Box<dyn Iterator<Item = u32> + Send + 'z> = if zone.patch_len() == 0 {
             Box::new(0..zone.node_count() as u32)
         } else {
-            Box::new(zone.canonical_ids().into_iter())
+            Box::new(zone.node_ids())
         };
         Axfr {
             zone,

@@ -242,3 +242,48 @@ fn serial_arithmetic_is_rfc1982() {
     assert!(serial_ge(1, u32::MAX));
     assert!(!serial_ge(u32::MAX, 1));
 }
+
+#[test]
+fn axfr_of_a_patched_zone_is_the_patched_zone() {
+    use crate::zone::patch::{Change, apply};
+    let mut text = String::from(ZONE);
+    for i in 0..500 {
+        text.push_str(&format!("host{i} A 10.0.{}.{}\n", i / 256, i % 256));
+    }
+    let base = zone(&text);
+    let owner = b"\x04new1\x07example\x04test\x00";
+    let gone = b"\x05host7\x07example\x04test\x00";
+    let soa = soa_rdata(8);
+    let patched = apply(
+        &base,
+        &[Change {
+            owner: gone,
+            rtype: rtype::A,
+            ttl: 300,
+            rdata: &[10, 0, 0, 7],
+        }],
+        &[Change {
+            owner,
+            rtype: rtype::A,
+            ttl: 300,
+            rdata: &[192, 0, 2, 99],
+        }],
+        Change {
+            owner: b"\x07example\x04test\x00",
+            rtype: rtype::SOA,
+            ttl: 300,
+            rdata: &soa,
+        },
+    )
+    .expect("patch applies");
+    assert!(patched.patch_len() > 0, "a patched zone");
+    let msgs = axfr_messages(&patched, MAX_MESSAGE);
+    let all: Vec<_> = msgs.iter().flat_map(|m| records(m)).collect();
+    assert_eq!(all.first(), all.last());
+    assert_eq!(soa_serial(&all[0].3), Some(8));
+    let mut got = all[..all.len() - 1].to_vec();
+    got.sort();
+    assert_eq!(got, zone_records(&patched));
+    assert!(got.iter().any(|r| r.0 == owner));
+    assert!(!got.iter().any(|r| r.0 == gone));
+}
