@@ -78,15 +78,14 @@ pub fn parse(msg: &[u8]) -> Result<XfrRequest<'_>, NotXfr> {
         return Err(NotXfr::Other);
     }
     let (an, ns, ar) = (be(6), be(8), be(10));
-    let mut apex = Vec::with_capacity(32);
+    // The question name: plain labels only; nothing is allocated before
+    // the type says this is a transfer request (every TCP query comes here).
     let mut pos = 12usize;
     loop {
         let len = *msg.get(pos).ok_or(NotXfr::Other)? as usize;
         if len & 0xc0 != 0 || pos + 1 + len > msg.len() || pos + 1 + len - 12 > name::MAX_NAME_LEN {
             return Err(NotXfr::Other);
         }
-        apex.push(len as u8);
-        apex.extend(msg[pos + 1..pos + 1 + len].iter().map(u8::to_ascii_lowercase));
         pos += 1 + len;
         if len == 0 {
             break;
@@ -99,6 +98,8 @@ pub fn parse(msg: &[u8]) -> Result<XfrRequest<'_>, NotXfr> {
     if !(qtype == rtype::AXFR || qtype == rtype::IXFR) || qclass != CLASS_IN {
         return Err(NotXfr::Other);
     }
+    // Label lengths are below 'A': lowercasing the wire name is safe.
+    let apex = qname.to_ascii_lowercase();
     pos += 4;
     let mut client_serial = None;
     let mut edns = None;
