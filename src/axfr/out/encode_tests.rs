@@ -232,6 +232,27 @@ fn ixfr_records_are_in_rfc1995_order() {
     assert_eq!(out[4], b);
     assert_eq!(out[6], b);
     assert_eq!(out[8], c);
+
+    // Encoded (as the TCP path does, one record after the other) and read
+    // back: the same records in the same order.
+    let q = axfr_query();
+    let mut req = parse(&q).unwrap();
+    req.qtype = rtype::IXFR;
+    let mut enc = Encoder::new(&req, MAX_MESSAGE);
+    for r in &out {
+        enc.record(&r.owner, r.rtype, r.ttl, &r.rdata).unwrap();
+    }
+    enc.finish();
+    let back: Vec<Record> = records(&enc.msg)
+        .into_iter()
+        .map(|(owner, rtype, ttl, rdata)| Record {
+            owner,
+            rtype,
+            ttl,
+            rdata,
+        })
+        .collect();
+    assert_eq!(back, out);
 }
 
 #[test]
