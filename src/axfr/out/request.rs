@@ -130,6 +130,10 @@ pub fn parse(msg: &[u8]) -> Result<XfrRequest<'_>, NotXfr> {
             if edns.is_some() {
                 return Err(NotXfr::Malformed);
             }
+            if f[5] != 0 {
+                // EDNS version above 0: the usual path answers BADVERS.
+                return Err(NotXfr::Other);
+            }
             edns = Some(class);
         }
         if rt == rtype::TSIG {

@@ -83,6 +83,11 @@ fn parses_ixfr_serial_from_a_compressed_soa() {
     assert_eq!(r.edns, Some(1232));
     assert!(!r.signed);
     assert_eq!(parse(&query(APEX, rtype::A, None, false)).err(), Some(NotXfr::Other));
+    // EDNS version 1: left to the usual path, which answers BADVERS.
+    let mut v1 = query(APEX, rtype::AXFR, None, true);
+    let at = v1.len() - 5;
+    v1[at] = 1;
+    assert_eq!(parse(&v1).err(), Some(NotXfr::Other));
     let mut truncated = q.clone();
     truncated.truncate(q.len() - 5);
     assert!(parse(&truncated).is_err());
