@@ -10,6 +10,8 @@
 #   corpus/config/    config.example.toml
 #   corpus/api_zone/  regressions/api_zone/* (API bodies)
 #   corpus/snapshot/  regressions/snapshot/* (a snapshot and its journal)
+#   corpus/xfr_request/  regressions/xfr_request/* (AXFR/IXFR requests,
+#                     signed and not, octet 0 the setting)
 # Run from anywhere: fuzz/seed.sh
 set -eu
 export PYTHONDONTWRITEBYTECODE=1  # do not leave __pycache__ in tests/
@@ -135,8 +137,9 @@ for name, (sel, mask, data) in seeds.items():
 print(f"corpus/bgp: {len(seeds)} seeds")
 PY
 
-mkdir -p "$here/corpus/config" "$here/corpus/api_zone" "$here/corpus/snapshot"
+mkdir -p "$here/corpus/config" "$here/corpus/api_zone" "$here/corpus/snapshot" "$here/corpus/xfr_request"
 cp "$root/config.example.toml" "$here/corpus/config/"
 cp "$here"/regressions/api_zone/* "$here/corpus/api_zone/"
 cp "$here"/regressions/snapshot/* "$here/corpus/snapshot/"
-echo "corpus/config, corpus/api_zone, corpus/snapshot: seeded"
+cp "$here"/regressions/xfr_request/* "$here/corpus/xfr_request/"
+echo "corpus/config, corpus/api_zone, corpus/snapshot, corpus/xfr_request: seeded"

@@ -52,10 +52,10 @@ fn summary(stdout: &str) -> &str {
 #[test]
 fn pharos_answers_like_knot() {
     let zones = dnsdiff_zones();
-    // Transfers out (the hub role) are not part of the query path under
-    // test: neither server allows them, so both must refuse alike.
-    let mut knot_opts = KnotOpts::dnsdiff(zones.clone());
-    knot_opts.axfr_marker = false;
+    // Transfers out: both servers allow them from 127.0.0.1 for the zones
+    // marked `; dnsdiff: allow-axfr` (the allowed-transfer case) and
+    // refuse them for the others.
+    let knot_opts = KnotOpts::dnsdiff(zones.clone());
     let knot = Knot::start_with(knot_opts, 0);
     let pharos = Pharos::start(PharosOpts {
         zones: zones.clone(),
@@ -64,6 +64,7 @@ fn pharos_answers_like_knot() {
         version: Some("pharos".into()),
         udp_payload: 1232,
         ipv6: false,
+        axfr_marker: true,
         ..Default::default()
     });
     let ignore = dnsdiff_dir().join("pharos.ignore");

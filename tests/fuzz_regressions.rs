@@ -182,3 +182,62 @@ fn snapshot_regressions_decode_or_fail_cleanly() {
         }
     }
 }
+
+#[test]
+fn xfr_request_regressions_are_decided_without_zone_data_in_refusals() {
+    use pharos::axfr::out::request::{self, Refusal};
+    use pharos::axfr::out::{OutAcl, OutTable};
+    use pharos::tsig::{Algorithm, Key};
+    let xfr = Arc::new(Key::new("xfr", Algorithm::HmacSha256, b"secret-key-for-dnsdiff-tests").unwrap());
+    let other = Arc::new(Key::new("other", Algorithm::HmacSha1, b"other-secret").unwrap());
+    let text = "$ORIGIN example.test.\n@ 300 SOA ns1 host 5 3600 600 86400 300\n@ 300 NS ns1\nns1 300 A 192.0.2.1\n";
+    let set = ZoneSet::from_zones([Arc::new(load_zone_text("example.test", text).unwrap().zone)]);
+    for (path, data) in inputs("xfr_request") {
+        let Some((&setting, msg)) = data.split_first() else {
+            continue;
+        };
+        let Ok(req) = request::parse(msg) else {
+            continue;
+        };
+        let table = OutTable {
+            zones: [(
+                b"\x07example\x04test\x00".to_vec().into_boxed_slice(),
+                OutAcl {
+                    allow: vec!["127.0.0.0/8".parse().unwrap()],
+                    key: (setting & 2 == 2).then(|| xfr.clone()),
+                },
+            )]
+            .into(),
+            keys: [(xfr.name.clone(), xfr.clone()), (other.name.clone(), other.clone())].into(),
+            history_dir: None,
+        };
+        let peer = if setting & 1 == 1 {
+            [127, 0, 0, 1]
+        } else {
+            [192, 0, 2, 1]
+        };
+        let now = req
+            .tsig_time
+            .unwrap_or(1_700_000_000)
+            .saturating_add_signed(i64::from(setting >> 2) * 20 - 300);
+        match request::decide(&req, Some(peer.into()), &table, &set, now) {
+            Ok(a) => {
+                assert_eq!(peer, [127, 0, 0, 1], "{path}");
+                assert!(setting & 2 == 0 || a.signer.is_some(), "{path}");
+            }
+            Err(r) => {
+                let m = request::refusal_message(&req, &r, &table, 1232, now);
+                assert_eq!(&m[6..10], &[0, 0, 0, 0], "{path}: no zone data");
+                if path.ends_with("axfr-signed-skewed") {
+                    assert_eq!(r.reason, Refusal::BadTime, "{path}");
+                }
+            }
+        }
+        if path.ends_with("/axfr-signed") || path.ends_with("/ixfr-current") {
+            assert!(
+                request::decide(&req, Some(peer.into()), &table, &set, now).is_ok(),
+                "{path}"
+            );
+        }
+    }
+}

@@ -5,6 +5,7 @@
 pub mod client;
 pub mod engine;
 pub mod notify_out;
+pub mod out;
 pub mod refresh;
 pub mod slots;
 pub mod stats;

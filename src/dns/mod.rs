@@ -15,5 +15,6 @@ pub mod server;
 pub mod stats;
 pub mod tcp;
 pub mod udp;
+mod xfr;
 
 pub use server::{Server, ServerOptions, Transport};

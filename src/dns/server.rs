@@ -125,6 +125,9 @@ pub struct Server {
     store: Store,
     opts: ServerOptions,
     notify: arc_swap::ArcSwap<super::notify::NotifyTable>,
+    /// Transfers out: rules, limits, counters (the TCP listener streams
+    /// them, the UDP path answers IXFR from it).
+    pub xfr_out: Arc<crate::axfr::out::Service>,
     pub counters: Counters,
     pub events: Events,
 }
@@ -141,6 +144,7 @@ impl Server {
             store,
             opts,
             notify: Default::default(),
+            xfr_out: Default::default(),
             counters: Counters::default(),
             events: Events::default(),
         }
@@ -148,6 +152,11 @@ impl Server {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The EDNS payload size advertised in responses.
+    pub fn udp_payload(&self) -> u16 {
+        self.opts.udp_payload
     }
 
     /// Replaces the NOTIFY rules (secondary zones and the engine).
@@ -323,6 +332,10 @@ impl Server {
             5 => return rcode::NOTAUTH,
             _ => return rcode::NOTIMP,
         }
+        if matches!(q.qtype, rtype::AXFR | rtype::IXFR) && q.qclass == CLASS_IN {
+            // Signed or not: the transfer rules decide (axfr::out).
+            return self.transfer_one_message(q, transport, peer(), w, extra);
+        }
         let set = self.store.load();
         if let Some(tsig) = q.tsig {
             // No key is configured for queries: the key is unknown (RFC 8945 5.2.1).
@@ -346,13 +359,11 @@ impl Server {
         match q.qtype {
             0 => return rcode::NOTIMP,
             rtype::AXFR | rtype::IXFR => {
-                self.events.transfer_refused.record(
-                    peer().map(|p| p.ip()),
-                    "transfers out are not allowed to anyone",
-                    || summary_detail(q, transport, None),
-                );
-                // AXFR needs TCP; transfers out are not offered to anyone
-                // (no ACL allows them).
+                self.events
+                    .transfer_refused
+                    .record(peer().map(|p| p.ip()), "transfer request in class ANY", || {
+                        summary_detail(q, transport, None)
+                    });
                 return if q.qtype == rtype::AXFR && transport == Transport::Udp {
                     rcode::NOTIMP
                 } else {
@@ -448,17 +459,17 @@ fn write_badkey(q: &Query<'_>, tsig: &query::TsigInfo<'_>, w: &mut Writer<'_>) {
 
 /// What the response carries besides its sections.
 #[derive(Default)]
-struct Extra<'a> {
+pub(super) struct Extra<'a> {
     /// Extended RCODE (upper bits go into the OPT record).
     ext_rcode: u16,
     /// Extended DNS error (RFC 8914) to attach.
-    ede: Option<u16>,
+    pub(super) ede: Option<u16>,
     /// The zone's expire timer, for the EDNS EXPIRE option (RFC 7314).
     expire: Option<u32>,
     /// A TSIG error record to append last.
     tsig: Option<query::TsigInfo<'a>>,
-    /// The TSIG of a reply to a signed NOTIFY.
-    notify_tsig: Option<super::notify::TsigReply>,
+    /// The TSIG of a reply to a signed NOTIFY (or transfer request).
+    pub(super) notify_tsig: Option<super::notify::TsigReply>,
 }
 
 /// Extended DNS error codes (RFC 8914).

@@ -105,6 +105,32 @@ async fn connection(stream: TcpStream, peer: SocketAddr, server: &Server, idle: 
             Ok(Ok(_)) => {}
             _ => return Ok(()),
         }
+        // AXFR/IXFR: streamed on this task, after the answers to the
+        // queries before it; the queries after it wait for it to end.
+        if let Ok(xfr) = crate::axfr::out::request::parse(&req) {
+            server.counters.queries_tcp.fetch_add(1, Ordering::Relaxed);
+            if !out.is_empty() {
+                match tokio::time::timeout(idle, wr.write_all(&out)).await {
+                    Ok(Ok(())) => {}
+                    _ => return Ok(()),
+                }
+                out.clear();
+            }
+            let served = crate::axfr::out::stream::serve(
+                &server.xfr_out,
+                server.store(),
+                &xfr,
+                peer,
+                server.udp_payload(),
+                idle,
+                &mut wr,
+            )
+            .await;
+            if served.is_err() {
+                return Ok(());
+            }
+            continue;
+        }
         let answered = SCRATCH.with(|s| {
             let mut s = s.borrow_mut();
             let n = match catch_unwind(AssertUnwindSafe(|| {

@@ -348,6 +348,62 @@ impl Collector for NodeCollector {
             }),
         )?;
 
+        // ---- transfers out
+        let out = &ctx.server.xfr_out;
+        let out_kinds = || {
+            crate::axfr::out::stats::Kind::ALL
+                .into_iter()
+                .flat_map(|k| [(k, true), (k, false)])
+        };
+        let out_labels = |k: crate::axfr::out::stats::Kind, ok: bool| -> Labels {
+            vec![
+                ("kind", k.name().to_string()),
+                ("result", if ok { "ok" } else { "failed" }.to_string()),
+            ]
+        };
+        counters(
+            &mut enc,
+            "xfr_out_transfers",
+            "Zone transfers out, by kind (axfr, ixfr, ixfr-as-axfr: an IXFR answered with the whole zone, up-to-date: one SOA) and result",
+            out_kinds().map(|(k, ok)| (out_labels(k, ok), out.stats.count(k, ok))),
+        )?;
+        {
+            let mut m = enc.encode_descriptor(
+                "xfr_out_duration_seconds",
+                "Duration of zone transfers out, from the request to the last message written",
+                None,
+                MetricType::Histogram,
+            )?;
+            for (k, ok) in out_kinds() {
+                m.encode_family(&out_labels(k, ok))?.encode_histogram::<NoLabelSet>(
+                    out.stats.duration_sum(k, ok).as_secs_f64(),
+                    out.stats.count(k, ok),
+                    &out.stats.pairs(k, ok),
+                    None,
+                )?;
+            }
+        }
+        counters(
+            &mut enc,
+            "xfr_out_bytes",
+            "Bytes of DNS messages (with their TCP length) sent by transfers out, by kind and result",
+            out_kinds().map(|(k, ok)| (out_labels(k, ok), out.stats.bytes(k, ok))),
+        )?;
+        counters(
+            &mut enc,
+            "xfr_out_refused",
+            "Transfer requests refused, by reason",
+            crate::axfr::out::request::Refusal::ALL
+                .into_iter()
+                .map(|r| (vec![("reason", r.name().to_string())], out.stats.refused_count(r))),
+        )?;
+        gauges(
+            &mut enc,
+            "xfr_out_running",
+            "Transfers out running now",
+            one(out.running() as u64),
+        )?;
+
         let ec = &engine.counters;
         counters(
             &mut enc,

@@ -321,6 +321,7 @@ mod tests {
             persist_error: None,
             timers: None,
             notify_out: None,
+            transfers_out: Vec::new(),
         }
     }
 

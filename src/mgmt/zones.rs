@@ -116,6 +116,9 @@ pub struct ZoneView {
     /// The last NOTIFY round to the zone's `notify` targets.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notify_out: Option<crate::axfr::notify_out::RoundView>,
+    /// The last transfers out of this zone (at most 16), oldest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub transfers_out: Vec<crate::axfr::out::stats::Recent>,
 }
 
 /// A zone's last transfer that gave a new version.
@@ -219,6 +222,10 @@ impl ZoneManager {
         }
         let engine = Engine::new(server.store().clone(), dir, Default::default());
         let notify_out = NotifySender::spawn(server.store().clone(), config.transfer.notify_rate);
+        server.xfr_out.set_limits(crate::axfr::out::Limits {
+            max_out: config.transfer.max_out,
+            max_out_per_client: config.transfer.max_out_per_client,
+        });
         let manager = ZoneManager {
             inner: Arc::new(Inner {
                 server,
@@ -682,6 +689,7 @@ impl ZoneManager {
             persist_error: status.persist_error,
             timers: None,
             notify_out: self.inner.notify_out.last_round(&m.apex),
+            transfers_out: self.inner.server.xfr_out.stats.recent(&m.apex),
         };
         match &m.config.source {
             ZoneSource::File(path) => v.file = Some(path.display().to_string()),
@@ -732,6 +740,7 @@ impl ZoneManager {
             engine: Some(self.inner.engine.clone()),
         });
         self.inner.notify_out.set_targets(reg.notify_out.clone());
+        self.install_transfer_out(reg);
     }
 
     /// The NOTIFY-out task (for its counters).
@@ -816,9 +825,12 @@ fn broken_view(name: &str, entry: &ApiZone, why: &str) -> ZoneView {
         persist_error: None,
         timers: None,
         notify_out: None,
+        transfers_out: Vec::new(),
     }
 }
 
 mod settings;
+mod transfer_out;
+
 #[cfg(test)]
 mod tests;

@@ -56,6 +56,9 @@ pub struct PharosOpts {
     /// None (the default): stderr goes straight into the log file. See
     /// [`Pharos::stderr_lines`] and [`Pharos::unthrottle_stderr`].
     pub stderr_lines_per_sec: Option<u32>,
+    /// Allow AXFR/IXFR from 127.0.0.1 for zones whose file has the line
+    /// `; dnsdiff: allow-axfr` (as `KnotOpts::axfr_marker`).
+    pub axfr_marker: bool,
 }
 
 impl Default for PharosOpts {
@@ -75,6 +78,7 @@ impl Default for PharosOpts {
             ready_zone: None,
             data_dir: None,
             stderr_lines_per_sec: None,
+            axfr_marker: false,
         }
     }
 }
@@ -140,6 +144,9 @@ pub fn pharos_config(opts: &PharosOpts, port: u16, data_dir: &Path) -> String {
             toml_str(&z.name),
             toml_str(&z.file.to_string_lossy())
         );
+        if opts.axfr_marker && z.allows_axfr() {
+            c.push_str("allow-transfer = [\"127.0.0.1\"]\n");
+        }
     }
     if !opts.extra_toml.is_empty() {
         c.push('\n');
