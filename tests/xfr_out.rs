@@ -617,3 +617,62 @@ impl Drop for KnotSecondary {
         }
     }
 }
+
+/// A secondary signs the SOA query it sends before an IXFR with the
+/// transfer key (Knot, BIND and NSD all do): a query signed with a key this
+/// node knows is verified and answered signed, as Knot does; a bad MAC or
+/// time gets NOTAUTH with the TSIG error.
+#[test]
+fn signed_soa_query_with_a_known_key_is_answered_signed() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_zone(dir.path(), "keyed.test", &small_zone("keyed.test", 7));
+    let node = start(
+        &zone_toml("keyed.test", &file, "127.0.0.1", Some("xfr")),
+        "keyed.test",
+        "",
+    );
+    let ask = |key: &Key, at: u64| -> (Vec<u8>, Vec<u8>) {
+        let mut q = wire::encode_query(0x5151, "keyed.test", wire::TYPE_SOA, wire::CLASS_IN, None);
+        let mac = sign_request(&mut q, key, at, 300);
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.send_to(&q, node.pharos.addr()).unwrap();
+        let mut buf = [0u8; 65535];
+        let n = s.recv(&mut buf).expect("UDP answer");
+        (buf[..n].to_vec(), mac)
+    };
+    let (m, mac) = ask(&xfr_key(), unix_now());
+    let r = wire::parse(&m).unwrap();
+    assert_eq!((r.rcode, r.ancount), (0, 1), "NOERROR with the SOA");
+    assert_eq!(r.answers[0].rtype, wire::TYPE_SOA);
+    let mut v = ResponseVerifier::new(&xfr_key(), &mac);
+    assert!(
+        matches!(v.verify(&m, unix_now()), Ok(Verified::Signed)),
+        "answer signed with the key"
+    );
+
+    // The same with kdig, which checks the answer's TSIG itself.
+    let port = node.pharos.addr().port().to_string();
+    let out = kdig(&[
+        "@127.0.0.1",
+        "-p",
+        &port,
+        "-y",
+        &format!("hmac-sha256:xfr:{XFR_SECRET}"),
+        "keyed.test",
+        "SOA",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("status: NOERROR") && text.contains("SOA"), "{text}");
+    assert!(!text.contains("WARNING"), "kdig accepts the signed answer: {text}");
+
+    // Wrong secret: NOTAUTH, BADSIG; an hour off: NOTAUTH, BADTIME.
+    let forged = Key::new("xfr", Algorithm::HmacSha256, b"not the secret").unwrap();
+    let (m, _) = ask(&forged, unix_now());
+    assert_eq!((wire::parse(&m).unwrap().rcode, tsig_of(&m)), (9, Some((16, 0))));
+    let (m, _) = ask(&xfr_key(), unix_now() - 3600);
+    assert_eq!(
+        (wire::parse(&m).unwrap().rcode, tsig_of(&m).map(|t| t.0)),
+        (9, Some(18))
+    );
+}

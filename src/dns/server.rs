@@ -218,7 +218,10 @@ impl Server {
             (Transport::Udp, Some(e)) => (e.payload.max(512)).min(self.opts.udp_payload.max(512)) as usize,
             (Transport::Udp, None) => 512,
         };
-        let opt_len = self.opt_len(&q);
+        // Room for the OPT record, and for a TSIG record (RFC 8945 4.2:
+        // owner, type/class/TTL/length, algorithm, time, fudge, MAC of up
+        // to 64 octets, original id, error, other length).
+        let opt_len = self.opt_len(&q) + q.tsig.map_or(0, |t| t.key.len() + t.algorithm.len() + 10 + 16 + 64 + 6);
         let mut w = Writer::new(out, max.saturating_sub(opt_len));
         // RD is copied; CD is not (an authoritative answer is not validated).
         let flags = hflag::QR | (q.flags & (0x7800 | hflag::RD));
@@ -337,8 +340,37 @@ impl Server {
             return self.transfer_one_message(q, transport, peer(), w, extra);
         }
         let set = self.store.load();
-        if let Some(tsig) = q.tsig {
-            // No key is configured for queries: the key is unknown (RFC 8945 5.2.1).
+        if let Some(tsig) = q.tsig
+            && self.notify_table().keys.contains_key(&tsig.key.to_ascii_lowercase())
+        {
+            // A key this node knows (a secondary's SOA query before IXFR
+            // is signed with the transfer key, as Knot, BIND and NSD do):
+            // verified, and the answer signed with it (RFC 8945 5.3); a
+            // bad MAC or time gets NOTAUTH with the TSIG error (5.2).
+            let table = self.notify_table();
+            let lookup = |n: &[u8]| table.keys.get(n).map(|k| &**k);
+            match crate::tsig::verify_request(q.raw, &lookup, crate::tsig::unix_now()) {
+                Ok(ok) => {
+                    if let Some(key) = table.keys.get(&ok.key_name) {
+                        extra.notify_tsig = Some(super::notify::TsigReply::Sign {
+                            key: key.clone(),
+                            request_mac: ok.mac,
+                        });
+                    }
+                }
+                Err(e) => {
+                    self.events.signed_query_refused.record(
+                        peer().map(|p| p.ip()),
+                        "TSIG of a query does not verify",
+                        || format!("{}: {e}", summary_detail(q, transport, Some(tsig.key))),
+                    );
+                    let rc = e.header_rcode() as u8;
+                    extra.notify_tsig = Some(super::notify::TsigReply::Error(e));
+                    return rc;
+                }
+            }
+        } else if let Some(tsig) = q.tsig {
+            // An unknown key (RFC 8945 5.2.1).
             self.events.signed_query_refused.record(
                 peer().map(|p| p.ip()),
                 "no TSIG key is configured for queries",
