@@ -26,7 +26,7 @@
 #   --duration N       seconds of each dnsperf run                  [10]
 #   --notify-zones N   zones for the NOTIFY start-up part           [10000]
 #   --notify-rate N    pharos [transfer] notify-rate in that part   [1000]
-#   --port N           first loopback port to try                   [54800]
+#   --port N           first loopback port to try                   [24800]
 #   --timeout N        seconds to wait for a load or a transfer     [180]
 #   --keep             keep the whole work dir (zones, server data)
 #   -h, --help
@@ -49,7 +49,7 @@ ixfr_requests=200
 duration=10
 notify_zones=10000
 notify_rate=1000
-port_base=54800
+port_base=24800
 timeout=180
 keep=0
 quick=0

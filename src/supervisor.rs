@@ -93,6 +93,12 @@ pub fn serve(config: Config, path: &std::path::Path) -> Result<(), Error> {
         .build()
         .map_err(|e| Error::Startup(format!("tokio runtime: {e}")))?;
 
+    // Transfers out stream on threads of their own, at a lower priority
+    // than the query path.
+    let xfr_runtime = crate::axfr::out::runtime::build(workers.clamp(1, 2))
+        .map_err(|e| Error::Startup(format!("transfer-out runtime: {e}")))?;
+    server.xfr_out.set_runtime(xfr_runtime.handle().clone());
+
     let stop = Arc::new(AtomicBool::new(false));
     let (died_tx, mut died_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let udp_threads = udp::spawn(udp_sockets, server.clone(), stop.clone(), died_tx.clone())
@@ -181,6 +187,7 @@ pub fn serve(config: Config, path: &std::path::Path) -> Result<(), Error> {
     });
     stop.store(true, Ordering::Relaxed);
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    xfr_runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     for t in udp_threads {
         let _ = t.join();
     }

@@ -679,7 +679,7 @@ def main():
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--notify-zones", type=int, default=10000)
     ap.add_argument("--notify-rate", type=int, default=1000)
-    ap.add_argument("--port", type=int, default=54800)
+    ap.add_argument("--port", type=int, default=24800)  # below the ephemeral range (32768-60999): a client port cannot take it
     ap.add_argument("--timeout", type=int, default=180)
     a = ap.parse_args()
     servers = [s for s in a.servers.split(",") if s]

@@ -293,7 +293,7 @@ impl Server {
         self.counters
             .answers
             .record(transport, stats::type_slot(q.qtype), full_rcode, started.elapsed());
-        match extra.notify_tsig {
+        match extra.tsig_reply {
             Some(reply) => super::notify::finish_tsig(reply, req, &self.notify_table().keys, out, len, max),
             None => len,
         }
@@ -330,7 +330,7 @@ impl Server {
         match q.opcode {
             0 => {}
             // NOTIFY and UPDATE from a source not allowed to send them.
-            4 => return self.notify(q, peer(), w, &mut extra.notify_tsig),
+            4 => return self.notify(q, peer(), w, &mut extra.tsig_reply),
             // UPDATE is not accepted from anyone.
             5 => return rcode::NOTAUTH,
             _ => return rcode::NOTIMP,
@@ -352,7 +352,7 @@ impl Server {
             match crate::tsig::verify_request(q.raw, &lookup, crate::tsig::unix_now()) {
                 Ok(ok) => {
                     if let Some(key) = table.keys.get(&ok.key_name) {
-                        extra.notify_tsig = Some(super::notify::TsigReply::Sign {
+                        extra.tsig_reply = Some(super::notify::TsigReply::Sign {
                             key: key.clone(),
                             request_mac: ok.mac,
                         });
@@ -365,7 +365,7 @@ impl Server {
                         || format!("{}: {e}", summary_detail(q, transport, Some(tsig.key))),
                     );
                     let rc = e.header_rcode() as u8;
-                    extra.notify_tsig = Some(super::notify::TsigReply::Error(e));
+                    extra.tsig_reply = Some(super::notify::TsigReply::Error(e));
                     return rc;
                 }
             }
@@ -500,8 +500,9 @@ pub(super) struct Extra<'a> {
     expire: Option<u32>,
     /// A TSIG error record to append last.
     tsig: Option<query::TsigInfo<'a>>,
-    /// The TSIG of a reply to a signed NOTIFY (or transfer request).
-    pub(super) notify_tsig: Option<super::notify::TsigReply>,
+    /// The TSIG of the reply to a request signed with a known key (NOTIFY,
+    /// transfer request, query): signed with it, or carrying its error.
+    pub(super) tsig_reply: Option<super::notify::TsigReply>,
 }
 
 /// Extended DNS error codes (RFC 8914).

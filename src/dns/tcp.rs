@@ -116,16 +116,46 @@ async fn connection(stream: TcpStream, peer: SocketAddr, server: &Server, idle: 
                 }
                 out.clear();
             }
-            let served = crate::axfr::out::stream::serve(
-                &server.xfr_out,
-                server.store(),
-                &xfr,
-                peer,
-                server.udp_payload(),
-                idle,
-                &mut wr,
-            )
-            .await;
+            let served = match server.xfr_out.runtime() {
+                // On the low-priority transfer threads (axfr::out::runtime):
+                // the write half goes there and comes back when it is done.
+                Some(rt) => {
+                    let service = server.xfr_out.clone();
+                    let store = server.store().clone();
+                    let payload = server.udp_payload();
+                    let request = req.clone();
+                    let mut half = wr;
+                    let task = rt.spawn(async move {
+                        let served = match crate::axfr::out::request::parse(&request) {
+                            Ok(xfr) => {
+                                crate::axfr::out::stream::serve(&service, &store, &xfr, peer, payload, idle, &mut half)
+                                    .await
+                            }
+                            Err(_) => Ok(()),
+                        };
+                        (half, served)
+                    });
+                    match task.await {
+                        Ok((half, served)) => {
+                            wr = half;
+                            served
+                        }
+                        Err(_) => return Ok(()),
+                    }
+                }
+                None => {
+                    crate::axfr::out::stream::serve(
+                        &server.xfr_out,
+                        server.store(),
+                        &xfr,
+                        peer,
+                        server.udp_payload(),
+                        idle,
+                        &mut wr,
+                    )
+                    .await
+                }
+            };
             if served.is_err() {
                 return Ok(());
             }

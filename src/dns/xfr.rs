@@ -54,18 +54,18 @@ impl Server {
                 match refused.tsig {
                     RefusalTsig::None => {}
                     RefusalTsig::Sign(s) => {
-                        extra.notify_tsig = Some(TsigReply::Sign {
+                        extra.tsig_reply = Some(TsigReply::Sign {
                             key: s.key,
                             request_mac: s.request_mac,
                         })
                     }
-                    RefusalTsig::Error(e) => extra.notify_tsig = Some(TsigReply::Error(e)),
+                    RefusalTsig::Error(e) => extra.tsig_reply = Some(TsigReply::Error(e)),
                 }
                 return refused.reason.rcode();
             }
         };
         if let Some(s) = accepted.signer {
-            extra.notify_tsig = Some(TsigReply::Sign {
+            extra.tsig_reply = Some(TsigReply::Sign {
                 key: s.key,
                 request_mac: s.request_mac,
             });

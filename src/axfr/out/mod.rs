@@ -25,6 +25,7 @@ use crate::tsig::Key;
 
 pub mod encode;
 pub mod request;
+pub mod runtime;
 pub mod stats;
 pub mod stream;
 
@@ -86,6 +87,9 @@ pub struct Service {
     pub stats: stats::Stats,
     /// Refusals, one log line per source and reason per interval.
     pub refused_log: Arc<Summary>,
+    /// Where transfers are streamed: the low-priority runtime of
+    /// [`runtime`], once the supervisor has set it (else the caller's).
+    runtime: std::sync::OnceLock<tokio::runtime::Handle>,
 }
 
 impl Default for Service {
@@ -97,11 +101,22 @@ impl Default for Service {
             per_client: Mutex::new(HashMap::new()),
             stats: Default::default(),
             refused_log: Summary::new("transfer request refused", |t| tracing::warn!("{t}")),
+            runtime: std::sync::OnceLock::new(),
         }
     }
 }
 
 impl Service {
+    /// Streams transfers on `handle` from now on (set once, at start-up).
+    pub fn set_runtime(&self, handle: tokio::runtime::Handle) {
+        let _ = self.runtime.set(handle);
+    }
+
+    /// The runtime transfers are streamed on, if one was set.
+    pub fn runtime(&self) -> Option<&tokio::runtime::Handle> {
+        self.runtime.get()
+    }
+
     pub fn set_table(&self, table: OutTable) {
         self.table.store(Arc::new(table));
     }
