@@ -18,7 +18,8 @@
 //! - zones added through the API are derived again from the new config
 //!   (their `[[template]]` may have changed), see
 //!   [`ZoneManager::reconfigure`];
-//! - `[transfer] notify-rate` paces the NOTIFYs sent from then on;
+//! - `[transfer]`: the caps on transfers out and `notify-rate` apply
+//!   from then on (running transfers finish);
 //! - `[bgp]`: sessions whose peer settings did not change stay up and get
 //!   the new announcements; peers removed get a Cease, new or changed ones
 //!   start (see [`crate::bgp::Speaker::reconfigure`]);
@@ -90,7 +91,7 @@ impl Reloader {
         };
         info!(file = %self.path.display(), "SIGHUP: applying the configuration");
         self.needs_restart(&new);
-        zones.notify_out().set_rate(new.transfer.notify_rate);
+        zones.set_transfer_limits(&new.transfer);
         self.zones(&new, zones).await;
         zones.reconfigure(&new).await;
         bgp(&self.running, &new, speaker, health).await;

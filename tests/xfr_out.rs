@@ -676,3 +676,40 @@ fn signed_soa_query_with_a_known_key_is_answered_signed() {
         (9, Some(18))
     );
 }
+
+/// `[transfer]` caps follow a SIGHUP: a second transfer to one client is
+/// refused under max-out-per-client = 1, accepted once the file says 2.
+#[test]
+fn transfer_caps_follow_a_sighup() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_zone(dir.path(), "big.test", &big_zone("big.test", 300_000));
+    let mut zones = zone_toml("big.test", &file, "127.0.0.1", None);
+    zones.push_str("\n[transfer]\nmax-out-per-client = 1\n");
+    let node = start(&zones, "big.test", "tcp-idle-timeout = \"30s\"\n");
+    let addr = node.pharos.addr();
+    // A client that reads one message, then stops reading: it holds a slot.
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    sock.connect(&addr.into()).unwrap();
+    let mut stalled: TcpStream = sock.into();
+    stalled
+        .write_all(&wire::frame(&xfr_query("big.test", TYPE_AXFR, None, false)))
+        .unwrap();
+    assert!(matches!(wire::tcp_read(&mut stalled, T), TcpRead::Message(_)));
+    let first = wire::parse(&transfer(addr, &xfr_query("big.test", TYPE_IXFR, Some(1), false))[0]).unwrap();
+    assert_eq!(first.rcode, 5, "refused past max-out-per-client = 1");
+
+    let config = fs::read_to_string(&node.pharos.config).unwrap();
+    let raised = config.replace("max-out-per-client = 1", "max-out-per-client = 2");
+    assert_ne!(config, raised);
+    fs::write(&node.pharos.config, raised).unwrap();
+    node.pharos.signal(1);
+    common::wait_until(&node.pharos, Duration::from_secs(10), "the SIGHUP is applied", || {
+        node.pharos.log().contains("SIGHUP: configuration applied")
+    });
+    let msgs = transfer(addr, &xfr_query("big.test", TYPE_IXFR, Some(1), false));
+    let r = wire::parse(&msgs[0]).unwrap();
+    assert_eq!(r.rcode, 0, "accepted under max-out-per-client = 2");
+    assert!(r.ancount > 0);
+    drop(stalled);
+}

@@ -608,6 +608,16 @@ impl ZoneManager {
         self.install_transfer_out(reg);
     }
 
+    /// Applies `[transfer]`: the caps on transfers out and the NOTIFY rate
+    /// (start-up and SIGHUP).
+    pub fn set_transfer_limits(&self, transfer: &crate::config::TransferConfig) {
+        self.inner.server.xfr_out.set_limits(crate::axfr::out::Limits {
+            max_out: transfer.max_out,
+            max_out_per_client: transfer.max_out_per_client,
+        });
+        self.inner.notify_out.set_rate(transfer.notify_rate);
+    }
+
     /// The NOTIFY-out task (for its counters).
     pub fn notify_out(&self) -> &NotifySender {
         &self.inner.notify_out
