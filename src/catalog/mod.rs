@@ -12,6 +12,8 @@ pub mod parse;
 pub mod state;
 
 #[cfg(test)]
+mod consumer_tests;
+#[cfg(test)]
 mod tests;
 
 pub use consumer::{Action, Consumer, Context, Entry, MaxRemovals, Owner, Settings};

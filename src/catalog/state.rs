@@ -2,10 +2,13 @@
 //! each member's origin, so that a restart serves every member zone from
 //! disk before any primary answers.
 //!
-//! One file per catalog, `<data-dir>/zones/<file_name(catalog)>.catalog`,
-//! written whole: a temporary file `<that>.<pid>-<n>.tmp`, fsync, rename
-//! over the old one, fsync of the directory. A reader sees the old state or
-//! the new one, never a mix.
+//! One file per catalog beside the catalog zone's snapshot,
+//! `<data-dir>/zones/<name>.zone.bin.catalog` (`persist::file_name` +
+//! `.catalog`, like the journal and the timers), written whole: a temporary
+//! file `<that>.<pid>-<n>.tmp` (which `persist::is_temp` already knows, so
+//! `clean_temp` removes one a crash left), fsync, rename over the old one,
+//! fsync of the directory. A reader sees the old state or the new one,
+//! never a mix.
 //!
 //! Order of work, and what a kill -9 anywhere means: the catalog zone's own
 //! snapshot is written first (by the zone engine), then the consumer
