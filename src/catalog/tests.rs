@@ -198,3 +198,21 @@ fn any_damage_to_the_state_file_is_an_error_not_a_panic() {
         assert!(state::decode(&data, path).is_err());
     }
 }
+
+#[test]
+fn the_fuzz_harness_applies_and_refuses() {
+    use super::replay::replay;
+    let txt = |o: u8, s: &[u8]| [&[o, 0, s.len() as u8 + 1, s.len() as u8][..], s].concat();
+    let ptr = |o: u8, x: u8| vec![o, 1 | 4, x];
+    let good = [txt(1, b"2"), ptr(3, 0), ptr(4, 1), txt(6, b"customers")].concat();
+    assert_eq!(replay(&good), Ok(2));
+    let v1 = [txt(1, b"1"), ptr(3, 0)].concat();
+    assert_eq!(replay(&v1), Ok(1));
+    let dup = [txt(1, b"2"), ptr(3, 0), ptr(4, 0x80)].concat();
+    let err = replay(&dup).expect_err("duplicate member");
+    assert!(err.contains("listed twice"), "{err}");
+    assert!(replay(&[]).is_err(), "no version");
+    // A removal of 4 of 5 with a limit of 1: held, the harness's checks hold.
+    let held = [vec![0x81, 0, 2, 1, b'2'], ptr(3, 0)].concat();
+    assert_eq!(replay(&held), Ok(1));
+}
