@@ -10,13 +10,16 @@ use super::consumer::{Action, Consumer, Context, Entry, MaxRemovals, Owner, Sett
 use super::parse::{CatalogError, Member, Members, parse};
 use super::tests::{v2, wire};
 
+type Pair = (Box<[u8]>, Box<[u8]>);
+
 /// The rest of the node, as the consumer sees it: templates, who owns
 /// which zone, and the other catalogs' coo properties. Counts questions.
 #[derive(Default)]
 struct Node {
     templates: HashSet<String>,
     owners: HashMap<Box<[u8]>, Owner>,
-    coo: HashMap<(Box<[u8]>, Box<[u8]>), Box<[u8]>>,
+    /// (catalog, zone) -> the coo that catalog carries for the zone.
+    coo: HashMap<Pair, Box<[u8]>>,
     questions: Cell<usize>,
 }
 
@@ -163,7 +166,10 @@ fn a_broken_version_changes_nothing() {
     let before = c.clone();
     let broken = v2("a.zones PTR one.example.\nb.zones PTR one.example.");
     let acts = c.apply(parse(&broken), &node);
-    assert!(matches!(acts.as_slice(), [Action::Error(CatalogError::DuplicateMember { .. })]));
+    assert!(matches!(
+        acts.as_slice(),
+        [Action::Error(CatalogError::DuplicateMember { .. })]
+    ));
     assert!(c.error.is_some(), "the catalog shows the error");
     assert_eq!(c.get(&wire("one.example")), before.get(&wire("one.example")));
     assert_eq!((c.len(), c.serial), (before.len(), before.serial));
@@ -176,7 +182,8 @@ fn a_broken_version_changes_nothing() {
 fn a_clash_with_a_configured_zone_is_ignored_and_never_removed() {
     let mut node = Node::new();
     node.owners.insert(wire("mine.example"), Owner::Configured);
-    node.owners.insert(wire("theirs.example"), Owner::Catalog(wire("other.cat")));
+    node.owners
+        .insert(wire("theirs.example"), Owner::Catalog(wire("other.cat")));
     let mut c = Consumer::new(settings(MaxRemovals::default()));
     let acts = c.apply(
         parse(&v2("a.zones PTR mine.example.\nb.zones PTR theirs.example.")),
@@ -236,7 +243,10 @@ fn coo_migrates_only_once_the_new_catalog_lists_the_zone() {
         ..settings(MaxRemovals::default())
     });
     node.owners.remove(&wire("mig.example"));
-    let acts = o.apply(parse(&v2("a.zones PTR mig.example.\ncoo.a.zones PTR cat.example.")), &node);
+    let acts = o.apply(
+        parse(&v2("a.zones PTR mig.example.\ncoo.a.zones PTR cat.example.")),
+        &node,
+    );
     assert_eq!(acts, vec![add("mig.example", "from-hub")]);
     assert_eq!(o.coo_of(&wire("mig.example")), Some(&*new));
     o.release(&wire("mig.example"));
@@ -259,7 +269,10 @@ fn a_mass_removal_is_held_until_accepted() {
     c.apply(Ok(members(20, 1)), &node);
     // 4 of 20 (20 %) pass.
     let acts = c.apply(Ok(members(16, 2)), &node);
-    assert_eq!(acts.iter().filter(|a| matches!(a, Action::RemoveZone { .. })).count(), 4);
+    assert_eq!(
+        acts.iter().filter(|a| matches!(a, Action::RemoveZone { .. })).count(),
+        4
+    );
     // 5 of 16 (limit 3) are held; the addition in the same version goes on.
     let mut next = members(11, 3);
     let extra = Member {
@@ -272,10 +285,7 @@ fn a_mass_removal_is_held_until_accepted() {
     let acts = c.apply(Ok(next.clone()), &node);
     assert_eq!(
         acts,
-        vec![
-            Action::Hold { removals: 5, limit: 3 },
-            add("new.example", "from-hub")
-        ]
+        vec![Action::Hold { removals: 5, limit: 3 }, add("new.example", "from-hub")]
     );
     assert_eq!((c.len(), c.held()), (17, 5), "nothing removed, the hold shown");
     // The same version again: still held.
@@ -353,7 +363,11 @@ fn restore_converges_to_the_state_after_a_crash() {
     let c = Consumer::from_entries(
         settings(MaxRemovals::default()),
         Some(5),
-        vec![e("kept.example", true), e("new.example", true), e("other.example", false)],
+        vec![
+            e("kept.example", true),
+            e("new.example", true),
+            e("other.example", false),
+        ],
     );
     let present = [wire("kept.example"), wire("gone.example")];
     let acts = c.restore(present.iter().map(|z| &**z), &node);

@@ -73,15 +73,29 @@ pub enum CatalogError {
     SeveralVersions(usize),
     UnknownVersion(String),
     /// A PTR RRset of more than one record at a member label.
-    SeveralPtr { label: String, count: usize },
+    SeveralPtr {
+        label: String,
+        count: usize,
+    },
     /// A member PTR whose rdata is not a domain name.
-    BadPtr { label: String },
+    BadPtr {
+        label: String,
+    },
     /// Two labels name the same member zone.
-    DuplicateMember { zone: String, labels: [String; 2] },
+    DuplicateMember {
+        zone: String,
+        labels: [String; 2],
+    },
     /// More than one `coo` record for a member, or one that is not a name.
-    BadCoo { label: String, count: usize },
+    BadCoo {
+        label: String,
+        count: usize,
+    },
     /// More than one `group` record, or one that is not a single string.
-    BadGroup { label: String, count: usize },
+    BadGroup {
+        label: String,
+        count: usize,
+    },
 }
 
 impl fmt::Display for CatalogError {
@@ -95,13 +109,23 @@ impl fmt::Display for CatalogError {
             }
             CatalogError::BadPtr { label } => write!(f, "member {label}.zones: PTR rdata is not a domain name"),
             CatalogError::DuplicateMember { zone, labels } => {
-                write!(f, "zone {zone} listed twice, as {}.zones and {}.zones", labels[0], labels[1])
+                write!(
+                    f,
+                    "zone {zone} listed twice, as {}.zones and {}.zones",
+                    labels[0], labels[1]
+                )
             }
             CatalogError::BadCoo { label, count } => {
-                write!(f, "coo.{label}.zones: {count} PTR records or not a name, one name allowed")
+                write!(
+                    f,
+                    "coo.{label}.zones: {count} PTR records or not a name, one name allowed"
+                )
             }
             CatalogError::BadGroup { label, count } => {
-                write!(f, "group.{label}.zones: {count} TXT records or not one string, one allowed")
+                write!(
+                    f,
+                    "group.{label}.zones: {count} TXT records or not one string, one allowed"
+                )
             }
         }
     }
@@ -179,8 +203,9 @@ pub fn parse(zone: &Zone) -> Result<Members, CatalogError> {
     let depth = label_count(&zones);
     // label -> member zone, to find properties and duplicates.
     let mut by_label: HashMap<Box<[u8]>, Box<[u8]>> = HashMap::new();
-    // Properties seen, attached after every member is known: (label, group, coo).
-    let mut props: Vec<(Box<[u8]>, bool, &[u8], &RRset)> = Vec::new();
+    // Properties seen, attached after every member is known:
+    // (member label, true for group / false for coo, the RRset).
+    let mut props: Vec<(Box<[u8]>, bool, &RRset)> = Vec::new();
     for id in zone.node_ids() {
         let owner = zone.name(id);
         if !name::is_subdomain(owner, &zones) {
@@ -229,18 +254,18 @@ pub fn parse(zone: &Zone) -> Result<Members, CatalogError> {
                 let label: Box<[u8]> = rest[1..1 + rest[0] as usize].into();
                 if prop == b"group" {
                     if let Some(set) = zone.get(id, rtype::TXT) {
-                        props.push((label, true, owner, set));
+                        props.push((label, true, set));
                     }
                 } else if prop == b"coo" {
                     if let Some(set) = zone.get(id, rtype::PTR) {
-                        props.push((label, false, owner, set));
+                        props.push((label, false, set));
                     }
                 }
             }
             _ => {}
         }
     }
-    for (label, is_group, _, set) in props {
+    for (label, is_group, set) in props {
         let Some(member) = by_label.get(&label) else {
             continue;
         };

@@ -83,7 +83,13 @@ pub fn replay(data: &[u8]) -> Result<usize, String> {
     let apex = b"\x03cat\x07example\x00";
     let mut b = ZoneBuilder::new(apex);
     let pos = SourcePos::default();
-    b.add(apex, rtype::SOA, 0, b"\x00\x00\x00\x00\x00\x07\0\0\0\x3c\0\0\0\x3c\0\0\x02\x58\0\0\0\x3c", pos);
+    b.add(
+        apex,
+        rtype::SOA,
+        0,
+        b"\x00\x00\x00\x00\x00\x07\0\0\0\x3c\0\0\0\x3c\0\0\x02\x58\0\0\0\x3c",
+        pos,
+    );
     b.add(apex, rtype::NS, 0, b"\x07invalid\x00", pos);
     let mut rest = data;
     while let [o, t, tail @ ..] = rest {
@@ -103,7 +109,10 @@ pub fn replay(data: &[u8]) -> Result<usize, String> {
             // A member name m<x>.example, in a case the octet picks.
             let Some((x, tail)) = tail.split_first() else { break };
             let m = if x & 0x80 != 0 { b'M' } else { b'm' };
-            (vec![2, m, b'0' + (x & 7), 7, b'e', b'x', b'a', b'm', b'p', b'l', b'e', 0], tail)
+            (
+                vec![2, m, b'0' + (x & 7), 7, b'e', b'x', b'a', b'm', b'p', b'l', b'e', 0],
+                tail,
+            )
         } else {
             let Some((&len, tail)) = tail.split_first() else { break };
             let len = (len as usize).min(tail.len());
@@ -120,7 +129,11 @@ pub fn replay(data: &[u8]) -> Result<usize, String> {
     let mut c = Consumer::new(Settings {
         catalog: apex.as_slice().into(),
         member_template: Some("from-hub".into()),
-        max_removals: MaxRemovals::Count(if data.first().is_some_and(|o| o & 0x80 != 0) { 1 } else { 9 }),
+        max_removals: MaxRemovals::Count(if data.first().is_some_and(|o| o & 0x80 != 0) {
+            1
+        } else {
+            9
+        }),
     });
     c.apply(Ok(base()), &node);
     let before = c.clone();
@@ -129,7 +142,11 @@ pub fn replay(data: &[u8]) -> Result<usize, String> {
     c.apply(parsed.clone(), &node);
     match parsed {
         Err(_) => {
-            assert_eq!(c.entries().count(), before.entries().count(), "a broken catalog changed the members");
+            assert_eq!(
+                c.entries().count(),
+                before.entries().count(),
+                "a broken catalog changed the members"
+            );
             assert!(c.entries().all(|e| before.get(&e.member.zone) == Some(e)));
         }
         Ok(members) => {

@@ -26,7 +26,9 @@ pub(super) fn wire(text: &str) -> Box<[u8]> {
 }
 
 fn member<'a>(m: &'a Members, zone: &str) -> &'a Member {
-    m.by_zone.get(&wire(zone)).unwrap_or_else(|| panic!("{zone} not a member"))
+    m.by_zone
+        .get(&wire(zone))
+        .unwrap_or_else(|| panic!("{zone} not a member"))
 }
 
 #[test]
@@ -81,8 +83,14 @@ fn broken_catalogs_are_errors() {
             catalog("version TXT \"2\"\nversion TXT \"1\"", ""),
             CatalogError::SeveralVersions(2),
         ),
-        (catalog("version TXT \"3\"", ""), CatalogError::UnknownVersion("\u{1}3".into())),
-        (catalog("version TXT \"2\" \"2\"", ""), CatalogError::UnknownVersion("\u{1}2\u{1}2".into())),
+        (
+            catalog("version TXT \"3\"", ""),
+            CatalogError::UnknownVersion("\u{1}3".into()),
+        ),
+        (
+            catalog("version TXT \"2\" \"2\"", ""),
+            CatalogError::UnknownVersion("\u{1}2\u{1}2".into()),
+        ),
         (catalog("version A 192.0.2.1", ""), CatalogError::NoVersion),
         (
             v2("a.zones PTR one.example.\na.zones PTR two.example."),
@@ -188,11 +196,18 @@ fn any_damage_to_the_state_file_is_an_error_not_a_panic() {
         for bit in 0..8 {
             let mut bad = good.clone();
             bad[i] ^= 1 << bit;
-            assert!(state::decode(&bad, path).is_err(), "flip of bit {bit} in octet {i} accepted");
+            assert!(
+                state::decode(&bad, path).is_err(),
+                "flip of bit {bit} in octet {i} accepted"
+            );
         }
     }
     // Well-formed checksums over nonsense: still errors, never panics.
-    for body in [&b"PHCAT\x01\x00"[..], b"PHCAT\x02", b"PHCAT\x01\x00\x00\x00\x00\x00\x00\xff\xff\xff\xff"] {
+    for body in [
+        &b"PHCAT\x01\x00"[..],
+        b"PHCAT\x02",
+        b"PHCAT\x01\x00\x00\x00\x00\x00\x00\xff\xff\xff\xff",
+    ] {
         let mut data = body.to_vec();
         data.extend_from_slice(&crc32fast::hash(body).to_be_bytes());
         assert!(state::decode(&data, path).is_err());
