@@ -8,6 +8,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::consumer::{Action, Consumer, Context, Entry, MaxRemovals, Owner, Settings};
 use super::parse::{CatalogError, Member, Members, parse};
+use super::state;
 use super::tests::{v2, wire};
 
 type Pair = (Box<[u8]>, Box<[u8]>);
@@ -369,7 +370,25 @@ fn restore_converges_to_the_state_after_a_crash() {
             e("other.example", false),
         ],
     );
+    // Through the state file, as a restart reads it.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut entries: Vec<Entry> = c.entries().cloned().collect();
+    entries.sort_by(|a, b| a.member.zone.cmp(&b.member.zone));
+    let st = state::State {
+        catalog: c.settings.catalog.clone(),
+        serial: c.serial,
+        entries,
+    };
+    state::write(dir.path(), &st).expect("state written");
+    let back = state::read(dir.path(), &st.catalog)
+        .expect("state read")
+        .expect("state present");
+    let c = Consumer::from_entries(c.settings.clone(), back.serial, back.entries);
+    assert_eq!(c.serial, Some(5));
     let present = [wire("kept.example"), wire("gone.example")];
     let acts = c.restore(present.iter().map(|z| &**z), &node);
     assert_eq!(acts, vec![remove("gone.example"), add("new.example", "from-hub")]);
+    // Once they ran, a second restore has nothing to do.
+    let present = [wire("kept.example"), wire("new.example")];
+    assert_eq!(c.restore(present.iter().map(|z| &**z), &node), vec![]);
 }
