@@ -312,7 +312,12 @@ impl Consumer {
                 self.claim(m, ctx, &mut out);
                 continue;
             };
-            let (owned, old_member) = (old.owned, old.member.clone());
+            if old.owned && old.listed && old.member == m {
+                continue; // unchanged: not touched
+            }
+            let owned = old.owned;
+            let label_changed = old.member.label != m.label;
+            let old_group = (old.member.group != m.group).then(|| old.member.group.clone());
             if !owned {
                 // Someone else's zone: look again whether it is ours now
                 // (its conflict was reported when it came).
@@ -321,14 +326,14 @@ impl Consumer {
                 out.extend(reports.into_iter().filter(|a| !matches!(a, Action::Conflict { .. })));
                 continue;
             }
-            if old_member.label != m.label {
+            if label_changed {
                 let template = self.template(&m, ctx, &mut out);
                 out.push(Action::ResetZone {
                     name: zone.clone(),
                     template,
                 });
-            } else if old_member.group != m.group {
-                let before = match &old_member.group {
+            } else if let Some(old_group) = old_group {
+                let before = match &old_group {
                     Some(g) if ctx.has_template(g) => Some(g.clone()),
                     _ => self.settings.member_template.clone(),
                 };
