@@ -207,6 +207,16 @@ fn a_clash_with_a_configured_zone_is_ignored_and_never_removed() {
     // Listed again: not reported again. Removed: not removed from the node.
     let acts = c.apply(parse(&v2("a.zones PTR mine.example.")), &node);
     assert_eq!(acts, vec![]);
+    assert_eq!(c.recheck(&node), vec![], "still configured: nothing to do");
+    // The operator removes the configured zone: the member becomes ours.
+    node.owners.remove(&wire("mine.example"));
+    assert_eq!(c.recheck(&node), vec![add("mine.example", "from-hub")]);
+    node.owners
+        .insert(wire("mine.example"), Owner::Catalog(wire("cat.example")));
+    assert_eq!(c.apply(parse(&v2("")), &node), vec![remove("mine.example")]);
+    // And once more, configured again: a removal leaves it alone.
+    node.owners.insert(wire("mine.example"), Owner::Configured);
+    c.apply(parse(&v2("a.zones PTR mine.example.")), &node);
     assert_eq!(c.apply(parse(&v2("")), &node), vec![]);
     assert!(c.is_empty());
 }
