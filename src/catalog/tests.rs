@@ -231,3 +231,26 @@ fn the_fuzz_harness_applies_and_refuses() {
     let held = [vec![0x81, 0, 2, 1, b'2'], ptr(3, 0)].concat();
     assert_eq!(replay(&held), Ok(1));
 }
+
+/// The catalog Knot 3.2.6 generates (`catalog-role: generate`, two
+/// members, one with `catalog-group: customers`), as `kdig AXFR` printed it.
+const KNOT_GENERATED: &str = "\
+cat.example.        	0	IN	SOA	invalid. invalid. 1796618448 3600 600 2147483646 0
+cat.example.        	0	IN	NS	invalid.
+version.cat.example.	0	IN	TXT	\"2\"
+0cd29f7bc744c66c.zones.cat.example. 0	IN	PTR	one.example.
+25e86915bbeabfbe.zones.cat.example. 0	IN	PTR	two.example.
+group.25e86915bbeabfbe.zones.cat.example. 0	IN	TXT	\"customers\"
+";
+
+#[test]
+fn reads_the_catalog_knot_generates() {
+    let zone = load_zone_text("cat.example", KNOT_GENERATED)
+        .expect("Knot's catalog loads")
+        .zone;
+    let m = parse(&zone).expect("Knot's catalog is valid");
+    assert_eq!((m.version, m.serial, m.len()), (Some(Version::V2), 1796618448, 2));
+    assert_eq!(&*member(&m, "one.example").label, b"0cd29f7bc744c66c");
+    assert_eq!(member(&m, "one.example").group, None);
+    assert_eq!(member(&m, "two.example").group.as_deref(), Some("customers"));
+}
