@@ -27,9 +27,15 @@
 //! - a broken catalog (`Err`) changes nothing (`Error`).
 //!
 //! Cost: `apply` is one pass over the new and the applied sets (hash
-//! lookups) and asks [`Context`] only about members that are new, changed
-//! or removed: adding one member to 10,000 yields one action and one
-//! question, and touches no other zone's state.
+//! lookups; an unchanged member is compared, not touched) and asks
+//! [`Context`] who owns a zone only for members new to it and members
+//! whose zone belongs to someone else: adding one member to 10,000 yields
+//! one action and one question, and touches no other zone's state.
+//!
+//! Wiring (for the caller): write the state file ([`super::state`]) after
+//! `apply` and before carrying out its actions; after any catalog applies,
+//! call [`Consumer::recheck`] on the others (a coo may now point at them);
+//! on `Adopt { from }`, call [`Consumer::release`] on `from`'s consumer.
 
 use std::collections::{HashMap, HashSet};
 
