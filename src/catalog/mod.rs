@@ -1,6 +1,6 @@
 //! Catalog zones (RFC 9432): a zone that lists other zones.
 //!
-//! This module owns reading a catalog ([`parse`]), the consumer's sans-IO
+//! This module owns reading a catalog ([`mod@parse`]), the consumer's sans-IO
 //! core that turns member sets into zone changes ([`consumer`]), and the
 //! consumer's state file ([`state`]); [`replay`] is the fuzz harness. It sits below the front doors (dns,
 //! mgmt, bgp) and above axfr and zone: it reads zone snapshots and returns
