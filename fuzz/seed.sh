@@ -12,6 +12,7 @@
 #   corpus/snapshot/  regressions/snapshot/* (a snapshot and its journal)
 #   corpus/xfr_request/  regressions/xfr_request/* (AXFR/IXFR requests,
 #                     signed and not, octet 0 the setting)
+#   corpus/catalog/   regressions/catalog/* (catalog zones as record lists)
 # Run from anywhere: fuzz/seed.sh
 set -eu
 export PYTHONDONTWRITEBYTECODE=1  # do not leave __pycache__ in tests/
@@ -137,9 +138,10 @@ for name, (sel, mask, data) in seeds.items():
 print(f"corpus/bgp: {len(seeds)} seeds")
 PY
 
-mkdir -p "$here/corpus/config" "$here/corpus/api_zone" "$here/corpus/snapshot" "$here/corpus/xfr_request"
+mkdir -p "$here/corpus/config" "$here/corpus/api_zone" "$here/corpus/snapshot" "$here/corpus/xfr_request" "$here/corpus/catalog"
 cp "$root/config.example.toml" "$here/corpus/config/"
 cp "$here"/regressions/api_zone/* "$here/corpus/api_zone/"
 cp "$here"/regressions/snapshot/* "$here/corpus/snapshot/"
 cp "$here"/regressions/xfr_request/* "$here/corpus/xfr_request/"
-echo "corpus/config, corpus/api_zone, corpus/snapshot, corpus/xfr_request: seeded"
+cp "$here"/regressions/catalog/* "$here/corpus/catalog/"
+echo "corpus/config, corpus/api_zone, corpus/snapshot, corpus/xfr_request, corpus/catalog: seeded"

@@ -13,6 +13,10 @@
 //!   soacheck            `pharos soa-check`: a zone's serial on many servers
 //!   bgp                 eBGP speaker: announces the configured prefixes while
 //!                       health says so (session FSM, UPDATEs, TCP-MD5)
+//!   catalog             catalog zones (RFC 9432): reading a catalog, the
+//!                       consumer's sans-IO core (members in, zone changes
+//!                       out) and its state file; below dns/mgmt/bgp, above
+//!                       axfr and zone
 //!   mgmt                HTTP management API, runtime zone changes (ZoneManager),
 //!                       /metrics, status page, identity JSON, the API client
 //!   health              probes + rise/fall + maintenance -> watch channel for bgp
@@ -30,6 +34,7 @@
 
 pub mod axfr;
 pub mod bgp;
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod dns;

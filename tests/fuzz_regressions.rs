@@ -241,3 +241,21 @@ fn xfr_request_regressions_are_decided_without_zone_data_in_refusals() {
         }
     }
 }
+
+#[test]
+fn catalog_regressions_apply_or_refuse_cleanly() {
+    use pharos::catalog::replay::replay;
+    for (path, data) in inputs("catalog") {
+        let r = std::panic::catch_unwind(|| replay(&data));
+        let Ok(result) = r else {
+            panic!("{path}: catalog replay panicked");
+        };
+        // The seeds say what they hold: valid-* apply, broken-* are refused.
+        if path.contains("/valid-") {
+            assert!(result.as_ref().is_ok_and(|&n| n > 0), "{path}: {result:?}");
+        }
+        if path.contains("/broken-") {
+            assert!(result.is_err(), "{path}: {result:?}");
+        }
+    }
+}
