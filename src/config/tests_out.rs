@@ -279,6 +279,7 @@ fn api_zones_derive_from_templates() {
         template: template.map(String::from),
         primaries: primaries.map(|p| p.into_iter().map(String::from).collect()),
         tsig_key: None,
+        ..ZoneSpec::default()
     };
     let z = c
         .derive_zone(&spec(Some("customers"), None))

@@ -34,7 +34,7 @@ const FORMAT_VERSION: u32 = 1;
 const MAX_PRIMARIES: usize = 16;
 
 /// One zone as the API takes it and the file keeps it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiZone {
     pub name: String,
@@ -47,6 +47,12 @@ pub struct ApiZone {
     /// sets none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<String>,
+    /// A producer catalog of the config this zone is a member of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<String>,
+    /// The member's group property in that catalog.
+    #[serde(rename = "catalog-group", default, skip_serializing_if = "Option::is_none")]
+    pub catalog_group: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -124,12 +130,16 @@ pub fn validate(zone: &ApiZone, config: &Config) -> Result<(ApiZone, Arc<ZoneCon
         primaries: primaries.iter().map(|p| p.to_string()).collect(),
         tsig_key: tsig_key.clone(),
         template: template.clone(),
+        catalog: None,
+        catalog_group: None,
     };
     let spec = ZoneSpec {
         name,
         primaries: (!canonical.primaries.is_empty()).then(|| canonical.primaries.clone()),
         tsig_key,
         template,
+        catalog: nonempty(&zone.catalog),
+        catalog_group: nonempty(&zone.catalog_group),
     };
     let derived = config.derive_zone(&spec).map_err(|errors| {
         let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
@@ -145,7 +155,17 @@ pub fn validate(zone: &ApiZone, config: &Config) -> Result<(ApiZone, Arc<ZoneCon
             ));
         }
     }
+    let canonical = ApiZone {
+        catalog: derived.catalog.as_ref().map(|_| spec.catalog.clone()).unwrap_or_default(),
+        catalog_group: derived.catalog_group.clone(),
+        ..canonical
+    };
     Ok((canonical, Arc::new(derived)))
+}
+
+/// A string field of a request, trimmed; empty is as absent.
+fn nonempty(s: &Option<String>) -> Option<String> {
+    s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(String::from)
 }
 
 /// Reads the list; a missing file is an empty list.
@@ -269,6 +289,7 @@ mod tests {
             primaries: primaries.iter().map(|s| s.to_string()).collect(),
             tsig_key: key.map(Into::into),
             template: None,
+            ..Default::default()
         }
     }
 

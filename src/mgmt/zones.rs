@@ -258,6 +258,11 @@ impl ZoneManager {
                 primaries: primaries.iter().map(|p| p.to_string()).collect(),
                 tsig_key: tsig_key.clone(),
                 template: zone.template.clone(),
+                catalog: match &zone.catalog {
+                    Some(crate::config::CatalogRole::Member(c)) => Some(c.clone()),
+                    _ => None,
+                },
+                catalog_group: zone.catalog_group.clone(),
             }),
             (ZoneSource::File(_), Origin::Api) => {
                 return Err(ZoneError::Invalid(
