@@ -15,6 +15,8 @@
 //!                       health says so (session FSM, UPDATEs, TCP-MD5)
 //!   mgmt                HTTP management API, runtime zone changes (ZoneManager),
 //!                       /metrics, status page, identity JSON, the API client
+//!   catalog             catalog zones (RFC 9432): the producer writes a hub's
+//!                       catalog from its zones (below mgmt, reload, supervisor)
 //!   health              probes + rise/fall + maintenance -> watch channel for bgp
 //!   tsig                TSIG (RFC 8945): signing and verifying messages, for
 //!                       the listeners (NOTIFY in) and the secondary engine
@@ -30,6 +32,7 @@
 
 pub mod axfr;
 pub mod bgp;
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod dns;
