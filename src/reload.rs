@@ -18,6 +18,8 @@
 //! - zones added through the API are derived again from the new config
 //!   (their `[[template]]` may have changed), see
 //!   [`ZoneManager::reconfigure`];
+//! - producer catalogs are written again from the zones served, and served
+//!   anew when their members changed (`crate::catalog::producer`);
 //! - `[transfer] notify-rate` paces the NOTIFYs sent from then on;
 //! - `[bgp]`: sessions whose peer settings did not change stay up and get
 //!   the new announcements; peers removed get a Cease, new or changed ones
@@ -93,6 +95,9 @@ impl Reloader {
         zones.notify_out().set_rate(new.transfer.notify_rate);
         self.zones(&new, zones).await;
         zones.reconfigure(&new).await;
+        // Producer catalogs list the zones served now: members added above
+        // are served before a catalog names them.
+        zones.rebuild_catalogs().await;
         bgp(&self.running, &new, speaker, health).await;
         self.running = new;
         info!("SIGHUP: configuration applied");

@@ -196,5 +196,26 @@ pub fn write(path: &Path, apex: &str, members: &Members, now: u64) -> io::Result
     Ok(Written { serial, changed: true })
 }
 
+/// Writes the file of every producer catalog among `zones` (config and
+/// API zones alike) under `data_dir` ([`write`]); returns the producers
+/// whose catalog changed. A catalog that cannot be written is logged and
+/// keeps its last version. Blocking: 10,000 members render and write in
+/// milliseconds, but off the reactor.
+pub fn rebuild<'a>(data_dir: &Path, zones: impl IntoIterator<Item = &'a ZoneConfig>, now: u64) -> Vec<String> {
+    let mut changed = Vec::new();
+    for (catalog, m) in members(zones) {
+        let path = crate::config::producer_file(data_dir, &catalog);
+        match write(&path, &catalog, &m, now) {
+            Ok(w) if w.changed => {
+                tracing::info!(zone = %catalog, serial = w.serial, members = m.len(), "producer catalog written");
+                changed.push(catalog);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(zone = %catalog, "producer catalog not written; its last version stays: {e}"),
+        }
+    }
+    changed
+}
+
 #[cfg(test)]
 mod tests;
