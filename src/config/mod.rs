@@ -26,6 +26,8 @@ mod values;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_catalog;
+#[cfg(test)]
 mod tests_out;
 
 use std::fmt;
