@@ -35,7 +35,11 @@ pub fn serve(config: Config, path: &std::path::Path) -> Result<(), Error> {
     // Producer catalogs are written from the zones before they load.
     crate::catalog::producer::rebuild(
         &config.node.data_dir,
-        config.zones.iter().chain(api_zones.valid.iter().map(|(_, z)| z)).map(|z| &**z),
+        config
+            .zones
+            .iter()
+            .chain(api_zones.valid.iter().map(|(_, z)| z))
+            .map(|z| &**z),
         crate::tsig::unix_now(),
     );
     let loaded = {

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use pharos::config::{AddressFamily, CatalogRole, MaxRemovals, Config, ConfigErrors, TimerLimits, TransferConfig, TransferOut, ZoneSource};
+use pharos::config::{
+    AddressFamily, CatalogRole, Config, ConfigErrors, MaxRemovals, TimerLimits, TransferConfig, TransferOut, ZoneSource,
+};
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -119,7 +121,10 @@ fn example_config_commented_keys_are_valid() {
     assert_eq!(producer.catalog, Some(CatalogRole::Producer));
     assert!(matches!(&producer.source, ZoneSource::File(p) if p.ends_with("catalog/catalog.fleet.example.zone")));
     let member = c.zone("member.example").expect("the member example");
-    assert_eq!(member.catalog, Some(CatalogRole::Member("catalog.fleet.example".into())));
+    assert_eq!(
+        member.catalog,
+        Some(CatalogRole::Member("catalog.fleet.example".into()))
+    );
     assert_eq!(member.catalog_group.as_deref(), Some("customers"));
     match &c.zone("catalog.other.example").expect("the consumer example").catalog {
         Some(CatalogRole::Consumer(k)) => {

@@ -53,9 +53,7 @@ impl MaxRemovals {
     /// Whether removing `removed` of `total` members at once must be held.
     pub fn exceeded(self, removed: usize, total: usize) -> bool {
         match self {
-            MaxRemovals::Percent(p) => {
-                total > Self::SMALL && (removed as u128) * 100 > u128::from(p) * (total as u128)
-            }
+            MaxRemovals::Percent(p) => total > Self::SMALL && (removed as u128) * 100 > u128::from(p) * (total as u128),
             MaxRemovals::Count(n) => removed as u64 > n,
         }
     }

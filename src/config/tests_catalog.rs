@@ -22,7 +22,11 @@ fn producer_members_and_consumer() {
     assert_eq!(a.catalog, Some(CatalogRole::Member("cat.example".into())));
     assert_eq!(a.catalog_group.as_deref(), Some("gold"));
     let b = c.zone("b.example").unwrap();
-    assert_eq!(b.catalog, Some(CatalogRole::Member("cat.example".into())), "from the template");
+    assert_eq!(
+        b.catalog,
+        Some(CatalogRole::Member("cat.example".into())),
+        "from the template"
+    );
     match &c.zone("cons.example").unwrap().catalog {
         Some(CatalogRole::Consumer(k)) => {
             assert_eq!(k.member_template.as_deref(), Some("members"));

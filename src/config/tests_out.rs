@@ -155,9 +155,7 @@ fn every_zone_key_can_come_from_a_template() {
                 "primaries = [\"192.0.2.1\"]\ncatalog = \"cat.example\"\n\
                  [[zone]]\nname = \"cat.example\"\ncatalog = \"producer\"\n"
             }
-            "member-template" => {
-                "primaries = [\"192.0.2.1\"]\ncatalog = \"consumer\"\n[[template]]\nname = \"m\"\n"
-            }
+            "member-template" => "primaries = [\"192.0.2.1\"]\ncatalog = \"consumer\"\n[[template]]\nname = \"m\"\n",
             "catalog-max-removals" => "primaries = [\"192.0.2.1\"]\ncatalog = \"consumer\"\n",
             _ => "primaries = [\"192.0.2.1\"]\n",
         };

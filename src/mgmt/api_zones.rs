@@ -156,7 +156,11 @@ pub fn validate(zone: &ApiZone, config: &Config) -> Result<(ApiZone, Arc<ZoneCon
         }
     }
     let canonical = ApiZone {
-        catalog: derived.catalog.as_ref().map(|_| spec.catalog.clone()).unwrap_or_default(),
+        catalog: derived
+            .catalog
+            .as_ref()
+            .map(|_| spec.catalog.clone())
+            .unwrap_or_default(),
         catalog_group: derived.catalog_group.clone(),
         ..canonical
     };

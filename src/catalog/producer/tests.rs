@@ -42,14 +42,38 @@ fn serial_rises_only_on_change_and_never_goes_back() {
     let path = dir.join("catalog/cat.example.zone");
     let m1 = set(&[("a.example", None)]);
     let w1 = write(&path, "cat.example", &m1, 1_000).unwrap();
-    assert_eq!(w1, Written { serial: 1_000, changed: true });
-    assert_eq!(write(&path, "cat.example", &m1, 2_000).unwrap(), Written { serial: 1_000, changed: false });
+    assert_eq!(
+        w1,
+        Written {
+            serial: 1_000,
+            changed: true
+        }
+    );
+    assert_eq!(
+        write(&path, "cat.example", &m1, 2_000).unwrap(),
+        Written {
+            serial: 1_000,
+            changed: false
+        }
+    );
     // The clock went back: the serial still rises.
     let m2 = set(&[("a.example", None), ("b.example", None)]);
-    assert_eq!(write(&path, "cat.example", &m2, 500).unwrap(), Written { serial: 1_001, changed: true });
+    assert_eq!(
+        write(&path, "cat.example", &m2, 500).unwrap(),
+        Written {
+            serial: 1_001,
+            changed: true
+        }
+    );
     // A group change is a change.
     let m3 = set(&[("a.example", Some("g")), ("b.example", None)]);
-    assert_eq!(write(&path, "cat.example", &m3, 5_000).unwrap(), Written { serial: 5_000, changed: true });
+    assert_eq!(
+        write(&path, "cat.example", &m3, 5_000).unwrap(),
+        Written {
+            serial: 5_000,
+            changed: true
+        }
+    );
     let _ = fs::remove_dir_all(&dir);
 }
 

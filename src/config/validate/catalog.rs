@@ -167,9 +167,9 @@ impl Check<'_> {
                     Arc::make_mut(z).source = ZoneSource::File(producer_file(data_dir, &z.name));
                 }
                 Some(CatalogRole::Member(catalog)) => {
-                    let i = raw
-                        .iter()
-                        .position(|r| r.name.as_deref().and_then(|n| normalize_dns_name(n).ok()).as_deref() == Some(&z.name));
+                    let i = raw.iter().position(|r| {
+                        r.name.as_deref().and_then(|n| normalize_dns_name(n).ok()).as_deref() == Some(&z.name)
+                    });
                     let key = format!("zone[{}].catalog", i.unwrap_or(0));
                     if *catalog == z.name {
                         self.err(key, "a zone cannot be a member of itself");

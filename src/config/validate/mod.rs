@@ -20,9 +20,9 @@ use std::time::Duration;
 use super::raw::{Failed, RawConfig, RawCountOrShare, RawSize, RawZone};
 use super::values::{decode_base64, normalize_dns_name, parse_socket_addr, qtype_from_name};
 use super::{
-    CatalogRole, Config, ConfigError, DnsConfig, HealthConfig, HealthProbe, IdentityConfig, MaxFailed, MgmtConfig, NodeConfig,
-    NodeLocation, Template, TimerLimits, TsigAlgorithm, TsigKey, ZoneConfig, ZoneSource, format_duration, format_size,
-    parse_duration, parse_size,
+    CatalogRole, Config, ConfigError, DnsConfig, HealthConfig, HealthProbe, IdentityConfig, MaxFailed, MgmtConfig,
+    NodeConfig, NodeLocation, Template, TimerLimits, TsigAlgorithm, TsigKey, ZoneConfig, ZoneSource, format_duration,
+    format_size, parse_duration, parse_size,
 };
 
 /// Validates the raw layer; problems are appended to `errors`. The returned

@@ -208,7 +208,10 @@ pub(in crate::config) fn derive(config: &Config, spec: &ZoneSpec) -> Result<Zone
                 .map(|z| z.name.clone())
                 .collect();
             if !producers.contains(catalog) {
-                c.err(format!("{ZONE}.catalog"), super::catalog::unknown_producer(catalog, &producers));
+                c.err(
+                    format!("{ZONE}.catalog"),
+                    super::catalog::unknown_producer(catalog, &producers),
+                );
             }
         }
         Some(_) => c.err(
