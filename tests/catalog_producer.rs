@@ -9,7 +9,11 @@
 //! * `labels_stable_across_restart_and_hubs`: the member labels (and the
 //!   whole member set) are the same after a restart and on a second pharos
 //!   with the same zones, and the serial does not change when the members
-//!   did not.
+//!   did not;
+//! * `api_member_kept_across_restart`: a member added through the API
+//!   (its `catalog` from a template, persisted in api-zones.json) is still
+//!   listed after a restart, and gone from the catalog as soon as DELETE
+//!   returns.
 //!
 //! Needs knotd/knotc (`knot`), kdig (`knot-dnsutils`) and named (`bind9`).
 //! Everything runs on loopback ports, as the test's user.
@@ -264,4 +268,56 @@ fn labels_stable_across_restart_and_hubs() {
     a.restart(Some(CAT));
     assert_eq!(members_of(&a), recs_a, "the same labels after a restart");
     assert_eq!(serial_of(&a), serial_a, "no change, no new serial");
+}
+
+#[test]
+fn api_member_kept_across_restart() {
+    if !pharos_only("api_member_kept_across_restart") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let toml = format!(
+        "[[template]]\nname = \"members\"\ncatalog = {}\n{}{}",
+        toml_str(CAT),
+        producer_toml(&[]),
+        member_toml(dir.path(), "one.test", None)
+    );
+    let mut hub = MgmtNode::start(opts(free_port(false), toml));
+    let upstream = KnotPrimary::start("api.test", &zone_text("api.test", 3));
+    // The catalog comes from the template; a bad group is refused.
+    let body = |name: &str, group: &str| {
+        format!(
+            "{{\"name\": \"{name}\", \"primaries\": [\"{}\"], \"template\": \"members\", \"catalog-group\": {}}}",
+            upstream.addr(),
+            toml_str(group)
+        )
+    };
+    let r = hub.call("POST", "/zones", Some(&body("api.test", "")));
+    assert!(r.status / 100 == 2, "POST /zones: {} {}", r.status, r.body);
+    let listed = |p: &Pharos| members_of(p).iter().any(|r| r.ends_with("PTR api.test."));
+    wait(
+        "the catalog to list api.test",
+        || listed(&hub.pharos),
+        || hub.pharos.log_tail(40),
+    );
+    let r = hub.call("POST", "/zones", Some(&body("bad.test", "x\u{7}")));
+    assert_eq!(
+        r.status / 100,
+        4,
+        "a control character in a group: {} {}",
+        r.status,
+        r.body
+    );
+    let (recs, serial) = (members_of(&hub.pharos), serial_of(&hub.pharos));
+    hub.pharos.restart(Some(CAT));
+    assert_eq!(
+        members_of(&hub.pharos),
+        recs,
+        "the API member is listed after a restart"
+    );
+    assert_eq!(serial_of(&hub.pharos), serial, "no change, no new serial");
+    let r = hub.call("DELETE", "/zones/api.test", None);
+    assert!(r.status / 100 == 2, "DELETE: {} {}", r.status, r.body);
+    assert!(!listed(&hub.pharos), "removed from the catalog when the call returns");
+    assert!((serial_of(&hub.pharos).wrapping_sub(serial) as i32) > 0);
 }
