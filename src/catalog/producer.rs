@@ -11,9 +11,11 @@
 //! the SHA-256 of its lowercase wire name, in hex (16 characters). They are
 //! the same across restarts and on a second hub promoted to producer with
 //! the same zones, so no consumer resets a zone when the producer changes.
-//! (Knot's `catalog-role: generate` also hashes the member name, with its
-//! own function; the labels only have to agree between the hubs of one
-//! fleet, which both run pharos, so matching Knot's is not worth it.)
+//! (Knot 3.2's `catalog-role: generate` does not derive its labels from the
+//! name alone: the same member got `8745059aa01d529f` and, after its
+//! database was wiped, `88d533c2f1fc3135`. There is nothing stable to
+//! match; the labels only have to agree between the hubs of one fleet,
+//! which both run pharos.)
 //!
 //! The catalog is written as a zone file, `<data-dir>/catalog/<name>.zone`
 //! ([`crate::config::producer_file`]), and served as a file zone: the IXFR
