@@ -97,7 +97,10 @@ impl Reloader {
         zones.reconfigure(&new).await;
         // Producer catalogs list the zones served now: members added above
         // are served before a catalog names them.
-        zones.rebuild_catalogs().await;
+        for name in zones.rebuild_catalogs().await {
+            // Loaded from the file just written: not newer at the next SIGHUP.
+            self.loaded_at.insert(name, SystemTime::now());
+        }
         bgp(&self.running, &new, speaker, health).await;
         self.running = new;
         info!("SIGHUP: configuration applied");

@@ -244,7 +244,7 @@ impl ZoneManager {
         let member = zone.catalog.is_some();
         self.add_inner(zone, Origin::Api, Some(canonical)).await?;
         if member {
-            self.rebuild_catalogs().await;
+            let _ = self.rebuild_catalogs().await;
         }
         self.get(&name)
             .ok_or_else(|| ZoneError::Failed(format!("zone {name} vanished while it was added")))

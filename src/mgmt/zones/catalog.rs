@@ -14,12 +14,12 @@ use crate::config::{CatalogRole, ZoneConfig};
 
 impl ZoneManager {
     /// Rewrites the producer catalogs from the zones served now and serves
-    /// the new version of each that changed.
-    pub async fn rebuild_catalogs(&self) {
+    /// the new version of each that changed; returns the ones served anew.
+    pub async fn rebuild_catalogs(&self) -> Vec<String> {
         let _one = self.inner.catalogs.lock().await;
         let zones: Vec<Arc<ZoneConfig>> = self.lock().zones.values().map(|m| m.config.clone()).collect();
         if !zones.iter().any(|z| z.catalog == Some(CatalogRole::Producer)) {
-            return;
+            return Vec::new();
         }
         let dir = self.config().node.data_dir.clone();
         let written = tokio::task::spawn_blocking(move || {
@@ -30,16 +30,19 @@ impl ZoneManager {
             Ok(c) => c,
             Err(e) => {
                 warn!("producer catalogs not rebuilt: task failed: {e}");
-                return;
+                return Vec::new();
             }
         };
+        let mut served = Vec::new();
         for name in changed {
             let producer = self.lock().zones.get(&name).map(|m| m.config.clone());
             let Some(producer) = producer else { continue };
-            if let Err(e) = self.reload_file_zone(producer).await {
-                warn!(zone = %name, "producer catalog written but not served anew: {e}");
+            match self.reload_file_zone(producer).await {
+                Ok(()) => served.push(name),
+                Err(e) => warn!(zone = %name, "producer catalog written but not served anew: {e}"),
             }
         }
+        served
     }
 
     /// Loads a config file zone again (the old version serves meanwhile).
