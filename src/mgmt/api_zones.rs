@@ -155,13 +155,13 @@ pub fn validate(zone: &ApiZone, config: &Config) -> Result<(ApiZone, Arc<ZoneCon
             ));
         }
     }
+    // What was asked, normalized (a value from the template stays there).
     let canonical = ApiZone {
-        catalog: derived
-            .catalog
-            .as_ref()
-            .map(|_| spec.catalog.clone())
-            .unwrap_or_default(),
-        catalog_group: derived.catalog_group.clone(),
+        catalog: spec.catalog.as_ref().and(match &derived.catalog {
+            Some(crate::config::CatalogRole::Member(c)) => Some(c.clone()),
+            _ => None,
+        }),
+        catalog_group: spec.catalog_group.as_ref().and(derived.catalog_group.clone()),
         ..canonical
     };
     Ok((canonical, Arc::new(derived)))
@@ -306,6 +306,36 @@ mod tests {
                     [[template]]\nname = \"files\"\nfile = \"x.zone\"\n";
         Config::from_str(text, Path::new("/etc/pharos"), Path::new("/etc/pharos/t.toml"))
             .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn catalog_members() {
+        let text = "[node]\nid = \"t\"\n[dns]\nlisten = [\"127.0.0.1:5353\"]\n\
+                    [[zone]]\nname = \"cat.example\"\ncatalog = \"producer\"\n";
+        let c = Config::from_str(text, Path::new("/etc/pharos"), Path::new("/etc/pharos/t.toml"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut z = zone("m.example", &["192.0.2.1"], None);
+        z.catalog = Some(" Cat.Example. ".into());
+        z.catalog_group = Some("gold".into());
+        let (canonical, derived) = validate(&z, &c).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(canonical.catalog.as_deref(), Some("cat.example"));
+        assert_eq!(canonical.catalog_group.as_deref(), Some("gold"));
+        assert_eq!(
+            derived.catalog,
+            Some(crate::config::CatalogRole::Member("cat.example".into()))
+        );
+        // Kept in the file, read back as given.
+        let json = serde_json::to_string(&canonical).unwrap_or_default();
+        assert!(
+            json.contains("\"catalog\":\"cat.example\",\"catalog-group\":\"gold\""),
+            "{json}"
+        );
+        z.catalog = Some("other.example".into());
+        let e = validate(&z, &c).unwrap_err();
+        assert!(
+            e.contains("catalog: \"other.example\" is not a producer catalog"),
+            "{e}"
+        );
     }
 
     #[test]
