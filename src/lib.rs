@@ -19,6 +19,8 @@
 //!                       axfr and zone
 //!   mgmt                HTTP management API, runtime zone changes (ZoneManager),
 //!                       /metrics, status page, identity JSON, the API client
+//!   catalog             catalog zones (RFC 9432): the producer writes a hub's
+//!                       catalog from its zones (below mgmt, reload, supervisor)
 //!   health              probes + rise/fall + maintenance -> watch channel for bgp
 //!   tsig                TSIG (RFC 8945): signing and verifying messages, for
 //!                       the listeners (NOTIFY in) and the secondary engine

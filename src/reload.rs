@@ -20,6 +20,8 @@
 //!   [`ZoneManager::reconfigure`];
 //! - `[transfer]`: the caps on transfers out and `notify-rate` apply
 //!   from then on (running transfers finish);
+//! - producer catalogs are written again from the zones served, and served
+//!   anew when their members changed (`crate::catalog::producer`);
 //! - `[bgp]`: sessions whose peer settings did not change stay up and get
 //!   the new announcements; peers removed get a Cease, new or changed ones
 //!   start (see [`crate::bgp::Speaker::reconfigure`]);
@@ -94,6 +96,12 @@ impl Reloader {
         zones.set_transfer_limits(&new.transfer);
         self.zones(&new, zones).await;
         zones.reconfigure(&new).await;
+        // Producer catalogs list the zones served now: members added above
+        // are served before a catalog names them.
+        for name in zones.rebuild_catalogs().await {
+            // Loaded from the file just written: not newer at the next SIGHUP.
+            self.loaded_at.insert(name, SystemTime::now());
+        }
         bgp(&self.running, &new, speaker, health).await;
         self.running = new;
         info!("SIGHUP: configuration applied");

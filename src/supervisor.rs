@@ -32,6 +32,16 @@ pub fn serve(config: Config, path: &std::path::Path) -> Result<(), Error> {
     let started = std::time::SystemTime::now();
     // Zones added through the management API are loaded like config zones.
     let api_zones = crate::mgmt::api_zones::ApiZones::load(&config);
+    // Producer catalogs are written from the zones before they load.
+    crate::catalog::producer::rebuild(
+        &config.node.data_dir,
+        config
+            .zones
+            .iter()
+            .chain(api_zones.valid.iter().map(|(_, z)| z))
+            .map(|z| &**z),
+        crate::tsig::unix_now(),
+    );
     let loaded = {
         let mut all = config.clone();
         all.zones.extend(api_zones.valid.iter().map(|(_, z)| z.clone()));

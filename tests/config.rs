@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use pharos::config::{AddressFamily, Config, ConfigErrors, TimerLimits, TransferConfig, TransferOut, ZoneSource};
+use pharos::config::{
+    AddressFamily, CatalogRole, Config, ConfigErrors, MaxRemovals, TimerLimits, TransferConfig, TransferOut, ZoneSource,
+};
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -113,8 +115,24 @@ fn example_config_commented_keys_are_valid() {
         Err(e) => panic!("uncommented example does not load:\n{e}\n---\n{out}"),
     };
     assert_eq!(c.tsig_keys.len(), 1);
-    assert_eq!(c.zones.len(), 3);
+    assert_eq!(c.zones.len(), 6);
     assert!(c.zones[1].source.is_secondary());
+    let producer = c.zone("catalog.fleet.example").expect("the producer example");
+    assert_eq!(producer.catalog, Some(CatalogRole::Producer));
+    assert!(matches!(&producer.source, ZoneSource::File(p) if p.ends_with("catalog/catalog.fleet.example.zone")));
+    let member = c.zone("member.example").expect("the member example");
+    assert_eq!(
+        member.catalog,
+        Some(CatalogRole::Member("catalog.fleet.example".into()))
+    );
+    assert_eq!(member.catalog_group.as_deref(), Some("customers"));
+    match &c.zone("catalog.other.example").expect("the consumer example").catalog {
+        Some(CatalogRole::Consumer(k)) => {
+            assert_eq!(k.member_template.as_deref(), Some("customers"));
+            assert_eq!(k.max_removals, MaxRemovals::default());
+        }
+        other => panic!("consumer: {other:?}"),
+    }
     assert_eq!(c.templates.len(), 1);
     let customer = c.zone("customer.example").expect("the templated example zone");
     assert_eq!(customer.template.as_deref(), Some("customers"));

@@ -17,6 +17,7 @@
 //! The user-facing contract for the keys is `CONFIG.md`; the file
 //! `config.example.toml` at the repository root documents every key.
 
+mod catalog;
 mod duration;
 mod raw;
 mod validate;
@@ -24,6 +25,8 @@ mod values;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_catalog;
 #[cfg(test)]
 mod tests_out;
 
@@ -34,6 +37,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use catalog::{CatalogConsumer, CatalogRole, MaxRemovals, producer_file};
 pub use duration::{format_duration, format_size, parse_duration, parse_size};
 pub use values::{
     Community, LargeCommunity, Prefix, decode_base64, normalize_dns_name, parse_socket_addr, qtype_from_name,
@@ -210,6 +214,11 @@ pub struct ZoneConfig {
     /// Transfers out, NOTIFY out and the IXFR history (file and secondary
     /// zones alike).
     pub out: TransferOut,
+    /// `catalog`: its part in a catalog (RFC 9432), if any.
+    pub catalog: Option<CatalogRole>,
+    /// `catalog-group`: the group property of this member in its producer
+    /// catalog (only with [`CatalogRole::Member`]).
+    pub catalog_group: Option<String>,
 }
 
 /// `[[template]]`: settings zones share (any key of a `[[zone]]`).
@@ -231,6 +240,10 @@ pub struct ZoneSpec {
     pub template: Option<String>,
     pub primaries: Option<Vec<String>>,
     pub tsig_key: Option<String>,
+    /// `catalog`: the producer catalog the zone is a member of.
+    pub catalog: Option<String>,
+    /// `catalog-group`: its group property there.
+    pub catalog_group: Option<String>,
 }
 
 /// Transfers out of one zone (`[[zone]]` keys, or its template's): who may

@@ -141,6 +141,16 @@ pub(crate) struct RawZone {
     pub notify_source: Option<String>,
     pub ixfr_history_depth: Option<i64>,
     pub ixfr_history_bytes: Option<RawSize>,
+    // Catalog zones ("Catalog zones" in CONFIG.md).
+    /// `"producer"`, `"consumer"`, or the name of a producer catalog this
+    /// zone is a member of.
+    pub catalog: Option<String>,
+    /// The member's `group` property in its producer catalog.
+    pub catalog_group: Option<String>,
+    /// Consumer: the template of members without a (known) group.
+    pub member_template: Option<String>,
+    /// Consumer: removals held past this many members at once.
+    pub catalog_max_removals: Option<RawCountOrShare>,
 }
 
 /// `[transfer]`: node-wide limits of transfers out and NOTIFY out.

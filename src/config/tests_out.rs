@@ -130,6 +130,10 @@ fn sample(key: &str) -> Option<&'static str> {
         "notify-source" => "\"10.8.0.1\"",
         "ixfr-history-depth" => "7",
         "ixfr-history-bytes" => "\"5MiB\"",
+        "catalog" => "\"consumer\"",
+        "catalog-group" => "\"g\"",
+        "member-template" => "\"m\"",
+        "catalog-max-removals" => "\"5%\"",
         _ => return None,
     })
 }
@@ -144,13 +148,19 @@ fn every_zone_key_can_come_from_a_template() {
     for key in fields.iter().filter(|k| !matches!(**k, "name" | "template")) {
         let value = sample(key).unwrap_or_else(|| panic!("no sample value for zone key `{key}`: add one to sample()"));
         // A source unless the key is one.
-        let base = if matches!(*key, "file" | "primaries") {
-            ""
-        } else {
-            "primaries = [\"192.0.2.1\"]\n"
+        // The catalog keys need their context (last: it may open tables).
+        let base = match *key {
+            "file" | "primaries" => "",
+            "catalog-group" => {
+                "primaries = [\"192.0.2.1\"]\ncatalog = \"cat.example\"\n\
+                 [[zone]]\nname = \"cat.example\"\ncatalog = \"producer\"\n"
+            }
+            "member-template" => "primaries = [\"192.0.2.1\"]\ncatalog = \"consumer\"\n[[template]]\nname = \"m\"\n",
+            "catalog-max-removals" => "primaries = [\"192.0.2.1\"]\ncatalog = \"consumer\"\n",
+            _ => "primaries = [\"192.0.2.1\"]\n",
         };
         let direct = ok(&with(&format!(
-            "{KEY}[[zone]]\nname = \"z.example\"\n{base}{key} = {value}\n"
+            "{KEY}[[zone]]\nname = \"z.example\"\n{key} = {value}\n{base}"
         )));
         let templated = ok(&with(&format!(
             "{KEY}[[template]]\nname = \"t\"\n{key} = {value}\n\
@@ -159,8 +169,8 @@ fn every_zone_key_can_come_from_a_template() {
         let (d, t) = (&direct.zones[0], &templated.zones[0]);
         assert_eq!(t.template.as_deref(), Some("t"));
         assert_eq!(
-            format!("{:?} {:?}", d.source, d.out),
-            format!("{:?} {:?}", t.source, t.out),
+            format!("{:?} {:?} {:?} {:?}", d.source, d.out, d.catalog, d.catalog_group),
+            format!("{:?} {:?} {:?} {:?}", t.source, t.out, t.catalog, t.catalog_group),
             "`{key}` from a template differs from `{key}` in the zone"
         );
         // And the value matters (it is not the default).
@@ -168,8 +178,8 @@ fn every_zone_key_can_come_from_a_template() {
             let plain = ok(&with(&format!("{KEY}[[zone]]\nname = \"z.example\"\n{base}")));
             let p = &plain.zones[0];
             assert_ne!(
-                format!("{:?} {:?}", p.source, p.out),
-                format!("{:?} {:?}", t.source, t.out),
+                format!("{:?} {:?} {:?} {:?}", p.source, p.out, p.catalog, p.catalog_group),
+                format!("{:?} {:?} {:?} {:?}", t.source, t.out, t.catalog, t.catalog_group),
                 "the sample of `{key}` is its default: pick another"
             );
         }
@@ -279,6 +289,7 @@ fn api_zones_derive_from_templates() {
         template: template.map(String::from),
         primaries: primaries.map(|p| p.into_iter().map(String::from).collect()),
         tsig_key: None,
+        ..ZoneSpec::default()
     };
     let z = c
         .derive_zone(&spec(Some("customers"), None))

@@ -435,6 +435,7 @@ async fn delete_zone(
     authorize(&st, &headers)?;
     let name = zone_name(name)?;
     st.ctx.zones.remove(&name, super::Origin::Api, Stop::Forget).await?;
+    let _ = st.ctx.zones.rebuild_catalogs().await;
     Ok(json(StatusCode::OK, &serde_json::json!({ "removed": name })))
 }
 

@@ -34,7 +34,7 @@ const FORMAT_VERSION: u32 = 1;
 const MAX_PRIMARIES: usize = 16;
 
 /// One zone as the API takes it and the file keeps it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiZone {
     pub name: String,
@@ -47,6 +47,12 @@ pub struct ApiZone {
     /// sets none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<String>,
+    /// A producer catalog of the config this zone is a member of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<String>,
+    /// The member's group property in that catalog.
+    #[serde(rename = "catalog-group", default, skip_serializing_if = "Option::is_none")]
+    pub catalog_group: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -124,12 +130,16 @@ pub fn validate(zone: &ApiZone, config: &Config) -> Result<(ApiZone, Arc<ZoneCon
         primaries: primaries.iter().map(|p| p.to_string()).collect(),
         tsig_key: tsig_key.clone(),
         template: template.clone(),
+        catalog: None,
+        catalog_group: None,
     };
     let spec = ZoneSpec {
         name,
         primaries: (!canonical.primaries.is_empty()).then(|| canonical.primaries.clone()),
         tsig_key,
         template,
+        catalog: nonempty(&zone.catalog),
+        catalog_group: nonempty(&zone.catalog_group),
     };
     let derived = config.derive_zone(&spec).map_err(|errors| {
         let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
@@ -145,7 +155,21 @@ pub fn validate(zone: &ApiZone, config: &Config) -> Result<(ApiZone, Arc<ZoneCon
             ));
         }
     }
+    // What was asked, normalized (a value from the template stays there).
+    let canonical = ApiZone {
+        catalog: spec.catalog.as_ref().and(match &derived.catalog {
+            Some(crate::config::CatalogRole::Member(c)) => Some(c.clone()),
+            _ => None,
+        }),
+        catalog_group: spec.catalog_group.as_ref().and(derived.catalog_group.clone()),
+        ..canonical
+    };
     Ok((canonical, Arc::new(derived)))
+}
+
+/// A string field of a request, trimmed; empty is as absent.
+fn nonempty(s: &Option<String>) -> Option<String> {
+    s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(String::from)
 }
 
 /// Reads the list; a missing file is an empty list.
@@ -269,6 +293,7 @@ mod tests {
             primaries: primaries.iter().map(|s| s.to_string()).collect(),
             tsig_key: key.map(Into::into),
             template: None,
+            ..Default::default()
         }
     }
 
@@ -281,6 +306,36 @@ mod tests {
                     [[template]]\nname = \"files\"\nfile = \"x.zone\"\n";
         Config::from_str(text, Path::new("/etc/pharos"), Path::new("/etc/pharos/t.toml"))
             .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn catalog_members() {
+        let text = "[node]\nid = \"t\"\n[dns]\nlisten = [\"127.0.0.1:5353\"]\n\
+                    [[zone]]\nname = \"cat.example\"\ncatalog = \"producer\"\n";
+        let c = Config::from_str(text, Path::new("/etc/pharos"), Path::new("/etc/pharos/t.toml"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut z = zone("m.example", &["192.0.2.1"], None);
+        z.catalog = Some(" Cat.Example. ".into());
+        z.catalog_group = Some("gold".into());
+        let (canonical, derived) = validate(&z, &c).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(canonical.catalog.as_deref(), Some("cat.example"));
+        assert_eq!(canonical.catalog_group.as_deref(), Some("gold"));
+        assert_eq!(
+            derived.catalog,
+            Some(crate::config::CatalogRole::Member("cat.example".into()))
+        );
+        // Kept in the file, read back as given.
+        let json = serde_json::to_string(&canonical).unwrap_or_default();
+        assert!(
+            json.contains("\"catalog\":\"cat.example\",\"catalog-group\":\"gold\""),
+            "{json}"
+        );
+        z.catalog = Some("other.example".into());
+        let e = validate(&z, &c).unwrap_err();
+        assert!(
+            e.contains("catalog: \"other.example\" is not a producer catalog"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -110,6 +110,8 @@ struct Inner {
     api_file: PathBuf,
     /// Serializes changes (held across their I/O).
     changes: tokio::sync::Mutex<()>,
+    /// Serializes rewrites of the producer catalogs.
+    catalogs: tokio::sync::Mutex<()>,
     state: Mutex<Registry>,
 }
 
@@ -161,6 +163,7 @@ impl ZoneManager {
                 config: Mutex::new(Arc::new(config.clone())),
                 api_file: api_zones::path(config),
                 changes: tokio::sync::Mutex::new(()),
+                catalogs: tokio::sync::Mutex::new(()),
                 state: Mutex::new(Registry::default()),
             }),
         };
@@ -238,7 +241,11 @@ impl ZoneManager {
         let config = self.config();
         let (canonical, zone) = api_zones::validate(request, &config).map_err(ZoneError::Invalid)?;
         let name = zone.name.clone();
+        let member = zone.catalog.is_some();
         self.add_inner(zone, Origin::Api, Some(canonical)).await?;
+        if member {
+            let _ = self.rebuild_catalogs().await;
+        }
         self.get(&name)
             .ok_or_else(|| ZoneError::Failed(format!("zone {name} vanished while it was added")))
     }
@@ -258,6 +265,11 @@ impl ZoneManager {
                 primaries: primaries.iter().map(|p| p.to_string()).collect(),
                 tsig_key: tsig_key.clone(),
                 template: zone.template.clone(),
+                catalog: match &zone.catalog {
+                    Some(crate::config::CatalogRole::Member(c)) => Some(c.clone()),
+                    _ => None,
+                },
+                catalog_group: zone.catalog_group.clone(),
             }),
             (ZoneSource::File(_), Origin::Api) => {
                 return Err(ZoneError::Invalid(
@@ -680,6 +692,7 @@ fn read_snapshot(dir: &std::path::Path, apex: &[u8]) -> Option<(crate::zone::Zon
     }
 }
 
+mod catalog;
 mod settings;
 mod transfer_out;
 mod view;

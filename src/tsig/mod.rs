@@ -71,6 +71,13 @@ pub fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
+/// SHA-256 of `data` (the digest behind hmac-sha256, for other modules
+/// that need a stable hash, such as catalog member labels).
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(data).into()
+}
+
 /// The algorithm's name as an uncompressed, lowercase wire name
 /// (`\x08hmac-md5\x07sig-alg\x03reg\x03int\x00`, `\x0bhmac-sha256\x00`).
 pub fn algorithm_wire_name(algorithm: Algorithm) -> Vec<u8> {

@@ -93,6 +93,11 @@ pub struct SecondaryOpts {
     pub out_key: Option<TsigKeyConf>,
     /// NSD only: a transfer of at least this many bytes counts as AXFR.
     pub nsd_axfr_min_bytes: u64,
+    /// Knot and BIND: catalog zones (RFC 9432) to consume, each from its
+    /// primary; their members become secondary zones of the same primary
+    /// (Knot: `catalog-role: interpret` with a `catalog-template`; BIND:
+    /// `catalog-zones` with `default-primaries`).
+    pub catalogs: Vec<SecondaryZone>,
 }
 
 impl SecondaryOpts {
@@ -104,6 +109,7 @@ impl SecondaryOpts {
             notify: Vec::new(),
             out_key: None,
             nsd_axfr_min_bytes: 2048,
+            catalogs: Vec::new(),
         }
     }
 }
@@ -209,6 +215,9 @@ impl Secondary {
                 let _ = writeln!(c, "    key: {}", k.name);
             }
         }
+        for (i, z) in self.opts.catalogs.iter().enumerate() {
+            let _ = writeln!(c, "  - id: catprimary{i}\n    address: {}", knot_addr(z.primary));
+        }
         for (i, a) in self.opts.notify.iter().enumerate() {
             let _ = writeln!(c, "  - id: downstream{i}\n    address: {}", knot_addr(*a));
             if let Some(k) = &self.opts.out_key {
@@ -233,10 +242,35 @@ impl Secondary {
                 let _ = writeln!(c, "    key: {}", k.name);
             }
         }
+        for (i, z) in self.opts.catalogs.iter().enumerate() {
+            let _ = writeln!(
+                c,
+                "  - id: catnotify{i}\n    address: {}\n    action: notify",
+                z.primary.ip()
+            );
+        }
         c.push_str(
             "template:\n  - id: default\n    zonefile-sync: -1\n    zonefile-load: none\n    journal-content: all\n\
-             \x20   semantic-checks: off\nzone:\n",
+             \x20   semantic-checks: off\n",
         );
+        for i in 0..self.opts.catalogs.len() {
+            let _ = writeln!(
+                c,
+                "  - id: catmember{i}\n    master: catprimary{i}\n    acl: [local_transfer, catnotify{i}]\n\
+                 \x20   file: \"{d}/%s.zone\"\n    zonefile-sync: -1\n    zonefile-load: none\n\
+                 \x20   journal-content: all\n    semantic-checks: off"
+            );
+        }
+        c.push_str("zone:\n");
+        for (i, z) in self.opts.catalogs.iter().enumerate() {
+            let _ = writeln!(
+                c,
+                "  - domain: \"{}.\"\n    file: \"{d}/{}.zone\"\n    master: catprimary{i}\n\
+                 \x20   acl: [local_transfer, catnotify{i}]\n    catalog-role: interpret\n\
+                 \x20   catalog-template: catmember{i}",
+                z.name, z.name
+            );
+        }
         for (i, z) in self.opts.zones.iter().enumerate() {
             let _ = writeln!(c, "  - domain: \"{}.\"", z.name);
             let _ = writeln!(c, "    file: \"{d}/{}.zone\"", z.name);
@@ -268,8 +302,23 @@ impl Secondary {
             "    listen-on-v6 { none; };\n    recursion no;\n    dnssec-validation no;\n\
              \x20   notify no;\n    allow-transfer { 127.0.0.1; };\n\
              \x20   min-refresh-time 1;\n    min-retry-time 1;\n    max-retry-time 2;\n\
-             \x20   max-records-per-type 0;\n    max-types-per-name 0;\n};\ncontrols { };\n",
+             \x20   max-records-per-type 0;\n    max-types-per-name 0;\n",
         );
+        if !self.opts.catalogs.is_empty() {
+            c.push_str("    allow-new-zones yes;\n    catalog-zones {\n");
+            for z in &self.opts.catalogs {
+                let _ = writeln!(
+                    c,
+                    "        zone \"{}\" default-primaries port {} {{ {}; }} zone-directory \"{d}\" \
+                     in-memory no min-update-interval 1;",
+                    z.name,
+                    z.primary.port(),
+                    z.primary.ip()
+                );
+            }
+            c.push_str("    };\n");
+        }
+        c.push_str("};\ncontrols { };\n");
         for k in self.keys() {
             let _ = writeln!(
                 c,
@@ -277,7 +326,7 @@ impl Secondary {
                 k.name, k.algorithm, k.secret
             );
         }
-        for z in &self.opts.zones {
+        for z in self.opts.zones.iter().chain(&self.opts.catalogs) {
             let key = z
                 .key
                 .as_ref()

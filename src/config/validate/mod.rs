@@ -4,6 +4,7 @@
 //! reported together.
 
 mod bgp;
+mod catalog;
 mod secondary;
 mod template;
 pub(in crate::config) use template::derive;
@@ -19,9 +20,9 @@ use std::time::Duration;
 use super::raw::{Failed, RawConfig, RawCountOrShare, RawSize, RawZone};
 use super::values::{decode_base64, normalize_dns_name, parse_socket_addr, qtype_from_name};
 use super::{
-    Config, ConfigError, DnsConfig, HealthConfig, HealthProbe, IdentityConfig, MaxFailed, MgmtConfig, NodeConfig,
-    NodeLocation, Template, TimerLimits, TsigAlgorithm, TsigKey, ZoneConfig, ZoneSource, format_duration, format_size,
-    parse_duration, parse_size,
+    CatalogRole, Config, ConfigError, DnsConfig, HealthConfig, HealthProbe, IdentityConfig, MaxFailed, MgmtConfig,
+    NodeConfig, NodeLocation, Template, TimerLimits, TsigAlgorithm, TsigKey, ZoneConfig, ZoneSource, format_duration,
+    format_size, parse_duration, parse_size,
 };
 
 /// Validates the raw layer; problems are appended to `errors`. The returned
@@ -43,7 +44,8 @@ pub(super) fn validate(raw: &RawConfig, failed: &Failed, base: &Path, errors: &m
         &TimerLimits::default(),
         false,
     );
-    let zones = c.zones(raw, &key_names, &secondary);
+    let mut zones = c.zones(raw, &key_names, &secondary);
+    c.catalog_members(&mut zones, &raw.zone, &node.data_dir);
     let templates = raw
         .template
         .iter()
@@ -487,7 +489,12 @@ impl Check<'_> {
             _ => (z, None),
         };
         // A zone naming an unknown template has no source to speak of.
-        let source = self.zone_body(p, z, key_names, secondary, from, merged.is_ok());
+        let (catalog, catalog_group) = self.catalog(p, z, templates);
+        let source = if catalog == Some(CatalogRole::Producer) {
+            self.producer_source(p, z)
+        } else {
+            self.zone_body(p, z, key_names, secondary, from, merged.is_ok())
+        };
         let out = self.transfer_out(p, z, key_names);
         self.end_template();
         Some(ZoneConfig {
@@ -495,6 +502,8 @@ impl Check<'_> {
             source: source?,
             template: merged.ok().flatten().map(|m| m.template),
             out,
+            catalog,
+            catalog_group,
         })
     }
 

@@ -10,7 +10,7 @@
 use std::path::Path;
 
 use super::super::raw::{Failed, RawConfig, RawZone, suggestion};
-use super::super::{Config, ConfigError, TimerLimits, ZoneConfig, ZoneSpec};
+use super::super::{CatalogRole, Config, ConfigError, TimerLimits, ZoneConfig, ZoneSpec};
 use super::{Check, Redirect};
 
 impl RawZone {
@@ -50,6 +50,10 @@ impl RawZone {
             notify_source,
             ixfr_history_depth,
             ixfr_history_bytes,
+            catalog,
+            catalog_group,
+            member_template,
+            catalog_max_removals,
         );
         taken
     }
@@ -171,6 +175,8 @@ pub(in crate::config) fn derive(config: &Config, spec: &ZoneSpec) -> Result<Zone
         template: spec.template.clone(),
         primaries: spec.primaries.clone(),
         tsig_key: spec.tsig_key.clone(),
+        catalog: spec.catalog.clone(),
+        catalog_group: spec.catalog_group.clone(),
         ..RawZone::default()
     };
     let templates: Vec<Named<'_>> = config
@@ -193,6 +199,27 @@ pub(in crate::config) fn derive(config: &Config, spec: &ZoneSpec) -> Result<Zone
         redirect: None,
     };
     let zone = c.zone(ZONE, &raw, &templates, &key_names, &config.secondary, None);
+    match zone.as_ref().and_then(|z| z.catalog.as_ref()) {
+        Some(CatalogRole::Member(catalog)) => {
+            let producers: Vec<String> = config
+                .zones
+                .iter()
+                .filter(|z| z.catalog == Some(CatalogRole::Producer))
+                .map(|z| z.name.clone())
+                .collect();
+            if !producers.contains(catalog) {
+                c.err(
+                    format!("{ZONE}.catalog"),
+                    super::catalog::unknown_producer(catalog, &producers),
+                );
+            }
+        }
+        Some(_) => c.err(
+            format!("{ZONE}.catalog"),
+            "a zone added at run time can only be a member of a producer catalog (catalog = \"NAME\")",
+        ),
+        None => {}
+    }
     let zone = match zone {
         Some(z) if errors.is_empty() => z,
         _ => {

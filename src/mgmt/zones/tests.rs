@@ -37,6 +37,7 @@ fn api(name: &str, key: Option<&str>) -> ApiZone {
         primaries: vec!["127.0.0.1:1".into()],
         tsig_key: key.map(Into::into),
         template: None,
+        ..Default::default()
     }
 }
 
@@ -181,6 +182,7 @@ async fn reconfigure_derives_api_zones_from_new_templates() {
         primaries: Vec::new(),
         tsig_key: None,
         template: Some(template.into()),
+        ..Default::default()
     };
     let entries = vec![templated("a.example", "hub"), templated("b.example", "later")];
     api_zones::write(&list_file, &entries).unwrap_or_else(|e| panic!("{e}"));
