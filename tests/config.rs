@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use pharos::config::{AddressFamily, Config, ConfigErrors, TimerLimits, TransferConfig, TransferOut, ZoneSource};
+use pharos::config::{
+    AddressFamily, Config, ConfigErrors, FleetConfig, TimerLimits, TransferConfig, TransferOut, ZoneSource,
+};
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -53,6 +55,8 @@ fn example_config_round_trips() {
     assert_eq!(c.secondary, TimerLimits::default());
     assert_eq!(c.zones[0].out, TransferOut::default());
     assert_eq!(c.transfer, TransferConfig::default());
+    assert_eq!(c.fleet, FleetConfig::default());
+    assert_eq!(c.fleet.poll, Duration::from_secs(30));
 
     let b = &c.bgp;
     assert!(!b.enabled, "BGP must be off in the example");
