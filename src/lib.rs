@@ -15,6 +15,8 @@
 //!                       health says so (session FSM, UPDATEs, TCP-MD5)
 //!   mgmt                HTTP management API, runtime zone changes (ZoneManager),
 //!                       /metrics, status page, identity JSON, the API client
+//!   fleet               the hub's fleet view: SOA polls of every node, per
+//!                       zone and node the serial served (above axfr, below mgmt)
 //!   health              probes + rise/fall + maintenance -> watch channel for bgp
 //!   tsig                TSIG (RFC 8945): signing and verifying messages, for
 //!                       the listeners (NOTIFY in) and the secondary engine
@@ -35,6 +37,7 @@ pub mod config;
 pub mod dns;
 pub mod error;
 pub mod files;
+pub mod fleet;
 pub mod health;
 pub mod logging;
 pub mod mgmt;

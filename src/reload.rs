@@ -91,6 +91,7 @@ impl Reloader {
         info!(file = %self.path.display(), "SIGHUP: applying the configuration");
         self.needs_restart(&new);
         zones.notify_out().set_rate(new.transfer.notify_rate);
+        zones.fleet().set_config(&new.fleet);
         self.zones(&new, zones).await;
         zones.reconfigure(&new).await;
         bgp(&self.running, &new, speaker, health).await;
