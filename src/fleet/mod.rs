@@ -41,6 +41,9 @@ pub const FAST: Duration = Duration::from_millis(200);
 pub const MAX_IN_FLIGHT: usize = 256;
 /// How long a node's answer is waited for.
 pub const QUERY_TIMEOUT: Duration = Duration::from_secs(1);
+/// The shortest wait for a serial: one poll (the answers a call trusts are
+/// the ones to queries sent after it began).
+pub const MIN_WAIT: Duration = Duration::from_millis(1500);
 /// The longest `?wait=` accepted.
 pub const MAX_WAIT: Duration = Duration::from_secs(60);
 /// API calls waiting at once; more are refused.
@@ -132,8 +135,11 @@ impl Fleet {
     }
 
     /// Waits at most `wait` (capped at [`MAX_WAIT`]) until every node of
-    /// the zone at `apex` serves `serial` or newer: `Ok` with the view then,
-    /// `Err` with the view and its laggards when the time is up.
+    /// the zone at `apex` has answered `serial` or newer to a SOA query
+    /// sent after the call began (a poll is asked for at once, so a node
+    /// killed since the last poll is not taken for one that serves it):
+    /// `Ok` with the view then, `Err` with the view and its laggards when
+    /// the time is up.
     pub async fn wait(
         &self,
         apex: &[u8],
@@ -141,14 +147,16 @@ impl Fleet {
         wait: Duration,
     ) -> Result<Result<ZoneFleetView, ZoneFleetView>, WaitError> {
         let _permit = self.shared.waiters.try_acquire().map_err(|_| WaitError::Busy)?;
-        let deadline = tokio::time::Instant::now() + wait.min(MAX_WAIT);
+        // At least one poll of the nodes, however short the wait.
+        let deadline = tokio::time::Instant::now() + wait.clamp(MIN_WAIT, MAX_WAIT);
+        let since = SystemTime::now();
         let mut changed = self.shared.changed.subscribe();
         let mut next_wake = tokio::time::Instant::now();
         loop {
             let (view, laggards) = {
                 let zones = lock(&self.shared.zones);
                 let z = zones.get(apex).ok_or(WaitError::UnknownZone)?;
-                (z.view(apex, SystemTime::now()), z.laggards(serial))
+                (z.view(apex, SystemTime::now()), z.laggards(serial, since))
             };
             let done = laggards.is_empty();
             let mut view = view;

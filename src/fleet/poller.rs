@@ -24,6 +24,8 @@ use crate::zone::{Store, name};
 pub struct Counters {
     /// SOA queries sent.
     pub queries: AtomicU64,
+    /// Of those, the ones answered (an error RCODE too).
+    pub answered: AtomicU64,
     /// Of those, the ones that got no answer.
     pub silent: AtomicU64,
 }
@@ -41,6 +43,8 @@ struct Sched {
     generation: u64,
     /// The next poll goes before routine ones.
     urgent: bool,
+    /// Asked for while a poll ran: poll again as soon as it ends.
+    again: bool,
 }
 
 struct Query {
@@ -198,6 +202,7 @@ impl Task {
                     outstanding: 0,
                     generation,
                     urgent: true,
+                    again: false,
                 },
             );
             self.due.insert((now, apex.clone()));
@@ -238,9 +243,11 @@ impl Task {
 
     /// A waiting API call asks for a poll of `apex` now.
     fn poke(&mut self, apex: &[u8]) {
-        let Some(s) = self.sched.get(apex) else { return };
+        let Some(s) = self.sched.get_mut(apex) else { return };
         if s.outstanding == 0 {
             self.schedule(apex, Instant::now(), true);
+        } else {
+            s.again = true;
         }
     }
 
@@ -343,6 +350,8 @@ impl Task {
         if let Answer::Silent(e) = &d.answer {
             self.shared.counters.silent.fetch_add(1, Ordering::Relaxed);
             debug!(zone = %name::to_text(&d.apex), index = d.index, "fleet SOA query: {e}");
+        } else {
+            self.shared.counters.answered.fetch_add(1, Ordering::Relaxed);
         }
         s.outstanding = s.outstanding.saturating_sub(1);
         let last = s.outstanding == 0;
@@ -356,7 +365,9 @@ impl Task {
             let now = Instant::now();
             let poll = self.settings.poll;
             let Some(s) = self.sched.get_mut(&d.apex) else { return };
-            let (at, urgent) = if settled {
+            let (at, urgent) = if std::mem::take(&mut s.again) {
+                (now, true)
+            } else if settled {
                 s.backoff = FAST;
                 (now + poll, false)
             } else {

@@ -141,12 +141,17 @@ impl ZoneState {
         self.nodes.iter().all(|n| self.sync(n) == Sync::InSync)
     }
 
-    /// The nodes that do not serve `serial` or newer (an unreachable node
-    /// counts as not serving it).
-    pub fn laggards(&self, serial: u32) -> Vec<Laggard> {
+    /// The nodes that did not answer `serial` or newer at or after `since`
+    /// (an unreachable node, or one not asked since, counts as not serving
+    /// it).
+    pub fn laggards(&self, serial: u32, since: SystemTime) -> Vec<Laggard> {
         self.nodes
             .iter()
-            .filter(|n| n.unreachable || !n.serial.is_some_and(|s| serial_ge(s, serial)))
+            .filter(|n| {
+                n.unreachable
+                    || !n.last_answer.is_some_and(|t| t >= since)
+                    || !n.serial.is_some_and(|s| serial_ge(s, serial))
+            })
             .map(|n| Laggard {
                 node: n.addr.map(|a| a.to_string()).unwrap_or_default(),
                 serial: n.serial,
@@ -304,14 +309,16 @@ mod tests {
         assert_eq!(v.nodes[1].behind_by, Some(2));
         assert_eq!(v.nodes[1].behind_for, Some(5.0));
         assert!(!z.settled());
-        let lag = z.laggards(9);
+        let lag = z.laggards(9, t0);
         assert_eq!(lag.len(), 1, "{lag:?}");
         assert_eq!(lag[0].node, "127.0.0.1:5302");
         z.record(1, Answer::Serial(11), t0);
         z.record(2, Answer::Serial(10), t0);
         assert!(z.settled());
-        assert!(z.laggards(10).is_empty());
-        assert_eq!(z.laggards(11).len(), 2);
+        assert!(z.laggards(10, t0).is_empty());
+        assert_eq!(z.laggards(11, t0).len(), 2);
+        // answers older than the call do not count
+        assert_eq!(z.laggards(10, t0 + Duration::from_secs(1)).len(), 3);
         let s = summarize([&z].into_iter(), t0);
         assert_eq!(s.len(), 3);
         assert!(s.iter().all(|n| n.in_sync == 1 && n.zones == 1));
