@@ -309,7 +309,7 @@ mod tests {
         assert_eq!(v.nodes[1].behind_by, Some(2));
         assert_eq!(v.nodes[1].behind_for, Some(5.0));
         assert!(!z.settled());
-        let lag = z.laggards(9, t0);
+        let lag = z.laggards(8, t0);
         assert_eq!(lag.len(), 1, "{lag:?}");
         assert_eq!(lag[0].node, "127.0.0.1:5302");
         z.record(1, Answer::Serial(11), t0);
