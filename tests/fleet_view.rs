@@ -173,6 +173,10 @@ fn wait_for_serial_on_every_node() {
         let want = if i == 2 { "unreachable" } else { "in-sync" };
         assert!(line.contains(want), "{line}");
     }
+    // the status page shows the fleet table
+    let page = hub.get("/").body;
+    assert!(page.contains("id=\"fleet-table\""), "{page}");
+    assert!(page.contains(addrs[2].as_str()), "{page}");
     // per-node metrics
     let m = hub.get("/metrics");
     let samples = parse_metrics(&m.body, false);

@@ -56,7 +56,7 @@ pub const MAX_METRIC_NODES: usize = 256;
 #[derive(Clone)]
 pub struct Fleet {
     shared: Arc<Shared>,
-    targets: Arc<watch::Sender<Arc<HashMap<Box<[u8]>, Targets>>>>,
+    targets: Arc<watch::Sender<poller::Table>>,
     settings: Arc<watch::Sender<FleetConfig>>,
     wake: mpsc::Sender<Box<[u8]>>,
 }

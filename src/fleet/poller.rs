@@ -30,7 +30,8 @@ pub struct Counters {
     pub silent: AtomicU64,
 }
 
-type Table = Arc<HashMap<Box<[u8]>, Targets>>;
+/// The NOTIFY targets by lowercase wire apex.
+pub(super) type Table = Arc<HashMap<Box<[u8]>, Targets>>;
 
 /// When a zone is asked next.
 #[derive(Debug)]
@@ -305,7 +306,7 @@ impl Task {
             let Some(q) = self.urgent.front().or(self.routine.front()) else {
                 return;
             };
-            if !self.sched.get(&q.apex).is_some_and(|s| s.generation == q.generation) {
+            if self.sched.get(&q.apex).is_none_or(|s| s.generation != q.generation) {
                 let _ = self.urgent.pop_front().or_else(|| self.routine.pop_front());
                 continue;
             }

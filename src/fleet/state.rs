@@ -149,7 +149,7 @@ impl ZoneState {
             .iter()
             .filter(|n| {
                 n.unreachable
-                    || !n.last_answer.is_some_and(|t| t >= since)
+                    || n.last_answer.is_none_or(|t| t < since)
                     || !n.serial.is_some_and(|s| serial_ge(s, serial))
             })
             .map(|n| Laggard {

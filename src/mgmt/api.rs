@@ -348,7 +348,14 @@ async fn status(Extract(st): Extract<State>) -> Response {
 async fn status_page(Extract(st): Extract<State>) -> Response {
     let zones = st.ctx.zones.list();
     let view = status_view(&st, &zones);
-    let mut r = Html(page::render(&view, &zones, &st.qps.samples(), qps::now_unix())).into_response();
+    let mut r = Html(page::render(
+        &view,
+        &zones,
+        &st.ctx.zones.fleet().nodes(),
+        &st.qps.samples(),
+        qps::now_unix(),
+    ))
+    .into_response();
     r.headers_mut()
         .insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
     r
