@@ -11,7 +11,8 @@
 //!   unreachable; a killed node is named by the 504.
 //! * `fleet_nodes_override_shows_behind`: `[fleet] nodes` names a node the
 //!   hub does not notify, which serves an older serial from its own file:
-//!   shown behind, by how much and for how long.
+//!   shown behind, by how much and for how long; a node that does not
+//!   serve the zone (REFUSED) is shown failed.
 
 mod common;
 
@@ -234,6 +235,19 @@ fn fleet_nodes_override_shows_behind() {
     write_zone_file(&hub_file, &zone_text(5));
     let static_file = dir.path().join("static.zone");
     write_zone_file(&static_file, &zone_text(3));
+    let other_file = dir.path().join("other.zone");
+    write_zone_file(&other_file, &zone_text(1).replace(ZONE, "other.test"));
+    // a node that does not serve the zone (REFUSED): failed
+    let refusing = Pharos::start(PharosOpts {
+        ready_zone: Some("other.test".into()),
+        ..opts(
+            free_port(false),
+            format!(
+                "[[zone]]\nname = \"other.test\"\nfile = {}\n",
+                toml_str(&other_file.to_string_lossy())
+            ),
+        )
+    });
     let node_port = free_port(false);
     // a node that serves serial 3 from its own file, never told
     let stale = Pharos::start(opts(
@@ -248,17 +262,20 @@ fn fleet_nodes_override_shows_behind() {
         &hub_file,
         &[node_port],
         &format!(
-            "\n[fleet]\nnodes = [{}, {}]\npoll = \"1s\"\n",
+            "\n[fleet]\nnodes = [{}, {}, {}]\npoll = \"1s\"\n",
             toml_str(&format!("127.0.0.1:{node_port}")),
-            toml_str(&stale.addr_str())
+            toml_str(&stale.addr_str()),
+            toml_str(&refusing.addr_str())
         ),
     );
     let follower = node(node_port, &hub.pharos);
     let r = zone_fleet(&hub, "?serial=5&wait=3s");
     assert_eq!(r.status, 504, "{}", r.body);
     let v = r.json();
-    assert_eq!(laggards(&v), vec![stale.addr_str()], "{v:#}");
+    assert_eq!(laggards(&v), vec![stale.addr_str(), refusing.addr_str()], "{v:#}");
     assert_eq!(state_of(&v, &follower.addr_str()), "in-sync", "{v:#}");
+    assert_eq!(state_of(&v, &refusing.addr_str()), "failed", "{v:#}");
+    assert_eq!(fleet_node(&hub, &refusing.addr_str())["failed"], 1);
     let n = v["nodes"]
         .as_array()
         .and_then(|a| a.iter().find(|n| n["node"] == stale.addr_str().as_str()).cloned())
@@ -269,6 +286,7 @@ fn fleet_nodes_override_shows_behind() {
     assert!(n["behind-for"].as_f64().is_some_and(|s| s >= 0.0), "{n:#}");
     let f = fleet_node(&hub, &stale.addr_str());
     assert_eq!(f["behind"], 1, "{f:#}");
-    // serial 3 is served everywhere
-    assert_eq!(zone_fleet(&hub, "?serial=3&wait=1s").status, 200);
+    // serial 3 is served on both nodes that serve the zone
+    let r = zone_fleet(&hub, "?serial=3&wait=1s");
+    assert_eq!(laggards(&r.json()), vec![refusing.addr_str()], "{}", r.body);
 }

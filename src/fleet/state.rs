@@ -61,6 +61,9 @@ pub enum Sync {
     InSync,
     Behind,
     Unreachable,
+    /// Answered without the zone's SOA (SERVFAIL: expired or failed there;
+    /// REFUSED: not served there).
+    Failed,
     /// Not asked yet.
     Unknown,
 }
@@ -71,6 +74,7 @@ impl Sync {
             Sync::InSync => "in-sync",
             Sync::Behind => "behind",
             Sync::Unreachable => "unreachable",
+            Sync::Failed => "failed",
             Sync::Unknown => "unknown",
         }
     }
@@ -84,6 +88,9 @@ impl ZoneState {
         }
         if n.last_answer.is_none() {
             return Sync::Unknown;
+        }
+        if n.error.is_some() {
+            return Sync::Failed;
         }
         match (self.serial, n.serial) {
             (Some(hub), Some(s)) if serial_ge(s, hub) => Sync::InSync,
@@ -210,7 +217,8 @@ pub struct ZoneFleetView {
 #[serde(rename_all = "kebab-case")]
 pub struct NodeZoneView {
     pub node: String,
-    /// "in-sync", "behind", "unreachable" or "unknown" (not asked yet).
+    /// "in-sync", "behind", "unreachable", "failed" (an error answer) or
+    /// "unknown" (not asked yet).
     pub state: &'static str,
     /// The serial it served at its last answer.
     pub serial: Option<u32>,
@@ -240,6 +248,8 @@ pub struct NodeSummary {
     pub in_sync: usize,
     pub behind: usize,
     pub unreachable: usize,
+    /// Answered with an error (SERVFAIL, REFUSED) instead of the SOA.
+    pub failed: usize,
     /// Unix seconds of its last answer, any zone.
     pub last_answer: Option<u64>,
     /// Seconds the zone longest behind on it has been behind; 0 when none is.
@@ -261,6 +271,7 @@ pub fn summarize<'a>(zones: impl Iterator<Item = &'a ZoneState>, now: SystemTime
                 Sync::InSync => s.in_sync += 1,
                 Sync::Behind => s.behind += 1,
                 Sync::Unreachable => s.unreachable += 1,
+                Sync::Failed => s.failed += 1,
                 Sync::Unknown => {}
             }
             if let Some(t) = n.last_answer.map(unix) {
@@ -322,6 +333,15 @@ mod tests {
         let s = summarize([&z].into_iter(), t0);
         assert_eq!(s.len(), 3);
         assert!(s.iter().all(|n| n.in_sync == 1 && n.zones == 1));
+    }
+
+    #[test]
+    fn error_answer_is_failed() {
+        let mut z = zone(10, 1);
+        z.record(0, Answer::Error("SOA query answered with RCODE 2".into()), UNIX_EPOCH);
+        assert_eq!(z.sync(&z.nodes[0]), Sync::Failed);
+        assert_eq!(summarize([&z].into_iter(), UNIX_EPOCH)[0].failed, 1);
+        assert_eq!(z.laggards(1, UNIX_EPOCH).len(), 1);
     }
 
     #[test]

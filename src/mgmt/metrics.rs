@@ -302,7 +302,7 @@ impl Collector for NodeCollector {
         gauges(
             &mut enc,
             "fleet_node_zones",
-            "Zones per downstream node, by state (in-sync, behind, unreachable) at the last SOA poll",
+            "Zones per downstream node, by state (in-sync, behind, unreachable, failed: an error answer) at the last SOA poll",
             shown.iter().flat_map(|n| {
                 [
                     ("in-sync", n.in_sync),

@@ -279,10 +279,10 @@ fn fleet_section(h: &mut String, fleet: &[NodeSummary], now_unix: u64) {
     }
     h.push_str(
         "<section id=\"fleet\"><h2>Fleet</h2><table id=\"fleet-table\"><thead><tr><th>node</th><th>zones</th>\
-         <th>in sync</th><th>behind</th><th>unreachable</th><th>longest behind</th><th>last answer</th></tr></thead><tbody>\n",
+         <th>in sync</th><th>behind</th><th>unreachable</th><th>failed</th><th>longest behind</th><th>last answer</th></tr></thead><tbody>\n",
     );
     for n in fleet {
-        let class = if n.unreachable > 0 {
+        let class = if n.unreachable > 0 || n.failed > 0 {
             "bad"
         } else if n.behind > 0 {
             "warn"
@@ -291,12 +291,13 @@ fn fleet_section(h: &mut String, fleet: &[NodeSummary], now_unix: u64) {
         };
         let _ = writeln!(
             h,
-            r#"<tr class="node"><td><span class="badge {class}">{}</span></td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td>{}</td><td>{}</td></tr>"#,
+            r#"<tr class="node"><td><span class="badge {class}">{}</span></td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td>{}</td><td>{}</td></tr>"#,
             escape(&n.node),
             n.zones,
             n.in_sync,
             n.behind,
             n.unreachable,
+            n.failed,
             if n.behind > 0 {
                 format!("{:.1}s", n.max_behind_for)
             } else {
@@ -399,6 +400,7 @@ mod tests {
             in_sync: 1,
             behind: 1,
             unreachable: 0,
+            failed: 0,
             last_answer: Some(95),
             max_behind_for: 3.0,
         }];
