@@ -4,7 +4,8 @@
 //! ports).
 //!
 //! * `wait_for_serial_on_every_node`: the zone changes on the hub (edit +
-//!   SIGHUP) while one node is stopped (SIGSTOP): `?serial=N&wait=` answers
+//!   SIGHUP): `?serial=N&wait=` answers 200 and every node serves N; it
+//!   changes again while one node is stopped (SIGSTOP): `?serial=N&wait=` answers
 //!   504 naming that node; once it runs again the same call answers 200,
 //!   and then every node serves N. `/fleet`, `/zones/{name}/fleet`,
 //!   `/metrics` and `pharos soa-check --fleet` show in-sync and
@@ -147,14 +148,32 @@ fn wait_for_serial_on_every_node() {
         assert_eq!(fleet_node(&hub, a)["in-sync"], 1);
     }
 
+    // all running: the zone changes on the hub (edit + SIGHUP); the wait
+    // answers 200, and by then every node serves the new serial
+    write_zone_file(&file, &zone_text(2));
+    let changed = Instant::now();
+    hub.pharos.signal(libc::SIGHUP);
+    let r = zone_fleet(&hub, "?serial=2&wait=10s");
+    let took = changed.elapsed();
+    assert_eq!(r.status, 200, "{}", r.body);
+    for n in &nodes {
+        assert_eq!(
+            serial_of(n),
+            Some(2),
+            "200 was answered before {} served 2",
+            n.addr_str()
+        );
+    }
+    eprintln!("fleet view: SIGHUP to 200 for serial 2 on 3 nodes: {took:?}");
+
     // node 3 stopped; the zone changes on the hub
     nodes[2].signal(libc::SIGSTOP);
-    write_zone_file(&file, &zone_text(2));
+    write_zone_file(&file, &zone_text(3));
     hub.pharos.signal(libc::SIGHUP);
     for n in &nodes[..2] {
-        common::wait_until(n, WAIT, "node serves serial 2", || serial_of(n) == Some(2));
+        common::wait_until(n, WAIT, "node serves serial 3", || serial_of(n) == Some(3));
     }
-    let r = zone_fleet(&hub, "?serial=2&wait=2s");
+    let r = zone_fleet(&hub, "?serial=3&wait=2s");
     assert_eq!(r.status, 504, "node 3 is stopped: {}", r.body);
     let v = r.json();
     assert_eq!(laggards(&v), vec![addrs[2].clone()], "{v:#}");
@@ -165,7 +184,7 @@ fn wait_for_serial_on_every_node() {
     let out = pharos_cmd(&["soa-check", ZONE, "--fleet", &hub.url()]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success(), "{text}");
-    assert!(text.contains("hub serial 2"), "{text}");
+    assert!(text.contains("hub serial 3"), "{text}");
     for (i, a) in addrs.iter().enumerate() {
         let line = text
             .lines()
@@ -188,7 +207,7 @@ fn wait_for_serial_on_every_node() {
     // a waiter started while node 3 is stopped answers 200 only after it runs
     let api = hub.api;
     let waiter = std::thread::spawn(move || {
-        let r = http(api, "GET", &format!("/zones/{ZONE}/fleet?serial=2&wait=20s"), &[], None);
+        let r = http(api, "GET", &format!("/zones/{ZONE}/fleet?serial=3&wait=20s"), &[], None);
         (r, Instant::now())
     });
     std::thread::sleep(Duration::from_millis(1500));
@@ -201,8 +220,8 @@ fn wait_for_serial_on_every_node() {
     for n in &nodes {
         assert_eq!(
             serial_of(n),
-            Some(2),
-            "200 was answered before {} served 2",
+            Some(3),
+            "200 was answered before {} served 3",
             n.addr_str()
         );
     }
@@ -213,9 +232,9 @@ fn wait_for_serial_on_every_node() {
     let out = pharos_cmd(&["soa-check", ZONE, "--fleet", &hub.url()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
 
-    // node 2 killed: the wait for serial 2 names it
+    // node 2 killed: the wait for serial 3 names it
     nodes[1].stop();
-    let r = zone_fleet(&hub, "?serial=2&wait=3s");
+    let r = zone_fleet(&hub, "?serial=3&wait=3s");
     assert_eq!(r.status, 504, "{}", r.body);
     assert_eq!(laggards(&r.json()), vec![addrs[1].clone()]);
 

@@ -36,7 +36,7 @@ pub use state::{Laggard, NodeSummary, ZoneFleetView};
 
 /// The first re-poll after a poll that found a node behind; doubles up to
 /// `fleet.poll`.
-pub const FAST: Duration = Duration::from_millis(200);
+pub const FAST: Duration = Duration::from_millis(50);
 /// Queries waiting for an answer at once.
 pub const MAX_IN_FLIGHT: usize = 256;
 /// How long a node's answer is waited for.
