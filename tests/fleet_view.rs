@@ -13,7 +13,8 @@
 //! * `fleet_nodes_override_shows_behind`: `[fleet] nodes` names a node the
 //!   hub does not notify, which serves an older serial from its own file:
 //!   shown behind, by how much and for how long; a node that does not
-//!   serve the zone (REFUSED) is shown failed.
+//!   serve the zone (REFUSED) is shown failed; a SIGHUP that drops it from
+//!   `[fleet] nodes` stops asking it.
 
 mod common;
 
@@ -308,4 +309,14 @@ fn fleet_nodes_override_shows_behind() {
     // serial 3 is served on both nodes that serve the zone
     let r = zone_fleet(&hub, "?serial=3&wait=1s");
     assert_eq!(laggards(&r.json()), vec![refusing.addr_str()], "{}", r.body);
+    // SIGHUP with the refusing node out of [fleet] nodes: no longer asked
+    let config = fs::read_to_string(&hub.pharos.config).expect("hub config");
+    let without = config.replace(&format!(", {}]", toml_str(&refusing.addr_str())), "]");
+    assert_ne!(config, without);
+    fs::write(&hub.pharos.config, without).expect("write hub config");
+    hub.pharos.signal(libc::SIGHUP);
+    common::wait_until(&hub.pharos, WAIT, "the refusing node dropped from the fleet", || {
+        zone_fleet(&hub, "").json()["nodes"].as_array().map(Vec::len) == Some(2)
+    });
+    assert_eq!(zone_fleet(&hub, "?serial=3&wait=3s").status, 200);
 }
