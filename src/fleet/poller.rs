@@ -326,8 +326,12 @@ impl Task {
                 };
                 let answer = match query_soa(&q.apex, q.addr, q.source, None, t).await {
                     Ok(soa) => Answer::Serial(soa.serial),
-                    Err(e) if e.starts_with("SOA") => Answer::Error(e),
-                    Err(e) => Answer::Silent(e),
+                    // no answer, or no socket to ask with
+                    Err(e) if e.starts_with("no answer") || e.starts_with("UDP") || e.contains("TCP") => {
+                        Answer::Silent(e)
+                    }
+                    // an error RCODE, a malformed or non-authoritative answer
+                    Err(e) => Answer::Error(e),
                 };
                 let _ = tx
                     .send(Done {
