@@ -36,8 +36,12 @@ enum Command {
         zone: String,
         /// A server to ask: IP, IP:PORT, [IPv6]:PORT or HOST[:PORT] (port 53
         /// by default). Repeat for each node.
-        #[arg(long = "server", short = 's', required = true)]
+        #[arg(long = "server", short = 's', required_unless_present = "fleet")]
         servers: Vec<String>,
+        /// Instead of asking servers: print the fleet view of ZONE from the
+        /// hub whose management API is at URL (every node it knows).
+        #[arg(long, value_name = "URL", conflicts_with_all = ["servers", "primary"])]
+        fleet: Option<String>,
         /// The primary: its serial is the reference (else the newest seen).
         #[arg(long)]
         primary: Option<String>,
@@ -167,7 +171,12 @@ pub fn run() -> Result<(), Error> {
             servers,
             primary,
             timeout,
+            fleet,
         } => {
+            if let Some(url) = fleet {
+                let target = Target::parse(&url).map_err(Error::Check)?;
+                return client::zone_fleet(&target, &zone);
+            }
             let timeout = std::time::Duration::try_from_secs_f64(timeout.clamp(0.01, 60.0))
                 .unwrap_or(std::time::Duration::from_secs(2));
             crate::soacheck::run(&zone, &servers, primary.as_deref(), timeout)

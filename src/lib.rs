@@ -21,6 +21,8 @@
 //!                       /metrics, status page, identity JSON, the API client
 //!   catalog             catalog zones (RFC 9432): the producer writes a hub's
 //!                       catalog from its zones (below mgmt, reload, supervisor)
+//!   fleet               the hub's fleet view: SOA polls of every node, per
+//!                       zone and node the serial served (above axfr, below mgmt)
 //!   health              probes + rise/fall + maintenance -> watch channel for bgp
 //!   tsig                TSIG (RFC 8945): signing and verifying messages, for
 //!                       the listeners (NOTIFY in) and the secondary engine
@@ -42,6 +44,7 @@ pub mod config;
 pub mod dns;
 pub mod error;
 pub mod files;
+pub mod fleet;
 pub mod health;
 pub mod logging;
 pub mod mgmt;

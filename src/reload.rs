@@ -94,6 +94,7 @@ impl Reloader {
         info!(file = %self.path.display(), "SIGHUP: applying the configuration");
         self.needs_restart(&new);
         zones.set_transfer_limits(&new.transfer);
+        zones.fleet().set_config(&new.fleet);
         self.zones(&new, zones).await;
         zones.reconfigure(&new).await;
         // Producer catalogs list the zones served now: members added above

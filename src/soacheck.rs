@@ -172,6 +172,63 @@ pub fn report(zone: &str, rows: &[Row]) -> (String, bool) {
     (out, ok)
 }
 
+/// The table of a hub's fleet view of one zone (`GET /zones/{name}/fleet`),
+/// and whether every node is in sync.
+pub fn fleet_report(view: &serde_json::Value) -> (String, bool) {
+    use serde_json::Value;
+    let text = |v: &Value| match v {
+        Value::Null => "-".to_string(),
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        other => other.to_string(),
+    };
+    let zone = view.get("zone").map(text).unwrap_or_default();
+    let mut out = format!(
+        "{zone}: hub serial {}\n",
+        view.get("serial").map(text).unwrap_or_else(|| "-".into())
+    );
+    let empty = Vec::new();
+    let nodes = view.get("nodes").and_then(Value::as_array).unwrap_or(&empty);
+    let width = nodes
+        .iter()
+        .map(|n| n.get("node").map(text).unwrap_or_default().len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    out.push_str(&format!(
+        "{:<width$}  {:<11}  {:>10}  {:>9}  {:>10}  last answer\n",
+        "node", "state", "serial", "behind by", "behind for"
+    ));
+    let mut ok = true;
+    for n in nodes {
+        let get = |k: &str| n.get(k).map(text).unwrap_or_else(|| "-".into());
+        let state = get("state");
+        if state != "in-sync" {
+            ok = false;
+        }
+        let behind_for = match n.get("behind-for").and_then(Value::as_f64) {
+            Some(s) => format!("{s:.1}s"),
+            None => "-".into(),
+        };
+        let last = match n.get("last-answer").and_then(Value::as_u64) {
+            Some(t) => format!(
+                "{}s ago",
+                crate::fleet::state::unix(std::time::SystemTime::now()).saturating_sub(t)
+            ),
+            None => "never".into(),
+        };
+        out.push_str(&format!(
+            "{:<width$}  {:<11}  {:>10}  {:>9}  {:>10}  {last}\n",
+            get("node"),
+            state,
+            get("serial"),
+            get("behind-by"),
+            behind_for
+        ));
+    }
+    (out, ok)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use pharos::config::{
-    AddressFamily, CatalogRole, Config, ConfigErrors, MaxRemovals, TimerLimits, TransferConfig, TransferOut, ZoneSource,
+    AddressFamily, CatalogRole, Config, ConfigErrors, FleetConfig, MaxRemovals, TimerLimits, TransferConfig, TransferOut,
+    ZoneSource,
 };
 
 fn repo_root() -> PathBuf {
@@ -55,6 +56,8 @@ fn example_config_round_trips() {
     assert_eq!(c.secondary, TimerLimits::default());
     assert_eq!(c.zones[0].out, TransferOut::default());
     assert_eq!(c.transfer, TransferConfig::default());
+    assert_eq!(c.fleet, FleetConfig::default());
+    assert_eq!(c.fleet.poll, Duration::from_secs(30));
 
     let b = &c.bgp;
     assert!(!b.enabled, "BGP must be off in the example");

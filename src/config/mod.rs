@@ -65,6 +65,30 @@ pub struct Config {
     pub health: HealthConfig,
     pub mgmt: MgmtConfig,
     pub identity: IdentityConfig,
+    /// `[fleet]`.
+    pub fleet: FleetConfig,
+}
+
+/// `[fleet]`: which nodes the hub asks for each zone's serial, and how often.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FleetConfig {
+    /// `nodes`; empty: each zone's `notify` targets.
+    pub nodes: Vec<SocketAddr>,
+    /// `poll`: the SOA poll of every node and zone, besides the one after
+    /// each new version.
+    pub poll: Duration,
+    /// `rate`: SOA queries sent per second at most.
+    pub rate: u32,
+}
+
+impl Default for FleetConfig {
+    fn default() -> Self {
+        FleetConfig {
+            nodes: Vec::new(),
+            poll: Duration::from_secs(30),
+            rate: 1000,
+        }
+    }
 }
 
 /// `[node]`.

@@ -45,6 +45,17 @@ pub(crate) struct RawConfig {
     pub mgmt: RawMgmt,
     #[serde(default)]
     pub identity: RawIdentity,
+    #[serde(default)]
+    pub fleet: RawFleet,
+}
+
+/// `[fleet]`: the hub's view of which serial each node serves.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
+pub(crate) struct RawFleet {
+    pub nodes: Option<Vec<String>>,
+    pub poll: Option<String>,
+    pub rate: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -267,6 +278,7 @@ const TOP_LEVEL: &[&str] = &[
     "health",
     "mgmt",
     "identity",
+    "fleet",
 ];
 
 impl<'a> Document<'a> {
@@ -313,6 +325,7 @@ impl<'a> Document<'a> {
                 "health" => raw.health = cx.table(value, "health", &[]),
                 "mgmt" => raw.mgmt = cx.table(value, "mgmt", &[]),
                 "identity" => raw.identity = cx.table(value, "identity", &[]),
+                "fleet" => raw.fleet = cx.table(value, "fleet", &[]),
                 "tsig-key" => raw.tsig_key = cx.array(value, "tsig-key"),
                 "zone" => raw.zone = cx.array(value, "zone"),
                 "template" => raw.template = cx.array(value, "template"),

@@ -321,3 +321,23 @@ fn api_zones_derive_from_templates() {
         "{z:?}"
     );
 }
+
+#[test]
+fn fleet_section() {
+    let c = ok(&with(
+        "[fleet]\nnodes = [\"127.0.0.1\", \"[::1]:5300\"]\npoll = \"5s\"\nrate = 50\n",
+    ));
+    assert_eq!(
+        c.fleet.nodes,
+        vec!["127.0.0.1:53".parse().unwrap(), "[::1]:5300".parse().unwrap()]
+    );
+    assert_eq!(c.fleet.poll, std::time::Duration::from_secs(5));
+    assert_eq!(c.fleet.rate, 50);
+    assert_error(
+        &errors(&with("[fleet]\npoll = \"0s\"\n")),
+        "fleet.poll",
+        "greater than 0",
+    );
+    let c = ok(MINIMAL);
+    assert_eq!(c.fleet, crate::config::FleetConfig::default());
+}

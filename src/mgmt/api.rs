@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! GET    /status   /zones   /zones/{name}   /maintenance   /metrics   /qps   /
+//! GET    /fleet    /zones/{name}/fleet                       (api_fleet.rs)
 //! POST   /zones    /zones/{name}/refresh    /maintenance          (token)
 //! DELETE /zones/{name}                                             (token)
 //! ```
@@ -64,6 +65,8 @@ pub fn router(state: State) -> Router {
         .route("/zones", get(list_zones).post(add_zone))
         .route("/zones/{name}", get(one_zone).delete(delete_zone))
         .route("/zones/{name}/refresh", post(refresh_zone))
+        .route("/zones/{name}/fleet", get(super::api_fleet::zone_fleet))
+        .route("/fleet", get(super::api_fleet::fleet))
         .route("/maintenance", get(get_maintenance).post(set_maintenance))
         .route("/metrics", get(metrics_text))
         .route("/qps", get(qps_json))
@@ -119,7 +122,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+    pub(super) fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
             message: message.into(),
@@ -345,7 +348,14 @@ async fn status(Extract(st): Extract<State>) -> Response {
 async fn status_page(Extract(st): Extract<State>) -> Response {
     let zones = st.ctx.zones.list();
     let view = status_view(&st, &zones);
-    let mut r = Html(page::render(&view, &zones, &st.qps.samples(), qps::now_unix())).into_response();
+    let mut r = Html(page::render(
+        &view,
+        &zones,
+        &st.ctx.zones.fleet().nodes(),
+        &st.qps.samples(),
+        qps::now_unix(),
+    ))
+    .into_response();
     r.headers_mut()
         .insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
     r

@@ -250,6 +250,20 @@ pub fn status(target: &Target, json: bool) -> Result<(), Error> {
     Ok(())
 }
 
+/// `pharos soa-check ZONE --fleet URL`: the hub's fleet view of the zone;
+/// fails when a node is not in sync.
+pub fn zone_fleet(target: &Target, zone: &str) -> Result<(), Error> {
+    let path = format!("/zones/{}/fleet", segment(zone.trim_end_matches('.')));
+    let a = call(target, "GET", &path, None, "fleet view")?;
+    let (text, ok) = crate::soacheck::fleet_report(&a.json());
+    print!("{text}");
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Check(format!("{zone}: a node is behind or unreachable")))
+    }
+}
+
 /// `pharos zone list`.
 pub fn zone_list(target: &Target, json: bool) -> Result<(), Error> {
     let zones = call(target, "GET", "/zones", None, "zone list")?;

@@ -293,6 +293,46 @@ impl Collector for NodeCollector {
             "First NOTIFY tries waiting for their turn (paced by [transfer] notify-rate)",
             one(no.queued.load(Ordering::Relaxed)),
         )?;
+        // Fleet view: per node (not per zone x node), at most
+        // MAX_METRIC_NODES nodes: the label set grows with the fleet, not
+        // with its zones.
+        let fleet = ctx.zones.fleet();
+        let nodes = fleet.nodes();
+        let shown = &nodes[..nodes.len().min(crate::fleet::MAX_METRIC_NODES)];
+        gauges(
+            &mut enc,
+            "fleet_node_zones",
+            "Zones per downstream node, by state (in-sync, behind, unreachable, failed: an error answer) at the last SOA poll",
+            shown.iter().flat_map(|n| {
+                [
+                    ("in-sync", n.in_sync),
+                    ("behind", n.behind),
+                    ("unreachable", n.unreachable),
+                ]
+                .map(|(state, v)| (vec![("node", n.node.clone()), ("state", state.to_string())], v as u64))
+            }),
+        )?;
+        gauges(
+            &mut enc,
+            "fleet_node_lag_seconds",
+            "Per downstream node: how long its zone longest behind the hub has been behind (0: none is)",
+            shown.iter().map(|n| (vec![("node", n.node.clone())], n.max_behind_for)),
+        )?;
+        counters(
+            &mut enc,
+            "fleet_soa_queries",
+            "SOA queries sent to downstream nodes by the fleet view, by result",
+            [
+                (
+                    vec![("result", "answered".to_string())],
+                    fleet.counters().answered.load(Ordering::Relaxed),
+                ),
+                (
+                    vec![("result", "silent".to_string())],
+                    fleet.counters().silent.load(Ordering::Relaxed),
+                ),
+            ],
+        )?;
         counters(
             &mut enc,
             "log_lines_dropped",

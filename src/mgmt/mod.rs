@@ -45,6 +45,7 @@
 //! `Authorization: Bearer` header gets 401. Either way nothing changes.
 
 mod api;
+mod api_fleet;
 pub mod api_zones;
 mod auth;
 pub mod client;

@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 
 use super::ZoneView;
 use super::api::StatusView;
+use crate::fleet::NodeSummary;
 
 /// Graph size in SVG units.
 const W: f64 = 720.0;
@@ -75,7 +76,7 @@ fn state_class(state: &str) -> &'static str {
 }
 
 /// The whole page.
-pub fn render(status: &StatusView, zones: &[ZoneView], qps: &[u64], now_unix: u64) -> String {
+pub fn render(status: &StatusView, zones: &[ZoneView], fleet: &[NodeSummary], qps: &[u64], now_unix: u64) -> String {
     let mut h = String::with_capacity(8 * 1024 + zones.len() * 300);
     let node = escape(&status.node.id);
     let place = status
@@ -233,6 +234,7 @@ th{{background:#f0f0f0}} td.num{{text-align:right;font-variant-numeric:tabular-n
         );
     }
     h.push_str("</tbody></table></section>\n");
+    fleet_section(&mut h, fleet, now_unix);
     h.push_str(
         "<p class=\"muted\">JSON: <a href=\"/status\">/status</a> · <a href=\"/zones\">/zones</a> · \
          <a href=\"/metrics\">/metrics</a></p>\n",
@@ -267,6 +269,46 @@ th{{background:#f0f0f0}} td.num{{text-align:right;font-variant-numeric:tabular-n
         n = super::qps::SAMPLES
     );
     h
+}
+
+/// The fleet table (on a hub: the downstream nodes of its zones); nothing
+/// when no zone has nodes.
+fn fleet_section(h: &mut String, fleet: &[NodeSummary], now_unix: u64) {
+    if fleet.is_empty() {
+        return;
+    }
+    h.push_str(
+        "<section id=\"fleet\"><h2>Fleet</h2><table id=\"fleet-table\"><thead><tr><th>node</th><th>zones</th>\
+         <th>in sync</th><th>behind</th><th>unreachable</th><th>failed</th><th>longest behind</th><th>last answer</th></tr></thead><tbody>\n",
+    );
+    for n in fleet {
+        let class = if n.unreachable > 0 || n.failed > 0 {
+            "bad"
+        } else if n.behind > 0 {
+            "warn"
+        } else {
+            "good"
+        };
+        let _ = writeln!(
+            h,
+            r#"<tr class="node"><td><span class="badge {class}">{}</span></td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td>{}</td><td>{}</td></tr>"#,
+            escape(&n.node),
+            n.zones,
+            n.in_sync,
+            n.behind,
+            n.unreachable,
+            n.failed,
+            if n.behind > 0 {
+                format!("{:.1}s", n.max_behind_for)
+            } else {
+                "–".into()
+            },
+            n.last_answer
+                .map(|t| ago(t, now_unix))
+                .unwrap_or_else(|| "never".into())
+        );
+    }
+    h.push_str("</tbody></table><p class=\"muted\">JSON: <a href=\"/fleet\">/fleet</a></p></section>\n");
 }
 
 #[cfg(test)]
@@ -335,7 +377,7 @@ mod tests {
             announced: vec!["192.0.2.0/24".into()],
             last_error: Some("peer said \"<no>\"".into()),
         }];
-        let html = render(&status(peers), &[zone("a.example")], &[1, 2, 3], 110);
+        let html = render(&status(peers), &[zone("a.example")], &[], &[1, 2, 3], 110);
         assert!(html.contains("lon-&lt;b&gt;"));
         assert!(html.contains("England &amp; Wales"));
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
@@ -349,10 +391,30 @@ mod tests {
     }
 
     #[test]
+    fn fleet_table() {
+        let s = status(vec![]);
+        assert!(!render(&s, &[], &[], &[], 0).contains("fleet-table"));
+        let nodes = [NodeSummary {
+            node: "127.0.0.1:5300".into(),
+            zones: 2,
+            in_sync: 1,
+            behind: 1,
+            unreachable: 0,
+            failed: 0,
+            last_answer: Some(95),
+            max_behind_for: 3.0,
+        }];
+        let html = render(&s, &[], &nodes, &[], 100);
+        assert!(html.contains("fleet-table"));
+        assert!(html.contains("127.0.0.1:5300"));
+        assert!(html.contains("3.0s"));
+    }
+
+    #[test]
     fn no_bgp_and_no_samples() {
         let mut s = status(Vec::new());
         s.bgp.enabled = false;
-        let html = render(&s, &[], &[], 0);
+        let html = render(&s, &[], &[], &[], 0);
         assert!(html.contains(r#"id="bgp-disabled""#));
         assert!(html.contains(r#"points="""#));
     }

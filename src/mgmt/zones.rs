@@ -99,6 +99,8 @@ struct Inner {
     server: Arc<Server>,
     engine: Engine,
     notify_out: NotifySender,
+    /// The fleet view: SOA polls of each zone's nodes.
+    fleet: crate::fleet::Fleet,
     /// By config name (normalized).
     keys: HashMap<String, Arc<Key>>,
     /// By lowercase wire name, for the NOTIFY table.
@@ -149,6 +151,7 @@ impl ZoneManager {
         }
         let engine = Engine::new(server.store().clone(), dir, Default::default());
         let notify_out = NotifySender::spawn(server.store().clone(), config.transfer.notify_rate);
+        let fleet = crate::fleet::Fleet::spawn(server.store().clone(), &config.fleet);
         server.xfr_out.set_limits(crate::axfr::out::Limits {
             max_out: config.transfer.max_out,
             max_out_per_client: config.transfer.max_out_per_client,
@@ -158,6 +161,7 @@ impl ZoneManager {
                 server,
                 engine,
                 notify_out,
+                fleet,
                 keys,
                 wire_keys,
                 config: Mutex::new(Arc::new(config.clone())),
@@ -617,6 +621,7 @@ impl ZoneManager {
             engine: Some(self.inner.engine.clone()),
         });
         self.inner.notify_out.set_targets(reg.notify_out.clone());
+        self.inner.fleet.set_targets(reg.notify_out.clone());
         self.install_transfer_out(reg);
     }
 
@@ -633,6 +638,11 @@ impl ZoneManager {
     /// The NOTIFY-out task (for its counters).
     pub fn notify_out(&self) -> &NotifySender {
         &self.inner.notify_out
+    }
+
+    /// The fleet view (the nodes of each zone and the serial they serve).
+    pub fn fleet(&self) -> &crate::fleet::Fleet {
+        &self.inner.fleet
     }
 
     fn notify_targets(&self, zone: &ZoneConfig) -> Option<Targets> {

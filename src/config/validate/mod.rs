@@ -8,6 +8,7 @@ mod catalog;
 mod secondary;
 mod template;
 pub(in crate::config) use template::derive;
+mod fleet;
 mod transfer;
 
 use std::collections::HashMap;
@@ -72,6 +73,7 @@ pub(super) fn validate(raw: &RawConfig, failed: &Failed, base: &Path, errors: &m
         listen: c.socket_addrs("identity.listen", raw.identity.listen.as_deref(), None),
     };
     c.address_conflicts(&dns, &mgmt, &identity);
+    let fleet = c.fleet_config(raw);
     Config {
         node,
         dns,
@@ -84,6 +86,7 @@ pub(super) fn validate(raw: &RawConfig, failed: &Failed, base: &Path, errors: &m
         health,
         mgmt,
         identity,
+        fleet,
     }
 }
 
