@@ -96,6 +96,8 @@ struct Inner {
     next_seed: AtomicU64,
     limits: Limits,
     counters: Arc<Counters>,
+    /// New snapshots share their fsyncs (see [`super::commit`]).
+    group: super::commit::Group,
 }
 
 /// What [`Engine::remove`] does with the zone besides stopping its state
@@ -117,6 +119,11 @@ pub enum Stop {
 struct Limits {
     soa_queries: Slots,
     transfers: Slots,
+    /// Zones between a transfer's request and their new version served:
+    /// a transfer slot is held only while the transfer is received, so
+    /// that the builds and writes of many zones overlap and share their
+    /// fsyncs; this bounds how many are built or written at once.
+    versions: tokio::sync::Semaphore,
 }
 
 /// SOA queries in flight, node-wide, and sure to one primary address (it
@@ -126,6 +133,8 @@ const MAX_SOA_QUERIES_PER_PRIMARY: usize = 16;
 /// Transfers in flight, node-wide, and sure to one primary address.
 const MAX_TRANSFERS: usize = 16;
 const MAX_TRANSFERS_PER_PRIMARY: usize = 4;
+/// Transfers received and being built, written or published, node-wide.
+const MAX_VERSIONS: usize = 64;
 
 impl Engine {
     /// An engine with no zone yet, writing under `data_dir`. Its driver
@@ -145,8 +154,10 @@ impl Engine {
                 limits: Limits {
                     soa_queries: Slots::new(MAX_SOA_QUERIES, MAX_SOA_QUERIES_PER_PRIMARY),
                     transfers: Slots::new(MAX_TRANSFERS, MAX_TRANSFERS_PER_PRIMARY),
+                    versions: tokio::sync::Semaphore::new(MAX_VERSIONS),
                 },
                 counters: counters.clone(),
+                group: super::commit::Group::default(),
             }),
             counters,
         }
@@ -306,6 +317,13 @@ impl Engine {
         let mut table = self.inner.table();
         let key = table.key_of(apex)?;
         table.get_mut(key).map(|s| s.status.clone())
+    }
+
+    /// How many group commits of snapshots ran, and how many snapshots
+    /// they held (see [`super::commit`]).
+    pub fn snapshot_commits(&self) -> (u64, u64) {
+        let r = self.inner.group.rounds();
+        (r.commits, r.files)
     }
 
     /// The directory snapshots and timers are written to.
@@ -527,12 +545,23 @@ impl Inner {
         let current = self.store.load().get(&apex).and_then(|s| s.zone.clone());
         let priority = priority_of(slot);
         tokio::spawn(async move {
-            // As for SOA queries: a waiting transfer is small.
+            // As for SOA queries: a waiting transfer is small. The version
+            // permit first: a transfer slot is never held waiting for it.
+            let version = inner.limits.versions.acquire().await;
             let permit = inner.limits.transfers.acquire(addr.ip(), priority).await;
-            let result =
-                Box::pin(inner.run_transfer(key, &apex, (addr, source), kind, current, tsig, limits, &life, history))
-                    .await;
-            drop(permit);
+            let result = Box::pin(inner.run_transfer(
+                key,
+                &apex,
+                (addr, source),
+                kind,
+                (current, permit),
+                tsig,
+                limits,
+                &life,
+                history,
+            ))
+            .await;
+            drop(version);
             inner.send(key, Event::TransferResult { primary, kind, result });
         });
     }
@@ -546,7 +575,7 @@ impl Inner {
         apex: &[u8],
         (addr, source): (SocketAddr, Option<std::net::IpAddr>),
         kind: TransferKind,
-        current: Option<Arc<Zone>>,
+        (current, permit): (Option<Arc<Zone>>, super::slots::Slot),
         tsig: Option<Arc<crate::tsig::Key>>,
         limits: TimerLimits,
         life: &Arc<Life>,
@@ -576,6 +605,8 @@ impl Inner {
             bounds,
         )
         .await;
+        // Received: the primary and the socket are done with.
+        drop(permit);
         let result = match received {
             Ok((outcome, stats)) => {
                 let held = current.clone();
@@ -593,6 +624,7 @@ impl Inner {
                         let expire = version::expire_in(&limits, soa);
                         let written = version::persist_version(
                             &self.dir,
+                            &self.group,
                             life,
                             zone.clone(),
                             addr,
@@ -632,6 +664,7 @@ impl Inner {
                             // journal keeps the version if this fails.
                             if let Err(e) = version::persist_version(
                                 &self.dir,
+                                &self.group,
                                 life,
                                 zone.clone(),
                                 addr,

@@ -234,6 +234,7 @@ fn record(r: Rec) -> journal::Record {
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn persist_version(
     dir: &std::path::Path,
+    group: &super::commit::Group,
     life: &Arc<Life>,
     zone: Arc<Zone>,
     primary: SocketAddr,
@@ -253,6 +254,7 @@ pub(super) async fn persist_version(
     let dir = dir.to_path_buf();
     let apex = name::to_text(zone.apex());
     let life = life.clone();
+    let group = group.clone();
     let r = tokio::task::spawn_blocking(move || -> std::io::Result<bool> {
         let _disk = life.disk();
         if !life.alive() {
@@ -282,7 +284,10 @@ pub(super) async fn persist_version(
                 Err(e) => warn!(zone = %name::to_text(zone.apex()), "journal append failed, writing a snapshot: {e}"),
             }
         }
-        persist::write_zone(&dir, &zone, &meta)?;
+        // Synced together with the other snapshots written now (a batch of
+        // new zones): see super::commit.
+        let file = persist::write_unsynced(&dir, &zone, &meta)?;
+        group.commit(dir.clone(), file)?;
         // The history goes on if it ends at this version, else restarts.
         if let Err(e) = journal::after_snapshot(&dir, zone.apex(), zone.info.serial, history) {
             // The snapshot is written: the version is on disk. A journal
