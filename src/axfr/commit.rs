@@ -3,13 +3,14 @@
 //! fsyncs instead of running one fsync chain each.
 //!
 //! A writer encodes its snapshot into a temporary file
-//! ([`persist::write_unsynced`]), asks the kernel to start writing it back,
-//! and hands it to [`Group::commit`]. Whoever finds no commit under way
-//! leads one: it takes every file handed in so far, fsyncs each (the first
-//! fsync commits the file system's journal for all of them, the others find
-//! their data on disk already), renames each over its snapshot, fsyncs each
-//! directory once, and tells every writer how its file went; then it takes
-//! the files handed in meanwhile, until none is left. The others wait.
+//! ([`persist::write_unsynced`]) and hands it to [`Group::commit`], which
+//! fsyncs it (writers do that at the same time, and the file system
+//! commits their fsyncs together) and queues it. Whoever then finds no
+//! commit under way leads one: it takes every file queued so far, renames
+//! each over its snapshot, fsyncs each directory once (one journal commit
+//! for all the renames, where each zone used to wait for its own), and
+//! tells every writer how its file went; then it takes the files queued
+//! meanwhile, until none is left. The others wait.
 //!
 //! The invariant of [`super::version`] holds for each file: it is renamed
 //! only once its data is on disk, and reported written only once the
@@ -69,7 +70,13 @@ impl Group {
     /// removed (or, if only the directory sync failed, the new one may be
     /// in place but is not reported written).
     pub fn commit(&self, dir: PathBuf, file: Unsynced) -> io::Result<()> {
-        start_writeback(&file.file);
+        // Each writer syncs its own file, at the same time as the others:
+        // the file system's journal commits concurrent fsyncs together,
+        // where one thread's fsyncs in a row would each wait for a commit.
+        if let Err(e) = file.file.sync_all() {
+            let _ = std::fs::remove_file(&file.tmp);
+            return Err(io::Error::new(e.kind(), format!("{}: {e}", file.tmp.display())));
+        }
         let slot = Arc::new(Slot::default());
         let lead = {
             let mut state = self.lock();
@@ -122,10 +129,7 @@ impl Group {
         let mut outcomes: Vec<(Arc<Slot>, io::Result<PathBuf>)> = Vec::with_capacity(batch.len());
         for p in batch {
             let Pending { file, dir, slot } = p;
-            let r = file
-                .file
-                .sync_all()
-                .and_then(|()| std::fs::rename(&file.tmp, &file.path))
+            let r = std::fs::rename(&file.tmp, &file.path)
                 .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", file.path.display())));
             if r.is_err() {
                 let _ = std::fs::remove_file(&file.tmp);
@@ -153,19 +157,6 @@ impl Group {
     }
 }
 
-/// Asks the kernel to start writing the file back now, so that the files
-/// of one round are written (and their blocks allocated) before the
-/// round's first fsync, which then commits them all. A hint: an error
-/// only means the fsync does all the work.
-fn start_writeback(file: &std::fs::File) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: sync_file_range only reads the descriptor, which `file`
-    // keeps open for the duration of the call.
-    unsafe {
-        libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,6 +169,14 @@ mod tests {
         load_zone_text(apex, &text).unwrap_or_else(|e| panic!("{}", e.summary())).zone
     }
 
+    fn meta() -> ZoneMeta {
+        ZoneMeta {
+            expire_at_unix: Some(1_800_000_000),
+            source: "axfr".into(),
+            ..ZoneMeta::default()
+        }
+    }
+
     #[test]
     fn many_writers_share_commits_and_every_file_is_there() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
@@ -188,7 +187,7 @@ mod tests {
                 let dir = dir.path().to_path_buf();
                 std::thread::spawn(move || {
                     let z = zone(&format!("z{i}.test"), 7);
-                    let f = persist::write_unsynced(&dir, &z, &ZoneMeta::default())?;
+                    let f = persist::write_unsynced(&dir, &z, &meta())?;
                     group.commit(dir, f)
                 })
             })
@@ -204,6 +203,8 @@ mod tests {
             let path = dir.path().join(persist::file_name(&apex));
             let (z, _) = read_zone(&path).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(z.info.serial, 7);
+            let head = persist::snapshot_meta(&path).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(head, Some((meta(), 7)), "the header's timers and serial");
         }
         let temps = std::fs::read_dir(dir.path())
             .unwrap_or_else(|e| panic!("{e}"))

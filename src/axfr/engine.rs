@@ -455,13 +455,14 @@ impl Inner {
                     slot.reported.clear();
                     slot.confirmations += 1;
                     let seq = slot.confirmations;
+                    let in_snapshot = slot.first_written.take() == Some(serial);
                     let path = timers_path(&self.dir, &slot.zone.apex);
                     let at = unix_now() + expire_in.as_secs();
                     let life = slot.life.clone();
                     let apex = name::to_text(&slot.zone.apex);
                     let counters = self.counters.clone();
                     tokio::task::spawn_blocking(move || {
-                        let result = version::save_timers(&path, &life, seq, serial, at);
+                        let result = version::save_timers(&path, &life, seq, (serial, at), in_snapshot);
                         if result.is_err() {
                             counters.timers_failures.fetch_add(1, Ordering::Relaxed);
                         }
@@ -642,6 +643,13 @@ impl Inner {
                         if !life.alive() {
                             // Removed meanwhile: nothing was written or served.
                             return Err(TransferFailure::Failed("zone removed".into()));
+                        }
+                        if current.is_none()
+                            && let Some(slot) = self.table().get_mut(key)
+                        {
+                            // A first version: written whole, as a snapshot
+                            // with its expiry (no journal to append to).
+                            slot.first_written = Some(soa.serial);
                         }
                         let elapsed = started.elapsed();
                         self.update_status(key, |s| {

@@ -393,7 +393,15 @@ impl ZoneManager {
                     // Still served (a reload that changed the zone): go on
                     // from that version.
                     let timers = engine::timers_path(&dir, apex);
-                    let expire_at_unix = engine::read_timers(&timers, v);
+                    // No timers file: a first version, whose expiry is
+                    // in its snapshot.
+                    let expire_at_unix = engine::read_timers(&timers, v).or_else(|| {
+                        persist::snapshot_meta(&dir.join(persist::file_name(apex)))
+                            .ok()
+                            .flatten()
+                            .filter(|(_, serial)| *serial == v)
+                            .and_then(|(meta, _)| meta.expire_at_unix)
+                    });
                     Some(HeldVersion {
                         serial: v,
                         expire_at_unix,

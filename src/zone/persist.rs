@@ -528,6 +528,27 @@ pub(super) fn snapshot_serial(path: &Path) -> io::Result<Option<u32>> {
     Ok(serial)
 }
 
+/// The timers in a snapshot's header ([`ZoneMeta`]) and its serial, read
+/// without loading the zone.
+pub fn snapshot_meta(path: &Path) -> io::Result<Option<(ZoneMeta, u32)>> {
+    use std::io::Read;
+    let (f, _) = crate::files::open_regular(path, crate::files::SNAPSHOT_MAX)?;
+    let mut head = Vec::with_capacity(2048);
+    f.take(2048).read_to_end(&mut head)?;
+    let meta = (|| {
+        if head.get(..4)? != MAGIC {
+            return None;
+        }
+        let meta_len = u32::from_be_bytes(head.get(6..10)?.try_into().ok()?) as usize;
+        let meta = decode_meta_bytes(head.get(10..10 + meta_len)?)?;
+        let apex_at = 10 + meta_len;
+        let apex_len = *head.get(apex_at)? as usize;
+        let at = apex_at + 1 + apex_len;
+        Some((meta, u32::from_be_bytes(head.get(at..at + 4)?.try_into().ok()?)))
+    })();
+    Ok(meta)
+}
+
 fn decode_meta(c: &mut Cursor<'_>) -> Result<ZoneMeta, Fail> {
     let last_refresh_unix = c.u64("meta: last refresh")?;
     let last_success_unix = c.u64("meta: last success")?;
