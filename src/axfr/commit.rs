@@ -160,13 +160,15 @@ impl Group {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::zone::persist::{ZoneMeta, read_zone};
     use crate::zone::file::load_zone_text;
+    use crate::zone::persist::{ZoneMeta, read_zone};
     use crate::zone::{Zone, name};
 
     fn zone(apex: &str, serial: u32) -> Zone {
         let text = format!("$ORIGIN {apex}.\n@ 300 SOA ns host {serial} 1 1 1 1\n@ 300 NS ns\nns 300 A 192.0.2.1\n");
-        load_zone_text(apex, &text).unwrap_or_else(|e| panic!("{}", e.summary())).zone
+        load_zone_text(apex, &text)
+            .unwrap_or_else(|e| panic!("{}", e.summary()))
+            .zone
     }
 
     fn meta() -> ZoneMeta {
@@ -193,7 +195,9 @@ mod tests {
             })
             .collect();
         for t in threads {
-            t.join().unwrap_or_else(|_| panic!("writer panicked")).unwrap_or_else(|e| panic!("{e}"));
+            t.join()
+                .unwrap_or_else(|_| panic!("writer panicked"))
+                .unwrap_or_else(|e| panic!("{e}"));
         }
         let rounds = group.rounds();
         assert_eq!(rounds.files, 32);
@@ -208,7 +212,10 @@ mod tests {
         }
         let temps = std::fs::read_dir(dir.path())
             .unwrap_or_else(|e| panic!("{e}"))
-            .filter(|e| e.as_ref().is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".tmp")))
+            .filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            })
             .count();
         assert_eq!(temps, 0, "temporary files left");
     }
@@ -225,6 +232,8 @@ mod tests {
         assert!(group.commit(dir.path().to_path_buf(), f).is_err());
         let g = persist::write_unsynced(dir.path(), &zone("b.test", 1), &ZoneMeta::default())
             .unwrap_or_else(|e| panic!("{e}"));
-        group.commit(dir.path().to_path_buf(), g).unwrap_or_else(|e| panic!("{e}"));
+        group
+            .commit(dir.path().to_path_buf(), g)
+            .unwrap_or_else(|e| panic!("{e}"));
     }
 }
