@@ -1,16 +1,19 @@
 //! Group commit of zone snapshots: many new versions written at once (a
 //! thousand zones added in one step, a node's first start) share their
-//! fsyncs instead of running one fsync chain each.
+//! fsyncs instead of running one fsync chain each (1,000 new zones: 3,000
+//! fsyncs before, about 1,500 now: each file's own, run concurrently, and
+//! one directory fsync per round instead of one per zone and a timers
+//! file each).
 //!
 //! A writer encodes its snapshot into a temporary file
 //! ([`persist::write_unsynced`]) and hands it to [`Group::commit`], which
 //! fsyncs it (writers do that at the same time, and the file system
 //! commits their fsyncs together) and queues it. Whoever then finds no
-//! commit under way leads one: it takes every file queued so far, renames
+//! round under way leads one: it takes every file queued so far, renames
 //! each over its snapshot, fsyncs each directory once (one journal commit
-//! for all the renames, where each zone used to wait for its own), and
-//! tells every writer how its file went; then it takes the files queued
-//! meanwhile, until none is left. The others wait.
+//! for all the renames, where each zone used to wait for its own), tells
+//! every writer how its file went, and steps down; a writer whose file
+//! came too late for that round leads the next. The others wait.
 //!
 //! The invariant of [`super::version`] holds for each file: it is renamed
 //! only once its data is on disk, and reported written only once the
@@ -27,11 +30,10 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use crate::zone::persist::{self, Unsynced};
 
-/// What one writer waits on: its file's outcome, once its commit ran.
+/// A writer's file's outcome, once its round ran.
 #[derive(Default)]
 struct Slot {
     result: Mutex<Option<io::Result<()>>>,
-    done: Condvar,
 }
 
 struct Pending {
@@ -43,8 +45,8 @@ struct Pending {
 #[derive(Default)]
 struct State {
     pending: Vec<Pending>,
-    /// A writer is committing: the files handed in now go with its next
-    /// round.
+    /// A writer is running a round: the files handed in now go with the
+    /// next one.
     leading: bool,
 }
 
@@ -60,6 +62,8 @@ pub struct Rounds {
 #[derive(Clone, Default)]
 pub struct Group {
     state: Arc<Mutex<State>>,
+    /// Signalled when a round ends (with `state`).
+    done: Arc<Condvar>,
     rounds: Arc<Mutex<Rounds>>,
 }
 
@@ -78,34 +82,30 @@ impl Group {
             return Err(io::Error::new(e.kind(), format!("{}: {e}", file.tmp.display())));
         }
         let slot = Arc::new(Slot::default());
-        let lead = {
-            let mut state = self.lock();
-            state.pending.push(Pending {
-                file,
-                dir,
-                slot: slot.clone(),
-            });
-            !std::mem::replace(&mut state.leading, true)
-        };
-        if lead {
-            loop {
-                let batch = {
-                    let mut state = self.lock();
-                    if state.pending.is_empty() {
-                        state.leading = false;
-                        break;
-                    }
-                    std::mem::take(&mut state.pending)
-                };
-                self.run(batch);
-            }
-        }
-        let mut result = slot.result.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = self.lock();
+        state.pending.push(Pending {
+            file,
+            dir,
+            slot: slot.clone(),
+        });
+        // Wait until this file's round has run, leading a round whenever
+        // none is under way. A leader runs one round and steps down, so
+        // that no writer serves the others for long.
         loop {
-            if let Some(r) = result.take() {
+            if let Some(r) = slot.result.lock().unwrap_or_else(|e| e.into_inner()).take() {
                 return r;
             }
-            result = slot.done.wait(result).unwrap_or_else(|e| e.into_inner());
+            if !state.leading {
+                state.leading = true;
+                let batch = std::mem::take(&mut state.pending);
+                drop(state);
+                self.run(batch);
+                state = self.lock();
+                state.leading = false;
+                self.done.notify_all();
+                continue;
+            }
+            state = self.done.wait(state).unwrap_or_else(|e| e.into_inner());
         }
     }
 
@@ -118,8 +118,8 @@ impl Group {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// One round: sync every file, rename the synced ones, sync their
-    /// directories, report.
+    /// One round: rename every (synced) file, sync their directories,
+    /// report.
     fn run(&self, batch: Vec<Pending>) {
         {
             let mut r = self.rounds.lock().unwrap_or_else(|e| e.into_inner());
@@ -152,7 +152,6 @@ impl Group {
                 _ => Ok(()),
             });
             *slot.result.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
-            slot.done.notify_one();
         }
     }
 }
