@@ -140,6 +140,9 @@ impl Reloader {
     }
 
     async fn zones(&mut self, new: &Config, zones: &ZoneManager) {
+        // Thousands of zones may come or go: the NOTIFY and transfer-out
+        // tables are installed once, at the end.
+        let _installs = zones.defer_installs();
         let old: HashMap<&str, &ZoneConfig> = self.running.zones.iter().map(|z| (z.name.as_str(), &**z)).collect();
         let next: HashMap<&str, &ZoneConfig> = new.zones.iter().map(|z| (z.name.as_str(), &**z)).collect();
         for name in old.keys().filter(|n| !next.contains_key(*n)) {

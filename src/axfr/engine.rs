@@ -96,6 +96,8 @@ struct Inner {
     next_seed: AtomicU64,
     limits: Limits,
     counters: Arc<Counters>,
+    /// New snapshots share their fsyncs (see [`super::commit`]).
+    group: super::commit::Group,
 }
 
 /// What [`Engine::remove`] does with the zone besides stopping its state
@@ -117,6 +119,11 @@ pub enum Stop {
 struct Limits {
     soa_queries: Slots,
     transfers: Slots,
+    /// Zones between a transfer's request and their new version served:
+    /// a transfer slot is held only while the transfer is received, so
+    /// that the builds and writes of many zones overlap and share their
+    /// fsyncs; this bounds how many are built or written at once.
+    versions: tokio::sync::Semaphore,
 }
 
 /// SOA queries in flight, node-wide, and sure to one primary address (it
@@ -126,6 +133,8 @@ const MAX_SOA_QUERIES_PER_PRIMARY: usize = 16;
 /// Transfers in flight, node-wide, and sure to one primary address.
 const MAX_TRANSFERS: usize = 16;
 const MAX_TRANSFERS_PER_PRIMARY: usize = 4;
+/// Transfers received and being built, written or published, node-wide.
+const MAX_VERSIONS: usize = 64;
 
 impl Engine {
     /// An engine with no zone yet, writing under `data_dir`. Its driver
@@ -145,8 +154,10 @@ impl Engine {
                 limits: Limits {
                     soa_queries: Slots::new(MAX_SOA_QUERIES, MAX_SOA_QUERIES_PER_PRIMARY),
                     transfers: Slots::new(MAX_TRANSFERS, MAX_TRANSFERS_PER_PRIMARY),
+                    versions: tokio::sync::Semaphore::new(MAX_VERSIONS),
                 },
                 counters: counters.clone(),
+                group: super::commit::Group::default(),
             }),
             counters,
         }
@@ -308,6 +319,13 @@ impl Engine {
         table.get_mut(key).map(|s| s.status.clone())
     }
 
+    /// How many group commits of snapshots ran, and how many snapshots
+    /// they held (see [`super::commit`]).
+    pub fn snapshot_commits(&self) -> (u64, u64) {
+        let r = self.inner.group.rounds();
+        (r.commits, r.files)
+    }
+
     /// The directory snapshots and timers are written to.
     pub fn data_dir(&self) -> &std::path::Path {
         &self.inner.dir
@@ -437,13 +455,14 @@ impl Inner {
                     slot.reported.clear();
                     slot.confirmations += 1;
                     let seq = slot.confirmations;
+                    let in_snapshot = slot.first_written.take() == Some(serial);
                     let path = timers_path(&self.dir, &slot.zone.apex);
                     let at = unix_now() + expire_in.as_secs();
                     let life = slot.life.clone();
                     let apex = name::to_text(&slot.zone.apex);
                     let counters = self.counters.clone();
                     tokio::task::spawn_blocking(move || {
-                        let result = version::save_timers(&path, &life, seq, serial, at);
+                        let result = version::save_timers(&path, &life, seq, (serial, at), in_snapshot);
                         if result.is_err() {
                             counters.timers_failures.fetch_add(1, Ordering::Relaxed);
                         }
@@ -527,12 +546,23 @@ impl Inner {
         let current = self.store.load().get(&apex).and_then(|s| s.zone.clone());
         let priority = priority_of(slot);
         tokio::spawn(async move {
-            // As for SOA queries: a waiting transfer is small.
+            // As for SOA queries: a waiting transfer is small. The version
+            // permit first: a transfer slot is never held waiting for it.
+            let version = inner.limits.versions.acquire().await;
             let permit = inner.limits.transfers.acquire(addr.ip(), priority).await;
-            let result =
-                Box::pin(inner.run_transfer(key, &apex, (addr, source), kind, current, tsig, limits, &life, history))
-                    .await;
-            drop(permit);
+            let result = Box::pin(inner.run_transfer(
+                key,
+                &apex,
+                (addr, source),
+                kind,
+                (current, permit),
+                tsig,
+                limits,
+                &life,
+                history,
+            ))
+            .await;
+            drop(version);
             inner.send(key, Event::TransferResult { primary, kind, result });
         });
     }
@@ -546,7 +576,7 @@ impl Inner {
         apex: &[u8],
         (addr, source): (SocketAddr, Option<std::net::IpAddr>),
         kind: TransferKind,
-        current: Option<Arc<Zone>>,
+        (current, permit): (Option<Arc<Zone>>, super::slots::Slot),
         tsig: Option<Arc<crate::tsig::Key>>,
         limits: TimerLimits,
         life: &Arc<Life>,
@@ -576,6 +606,8 @@ impl Inner {
             bounds,
         )
         .await;
+        // Received: the primary and the socket are done with.
+        drop(permit);
         let result = match received {
             Ok((outcome, stats)) => {
                 let held = current.clone();
@@ -593,6 +625,7 @@ impl Inner {
                         let expire = version::expire_in(&limits, soa);
                         let written = version::persist_version(
                             &self.dir,
+                            &self.group,
                             life,
                             zone.clone(),
                             addr,
@@ -610,6 +643,13 @@ impl Inner {
                         if !life.alive() {
                             // Removed meanwhile: nothing was written or served.
                             return Err(TransferFailure::Failed("zone removed".into()));
+                        }
+                        if current.is_none()
+                            && let Some(slot) = self.table().get_mut(key)
+                        {
+                            // A first version: written whole, as a snapshot
+                            // with its expiry (no journal to append to).
+                            slot.first_written = Some(soa.serial);
                         }
                         let elapsed = started.elapsed();
                         self.update_status(key, |s| {
@@ -632,6 +672,7 @@ impl Inner {
                             // journal keeps the version if this fails.
                             if let Err(e) = version::persist_version(
                                 &self.dir,
+                                &self.group,
                                 life,
                                 zone.clone(),
                                 addr,

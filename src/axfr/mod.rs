@@ -3,6 +3,7 @@
 //! out (hub role) and catalog zones. TSIG lives below it, in `crate::tsig`.
 
 pub mod client;
+mod commit;
 pub mod engine;
 pub mod notify_out;
 pub mod out;

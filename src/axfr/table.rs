@@ -42,6 +42,9 @@ pub(super) struct Slot {
     pub(super) wake: Option<Instant>,
     /// Confirmations so far (orders the timers file's writes).
     pub(super) confirmations: u64,
+    /// The serial of a first version just written as a snapshot (which
+    /// holds its expiry): its confirmation needs no timers file.
+    pub(super) first_written: Option<u32>,
     /// (primary, serial) of the stale or contradicting answers logged since
     /// the last success: each is logged once, not on every retry.
     pub(super) reported: Vec<(usize, u32)>,
@@ -87,6 +90,7 @@ impl Table {
             life: Arc::new(Life::default()),
             wake: None,
             confirmations: 0,
+            first_written: None,
             reported: Vec::new(),
         });
         let apex = slot.zone.apex.clone();

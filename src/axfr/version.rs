@@ -69,16 +69,24 @@ impl Life {
 
 /// Records, beside the snapshot, when version `serial` expires: the
 /// `seq`-th confirmation of this zone. Skipped if the zone was removed or a
-/// later confirmation was written already.
+/// later confirmation was written already, and when `in_snapshot` (the
+/// confirmation of a zone's first version, whose snapshot was just written
+/// with this expiry) while no timers file exists: a restart reads the
+/// expiry from the snapshot then, and a batch of new zones is spared one
+/// fsync each.
 pub(super) fn save_timers(
     path: &std::path::Path,
     life: &Life,
     seq: u64,
-    serial: u32,
-    expire_at_unix: u64,
+    (serial, expire_at_unix): (u32, u64),
+    in_snapshot: bool,
 ) -> std::io::Result<()> {
     let mut last = life.disk();
     if !life.alive() || seq <= *last {
+        return Ok(());
+    }
+    if in_snapshot && !path.exists() {
+        *last = seq;
         return Ok(());
     }
     write_timers(path, serial, expire_at_unix)?;
@@ -234,6 +242,7 @@ fn record(r: Rec) -> journal::Record {
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn persist_version(
     dir: &std::path::Path,
+    group: &super::commit::Group,
     life: &Arc<Life>,
     zone: Arc<Zone>,
     primary: SocketAddr,
@@ -253,6 +262,7 @@ pub(super) async fn persist_version(
     let dir = dir.to_path_buf();
     let apex = name::to_text(zone.apex());
     let life = life.clone();
+    let group = group.clone();
     let r = tokio::task::spawn_blocking(move || -> std::io::Result<bool> {
         let _disk = life.disk();
         if !life.alive() {
@@ -282,7 +292,10 @@ pub(super) async fn persist_version(
                 Err(e) => warn!(zone = %name::to_text(zone.apex()), "journal append failed, writing a snapshot: {e}"),
             }
         }
-        persist::write_zone(&dir, &zone, &meta)?;
+        // Synced together with the other snapshots written now (a batch of
+        // new zones): see super::commit.
+        let file = persist::write_unsynced(&dir, &zone, &meta)?;
+        group.commit(dir.clone(), file)?;
         // The history goes on if it ends at this version, else restarts.
         if let Err(e) = journal::after_snapshot(&dir, zone.apex(), zone.info.serial, history) {
             // The snapshot is written: the version is on disk. A journal
@@ -381,11 +394,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = dir.path().join("z.timers");
         let life = Life::default();
-        save_timers(&path, &life, 2, 7, 1000).unwrap_or_else(|e| panic!("{e}"));
-        save_timers(&path, &life, 1, 6, 900).unwrap_or_else(|e| panic!("{e}"));
+        save_timers(&path, &life, 2, (7, 1000), false).unwrap_or_else(|e| panic!("{e}"));
+        save_timers(&path, &life, 1, (6, 900), false).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(read_timers(&path, 7), Some(1000));
         life.end();
-        save_timers(&path, &life, 3, 8, 1100).unwrap_or_else(|e| panic!("{e}"));
+        save_timers(&path, &life, 3, (8, 1100), false).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(read_timers(&path, 7), Some(1000));
     }
 }

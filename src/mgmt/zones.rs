@@ -115,6 +115,30 @@ struct Inner {
     /// Serializes rewrites of the producer catalogs.
     catalogs: tokio::sync::Mutex<()>,
     state: Mutex<Registry>,
+    /// [`ZoneManager::defer_installs`] guards alive: the NOTIFY, NOTIFY-out
+    /// and transfer-out tables are installed once when the last ends, not
+    /// after each zone (each install copies every zone's entry: 10,000
+    /// zones added one by one would copy 10^8 entries).
+    deferred: std::sync::atomic::AtomicUsize,
+    /// A change came while installs were deferred.
+    install_pending: std::sync::atomic::AtomicBool,
+}
+
+/// Installs the tables once, when dropped (see
+/// [`ZoneManager::defer_installs`]).
+pub struct DeferredInstalls(ZoneManager);
+
+impl Drop for DeferredInstalls {
+    fn drop(&mut self) {
+        use std::sync::atomic::Ordering;
+        // Under the registry's lock, as every install: a change cannot
+        // slip between the count and the flag.
+        let reg = self.0.lock();
+        let inner = &self.0.inner;
+        if inner.deferred.fetch_sub(1, Ordering::SeqCst) == 1 && inner.install_pending.swap(false, Ordering::SeqCst) {
+            self.0.install_notify(&reg);
+        }
+    }
 }
 
 impl ZoneManager {
@@ -169,6 +193,8 @@ impl ZoneManager {
                 changes: tokio::sync::Mutex::new(()),
                 catalogs: tokio::sync::Mutex::new(()),
                 state: Mutex::new(Registry::default()),
+                deferred: Default::default(),
+                install_pending: Default::default(),
             }),
         };
         let mut secondaries = 0;
@@ -409,7 +435,15 @@ impl ZoneManager {
                     // Still served (a reload that changed the zone): go on
                     // from that version.
                     let timers = engine::timers_path(&dir, apex);
-                    let expire_at_unix = engine::read_timers(&timers, v);
+                    // No timers file: a first version, whose expiry is
+                    // in its snapshot.
+                    let expire_at_unix = engine::read_timers(&timers, v).or_else(|| {
+                        persist::snapshot_meta(&dir.join(persist::file_name(apex)))
+                            .ok()
+                            .flatten()
+                            .filter(|(_, serial)| *serial == v)
+                            .and_then(|(meta, _)| meta.expire_at_unix)
+                    });
                     Some(HeldVersion {
                         serial: v,
                         expire_at_unix,
@@ -614,7 +648,23 @@ impl ZoneManager {
             })
     }
 
+    /// Many zones about to change at once (a reload, a catalog update):
+    /// until the guard is dropped, each change skips installing the NOTIFY
+    /// and transfer-out tables, and the guard installs them once. Zones
+    /// added meanwhile are served and transferred at once; their NOTIFYs
+    /// in and transfers out wait for the install.
+    pub fn defer_installs(&self) -> DeferredInstalls {
+        self.inner.deferred.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        DeferredInstalls(self.clone())
+    }
+
+    /// Call it holding the registry's lock (`reg`).
     fn install_notify(&self, reg: &Registry) {
+        use std::sync::atomic::Ordering;
+        if self.inner.deferred.load(Ordering::SeqCst) > 0 {
+            self.inner.install_pending.store(true, Ordering::SeqCst);
+            return;
+        }
         self.inner.server.set_notify_table(NotifyTable {
             zones: reg.acls.clone(),
             keys: self.inner.wire_keys.clone(),

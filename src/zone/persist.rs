@@ -325,27 +325,47 @@ static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// `dir`. Returns the snapshot's path. On error the old snapshot, if any, is
 /// untouched and the temporary file removed.
 pub fn write_zone(dir: &Path, zone: &Zone, meta: &ZoneMeta) -> io::Result<PathBuf> {
-    let name = file_name(zone.apex());
-    let path = dir.join(&name);
-    let (tmp, file) = create_temp(dir, &name)?;
+    let unsynced = write_unsynced(dir, zone, meta)?;
     let result = (|| {
-        let mut w = ChunkWriter {
-            file,
-            buf: Vec::with_capacity(CHUNK + 1024),
-            crc: crc32fast::Hasher::new(),
-        };
-        encode_body(zone, meta, &mut w)?;
-        let file = w.finish()?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&tmp, &path)?;
+        unsynced.file.sync_all()?;
+        fs::rename(&unsynced.tmp, &unsynced.path)?;
         // The journal stays: it is the zone's IXFR history too. Its caller
         // trims it ([`super::journal::after_snapshot`]); replay starts at
         // the entry from this snapshot's serial.
         sync_dir(dir)
     })();
     match result {
-        Ok(()) => Ok(path),
+        Ok(()) => Ok(unsynced.path),
+        Err(e) => {
+            let _ = fs::remove_file(&unsynced.tmp);
+            Err(e)
+        }
+    }
+}
+
+/// A snapshot written to its temporary file, neither synced nor renamed
+/// yet: the first half of [`write_zone`], for callers that sync many files
+/// at once (`axfr`'s group commit). Until the file is synced and renamed
+/// over `path`, and `path`'s directory synced, the version is not on disk.
+pub struct Unsynced {
+    pub tmp: PathBuf,
+    pub path: PathBuf,
+    pub file: File,
+}
+
+/// Encodes `zone` and `meta` into a new temporary file in `dir` (no
+/// fsync). On error the temporary file is removed.
+pub fn write_unsynced(dir: &Path, zone: &Zone, meta: &ZoneMeta) -> io::Result<Unsynced> {
+    let name = file_name(zone.apex());
+    let path = dir.join(&name);
+    let (tmp, file) = create_temp(dir, &name)?;
+    let mut w = ChunkWriter {
+        file,
+        buf: Vec::with_capacity(CHUNK + 1024),
+        crc: crc32fast::Hasher::new(),
+    };
+    match encode_body(zone, meta, &mut w).and_then(|()| w.finish()) {
+        Ok(file) => Ok(Unsynced { tmp, path, file }),
         Err(e) => {
             let _ = fs::remove_file(&tmp);
             Err(e)
@@ -368,7 +388,7 @@ pub(super) fn create_temp(dir: &Path, name: &str) -> io::Result<(PathBuf, File)>
     }
 }
 
-pub(super) fn sync_dir(dir: &Path) -> io::Result<()> {
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
@@ -506,6 +526,27 @@ pub(super) fn snapshot_serial(path: &Path) -> io::Result<Option<u32>> {
         Some(u32::from_be_bytes(head.get(at..at + 4)?.try_into().ok()?))
     })();
     Ok(serial)
+}
+
+/// The timers in a snapshot's header ([`ZoneMeta`]) and its serial, read
+/// without loading the zone.
+pub fn snapshot_meta(path: &Path) -> io::Result<Option<(ZoneMeta, u32)>> {
+    use std::io::Read;
+    let (f, _) = crate::files::open_regular(path, crate::files::SNAPSHOT_MAX)?;
+    let mut head = Vec::with_capacity(2048);
+    f.take(2048).read_to_end(&mut head)?;
+    let meta = (|| {
+        if head.get(..4)? != MAGIC {
+            return None;
+        }
+        let meta_len = u32::from_be_bytes(head.get(6..10)?.try_into().ok()?) as usize;
+        let meta = decode_meta_bytes(head.get(10..10 + meta_len)?)?;
+        let apex_at = 10 + meta_len;
+        let apex_len = *head.get(apex_at)? as usize;
+        let at = apex_at + 1 + apex_len;
+        Some((meta, u32::from_be_bytes(head.get(at..at + 4)?.try_into().ok()?)))
+    })();
+    Ok(meta)
 }
 
 fn decode_meta(c: &mut Cursor<'_>) -> Result<ZoneMeta, Fail> {
