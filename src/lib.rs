@@ -13,14 +13,13 @@
 //!   soacheck            `pharos soa-check`: a zone's serial on many servers
 //!   bgp                 eBGP speaker: announces the configured prefixes while
 //!                       health says so (session FSM, UPDATEs, TCP-MD5)
-//!   catalog             catalog zones (RFC 9432): reading a catalog, the
-//!                       consumer's sans-IO core (members in, zone changes
-//!                       out) and its state file; below dns/mgmt/bgp, above
-//!                       axfr and zone
 //!   mgmt                HTTP management API, runtime zone changes (ZoneManager),
 //!                       /metrics, status page, identity JSON, the API client
 //!   catalog             catalog zones (RFC 9432): the producer writes a hub's
-//!                       catalog from its zones (below mgmt, reload, supervisor)
+//!                       catalog from its zones; reading a catalog, the
+//!                       consumer's sans-IO core (members in, zone changes
+//!                       out) and its state file (below mgmt, reload, the
+//!                       supervisor; above axfr and zone)
 //!   fleet               the hub's fleet view: SOA polls of every node, per
 //!                       zone and node the serial served (above axfr, below mgmt)
 //!   health              probes + rise/fall + maintenance -> watch channel for bgp
