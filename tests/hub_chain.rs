@@ -186,6 +186,18 @@ fn all_equal(primary: (SocketAddr, Option<&TsigKeyConf>), zone: &str, serial: u3
 /// The transfers out of `kind` the hub counted
 /// (`pharos_xfr_out_transfers_total{kind, result="ok"}`).
 fn hub_out_counts(hub: &MgmtNode, kind: &str) -> f64 {
+    // A transfer is counted just after its last message is written: wait
+    // until none is running.
+    let running = || {
+        let m = parse_metrics(&hub.get("/metrics").body, false);
+        common::sample(&m, "pharos_xfr_out_running", &[])
+    };
+    common::wait_until(
+        &hub.pharos,
+        std::time::Duration::from_secs(10),
+        "transfers out finish",
+        || running() == 0.0,
+    );
     let m = parse_metrics(&hub.get("/metrics").body, false);
     common::sample(
         &m,
