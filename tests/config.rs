@@ -9,8 +9,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use pharos::config::{
-    AddressFamily, CatalogRole, Config, ConfigErrors, FleetConfig, MaxRemovals, TimerLimits, TransferConfig, TransferOut,
-    ZoneSource,
+    AddressFamily, CatalogRole, Config, ConfigErrors, FleetConfig, MaxRemovals, TimerLimits, TransferConfig,
+    TransferOut, ZoneSource,
 };
 
 fn repo_root() -> PathBuf {
