@@ -48,28 +48,89 @@ use crate::mgmt::{Origin, ZoneManager};
 pub struct Reloader {
     path: PathBuf,
     running: Config,
-    /// When each file zone's file was last loaded.
-    loaded_at: HashMap<String, SystemTime>,
+    /// What each file zone's file looked like when it was last loaded.
+    loaded: HashMap<String, FileStamp>,
 }
 
-fn mtime(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+/// A zone file's identity as of a load: a later reload reads the file again
+/// when any of it differs, not only when the mtime moved forward (`cp -p`
+/// and `rsync -t` put older times on new contents).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FileStamp {
+    mtime: Option<SystemTime>,
+    ctime: (i64, i64),
+    len: u64,
+    inode: (u64, u64),
+    /// The file changed so close to the load that an edit in the same clock
+    /// tick would leave every field above as it is: the kernel stamps files
+    /// from a coarse clock (a few ms), so a write just after a load can carry
+    /// the same times and, for a same-size edit, the same everything. Such
+    /// a file is read again at the next reload whatever its stamp says.
+    racy: bool,
+}
+
+/// How close to the load a change makes the stamp unreliable: well above the
+/// coarse clock's tick and the 1 s / 2 s granularity of some filesystems.
+const RACY_WINDOW: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Notes the file of zone `z` as loaded by a load that began at `started`.
+fn stamp(loaded: &mut HashMap<String, FileStamp>, z: &ZoneConfig, started: SystemTime) {
+    let stamp = match &z.source {
+        ZoneSource::File(p) => FileStamp::take(p, started),
+        ZoneSource::Secondary { .. } => None,
+    };
+    match stamp {
+        Some(s) => loaded.insert(z.name.clone(), s),
+        None => loaded.remove(&z.name),
+    };
+}
+
+impl FileStamp {
+    /// The stamp of `path` for a load that began at `load_started`.
+    fn take(path: &Path, load_started: SystemTime) -> Option<FileStamp> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).ok()?;
+        let mtime = m.modified().ok();
+        let racy = match mtime {
+            Some(t) => t + RACY_WINDOW >= load_started,
+            None => true,
+        };
+        Some(FileStamp {
+            mtime,
+            ctime: (m.ctime(), m.ctime_nsec()),
+            len: m.len(),
+            inode: (m.dev(), m.ino()),
+            racy,
+        })
+    }
+
+    /// True when the file at `path` may differ from what was loaded.
+    fn changed(loaded: Option<&FileStamp>, path: &Path) -> bool {
+        let Some(before) = loaded else { return true };
+        if before.racy {
+            return true;
+        }
+        match FileStamp::take(path, SystemTime::UNIX_EPOCH) {
+            Some(now) => {
+                (now.mtime, now.ctime, now.len, now.inode) != (before.mtime, before.ctime, before.len, before.inode)
+            }
+            None => true,
+        }
+    }
 }
 
 impl Reloader {
     /// `running` was read from `path` and loaded at `started`.
     pub fn new(path: PathBuf, running: Config, started: SystemTime) -> Reloader {
-        let loaded_at = running
+        let loaded = running
             .zones
             .iter()
-            .filter(|z| matches!(z.source, ZoneSource::File(_)))
-            .map(|z| (z.name.clone(), started))
+            .filter_map(|z| match &z.source {
+                ZoneSource::File(p) => Some((z.name.clone(), FileStamp::take(p, started)?)),
+                ZoneSource::Secondary { .. } => None,
+            })
             .collect();
-        Reloader {
-            path,
-            running,
-            loaded_at,
-        }
+        Reloader { path, running, loaded }
     }
 
     pub fn config(&self) -> &Config {
@@ -150,7 +211,7 @@ impl Reloader {
                 Ok(()) => info!(zone = %name, "SIGHUP: zone removed"),
                 Err(e) => warn!(zone = %name, "SIGHUP: removing the zone failed: {e}"),
             }
-            self.loaded_at.remove(*name);
+            self.loaded.remove(*name);
         }
         for z in &new.zones {
             let started = SystemTime::now();
@@ -158,17 +219,14 @@ impl Reloader {
                 None => match zones.add(z.clone(), Origin::Config).await {
                     Ok(()) => {
                         info!(zone = %z.name, "SIGHUP: zone added");
-                        self.loaded_at.insert(z.name.clone(), started);
+                        stamp(&mut self.loaded, z, started);
                     }
                     Err(e) => error!(zone = %z.name, "SIGHUP: adding the zone failed: {e}"),
                 },
                 Some(before) => {
                     let changed = format!("{before:?}") != format!("{z:?}");
                     let file_newer = match &z.source {
-                        ZoneSource::File(p) => match (mtime(p), self.loaded_at.get(&z.name)) {
-                            (Some(m), Some(at)) => m >= *at,
-                            _ => true,
-                        },
+                        ZoneSource::File(p) => FileStamp::changed(self.loaded.get(&z.name), p),
                         ZoneSource::Secondary { .. } => false,
                     };
                     if !changed && !file_newer {
@@ -202,7 +260,7 @@ impl Reloader {
                     match zones.add(z.clone(), Origin::Config).await {
                         Ok(()) => {
                             info!(zone = %z.name, reloaded = !changed, "SIGHUP: zone updated");
-                            self.loaded_at.insert(z.name.clone(), started);
+                            stamp(&mut self.loaded, z, started);
                         }
                         Err(e) => error!(zone = %z.name, "SIGHUP: updating the zone failed: {e}"),
                     }
@@ -232,5 +290,50 @@ async fn bgp(old: &Config, new: &Config, speaker: &mut Option<Speaker>, health: 
             info!("SIGHUP: BGP enabled");
         }
         (None, false) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn write(path: &Path, text: &str, mtime: SystemTime) {
+        std::fs::write(path, text).unwrap();
+        let f = std::fs::File::options().write(true).open(path).unwrap();
+        f.set_modified(mtime).unwrap();
+    }
+
+    #[test]
+    fn an_edit_in_the_same_clock_tick_as_the_load_is_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("z.zone");
+        // The kernel's coarse clock stamps a file a few ms behind the
+        // precise clock the load started by.
+        let load_started = SystemTime::now();
+        let coarse = load_started - Duration::from_millis(4);
+        write(&p, "serial 2", coarse);
+        let stamp = FileStamp::take(&p, load_started).unwrap();
+        assert!(stamp.racy);
+        // Same size, same mtime: nothing in the metadata moved.
+        write(&p, "serial 3", coarse);
+        assert!(FileStamp::changed(Some(&stamp), &p));
+    }
+
+    #[test]
+    fn an_old_untouched_file_is_not_read_again_and_an_older_mtime_is_a_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("z.zone");
+        let old = SystemTime::now() - Duration::from_secs(3600);
+        write(&p, "serial 2", old);
+        let stamp = FileStamp::take(&p, SystemTime::now()).unwrap();
+        assert!(!stamp.racy);
+        assert!(!FileStamp::changed(Some(&stamp), &p));
+        // `rsync -t` of new contents with an even older time.
+        write(&p, "serial 3", old - Duration::from_secs(3600));
+        assert!(FileStamp::changed(Some(&stamp), &p));
+        assert!(FileStamp::changed(None, &p));
+        std::fs::remove_file(&p).unwrap();
+        assert!(FileStamp::changed(Some(&stamp), &p));
     }
 }

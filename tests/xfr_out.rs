@@ -125,6 +125,21 @@ fn xfr_query(zone: &str, qtype: u16, serial: Option<u32>, edns: bool) -> Vec<u8>
     q
 }
 
+/// Starts an AXFR of `zone` with a small receive buffer, reads its first
+/// message and then stops reading: the transfer holds its slot until the
+/// idle timeout (or until the stream is dropped).
+fn stalled_axfr(addr: SocketAddr, zone: &str) -> TcpStream {
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    sock.connect(&addr.into()).unwrap();
+    let mut stalled: TcpStream = sock.into();
+    stalled
+        .write_all(&wire::frame(&xfr_query(zone, TYPE_AXFR, None, false)))
+        .unwrap();
+    assert!(matches!(wire::tcp_read(&mut stalled, T), TcpRead::Message(_)));
+    stalled
+}
+
 /// Sends `query` over TCP and reads messages until the answer is complete
 /// (the second SOA of a transfer, a lone SOA, or an error RCODE).
 fn transfer(addr: SocketAddr, query: &[u8]) -> Vec<Vec<u8>> {
@@ -494,14 +509,7 @@ fn past_max_out_per_client_refused_and_a_stalled_client_is_cut() {
     let addr = node.pharos.addr();
 
     // A client that reads one message, then stops reading.
-    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    sock.set_recv_buffer_size(4096).unwrap();
-    sock.connect(&addr.into()).unwrap();
-    let mut stalled: TcpStream = sock.into();
-    stalled
-        .write_all(&wire::frame(&xfr_query("big.test", TYPE_AXFR, None, false)))
-        .unwrap();
-    assert!(matches!(wire::tcp_read(&mut stalled, T), TcpRead::Message(_)));
+    let stalled = stalled_axfr(addr, "big.test");
     let running = || sample(&metrics(&node), "pharos_xfr_out_running", &[]);
     assert_eq!(running(), 1.0);
 
@@ -698,14 +706,7 @@ fn transfer_caps_follow_a_sighup() {
     let node = start(&zones, "big.test", "tcp-idle-timeout = \"30s\"\n");
     let addr = node.pharos.addr();
     // A client that reads one message, then stops reading: it holds a slot.
-    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    sock.set_recv_buffer_size(4096).unwrap();
-    sock.connect(&addr.into()).unwrap();
-    let mut stalled: TcpStream = sock.into();
-    stalled
-        .write_all(&wire::frame(&xfr_query("big.test", TYPE_AXFR, None, false)))
-        .unwrap();
-    assert!(matches!(wire::tcp_read(&mut stalled, T), TcpRead::Message(_)));
+    let stalled = stalled_axfr(addr, "big.test");
     let first = wire::parse(&transfer(addr, &xfr_query("big.test", TYPE_IXFR, Some(1), false))[0]).unwrap();
     assert_eq!(first.rcode, 5, "refused past max-out-per-client = 1");
 

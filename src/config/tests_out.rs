@@ -33,13 +33,16 @@ fn transfer_out_keys_are_parsed() {
     let allow: Vec<String> = o.allow_transfer.iter().map(|p| p.to_string()).collect();
     assert_eq!(allow, ["10.8.0.0/24", "192.0.2.1/32"]);
     assert_eq!(o.tsig_key.as_deref(), Some("fleet"));
-    let notify: Vec<SocketAddr> = vec!["10.8.0.11:53".parse().unwrap(), "10.8.0.12:5353".parse().unwrap()];
+    let notify: Vec<SocketAddr> = vec![
+        SocketAddr::from(([10, 8, 0, 11], 53)),
+        SocketAddr::from(([10, 8, 0, 12], 5353)),
+    ];
     assert_eq!(o.notify, notify);
-    assert_eq!(o.notify_source, Some("10.8.0.1".parse::<IpAddr>().unwrap()));
+    assert_eq!(o.notify_source, Some(IpAddr::from([10, 8, 0, 1])));
     assert_eq!((o.history_depth, o.history_bytes), (0, 1 << 20));
     let o = &c.zones[1].out;
     assert_eq!(o.allow_transfer.len(), 1);
-    assert!(o.allow_transfer[0].contains(&"::1".parse().unwrap()));
+    assert!(o.allow_transfer[0].contains(&IpAddr::from(std::net::Ipv6Addr::LOCALHOST)));
     assert_eq!(o.history_bytes, 4096);
     assert_eq!(
         c.transfer,
@@ -205,11 +208,11 @@ fn zone_keys_win_over_the_template() {
         other => panic!("zone {i} is not secondary: {other:?}"),
     };
     assert_eq!(z[0].template.as_deref(), Some("customers"));
-    assert_eq!(primaries(0), vec!["198.51.100.7:53".parse::<SocketAddr>().unwrap()]);
+    assert_eq!(primaries(0), vec![SocketAddr::from(([198, 51, 100, 7], 53))]);
     assert_eq!(z[0].out.notify.len(), 2);
     assert_eq!(z[0].out.tsig_key.as_deref(), Some("fleet"));
-    assert_eq!(primaries(1), vec!["192.0.2.1:53".parse::<SocketAddr>().unwrap()]);
-    assert_eq!(z[1].out.notify, vec!["10.8.0.99:53".parse::<SocketAddr>().unwrap()]);
+    assert_eq!(primaries(1), vec![SocketAddr::from(([192, 0, 2, 1], 53))]);
+    assert_eq!(z[1].out.notify, vec![SocketAddr::from(([10, 8, 0, 99], 53))]);
     assert_eq!(z[1].out.allow_transfer, z[0].out.allow_transfer);
     assert!(matches!(z[2].source, ZoneSource::File(_)));
     assert_eq!(z[2].out.notify.len(), 1);

@@ -340,13 +340,11 @@ impl Server {
             return self.transfer_one_message(q, transport, peer(), w, extra);
         }
         let set = self.store.load();
-        if let Some(tsig) = q.tsig
-            && self.notify_table().keys.contains_key(&tsig.key.to_ascii_lowercase())
-        {
-            // A key this node knows (a secondary's SOA query before IXFR
-            // is signed with the transfer key, as Knot, BIND and NSD do):
-            // verified, and the answer signed with it (RFC 8945 5.3); a
-            // bad MAC or time gets NOTAUTH with the TSIG error (5.2).
+        if let Some(tsig) = q.tsig {
+            // Signed with a key this node knows (a secondary's SOA query
+            // before IXFR is signed with the transfer key, as Knot, BIND and
+            // NSD do): verified, and the answer signed with it (RFC 8945
+            // 5.3); a bad MAC or time gets NOTAUTH with the TSIG error (5.2).
             let table = self.notify_table();
             let lookup = |n: &[u8]| table.keys.get(n).map(|k| &**k);
             match crate::tsig::verify_request(q.raw, &lookup, crate::tsig::unix_now()) {
@@ -357,6 +355,20 @@ impl Server {
                             request_mac: ok.mac,
                         });
                     }
+                }
+                Err(crate::tsig::TsigError::BadKey { .. }) => {
+                    // An unknown key (RFC 8945 5.2.1).
+                    self.events.signed_query_refused.record(
+                        peer().map(|p| p.ip()),
+                        "no TSIG key is configured for queries",
+                        || summary_detail(q, transport, Some(tsig.key)),
+                    );
+                    if set.find(q.lower()).is_none() {
+                        extra.ede = Some(ede::NOT_AUTHORITATIVE);
+                        return rcode::REFUSED;
+                    }
+                    extra.tsig = Some(tsig);
+                    return rcode::NOTAUTH;
                 }
                 Err(e) => {
                     self.events.signed_query_refused.record(
@@ -369,19 +381,6 @@ impl Server {
                     return rc;
                 }
             }
-        } else if let Some(tsig) = q.tsig {
-            // An unknown key (RFC 8945 5.2.1).
-            self.events.signed_query_refused.record(
-                peer().map(|p| p.ip()),
-                "no TSIG key is configured for queries",
-                || summary_detail(q, transport, Some(tsig.key)),
-            );
-            if set.find(q.lower()).is_none() {
-                extra.ede = Some(ede::NOT_AUTHORITATIVE);
-                return rcode::REFUSED;
-            }
-            extra.tsig = Some(tsig);
-            return rcode::NOTAUTH;
         }
         match q.qclass {
             CLASS_IN | CLASS_ANY => {}
