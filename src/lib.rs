@@ -13,13 +13,17 @@
 //!   soacheck            `pharos soa-check`: a zone's serial on many servers
 //!   bgp                 eBGP speaker: announces the configured prefixes while
 //!                       health says so (session FSM, UPDATEs, TCP-MD5)
-//!   mgmt                HTTP management API, runtime zone changes (ZoneManager),
-//!                       /metrics, status page, identity JSON, the API client
+//!   mgmt                HTTP management API, /metrics, status page, identity
+//!                       JSON, the API client
+//!   zonemgr             the one owner of runtime zone changes (ZoneManager):
+//!                       store, secondary engine, NOTIFY rules, files, the API
+//!                       zone list; its callers are mgmt, reload and the
+//!                       catalog consumers it drives
 //!   catalog             catalog zones (RFC 9432): the producer writes a hub's
 //!                       catalog from its zones; reading a catalog, the
 //!                       consumer's sans-IO core (members in, zone changes
-//!                       out) and its state file (below mgmt, reload, the
-//!                       supervisor; above axfr and zone)
+//!                       out) and its state file (below zonemgr; above axfr
+//!                       and zone)
 //!   fleet               the hub's fleet view: SOA polls of every node, per
 //!                       zone and node the serial served (above axfr, below mgmt)
 //!   health              probes + rise/fall + maintenance -> watch channel for bgp
@@ -52,3 +56,4 @@ pub mod soacheck;
 pub mod supervisor;
 pub mod tsig;
 pub mod zone;
+pub mod zonemgr;

@@ -42,7 +42,7 @@ use crate::axfr::engine::Stop;
 use crate::bgp::Speaker;
 use crate::config::{Config, ZoneConfig, ZoneSource};
 use crate::health::HealthRx;
-use crate::mgmt::{Origin, ZoneManager};
+use crate::zonemgr::{Origin, ZoneManager};
 
 /// What a reload needs besides the new file.
 pub struct Reloader {
@@ -160,9 +160,12 @@ impl Reloader {
         zones.reconfigure(&new).await;
         // Producer catalogs list the zones served now: members added above
         // are served before a catalog names them.
+        let rebuilt = SystemTime::now();
         for name in zones.rebuild_catalogs().await {
             // Loaded from the file just written: not newer at the next SIGHUP.
-            self.loaded_at.insert(name, SystemTime::now());
+            if let Some(z) = new.zones.iter().find(|z| z.name == name) {
+                stamp(&mut self.loaded, z, rebuilt);
+            }
         }
         bgp(&self.running, &new, speaker, health).await;
         self.running = new;

@@ -31,7 +31,7 @@ use crate::zone::{Store, Zone, ZoneSet, file};
 pub fn serve(config: Config, path: &std::path::Path) -> Result<(), Error> {
     let started = std::time::SystemTime::now();
     // Zones added through the management API are loaded like config zones.
-    let api_zones = crate::mgmt::api_zones::ApiZones::load(&config);
+    let api_zones = crate::zonemgr::api_zones::ApiZones::load(&config);
     // Producer catalogs are written from the zones before they load.
     crate::catalog::producer::rebuild(
         &config.node.data_dir,
@@ -129,7 +129,7 @@ pub fn serve(config: Config, path: &std::path::Path) -> Result<(), Error> {
                 let _ = died.send(format!("TCP listener {addr} failed: {err}"));
             });
         }
-        let zones = crate::mgmt::ZoneManager::start(&config, api_zones, server.clone(), persisted);
+        let zones = crate::zonemgr::ZoneManager::start(&config, api_zones, server.clone(), persisted);
         for (name, why) in load_errors {
             zones.set_load_error(&name, Some(why));
         }

@@ -136,7 +136,7 @@ fn config_regressions_fail_cleanly() {
 
 #[test]
 fn api_zone_regressions_validate_or_fail_cleanly() {
-    use pharos::mgmt::api_zones::{ApiZone, validate};
+    use pharos::zonemgr::api_zones::{ApiZone, validate};
     // The fuzz target's second config: key `k1`, template `t`.
     let text = "[node]\nid = \"f\"\n[dns]\nlisten = [\"127.0.0.1:5353\"]\n\
                 [[tsig-key]]\nname = \"k1\"\nalgorithm = \"hmac-sha256\"\nsecret = \"c2VjcmV0\"\n\

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use pharos::config::Config;
-use pharos::mgmt::api_zones::{ApiZone, validate};
+use pharos::zonemgr::api_zones::{ApiZone, validate};
 
 /// No keys; key `k1` and template `t` (primaries); both keys and a
 /// template `f` that sets `file`.

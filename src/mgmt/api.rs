@@ -27,11 +27,11 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
-use super::api_zones::ApiZone;
+use crate::zonemgr::api_zones::ApiZone;
 use super::auth::{self, Denied};
 use super::metrics::{self, HealthLog};
 use super::qps::{self, Qps};
-use super::zones::{ZoneError, ZoneView};
+use crate::zonemgr::{ZoneError, ZoneView};
 use super::{Context, PeerView, page};
 use crate::axfr::engine::Stop;
 

@@ -1,15 +1,11 @@
-//! Management: this module owns everything an operator talks to over HTTP,
-//! and the zone changes they make at run time.
+//! Management: this module owns everything an operator talks to over HTTP.
+//! Zone changes go through [`crate::zonemgr::ZoneManager`], below it.
 //!
 //! - `api`: the management API on `mgmt.listen` (routes in CONFIG.md):
 //!   status, zones, runtime zone changes, maintenance, `/metrics`, and the
 //!   status page at `/`. HTTP is axum, used only inside this module.
 //! - `auth`: the bearer token of mutating calls (read from
 //!   `mgmt.token-file` on every call, compared in constant time).
-//! - `zones`: [`ZoneManager`], which adds and removes served zones at run
-//!   time (store, secondary engine, NOTIFY rules, files) for the API now
-//!   and for a config reload later; `api_zones` persists the zones added
-//!   through the API in `<data-dir>/api-zones.json`.
 //! - `metrics`: the Prometheus text exposition, collected at scrape time
 //!   from the counters the other modules keep.
 //! - `page` and `qps`: the browser status page and the queries-per-second
@@ -23,7 +19,7 @@
 //! ```text
 //! let listeners = mgmt::bind(&config)?;                 // with the DNS sockets, before serving
 //! // inside the runtime:
-//! let zones = mgmt::ZoneManager::start(&config, api_zones, server.clone(), held);
+//! let zones = zonemgr::ZoneManager::start(&config, api_zones, server.clone(), held);
 //! let ctx = mgmt::Context::new(&config, server.clone(), zones)
 //!     .with_health(health_rx)                          // Option: None shows "unknown"
 //!     .with_bgp(bgp_view);                             // Option<Arc<dyn BgpView>>
@@ -46,7 +42,6 @@
 
 mod api;
 mod api_fleet;
-pub mod api_zones;
 mod auth;
 pub mod client;
 mod identity;
@@ -54,7 +49,6 @@ mod limit;
 mod metrics;
 mod page;
 mod qps;
-pub mod zones;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -69,7 +63,7 @@ use crate::dns::Server;
 use crate::error::Error;
 use crate::health::HealthRx;
 
-pub use zones::{Origin, ZoneError, ZoneManager, ZoneView};
+pub use crate::zonemgr::{Origin, ZoneError, ZoneManager, ZoneView};
 
 /// What the management API needs to know about the BGP speaker. The
 /// speaker implements it; the API reads it on each request or scrape.

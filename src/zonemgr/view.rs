@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::{Managed, Origin, ZoneManager};
 use crate::config::ZoneSource;
-use crate::mgmt::api_zones::ApiZone;
+use super::api_zones::ApiZone;
 
 /// One zone as the API and the status page show it.
 #[derive(Clone, Debug, Serialize)]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use tracing::{error, info, warn};
 
-use super::super::api_zones;
+use super::api_zones;
 use super::{Managed, Origin, ZoneError, ZoneManager, canonical_name};
 use crate::axfr::engine::Stop;
 use crate::config::{Config, ZoneConfig};

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use tracing::{error, info, warn};
 
-use super::api_zones::{self, ApiZone, ApiZones};
+use api_zones::{ApiZone, ApiZones};
 use crate::axfr::engine::{self, Engine, HeldVersion, SecondaryZone, Stop};
 use crate::axfr::notify_out::{NotifySender, Targets};
 use crate::config::{Config, Prefix, ZoneConfig, ZoneSource};
@@ -752,7 +752,8 @@ fn read_snapshot(dir: &std::path::Path, apex: &[u8]) -> Option<(crate::zone::Zon
     }
 }
 
-mod catalog;
+pub mod api_zones;
+mod producer;
 mod settings;
 mod transfer_out;
 mod view;
