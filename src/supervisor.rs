@@ -42,9 +42,14 @@ pub fn serve(config: Config, path: &std::path::Path) -> Result<(), Error> {
             .map(|z| &**z),
         crate::tsig::unix_now(),
     );
+    // Members of consumer catalogs, as their state files list them: served
+    // from their snapshots like the others.
+    let api_list: Vec<_> = api_zones.valid.iter().map(|(_, z)| z.clone()).collect();
+    let members = crate::zonemgr::consumer::Restored::load(&config, &api_list);
     let loaded = {
         let mut all = config.clone();
-        all.zones.extend(api_zones.valid.iter().map(|(_, z)| z.clone()));
+        all.zones.extend(api_list);
+        all.zones.extend(members.zones.iter().map(|(z, _)| z.clone()));
         load_zones(&all)
     };
     // Secondary zones with nothing on disk answer SERVFAIL (not REFUSED)
@@ -55,6 +60,7 @@ pub fn serve(config: Config, path: &std::path::Path) -> Result<(), Error> {
         .zones
         .iter()
         .chain(api_zones.valid.iter().map(|(_, z)| z))
+        .chain(members.zones.iter().map(|(z, _)| z))
         .filter_map(|z| crate::zone::name::from_text(&z.name).ok())
         .filter(|apex| !served.contains(apex.as_slice()))
         .map(|apex| crate::zone::store::Served {
@@ -129,7 +135,8 @@ pub fn serve(config: Config, path: &std::path::Path) -> Result<(), Error> {
                 let _ = died.send(format!("TCP listener {addr} failed: {err}"));
             });
         }
-        let zones = crate::zonemgr::ZoneManager::start(&config, api_zones, server.clone(), persisted);
+        let zones = crate::zonemgr::ZoneManager::start(&config, api_zones, members, server.clone(), persisted);
+        zones.spawn_catalog_consumers();
         for (name, why) in load_errors {
             zones.set_load_error(&name, Some(why));
         }

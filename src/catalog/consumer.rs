@@ -64,32 +64,7 @@ pub trait Context {
     fn coo(&self, catalog: &[u8], zone: &[u8]) -> Option<Box<[u8]>>;
 }
 
-/// The `catalog-max-removals` setting.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MaxRemovals {
-    /// At most this many removals at once.
-    Count(usize),
-    /// At most this percentage of the members, checked only when the
-    /// catalog has more than 10 members (fewer pass whole).
-    Percent(u8),
-}
-
-impl Default for MaxRemovals {
-    fn default() -> Self {
-        MaxRemovals::Percent(20)
-    }
-}
-
-impl MaxRemovals {
-    /// The most removals allowed out of `members`; `None`: no limit.
-    pub fn limit(self, members: usize) -> Option<usize> {
-        match self {
-            MaxRemovals::Count(n) => Some(n),
-            MaxRemovals::Percent(_) if members <= 10 => None,
-            MaxRemovals::Percent(p) => Some(members * usize::from(p) / 100),
-        }
-    }
-}
+pub use crate::config::MaxRemovals;
 
 /// The consumer's settings (from the catalog zone's config).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -50,6 +50,16 @@ impl MaxRemovals {
     /// A percentage limit applies to catalogs of more members than this.
     pub const SMALL: usize = 10;
 
+    /// The most removals allowed at once out of `total` members; `None`:
+    /// no limit (a percentage of a small catalog).
+    pub fn limit(self, total: usize) -> Option<usize> {
+        match self {
+            MaxRemovals::Percent(_) if total <= Self::SMALL => None,
+            MaxRemovals::Percent(p) => Some(total * usize::from(p) / 100),
+            MaxRemovals::Count(n) => Some(usize::try_from(n).unwrap_or(usize::MAX)),
+        }
+    }
+
     /// Whether removing `removed` of `total` members at once must be held.
     pub fn exceeded(self, removed: usize, total: usize) -> bool {
         match self {

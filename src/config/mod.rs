@@ -256,6 +256,13 @@ pub struct Template {
     base: PathBuf,
 }
 
+impl Template {
+    /// Whether the template gives its zones a source (`primaries` or `file`).
+    pub fn sets_source(&self) -> bool {
+        self.raw.primaries.is_some() || self.raw.file.is_some()
+    }
+}
+
 /// The keys of a zone defined outside the file (`POST /zones`): checked
 /// by [`Config::derive_zone`] as a `[[zone]]` with these keys would be.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -27,13 +27,13 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
-use crate::zonemgr::api_zones::ApiZone;
 use super::auth::{self, Denied};
 use super::metrics::{self, HealthLog};
 use super::qps::{self, Qps};
-use crate::zonemgr::{ZoneError, ZoneView};
 use super::{Context, PeerView, page};
 use crate::axfr::engine::Stop;
+use crate::zonemgr::api_zones::ApiZone;
+use crate::zonemgr::{ZoneError, ZoneView};
 
 /// Largest request body accepted.
 const BODY_LIMIT: usize = 64 * 1024;
@@ -65,6 +65,7 @@ pub fn router(state: State) -> Router {
         .route("/zones", get(list_zones).post(add_zone))
         .route("/zones/{name}", get(one_zone).delete(delete_zone))
         .route("/zones/{name}/refresh", post(refresh_zone))
+        .route("/zones/{name}/accept-removals", post(accept_removals))
         .route("/zones/{name}/fleet", get(super::api_fleet::zone_fleet))
         .route("/fleet", get(super::api_fleet::fleet))
         .route("/maintenance", get(get_maintenance).post(set_maintenance))
@@ -460,6 +461,22 @@ async fn refresh_zone(
     Ok(json(
         StatusCode::ACCEPTED,
         &serde_json::json!({ "refreshing": name, "note": "the primaries are being asked; see GET /zones/{name}" }),
+    ))
+}
+
+/// `POST /zones/{catalog}/accept-removals`: carries out the removals a
+/// consumer catalog holds (more than `catalog-max-removals` at once).
+async fn accept_removals(
+    Extract(st): Extract<State>,
+    headers: HeaderMap,
+    name: Result<Path<String>, PathRejection>,
+) -> Answer {
+    authorize(&st, &headers)?;
+    let name = zone_name(name)?;
+    let removed = st.ctx.zones.accept_removals(&name).await?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "catalog": name, "removed": removed }),
     ))
 }
 

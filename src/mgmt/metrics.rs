@@ -293,6 +293,56 @@ impl Collector for NodeCollector {
             "First NOTIFY tries waiting for their turn (paced by [transfer] notify-rate)",
             one(no.queued.load(Ordering::Relaxed)),
         )?;
+        // Consumer catalogs: per catalog gauges, node-wide counters.
+        let cs = ctx.zones.catalog_stats();
+        let ld = |x: &std::sync::atomic::AtomicU64| x.load(Ordering::Relaxed);
+        let views = ctx.zones.catalog_views();
+        gauges(
+            &mut enc,
+            "catalog_members",
+            "Member zones a consumer catalog made on this node",
+            views
+                .iter()
+                .map(|(n, v)| (vec![("catalog", n.clone())], v.owned as u64)),
+        )?;
+        gauges(
+            &mut enc,
+            "catalog_held_removals",
+            "Members whose removal a consumer catalog holds (more than catalog-max-removals at once) until POST /zones/{catalog}/accept-removals",
+            views
+                .iter()
+                .map(|(n, v)| (vec![("catalog", n.clone())], v.held_removals as u64)),
+        )?;
+        gauges(
+            &mut enc,
+            "catalog_broken",
+            "1 when the last version of a consumer catalog was broken and not applied (its members stay as they were)",
+            views
+                .iter()
+                .map(|(n, v)| (vec![("catalog", n.clone())], u64::from(v.error.is_some()))),
+        )?;
+        counters(
+            &mut enc,
+            "catalog_versions",
+            "Consumer catalog versions, by result (applied; broken: not applied; held: applied but its removals held)",
+            [
+                (vec![("result", "applied".to_string())], ld(&cs.applied)),
+                (vec![("result", "broken".to_string())], ld(&cs.broken)),
+                (vec![("result", "held".to_string())], ld(&cs.holds)),
+            ],
+        )?;
+        counters(
+            &mut enc,
+            "catalog_member_changes",
+            "Member zone changes made by consumer catalogs, by change (added, removed, reset, conflict: ignored because the zone is configured otherwise, failed)",
+            [
+                (vec![("change", "added".to_string())], ld(&cs.added)),
+                (vec![("change", "removed".to_string())], ld(&cs.removed)),
+                (vec![("change", "reset".to_string())], ld(&cs.reset)),
+                (vec![("change", "conflict".to_string())], ld(&cs.conflicts)),
+                (vec![("change", "failed".to_string())], ld(&cs.failed)),
+            ],
+        )?;
         // Fleet view: per node (not per zone x node), at most
         // MAX_METRIC_NODES nodes: the label set grows with the fleet, not
         // with its zones.

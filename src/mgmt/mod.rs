@@ -19,7 +19,7 @@
 //! ```text
 //! let listeners = mgmt::bind(&config)?;                 // with the DNS sockets, before serving
 //! // inside the runtime:
-//! let zones = zonemgr::ZoneManager::start(&config, api_zones, server.clone(), held);
+//! let zones = zonemgr::ZoneManager::start(&config, api_zones, members, server.clone(), held);
 //! let ctx = mgmt::Context::new(&config, server.clone(), zones)
 //!     .with_health(health_rx)                          // Option: None shows "unknown"
 //!     .with_bgp(bgp_view);                             // Option<Arc<dyn BgpView>>

@@ -221,6 +221,7 @@ th{{background:#f0f0f0}} td.num{{text-align:right;font-variant-numeric:tabular-n
             match z.origin {
                 super::Origin::Config => "config",
                 super::Origin::Api => "API",
+                super::Origin::Catalog => "catalog",
             },
             state_class(z.state),
             z.state,
@@ -364,6 +365,8 @@ mod tests {
             timers: None,
             notify_out: None,
             transfers_out: Vec::new(),
+            catalog: None,
+            member_of: None,
         }
     }
 

@@ -21,7 +21,6 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use tracing::{error, info, warn};
 
-use api_zones::{ApiZone, ApiZones};
 use crate::axfr::engine::{self, Engine, HeldVersion, SecondaryZone, Stop};
 use crate::axfr::notify_out::{NotifySender, Targets};
 use crate::config::{Config, Prefix, ZoneConfig, ZoneSource};
@@ -30,6 +29,7 @@ use crate::dns::notify::{NotifyAcl, NotifyTable};
 use crate::tsig::Key;
 use crate::zone::journal::Bounds;
 use crate::zone::{history, name, persist};
+use api_zones::{ApiZone, ApiZones};
 
 /// Who asks for a change, and where a zone came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -39,6 +39,9 @@ pub enum Origin {
     Config,
     /// The management API; such zones are listed in `api-zones.json`.
     Api,
+    /// A member of a consumer catalog (`catalog = "consumer"`); listed in
+    /// that catalog's state file.
+    Catalog,
 }
 
 /// Why a change was not made. Nothing changed in any of these cases,
@@ -77,6 +80,9 @@ struct Managed {
     api: Option<ApiZone>,
     /// Why a file zone's file did not load (the zone answers SERVFAIL).
     load_error: Option<String>,
+    /// The consumer catalog (wire name) that made this zone, for
+    /// [`Origin::Catalog`] zones.
+    member_of: Option<Box<[u8]>>,
 }
 
 #[derive(Default)]
@@ -122,6 +128,10 @@ struct Inner {
     deferred: std::sync::atomic::AtomicUsize,
     /// A change came while installs were deferred.
     install_pending: std::sync::atomic::AtomicBool,
+    /// The consumer catalogs' applied state, by catalog (wire name); held
+    /// while a catalog version is applied.
+    consumers: tokio::sync::Mutex<consumer::Consumers>,
+    catalog_stats: consumer::Stats,
 }
 
 /// Installs the tables once, when dropped (see
@@ -147,7 +157,13 @@ impl ZoneManager {
     /// on disk for secondary zones), hands every secondary zone to the
     /// secondary engine and installs the NOTIFY rules. Call it inside the
     /// runtime.
-    pub fn start(config: &Config, api: ApiZones, server: Arc<Server>, mut held: HashMap<Vec<u8>, HeldVersion>) -> Self {
+    pub fn start(
+        config: &Config,
+        api: ApiZones,
+        members: consumer::Restored,
+        server: Arc<Server>,
+        mut held: HashMap<Vec<u8>, HeldVersion>,
+    ) -> Self {
         let mut keys = HashMap::new();
         let mut wire_keys = HashMap::new();
         for k in &config.tsig_keys {
@@ -195,13 +211,19 @@ impl ZoneManager {
                 state: Mutex::new(Registry::default()),
                 deferred: Default::default(),
                 install_pending: Default::default(),
+                consumers: tokio::sync::Mutex::new(members.consumers),
+                catalog_stats: Default::default(),
             }),
         };
         let mut secondaries = 0;
         let mut reg = Registry::default();
-        let config_zones = config.zones.iter().map(|z| (z.clone(), Origin::Config, None));
-        let api_list = api.valid.into_iter().map(|(a, z)| (z, Origin::Api, Some(a)));
-        for (zone, origin, api) in config_zones.chain(api_list) {
+        let config_zones = config.zones.iter().map(|z| (z.clone(), Origin::Config, None, None));
+        let api_list = api.valid.into_iter().map(|(a, z)| (z, Origin::Api, Some(a), None));
+        let member_list = members
+            .zones
+            .into_iter()
+            .map(|(z, catalog)| (z, Origin::Catalog, None, Some(catalog)));
+        for (zone, origin, api, member_of) in config_zones.chain(api_list).chain(member_list) {
             let apex = match name::from_text(&zone.name) {
                 Ok(a) => a,
                 Err(e) => {
@@ -226,6 +248,7 @@ impl ZoneManager {
                     apex,
                     api,
                     load_error: None,
+                    member_of,
                 },
             );
         }
@@ -234,6 +257,11 @@ impl ZoneManager {
         }
         manager.install_notify(&reg);
         *manager.lock() = reg;
+        if let Ok(consumers) = manager.inner.consumers.try_lock() {
+            for c in consumers.values() {
+                manager.inner.catalog_stats.publish(c);
+            }
+        }
         if secondaries > 0 {
             info!(zones = secondaries, "secondary engine started");
         }
@@ -272,7 +300,7 @@ impl ZoneManager {
         let (canonical, zone) = api_zones::validate(request, &config).map_err(ZoneError::Invalid)?;
         let name = zone.name.clone();
         let member = zone.catalog.is_some();
-        self.add_inner(zone, Origin::Api, Some(canonical)).await?;
+        self.add_inner(zone, Origin::Api, Some(canonical), None).await?;
         if member {
             let _ = self.rebuild_catalogs().await;
         }
@@ -308,10 +336,16 @@ impl ZoneManager {
             }
             _ => None,
         };
-        self.add_inner(zone, origin, api).await
+        self.add_inner(zone, origin, api, None).await
     }
 
-    async fn add_inner(&self, zone: Arc<ZoneConfig>, origin: Origin, api: Option<ApiZone>) -> Result<(), ZoneError> {
+    async fn add_inner(
+        &self,
+        zone: Arc<ZoneConfig>,
+        origin: Origin,
+        api: Option<ApiZone>,
+        member_of: Option<Box<[u8]>>,
+    ) -> Result<(), ZoneError> {
         let _change = self.inner.changes.lock().await;
         let apex = name::from_text(&zone.name).map_err(|e| ZoneError::Invalid(format!("name: {e}")))?;
         {
@@ -323,6 +357,7 @@ impl ZoneManager {
                     match m.origin {
                         Origin::Config => "from the config file",
                         Origin::Api => "added through the API",
+                        Origin::Catalog => "a member of a catalog",
                     }
                 )));
             }
@@ -362,6 +397,7 @@ impl ZoneManager {
                         apex,
                         api: None,
                         load_error: Some(summary),
+                        member_of: None,
                     },
                 );
                 return Err(ZoneError::Invalid(why));
@@ -389,6 +425,7 @@ impl ZoneManager {
                 apex,
                 api,
                 load_error: None,
+                member_of,
             },
         );
         self.install_notify(&reg);
@@ -541,6 +578,7 @@ impl ZoneManager {
                     "zone {key} comes from the config file: remove its [[zone]] entry there and reload (SIGHUP)"
                 ),
                 Origin::Api => format!("zone {key} was added through the API: remove it through the API"),
+                Origin::Catalog => format!("zone {key} is a member of a catalog: remove it from the catalog"),
             }));
         }
         if origin == Origin::Api {
@@ -753,6 +791,7 @@ fn read_snapshot(dir: &std::path::Path, apex: &[u8]) -> Option<(crate::zone::Zon
 }
 
 pub mod api_zones;
+pub mod consumer;
 mod producer;
 mod settings;
 mod transfer_out;

@@ -84,7 +84,7 @@ impl ZoneManager {
                 }
                 (Ok((canonical, zone)), None) if broken => {
                     self.lock().broken.remove(&key);
-                    match self.add_inner(zone.clone(), Origin::Api, Some(canonical)).await {
+                    match self.add_inner(zone.clone(), Origin::Api, Some(canonical), None).await {
                         Ok(()) => info!(zone = %zone.name, "SIGHUP: zone added through the API validates now; served"),
                         Err(e) => {
                             warn!(zone = %zone.name, "SIGHUP: zone added through the API validates now, but serving it failed: {e}");
@@ -125,6 +125,7 @@ impl ZoneManager {
                 apex,
                 api: m.api.take(),
                 load_error: None,
+                member_of: None,
             };
         }
         self.install_notify(&reg);

@@ -50,7 +50,13 @@ async fn add_remove_and_conflicts() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let config = config(dir.path());
     let server = server();
-    let zones = ZoneManager::start(&config, ApiZones::default(), server.clone(), HashMap::new());
+    let zones = ZoneManager::start(
+        &config,
+        ApiZones::default(),
+        Default::default(),
+        server.clone(),
+        HashMap::new(),
+    );
     let list_file = api_zones::path(&config);
 
     let v = zones.add_api(&api("API.Example.", Some("K"))).await;
@@ -113,7 +119,7 @@ async fn entries_that_no_longer_validate_are_kept_until_deleted() {
     let loaded = ApiZones::load(&config);
     assert_eq!(loaded.valid.len(), 1);
     assert_eq!(loaded.broken.len(), 1);
-    let zones = ZoneManager::start(&config, loaded, server(), HashMap::new());
+    let zones = ZoneManager::start(&config, loaded, Default::default(), server(), HashMap::new());
     let broken = zones
         .get("broken.example")
         .unwrap_or_else(|| panic!("broken entry not listed"));
@@ -188,7 +194,7 @@ async fn reconfigure_derives_api_zones_from_new_templates() {
     api_zones::write(&list_file, &entries).unwrap_or_else(|e| panic!("{e}"));
     let loaded = ApiZones::load(&config);
     assert_eq!((loaded.valid.len(), loaded.broken.len()), (1, 1));
-    let zones = ZoneManager::start(&config, loaded, server(), HashMap::new());
+    let zones = ZoneManager::start(&config, loaded, Default::default(), server(), HashMap::new());
     let primaries = |name: &str| zones.get(name).map(|v| v.primaries).unwrap_or_default();
     assert_eq!(primaries("a.example"), ["127.0.0.1:1"]);
     assert_eq!(zones.get("b.example").map(|v| v.state), Some("error"));

@@ -4,9 +4,9 @@
 
 use serde::Serialize;
 
+use super::api_zones::ApiZone;
 use super::{Managed, Origin, ZoneManager};
 use crate::config::ZoneSource;
-use super::api_zones::ApiZone;
 
 /// One zone as the API and the status page show it.
 #[derive(Clone, Debug, Serialize)]
@@ -58,6 +58,13 @@ pub struct ZoneView {
     /// The last transfers out of this zone (at most 16), oldest first.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub transfers_out: Vec<crate::axfr::out::stats::Recent>,
+    /// A consumer catalog: what it applied, its members, held removals,
+    /// why its last version was refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<super::consumer::CatalogView>,
+    /// A catalog member: the consumer catalog that made it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub member_of: Option<String>,
 }
 
 /// A zone's last transfer that gave a new version.
@@ -122,6 +129,11 @@ impl ZoneManager {
             timers: None,
             notify_out: self.inner.notify_out.last_round(&m.apex),
             transfers_out: self.inner.server.xfr_out.stats.recent(&m.apex),
+            catalog: self.catalog_view(&m.apex),
+            member_of: m
+                .member_of
+                .as_ref()
+                .map(|c| super::canonical_name(&crate::zone::name::to_text(c))),
         };
         match &m.config.source {
             ZoneSource::File(path) => v.file = Some(path.display().to_string()),
@@ -166,5 +178,7 @@ pub(super) fn broken_view(name: &str, entry: &ApiZone, why: &str) -> ZoneView {
         timers: None,
         notify_out: None,
         transfers_out: Vec::new(),
+        catalog: None,
+        member_of: None,
     }
 }
