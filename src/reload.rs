@@ -156,6 +156,7 @@ impl Reloader {
         self.needs_restart(&new);
         zones.set_transfer_limits(&new.transfer);
         zones.fleet().set_config(&new.fleet);
+        zones.prepare_catalogs(&new).await;
         self.zones(&new, zones).await;
         zones.reconfigure(&new).await;
         // Producer catalogs list the zones served now: members added above

@@ -164,6 +164,12 @@ pub struct Written {
 /// serial above the file's; atomically (temporary file, fsync, rename,
 /// fsync of the directory). Blocking.
 pub fn write(path: &Path, apex: &str, members: &Members, now: u64) -> io::Result<Written> {
+    write_above(path, apex, members, now, None)
+}
+
+/// [`write`], with a serial above `floor` too: a hub promoted to producer
+/// continues from the serial it served as the other hub's secondary.
+pub fn write_above(path: &Path, apex: &str, members: &Members, now: u64, floor: Option<u32>) -> io::Result<Written> {
     let old = match crate::files::read_to_string(path, crate::files::ZONE_FILE_MAX) {
         Ok(t) => Some(t),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
@@ -176,7 +182,11 @@ pub fn write(path: &Path, apex: &str, members: &Members, now: u64) -> io::Result
     {
         return Ok(Written { serial, changed: false });
     }
-    let serial = next_serial(old.map(|(s, _)| s), now);
+    let previous = match (old.map(|(s, _)| s), floor) {
+        (Some(a), Some(b)) => Some(if serial_gt(b, a) { b } else { a }),
+        (a, b) => a.or(b),
+    };
+    let serial = next_serial(previous, now);
     let text = render(apex, serial, members);
     let dir = path.parent().unwrap_or(Path::new("."));
     let at = |e: io::Error, what: &str| io::Error::new(e.kind(), format!("{}: {what}: {e}", path.display()));

@@ -78,3 +78,21 @@ fn api_zones_can_only_be_members_of_a_producer() {
     let e = c.derive_zone(&spec("producer")).unwrap_err();
     assert!(e.iter().any(|e| e.key == "catalog"), "{e:?}");
 }
+
+#[test]
+fn members_may_name_a_standby_catalog_of_a_second_hub() {
+    // Hub B: the catalog is a plain secondary of hub A; its members are
+    // listed as on A, ready for B's promotion to producer.
+    let c = ok(&with(
+        "[[zone]]\nname = \"cat.example\"\nprimaries = [\"192.0.2.1\"]\n\
+         [[zone]]\nname = \"a.example\"\nprimaries = [\"198.51.100.7\"]\ncatalog = \"cat.example\"\n",
+    ));
+    let a = c.zone("a.example").unwrap();
+    assert_eq!(a.catalog, Some(CatalogRole::Member("cat.example".into())));
+    // A file zone or a consumer catalog is no standby producer.
+    let e = errors(&with(
+        "[[zone]]\nname = \"cat.example\"\nprimaries = [\"192.0.2.1\"]\ncatalog = \"consumer\"\n\
+         [[zone]]\nname = \"a.example\"\nprimaries = [\"198.51.100.7\"]\ncatalog = \"cat.example\"\n",
+    ));
+    assert_error(&e, "zone[1].catalog", "is not a producer catalog");
+}

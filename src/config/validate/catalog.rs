@@ -153,12 +153,21 @@ impl Check<'_> {
     }
 
     /// Across zones: each producer gets its file under the data dir, and
-    /// each member names a producer catalog of this config. `raw` gives the
-    /// key paths.
+    /// each member names a producer catalog of this config, or a standby
+    /// one: a plain secondary zone (no `catalog` role) that is the catalog
+    /// another hub produces. A second hub lists the same members as the
+    /// first and serves its catalog as a secondary; promoting it is one
+    /// change (`catalog = "producer"` on that zone, SIGHUP) that writes the
+    /// same member labels. `raw` gives the key paths.
     pub(super) fn catalog_members(&mut self, zones: &mut [Arc<ZoneConfig>], raw: &[RawZone], data_dir: &Path) {
         let producers: Vec<String> = zones
             .iter()
             .filter(|z| z.catalog == Some(CatalogRole::Producer))
+            .map(|z| z.name.clone())
+            .collect();
+        let standby: Vec<String> = zones
+            .iter()
+            .filter(|z| z.catalog.is_none() && z.source.is_secondary())
             .map(|z| z.name.clone())
             .collect();
         for z in zones.iter_mut() {
@@ -173,7 +182,7 @@ impl Check<'_> {
                     let key = format!("zone[{}].catalog", i.unwrap_or(0));
                     if *catalog == z.name {
                         self.err(key, "a zone cannot be a member of itself");
-                    } else if !producers.contains(catalog) {
+                    } else if !producers.contains(catalog) && !standby.contains(catalog) {
                         self.err(key, unknown_producer(catalog, &producers));
                     }
                 }
@@ -187,7 +196,8 @@ impl Check<'_> {
 pub(super) fn unknown_producer(catalog: &str, producers: &[String]) -> String {
     let list: Vec<String> = producers.iter().map(|n| format!("{n:?}")).collect();
     format!(
-        "{catalog:?} is not a producer catalog of this config (a [[zone]] with catalog = \"producer\"; {})",
+        "{catalog:?} is not a producer catalog of this config (a [[zone]] with catalog = \"producer\", or a \
+         secondary [[zone]] without catalog that is the catalog another hub produces; {})",
         if list.is_empty() {
             "there is none".to_string()
         } else {

@@ -207,7 +207,11 @@ pub(in crate::config) fn derive(config: &Config, spec: &ZoneSpec) -> Result<Zone
                 .filter(|z| z.catalog == Some(CatalogRole::Producer))
                 .map(|z| z.name.clone())
                 .collect();
-            if !producers.contains(catalog) {
+            let standby = config
+                .zones
+                .iter()
+                .any(|z| z.name == *catalog && z.catalog.is_none() && z.source.is_secondary());
+            if !producers.contains(catalog) && !standby {
                 c.err(
                     format!("{ZONE}.catalog"),
                     super::catalog::unknown_producer(catalog, &producers),
