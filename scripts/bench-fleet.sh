@@ -3,7 +3,8 @@
 # primary, a hub and --nodes nodes, built once with Knot as hub and nodes
 # (catalog-role: generate on the hub, interpret on the nodes) and once with
 # pharos (catalog = "producer" on the hub, "consumer" on the nodes), in the
-# same run, every server its own process, data dir and loopback port.
+# same run, every server its own process, data dir and loopback port; and
+# a third time with BIND 9.18 nodes (catalog-zones) on the Knot hub.
 # Measures for each fleet:
 #   - a change on the customer primary (knotc zone-commit) until every node
 #     serves the new serial: p50 and p99 over --changes changes;
@@ -14,7 +15,7 @@
 #     member zones and one SIGHUP; Knot: one conf transaction) until all are
 #     served on every node;
 #   - each node's VmRSS (and the hub's) with --members member zones.
-# A table shows both fleets and the ratio pharos/Knot.  Timings come from
+# A table shows the fleets side by side and the ratio pharos/Knot.  Timings come from
 # SOA queries to every node in a tight loop (1 ms between rounds).  When the
 # pharos nodes serve no catalog member within --consumer-timeout (a build
 # without the catalog consumer), the pharos fleet is skipped with a message
@@ -22,7 +23,9 @@
 # (which has the details); see scripts/bench/fleet-README.md.
 #
 # usage: scripts/bench-fleet.sh [options]
-#   --fleets LIST      subset of knot,pharos                        [knot,pharos]
+#   --fleets LIST      subset of knot,pharos,bind (bind: BIND nodes on a
+#                      Knot hub; left out with a note when named is missing)
+#                                                                   [knot,pharos,bind]
 #   --nodes N          nodes per fleet                              [10]
 #   --members N        member zones in the catalog at the start     [10000]
 #   --changes N        changes on the primary (p50, p99 over them)  [20]
@@ -43,7 +46,7 @@ set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
-fleets=knot,pharos
+fleets=knot,pharos,bind
 nodes=10
 members=10000
 changes=20
@@ -92,16 +95,16 @@ for v in nodes members changes port_base timeout consumer_timeout; do
 done
 [ "$nodes" -gt 0 ] && [ "$members" -gt 0 ] && [ "$changes" -gt 0 ] ||
     die "--nodes, --members and --changes must be > 0"
-[ "$port_base" -gt 1023 ] && [ $((port_base + 2 * (nodes + 3))) -lt 32768 ] ||
-    die "--port: the fleets need $((2 * (nodes + 3))) ports from $port_base, all below 32768 (the ephemeral range)"
+[ "$port_base" -gt 1023 ] && [ $((port_base + 3 * (nodes + 3))) -lt 32768 ] ||
+    die "--port: the fleets need up to $((3 * (nodes + 3))) ports from $port_base, all below 32768 (the ephemeral range)"
 
 server_list=()
 IFS=, read -r -a req <<<"$fleets"
 for s in "${req[@]}"; do
     case $s in
-        pharos|knot) server_list+=("$s") ;;
+        pharos|knot|bind) server_list+=("$s") ;;
         "") ;;
-        *) die "--fleets: unknown fleet '$s' (choose from knot,pharos)" ;;
+        *) die "--fleets: unknown fleet '$s' (choose from knot,pharos,bind)" ;;
     esac
 done
 [ ${#server_list[@]} -gt 0 ] || die "--fleets: empty list"
@@ -113,6 +116,16 @@ KNOTC=$(find_bin knotc) || die "knotc not found (apt-get install -y knot)"
 command -v python3 >/dev/null 2>&1 || die "python3 is needed (apt-get install -y python3)"
 [ -e /proc/self/status ] || die "/proc is needed"
 PATH="$(dirname "$KNOTD"):$(dirname "$KNOTC"):$PATH"
+if has bind; then
+    if NAMED=$(find_bin named); then
+        PATH="$(dirname "$NAMED"):$PATH"
+    elif [[ $explicit == *" --fleets "* ]]; then
+        die "named not found (apt-get install -y bind9; or leave bind out of --fleets)"
+    else
+        echo "bench-fleet: named not found: the bind fleet is left out (apt-get install -y bind9)" >&2
+        mapfile -t server_list < <(printf '%s\n' "${server_list[@]}" | grep -vx bind)
+    fi
+fi
 export PATH
 
 PHAROS=${PHAROS_BIN:-$repo/target/release/pharos}
@@ -144,6 +157,7 @@ trap 'exit 143' TERM
     echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "host=$(uname -srm) cpus=$(nproc) mem=$(awk '/MemTotal/ {print int($2/1024) " MiB"}' /proc/meminfo)"
     echo "knot=$("$KNOTD" --version 2>&1 | head -n 1)"
+    if has bind; then echo "bind=$(named -v 2>&1 | head -n 1)"; fi
     if has pharos; then
         echo "pharos=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown) bin=$PHAROS"
     fi
@@ -158,5 +172,5 @@ args=(--work "$work" --fleets "$(IFS=,; echo "${server_list[*]}")" --pharos "$PH
 python3 "$here/bench/fleet.py" "${args[@]}"
 rc=$?
 echo
-echo "results: $work/results.json; configs and logs: $work/{knot,pharos}/{primary,hub,node*}/"
+echo "results: $work/results.json; configs and logs: $work/{knot,pharos,bind}/{primary,hub,node*}/"
 exit $rc

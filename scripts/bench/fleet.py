@@ -21,6 +21,11 @@ process, data dir and port:
               pharos: catalog = "consumer", member-template "from-hub"
                       whose primaries are the hub.
 
+The bind fleet is the Knot hub with BIND 9.18 nodes (catalog-zones with
+default-primaries the hub, in-memory no, min-update-interval left at its
+5 s default; transfers-in, transfers-per-ns and serial-query-rate raised
+to 100 / 100 / 1000, since every member comes from the one hub).
+
 Every node stores what it transfers (Knot: journal-content: all, pharos:
 its data dir).  Timings come from a poller that sends SOA queries (UDP) to
 every (node, zone) pair still pending, round after round with 1 ms between
@@ -70,6 +75,8 @@ import benchlib  # noqa: E402
 CAT = "cat.fleet"
 NEW = "new.fleet"
 BULK = 1000
+# bind: BIND 9.18 nodes (catalog-zones) on the Knot hub
+FLEETS = ("knot", "pharos", "bind")
 TOKEN = "bench-fleet-token-0123456789"
 
 
@@ -221,7 +228,9 @@ class Poller:
                 if not pending:
                     break
             if pending:
-                time.sleep(gap if len(todo) <= 100 else 0.02)
+                # a big set: fewer rounds, so that the poller leaves the
+                # servers their CPU (its resolution stays under a round)
+                time.sleep(gap if len(todo) <= 100 else 0.02 if len(todo) <= 2000 else 0.1)
         return self.last_met
 
     def _collect(self, pending, cond, asked, limit):
@@ -371,6 +380,34 @@ def knot_node(i, d, port, hub_port, loglevel):
     return Knot("node%d" % i, d, "".join(c))
 
 
+class Bind(Proc):
+    """named 9.18 as a catalog consumer of the Knot hub."""
+
+    def __init__(self, i, d, port, hub_port):
+        os.makedirs(os.path.join(d, "zones"), exist_ok=True)
+        self.conf = os.path.join(d, "named.conf")
+        with open(self.conf, "w") as f:
+            f.write(bind_node_conf(d, port, hub_port))
+        super().__init__("node%d" % i, d, ["named", "-g", "-n", "2", "-c", self.conf])
+
+
+def bind_node_conf(d, port, hub_port):
+    # transfers-in / transfers-per-ns / serial-query-rate raised from 10 / 2 /
+    # 20: every member comes from one hub; min-update-interval (the catalog's
+    # own wait, 5 s by default) is left at BIND's default
+    return ("options {\n    directory \"%s\";\n    pid-file \"%s/named.pid\";\n"
+            "    session-keyfile \"%s/session.key\";\n    managed-keys-directory \"%s\";\n"
+            "    listen-on port %d { 127.0.0.1; };\n    listen-on-v6 { none; };\n    recursion no;\n"
+            "    dnssec-validation no;\n    notify no;\n    allow-transfer { 127.0.0.1; };\n"
+            "    transfers-in 100;\n    transfers-per-ns 100;\n    serial-query-rate 1000;\n"
+            "    allow-new-zones yes;\n"
+            "    catalog-zones {\n        zone \"%s\" default-primaries port %d { 127.0.0.1; }"
+            " zone-directory \"%s/zones\" in-memory no;\n    };\n};\ncontrols { };\n"
+            "zone \"%s\" { type secondary; file \"%s/%s.db\"; masterfile-format text;\n"
+            "    primaries port %d { 127.0.0.1; };\n    allow-notify { 127.0.0.1; }; };\n") % (
+        d, d, d, d, port, CAT, hub_port, d, CAT, d, CAT, hub_port)
+
+
 class Pharos(Proc):
     def __init__(self, name, d, binary, toml, mgmt_port=None):
         os.makedirs(os.path.join(d, "var"), exist_ok=True)
@@ -467,7 +504,7 @@ class Fleet:
         log("  primary serves %d zones" % len(self.all_zones))
 
         t = time.perf_counter()
-        if self.kind == "knot":
+        if self.kind in ("knot", "bind"):
             self.hub = knot_hub(os.path.join(self.work, "hub"), self.hub_port, self.primary_port,
                                 self.node_ports, self.members, lvl)
         else:
@@ -486,6 +523,8 @@ class Fleet:
             d = os.path.join(self.work, "node%d" % i)
             if self.kind == "knot":
                 n = knot_node(i, d, p, self.hub_port, lvl)
+            elif self.kind == "bind":
+                n = Bind(i, d, p, self.hub_port)
             else:
                 os.makedirs(d, exist_ok=True)
                 n = Pharos("node%d" % i, d, a.pharos, pharos_node_toml(i, d, p, self.hub_port))
@@ -542,7 +581,7 @@ class Fleet:
             percentile(times, 50) * 1e3, percentile(times, 99) * 1e3, len(times), percentile(hub_times, 50) * 1e3))
 
     def add_remove(self):
-        if self.kind == "knot":
+        if self.kind != "pharos":
             self.hub.knotc("conf-begin")
             self.hub.knotc("conf-set", "zone[%s.]" % NEW)
             t0 = time.perf_counter()
@@ -558,7 +597,7 @@ class Fleet:
         self.res["add_ms"] = (t1 - t0) * 1e3
         log("  new zone -> served on all nodes: %.1f ms" % self.res["add_ms"])
         time.sleep(1)
-        if self.kind == "knot":
+        if self.kind != "pharos":
             self.hub.knotc("conf-begin")
             self.hub.knotc("conf-unset", "zone[%s.]" % NEW)
             t0 = time.perf_counter()
@@ -574,7 +613,7 @@ class Fleet:
 
     def bulk(self):
         zones = [bulk(i) for i in range(BULK)]
-        if self.kind == "knot":
+        if self.kind != "pharos":
             self.hub.knotc("conf-begin")
             self.hub.knotc("conf-set", "zone.domain", *[z + "." for z in zones])
             t0 = time.perf_counter()
@@ -606,7 +645,8 @@ def benchlib_soa(port, zone):
 # ----------------------------------------------------------------- report
 def report(results, a):
     by = {r["fleet"]: r for r in results}
-    kinds = [k for k in ("knot", "pharos") if k in by]
+    kinds = [k for k in FLEETS if k in by]
+    cols = [k for k in FLEETS if k in by or k != "bind"]
 
     def get(k, f):
         r = by.get(k)
@@ -629,13 +669,14 @@ def report(results, a):
         ("hub RSS MiB", lambda r: r["hub_rss_mib"], "%.1f"),
         ("first sync of %d members, s" % a.members, lambda r: r["sync_s"], "%.1f"),
     ]
+    head = {"knot": "knot", "pharos": "pharos", "bind": "bind@knothub"}
     lines = ["", "%d nodes, %d members, %d changes" % (a.nodes, a.members, a.changes),
-             "%-38s %12s %12s %12s" % ("", "knot", "pharos", "pharos/knot")]
+             "%-38s %s %12s" % ("", " ".join("%12s" % head[k] for k in cols), "pharos/knot")]
     for label, f, fmt in rows:
-        vals = {k: get(k, f) for k in ("knot", "pharos")}
-        cells = ["-" if vals[k] is None else fmt % vals[k] for k in ("knot", "pharos")]
-        ratio = "-" if None in vals.values() or not vals["knot"] else "%.2f" % (vals["pharos"] / vals["knot"])
-        lines.append("%-38s %12s %12s %12s" % (label, cells[0], cells[1], ratio))
+        vals = {k: get(k, f) for k in cols}
+        cells = ["-" if vals[k] is None else fmt % vals[k] for k in cols]
+        ratio = "-" if vals["pharos"] is None or not vals["knot"] else "%.2f" % (vals["pharos"] / vals["knot"])
+        lines.append("%-38s %s %12s" % (label, " ".join("%12s" % c for c in cells), ratio))
     lines.append("targets (pharos): change p50 < 50 ms, p99 < 200 ms; new zone < 1 s; "
                  "1,000 zones < 10 s; node RSS <= Knot's")
     rc = 0
@@ -653,7 +694,7 @@ def report(results, a):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", required=True)
-    ap.add_argument("--fleets", default="knot,pharos")
+    ap.add_argument("--fleets", default="knot,pharos,bind")
     ap.add_argument("--pharos", default="")
     ap.add_argument("--nodes", type=int, default=10)
     ap.add_argument("--members", type=int, default=10000)
@@ -664,8 +705,8 @@ def main():
     ap.add_argument("--verbose", action="store_true")
     a = ap.parse_args()
     fleets = [f for f in a.fleets.split(",") if f]
-    if any(f not in ("knot", "pharos") for f in fleets) or not fleets:
-        ap.error("--fleets: a subset of knot,pharos")
+    if any(f not in FLEETS for f in fleets) or not fleets:
+        ap.error("--fleets: a subset of %s" % ",".join(FLEETS))
     if a.nodes < 1 or a.members < 1 or a.changes < 1:
         ap.error("--nodes, --members and --changes must be > 0")
     zdir = os.path.join(a.work, "zones")
