@@ -558,17 +558,19 @@ class Fleet:
         a, zone = self.a, self.members[0]
         times, hub_times = [], []
         for k in range(a.changes):
+            before = soa_serial(self.primary_port, zone)
             self.primary.knotc("zone-begin", zone)
             self.primary.knotc("zone-set", zone, "c%d" % k, "300", "TXT", "change-%d" % k)
             t0 = time.perf_counter()
             self.primary.knotc("zone-commit", zone)
-            target = None
-            for _ in range(200):
-                target = benchlib_soa(self.primary_port, zone)
-                if target is not None and target != getattr(self, "_last_serial", None):
+            target = before
+            for _ in range(1000):  # the serial the commit gave (serial-policy: increment)
+                target = soa_serial(self.primary_port, zone)
+                if target is not None and target != before:
                     break
                 time.sleep(0.001)
-            self._last_serial = target
+            if target is None or target == before:
+                raise RuntimeError("the primary's serial of %s did not change after zone-commit" % zone)
             # the hub first (it cannot be later than the nodes), then the nodes
             th = self.wait([(self.hub_port, zone)], serial_at_least(target), 60, "change %d on the hub" % k)
             t1 = self.wait(self.node_pairs([zone]), serial_at_least(target), 60, "change %d" % k)
@@ -628,7 +630,8 @@ class Fleet:
         log("  %d zones in one step -> all served on all nodes: %.2f s" % (BULK, self.res["bulk_s"]))
 
 
-def benchlib_soa(port, zone):
+def soa_serial(port, zone):
+    """The serial port serves for zone (authoritative NOERROR), or None."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.settimeout(1.0)
     try:
