@@ -35,6 +35,8 @@ condition; a figure is the time from the trigger to the last pair met:
   sync      start of the nodes until every node serves all N members
             (not a target of the issue; shown for scale);
   rss       VmRSS of each node (and the hub) with N members, 2 s after sync;
+  (settle)  then a wait until the servers are idle (under 5 % of a core
+            over a second, 180 s at most);
   change    knotc zone-commit of a change of m0.fleet on the primary until
             every node serves the new serial: p50 and p99 (nearest rank)
             over --changes changes;
@@ -550,9 +552,28 @@ class Fleet:
             len(self.members), statistics.median(self.res["node_rss_mib"]), max(self.res["node_rss_mib"]),
             self.res["hub_rss_mib"]))
 
+        self.settle()
         self.changes()
         self.add_remove()
         self.bulk()
+
+    def settle(self, limit=180):
+        """Waits until the fleet is idle (its servers used under 5 % of a
+        core over the last second) or `limit` seconds: a hub still retrying
+        its start-up NOTIFYs would delay the first change by seconds."""
+        hz = os.sysconf("SC_CLK_TCK")
+
+        def ticks():
+            return sum(benchlib.tree_cpu_ticks(p.proc.pid) for p in self.procs if p.alive())
+        t, before = time.monotonic(), ticks()
+        while time.monotonic() - t < limit:
+            time.sleep(1)
+            now = ticks()
+            if (now - before) / float(hz) < 0.05:
+                break
+            before = now
+        self.res["settle_s"] = time.monotonic() - t
+        log("  fleet idle after %.0f s" % self.res["settle_s"])
 
     def changes(self):
         a, zone = self.a, self.members[0]
