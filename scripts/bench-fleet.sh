@@ -110,7 +110,7 @@ done
 [ ${#server_list[@]} -gt 0 ] || die "--fleets: empty list"
 
 # ------------------------------------------------------------------ tools
-# Knot is the customer primary of both fleets: always needed.
+# Knot is the customer primary of every fleet: always needed.
 KNOTD=$(find_bin knotd) || die "knotd not found (apt-get install -y knot)"
 KNOTC=$(find_bin knotc) || die "knotc not found (apt-get install -y knot)"
 command -v python3 >/dev/null 2>&1 || die "python3 is needed (apt-get install -y python3)"
