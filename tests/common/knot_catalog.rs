@@ -82,6 +82,21 @@ pub enum Edit<'a> {
     Unset(&'a str, &'a str, &'a str),
 }
 
+/// Sleeps until the wall clock's second changes (Knot labels a member of
+/// a generated catalog by a hash of its name and the second it became a
+/// member).
+pub fn next_second() {
+    let secs = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    };
+    let now = secs();
+    while secs() == now {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// A zone file: SOA serial 1, NS, one A record.
 pub fn member_text(zone: &str) -> String {
     format!(

@@ -68,7 +68,7 @@ pub use bgp::{
 #[allow(unused_imports)]
 pub use knot::{Knot, KnotOpts, knot_config};
 #[allow(unused_imports)]
-pub use knot_catalog::{Edit, KnotCatalog, KnotCatalogOpts, KnotMember, PlainZone, member_text};
+pub use knot_catalog::{Edit, KnotCatalog, KnotCatalogOpts, KnotMember, PlainZone, member_text, next_second};
 #[allow(unused_imports)]
 pub use mgmt::{Http, MgmtNode, Sample, TOKEN, http, parse_metrics, sample};
 #[allow(unused_imports)]
