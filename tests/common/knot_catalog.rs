@@ -136,7 +136,11 @@ impl KnotCatalog {
             config: dir.path().join("knot.conf"),
             log_path: dir.path().join("knot.log"),
             dir,
-            key: TsigKeyConf::new("gold-key", "hmac-sha256", "Z29sZC1rZXktZm9yLWNhdGFsb2ctaW50ZXJvcC10ZXN0cw=="),
+            key: TsigKeyConf::new(
+                "gold-key",
+                "hmac-sha256",
+                "Z29sZC1rZXktZm9yLWNhdGFsb2ctaW50ZXJvcC10ZXN0cw==",
+            ),
             knotc,
         };
         for m in &opts.members {
@@ -229,7 +233,12 @@ impl KnotCatalog {
             }
         }
         for z in &opts.plain {
-            let _ = writeln!(c, "  - domain: {}\n    file: {}", z.zone, self.zone_file(&z.zone).display());
+            let _ = writeln!(
+                c,
+                "  - domain: {}\n    file: {}",
+                z.zone,
+                self.zone_file(&z.zone).display()
+            );
             if z.notify {
                 let _ = writeln!(c, "    notify: node");
             }
@@ -398,11 +407,7 @@ impl KnotCatalog {
         let fqdn = format!("{}.", zone.trim_end_matches('.'));
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let label = self
-                .members(cat)
-                .into_iter()
-                .find(|(_, z)| *z == fqdn)
-                .map(|(l, _)| l);
+            let label = self.members(cat).into_iter().find(|(_, z)| *z == fqdn).map(|(l, _)| l);
             if label.is_some() == listed {
                 return label;
             }
