@@ -16,7 +16,9 @@
 //!   (checked), and when the node sees both changes in one catalog update
 //!   the member is reset: transferred afresh (Knot's log counts the
 //!   transfer), metric `pharos_catalog_member_changes{change="reset"}`,
-//!   log "catalog member reset".
+//!   log "catalog member reset". Knot 3.2 answers queries for a catalog
+//!   it generates over TCP only (REFUSED over UDP): the node's SOA query
+//!   asks again over TCP (`src/axfr/client.rs`), or it never follows.
 //! * `hand_written_catalog_broken_versions_and_group_change`: a version 2
 //!   catalog written by hand, served by Knot as a plain zone and changed by
 //!   knotc zone transactions (Knot itself never writes a broken catalog): a
