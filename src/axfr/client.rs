@@ -1,4 +1,5 @@
-//! Talking to primaries: the SOA query (UDP, TCP when truncated) and the
+//! Talking to primaries: the SOA query (UDP, TCP when truncated or
+//! refused) and the
 //! AXFR/IXFR stream over TCP. A thin I/O layer around
 //! [`super::transfer::Interpreter`]; every wait has a deadline.
 
@@ -58,6 +59,9 @@ pub struct Stats {
     pub elapsed: Duration,
 }
 
+/// The RCODE a primary answers with when it will not tell over UDP.
+const RCODE_REFUSED: u8 = 5;
+
 /// A fresh query ID: `RandomState` is seeded randomly per instance.
 pub fn random_id() -> u16 {
     std::collections::hash_map::RandomState::new().hash_one(std::process::id()) as u16
@@ -65,7 +69,8 @@ pub fn random_id() -> u16 {
 
 /// Asks `primary` for the SOA of `apex` (wire name), from `source` if
 /// given (`notify-source`), signed with `key` if given (and then the answer
-/// must verify).
+/// must verify). Over UDP; asked again over TCP when the answer is
+/// truncated or REFUSED.
 pub async fn query_soa(
     apex: &[u8],
     primary: SocketAddr,
@@ -100,6 +105,13 @@ pub async fn query_soa(
     let h = wire::header(&reply).map_err(|e| e.to_string())?;
     let reply = if h.tc {
         soa_over_tcp(&query, primary, source, t).await?
+    } else if h.rcode == RCODE_REFUSED {
+        // Asked again over TCP, as BIND's try-tcp-refresh does: Knot
+        // answers queries for a catalog zone it generates only over TCP
+        // (a catalog is not for everyone to read).
+        // When that fails too, the UDP answer stands (the fleet view tells
+        // a refusing node from a silent one by it).
+        soa_over_tcp(&query, primary, source, t).await.unwrap_or(reply)
     } else {
         reply
     };
@@ -296,4 +308,74 @@ pub async fn transfer(
             elapsed: started.elapsed(),
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    /// An authoritative answer to `query` (its ID and question) with one
+    /// SOA record of serial `serial` (root names), or an empty REFUSED one.
+    fn answer(query: &[u8], serial: Option<u32>) -> Vec<u8> {
+        let mut m = query.to_vec();
+        m[2] = 0x80 | if serial.is_some() { 0x04 } else { 0 }; // QR, AA
+        m[3] = if serial.is_some() { 0 } else { RCODE_REFUSED };
+        if let Some(serial) = serial {
+            m[6..8].copy_from_slice(&1u16.to_be_bytes());
+            m.extend_from_slice(&[0xc0, 0x0c, 0, 6, 0, 1, 0, 0, 0, 60, 0, 22, 0, 0]);
+            for v in [serial, 3600, 600, 86400, 60] {
+                m.extend_from_slice(&v.to_be_bytes());
+            }
+        }
+        m
+    }
+
+    /// A primary that answers REFUSED over UDP and the SOA over TCP (as
+    /// Knot does for a catalog zone it generates) on one port.
+    async fn tcp_only_primary(serial: u32) -> SocketAddr {
+        let tcp = TcpListener::bind("127.0.0.1:0").await.expect("TCP listener");
+        let addr = tcp.local_addr().expect("local addr");
+        let udp = UdpSocket::bind(addr).await.expect("UDP socket on the same port");
+        tokio::spawn(async move {
+            let mut buf = [0u8; 512];
+            while let Ok((n, from)) = udp.recv_from(&mut buf).await {
+                let _ = udp.send_to(&answer(&buf[..n], None), from).await;
+            }
+        });
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = tcp.accept().await {
+                let Ok(query) = read_framed(&mut s, Duration::from_secs(5)).await else {
+                    continue;
+                };
+                let _ = send_framed(&mut s, &answer(&query, Some(serial))).await;
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn soa_refused_over_udp_is_asked_over_tcp() {
+        let primary = tcp_only_primary(42).await;
+        let apex = crate::zone::name::from_text("cat.example").expect("name");
+        let soa = query_soa(&apex, primary, None, None, Timeouts::default()).await;
+        assert_eq!(soa.map(|s| s.serial), Ok(42));
+    }
+
+    #[tokio::test]
+    async fn soa_refused_over_udp_and_no_tcp_stays_refused() {
+        let udp = UdpSocket::bind("127.0.0.1:0").await.expect("UDP socket");
+        let primary = udp.local_addr().expect("local addr");
+        tokio::spawn(async move {
+            let mut buf = [0u8; 512];
+            while let Ok((n, from)) = udp.recv_from(&mut buf).await {
+                let _ = udp.send_to(&answer(&buf[..n], None), from).await;
+            }
+        });
+        let apex = crate::zone::name::from_text("cat.example").expect("name");
+        let e = query_soa(&apex, primary, None, None, Timeouts::default())
+            .await
+            .expect_err("no TCP: no SOA");
+        assert_eq!(e, "SOA query answered with RCODE 5");
+    }
 }

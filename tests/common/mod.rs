@@ -26,6 +26,8 @@
 //!   probe, its log);
 //! * `pharos`: [`Pharos`], [`PharosOpts`] and one-shot runs of the binary;
 //! * `knot`: [`Knot`], [`KnotOpts`];
+//! * `knot_catalog`: [`KnotCatalog`], Knot as a catalog producer (a
+//!   generated catalog and its members, or catalogs written by hand);
 //! * `primary`: primaries for secondary zones: [`KnotPrimary`] (knotd
 //!   changed through knotc, NOTIFY to pharos), [`BindPrimary`] (named from
 //!   BIND 9, optionally with a TSIG key) and [`ScriptedPrimary`] (a
@@ -48,6 +50,7 @@
 
 mod bgp;
 mod knot;
+mod knot_catalog;
 mod mgmt;
 mod pharos;
 mod primary;
@@ -64,6 +67,8 @@ pub use bgp::{
 };
 #[allow(unused_imports)]
 pub use knot::{Knot, KnotOpts, knot_config};
+#[allow(unused_imports)]
+pub use knot_catalog::{Edit, KnotCatalog, KnotCatalogOpts, KnotMember, PlainZone, member_text, next_second};
 #[allow(unused_imports)]
 pub use mgmt::{Http, MgmtNode, Sample, TOKEN, http, parse_metrics, sample};
 #[allow(unused_imports)]
