@@ -64,9 +64,26 @@ pub struct Stats {
     /// Each catalog's view as of its last change (readable while a
     /// version is being applied).
     views: std::sync::Mutex<HashMap<Box<[u8]>, CatalogView>>,
+    /// The serial of each catalog's version looked at last, applied or
+    /// found broken: a broken version is not parsed again, and the core's
+    /// serial stays the one applied.
+    seen: std::sync::Mutex<HashMap<Box<[u8]>, u32>>,
 }
 
 impl Stats {
+    fn seen(&self, catalog: &[u8]) -> Option<u32> {
+        self.seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(catalog)
+            .copied()
+    }
+
+    fn set_seen(&self, catalog: &[u8], serial: u32) {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.insert(catalog.into(), serial);
+    }
+
     pub(super) fn publish(&self, c: &Consumer) {
         let v = CatalogView {
             role: "consumer",
@@ -264,12 +281,14 @@ impl ZoneManager {
                 return;
             }
             let set = self.inner.server.store().load();
+            let stats = &self.inner.catalog_stats;
             consumers
                 .iter()
                 .filter_map(|(apex, c)| {
                     let served = set.get(apex)?;
                     let zone = served.zone.as_ref().filter(|_| !served.expired)?;
-                    (c.serial != Some(zone.info.serial)).then(|| (apex.clone(), zone.clone()))
+                    let serial = Some(zone.info.serial);
+                    (c.serial != serial && stats.seen(apex) != serial).then(|| (apex.clone(), zone.clone()))
                 })
                 .collect()
         };
@@ -303,13 +322,13 @@ impl ZoneManager {
             consumer.apply(parsed, &view)
         };
         if matches!(actions.first(), Some(Action::Error(_))) {
-            // Broken: nothing changed but the error shown; remember the
-            // serial so the same version is not parsed again.
+            // Broken: nothing changed but the error shown; the serial is
+            // remembered so the same version is not parsed again.
             if let Some(Action::Error(e)) = actions.first() {
                 self.inner.catalog_stats.broken.fetch_add(1, Ordering::Relaxed);
                 error!(zone = %name::to_text(apex), serial, "catalog version not applied, the members stay as they are: {e}");
             }
-            consumer.serial = Some(serial);
+            self.inner.catalog_stats.set_seen(apex, serial);
             self.inner.catalog_stats.publish(&consumer);
             consumers.insert(apex.into(), consumer);
             return;
@@ -320,6 +339,7 @@ impl ZoneManager {
             return;
         }
         self.inner.catalog_stats.applied.fetch_add(1, Ordering::Relaxed);
+        self.inner.catalog_stats.set_seen(apex, serial);
         let n = actions.len();
         self.inner.catalog_stats.publish(&consumer);
         consumers.insert(apex.into(), consumer);
