@@ -4,6 +4,14 @@
 //! list of zones added through the API (`api-zones.json`), and each zone's
 //! files under `<data-dir>/zones`.
 //!
+//! Its callers sit above it: the management API (`mgmt`), the config
+//! reload (`reload`) and the catalog consumers it drives itself
+//! (`consumer`: each new version of a `catalog = "consumer"` zone becomes
+//! member zones, [`Origin::Catalog`]). `producer` rewrites the hub's
+//! producer catalogs after zones come and go; `api_zones` persists the API
+//! zones; `settings` applies a SIGHUP's new settings in place; `view` is
+//! what the API shows of a zone.
+//!
 //! At start-up [`ZoneManager::start`] takes over the zones the supervisor
 //! loaded (config zones and API zones, their persisted copies already
 //! published). After that, [`ZoneManager::add`] and [`ZoneManager::remove`]
@@ -756,47 +764,15 @@ fn canonical_name(s: &str) -> String {
     }
 }
 
-fn served_version(store: &crate::zone::Store, apex: &[u8]) -> Option<u32> {
-    store
-        .load()
-        .get(apex)
-        .and_then(|s| s.zone.as_ref())
-        .map(|z| z.info.serial)
-}
-
-/// A persisted copy of a secondary zone, if one is there and valid.
-fn read_snapshot(dir: &std::path::Path, apex: &[u8]) -> Option<(crate::zone::Zone, HeldVersion)> {
-    let path = dir.join(persist::file_name(apex));
-    if !path.exists() {
-        return None;
-    }
-    match persist::read_zone(&path) {
-        Ok((zone, meta)) => {
-            let serial = zone.info.serial;
-            let expire_at_unix = engine::read_timers(&engine::timers_path(dir, apex), serial).or(meta.expire_at_unix);
-            Some((
-                zone,
-                HeldVersion {
-                    serial,
-                    expire_at_unix,
-                    primary: meta.primary,
-                },
-            ))
-        }
-        Err(e) => {
-            warn!("persisted copy not usable, transferring anew: {e}");
-            None
-        }
-    }
-}
-
 pub mod api_zones;
 pub mod consumer;
 mod producer;
 mod settings;
+mod snapshot;
 mod transfer_out;
 mod view;
 
+use snapshot::{read_snapshot, served_version};
 use view::broken_view;
 pub use view::{LastTransfer, Timers, ZoneView};
 
