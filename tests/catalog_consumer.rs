@@ -218,3 +218,44 @@ fn mass_removal_is_held_until_accepted() {
     let v = view(&node, CAT);
     assert_eq!(v["catalog"]["held-removals"], 0, "{v}");
 }
+
+#[test]
+fn a_sighup_applies_template_changes_to_members() {
+    if !pharos_only("a_sighup_applies_template_changes_to_members") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (hub_port, node_port) = (free_port(false), free_port(false));
+    let members: Vec<String> = ["a.test", "b.test"].iter().map(|s| s.to_string()).collect();
+    let hub = MgmtNode::start(opts(hub_port, hub_toml(dir.path(), node_port, &members)));
+    let template = |primaries: &str| format!("[[template]]\nname = \"from-hub\"\nprimaries = [{primaries}]\n");
+    let before = template(&format!("\"127.0.0.1:{hub_port}\""));
+    let node = MgmtNode::start(opts(
+        node_port,
+        format!("{before}{}", node_toml(hub_port, "member-template = \"from-hub\"\n")),
+    ));
+    let log = || format!("{}\n--- hub ---\n{}", node.pharos.log_tail(40), hub.pharos.log_tail(20));
+    for m in &members {
+        wait(&format!("the node to serve {m}"), || serves(&node, m), log);
+    }
+    // The template gains a second primary (first in the list): every
+    // member takes it at the SIGHUP, keeps serving, and is not reset.
+    let after = template(&format!("\"127.0.0.2:{hub_port}\", \"127.0.0.1:{hub_port}\""));
+    let text = fs::read_to_string(&node.pharos.config).expect("node config");
+    fs::write(&node.pharos.config, text.replace(&before, &after)).expect("rewrite the node config");
+    node.pharos.signal(libc::SIGHUP);
+    for m in &members {
+        wait(
+            &format!("{m} to take the new primaries"),
+            || view(&node, m)["primaries"][0] == format!("127.0.0.2:{hub_port}"),
+            log,
+        );
+        assert!(serves(&node, m), "{m} stopped answering:\n{}", log());
+        assert_eq!(view(&node, m)["member-of"], CAT);
+    }
+    let metrics = node.call("GET", "/metrics", None).body;
+    assert!(
+        metrics.contains("pharos_catalog_member_changes_total{change=\"reset\"} 0"),
+        "{metrics}"
+    );
+}

@@ -182,7 +182,7 @@ fn settings_of(z: &ZoneConfig) -> Option<Settings> {
 }
 
 /// The template of a member with `group` (as the core decides it).
-fn template_for(config: &Config, s: &Settings, group: Option<&str>) -> Option<String> {
+pub(super) fn template_for(config: &Config, s: &Settings, group: Option<&str>) -> Option<String> {
     match group {
         Some(g) if config.template(g).is_some() => Some(g.to_string()),
         _ => s.member_template.clone(),
@@ -191,7 +191,7 @@ fn template_for(config: &Config, s: &Settings, group: Option<&str>) -> Option<St
 
 /// A member zone's config: its template's keys; the catalog zone's
 /// primaries and TSIG key when the template names no primaries.
-fn member_config(
+pub(super) fn member_config(
     config: &Config,
     catalog: &ZoneConfig,
     zone: &str,
@@ -491,7 +491,23 @@ impl ZoneManager {
         apex: &[u8],
     ) -> Result<(), (String, ZoneError)> {
         let z = member_config(config, cat, zone, template).map_err(|e| (zone.to_string(), ZoneError::Invalid(e)))?;
-        let origin = self.lock().zones.get(zone).map(|m| m.origin);
+        let origin = {
+            let mut reg = self.lock();
+            let m = reg.zones.get_mut(zone);
+            let origin = m.as_ref().map(|m| m.origin);
+            if let Some(m) = m.filter(|m| m.origin == Origin::Catalog) {
+                m.member_of = Some(apex.into());
+            }
+            origin
+        };
+        if origin == Some(Origin::Catalog) {
+            // Its engine state and view stay: new settings in place, or a
+            // new source while the version keeps answering.
+            if self.update_settings(z.clone()) {
+                return Ok(());
+            }
+            return self.replace_source(z).await.map_err(|e| (zone.to_string(), e));
+        }
         if let Some(origin) = origin {
             self.remove(zone, origin, Stop::KeepServing)
                 .await

@@ -1,8 +1,10 @@
 //! Settings changes that need no new version (SIGHUP): a zone whose
 //! source is unchanged gets its new transfers-out settings (who may
 //! transfer, NOTIFY targets, `notify-source`, history bounds) in place,
-//! without a reload or a transfer; zones added through the API are derived
-//! anew from the new config (their `[[template]]` may have changed).
+//! without a reload or a transfer; zones added through the API and the
+//! members of consumer catalogs are derived anew from the new config (their
+//! `[[template]]` may have changed), and each consumer catalog takes its
+//! new `member-template` and `catalog-max-removals`.
 
 use std::sync::Arc;
 
@@ -77,7 +79,7 @@ impl ZoneManager {
                         info!(zone = %zone.name, "SIGHUP: settings of zone added through the API applied");
                         continue;
                     }
-                    match self.replace_api_zone(zone.clone()).await {
+                    match self.replace_source(zone.clone()).await {
                         Ok(()) => info!(zone = %zone.name, "SIGHUP: zone added through the API updated"),
                         Err(e) => error!(zone = %zone.name, "SIGHUP: updating zone added through the API failed: {e}"),
                     }
@@ -95,24 +97,67 @@ impl ZoneManager {
                 (Ok(_), None) => {}
             }
         }
+        self.reconfigure_members(config).await;
     }
 
-    /// Replaces an API zone's settings when its source changed: its
-    /// version keeps answering while the engine starts over with the new
-    /// primaries. The list file keeps the entry as it was.
-    async fn replace_api_zone(&self, zone: Arc<ZoneConfig>) -> Result<(), ZoneError> {
+    /// SIGHUP: the members of each consumer catalog still in `config`
+    /// derive anew from its templates; a member whose settings changed gets
+    /// them in place, or is replaced while its version keeps answering.
+    async fn reconfigure_members(&self, config: &Config) {
+        let mut wanted = Vec::new();
+        {
+            let mut consumers = self.inner.consumers.lock().await;
+            for (apex, c) in consumers.iter_mut() {
+                let cat_name = canonical_name(&crate::zone::name::to_text(apex));
+                let Some(cat) = config.zone(&cat_name) else { continue };
+                let Some(crate::config::CatalogRole::Consumer(k)) = &cat.catalog else {
+                    continue;
+                };
+                c.settings.member_template = k.member_template.clone();
+                c.settings.max_removals = k.max_removals;
+                for e in c.entries().filter(|e| e.owned) {
+                    let zone = canonical_name(&crate::zone::name::to_text(&e.member.zone));
+                    let template = super::consumer::template_for(config, &c.settings, e.member.group.as_deref());
+                    match super::consumer::member_config(config, cat, &zone, template.as_deref()) {
+                        Ok(z) => wanted.push(z),
+                        Err(why) => {
+                            error!(zone = %zone, catalog = %cat_name, "SIGHUP: catalog member keeps its settings: {why}")
+                        }
+                    }
+                }
+            }
+        }
+        for zone in wanted {
+            let running = self.lock().zones.get(&zone.name).map(|m| (m.config.clone(), m.origin));
+            let Some((old, Origin::Catalog)) = running else {
+                continue;
+            };
+            if format!("{old:?}") == format!("{zone:?}") || self.update_settings(zone.clone()) {
+                continue;
+            }
+            match self.replace_source(zone.clone()).await {
+                Ok(()) => info!(zone = %zone.name, "SIGHUP: catalog member updated"),
+                Err(e) => error!(zone = %zone.name, "SIGHUP: updating catalog member failed: {e}"),
+            }
+        }
+    }
+
+    /// Replaces an API zone's or a catalog member's settings when its
+    /// source changed: its version keeps answering while the engine starts
+    /// over with the new primaries. The list file keeps the entry as it was.
+    pub(super) async fn replace_source(&self, zone: Arc<ZoneConfig>) -> Result<(), ZoneError> {
         let _change = self.inner.changes.lock().await;
-        let (apex, was_secondary) = {
+        let (apex, was_secondary, origin) = {
             let reg = self.lock();
             let Some(m) = reg.zones.get(&zone.name) else {
                 return Err(ZoneError::NotFound(format!("zone {} is not served here", zone.name)));
             };
-            (m.apex.clone(), m.config.source.is_secondary())
+            (m.apex.clone(), m.config.source.is_secondary(), m.origin)
         };
         if was_secondary && let Err(e) = self.inner.engine.remove(&apex, Stop::KeepServing).await {
             warn!(zone = %zone.name, "SIGHUP: {e}");
         }
-        let acl = self.serve_new(&zone, &apex, Origin::Api).await?;
+        let acl = self.serve_new(&zone, &apex, origin).await?;
         let mut reg = self.lock();
         match acl {
             Some(acl) => reg.acls.insert(apex.clone().into(), acl),
@@ -121,11 +166,11 @@ impl ZoneManager {
         if let Some(m) = reg.zones.get_mut(&zone.name) {
             *m = Managed {
                 config: zone,
-                origin: Origin::Api,
+                origin,
                 apex,
                 api: m.api.take(),
                 load_error: None,
-                member_of: None,
+                member_of: m.member_of.take(),
             };
         }
         self.install_notify(&reg);
