@@ -120,6 +120,14 @@ enum ZoneAction {
         #[command(flatten)]
         api: ApiArgs,
     },
+    /// Carry out the removals a consumer catalog holds (more than its
+    /// catalog-max-removals at once).
+    AcceptRemovals {
+        /// The consumer catalog zone.
+        catalog: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
 }
 
 impl ApiArgs {
@@ -199,6 +207,7 @@ pub fn run() -> Result<(), Error> {
             ZoneAction::Remove { name, api } => client::zone_remove(&api.target(true)?, &name),
             ZoneAction::List { api, json } => client::zone_list(&api.target(false)?, json),
             ZoneAction::Refresh { name, api } => client::zone_refresh(&api.target(true)?, &name),
+            ZoneAction::AcceptRemovals { catalog, api } => client::accept_removals(&api.target(true)?, &catalog),
         },
     }
 }

@@ -205,10 +205,12 @@ fn mass_removal_is_held_until_accepted() {
         metrics.contains("pharos_catalog_held_removals{catalog=\"cat.test\"} 4"),
         "{metrics}"
     );
-    let r = node.call("POST", "/zones/cat.test/accept-removals", None);
-    assert_eq!(r.status, 200, "{}", r.body);
-    let body: serde_json::Value = serde_json::from_str(&r.body).expect("JSON answer");
-    assert_eq!(body["removed"], 4, "{body}");
+    // From the command line, as an operator would.
+    let config = node.pharos.config.to_string_lossy().to_string();
+    let out = common::pharos_cmd(&["zone", "accept-removals", CAT, "--config", &config]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("cat.test: 4 held member zones removed"), "{stdout}");
     for m in &members[..4] {
         assert!(refused(&node, m), "{m} still served after accept-removals");
     }

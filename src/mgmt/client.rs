@@ -340,6 +340,21 @@ pub fn zone_refresh(target: &Target, name: &str) -> Result<(), Error> {
     Ok(())
 }
 
+pub fn accept_removals(target: &Target, catalog: &str) -> Result<(), Error> {
+    let answer = call(
+        target,
+        "POST",
+        &format!("/zones/{}/accept-removals", segment(catalog)),
+        None,
+        &format!("cannot accept the held removals of catalog {catalog}"),
+    )?;
+    println!(
+        "{catalog}: {} held member zones removed",
+        text(&answer.json()["removed"])
+    );
+    Ok(())
+}
+
 fn text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
