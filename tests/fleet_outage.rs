@@ -1,0 +1,264 @@
+//! One customer cannot take the fleet down (issue 12, item 6, check "The
+//! customer outage"), against real processes: two Knot primaries (one per
+//! customer, `alpha.test` and `beta.test`) -> a pharos hub -> 5 pharos
+//! nodes (tests/common/fleet.rs). Refresh and retry 1 s, expire 4 s.
+//!
+//! * alpha's primary stops: alpha passes its expire on the hub, then on
+//!   every node; every node answers SERVFAIL for alpha, NOERROR/AA for
+//!   beta, and stays healthy (`GET /status`, `pharos_health_*`); the hub's
+//!   `/zones/alpha.test/fleet`, `/fleet` and status page show alpha failed
+//!   on every node (told apart from "behind"). The primary back: every
+//!   node serves alpha again, in sync.
+//! * node 4 reaches the hub through a [`Link`] the test cuts: past the
+//!   expire of its zones it alone becomes unhealthy ("cut off"); the other
+//!   nodes and the hub stay healthy; the hub shows node 4 failed for every
+//!   zone. The link back: node 4 healthy again.
+//!
+//! Needs knotd/knotc (Debian package `knot`).
+
+mod common;
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use common::{Fleet, FleetOpts, KnotPrimary, Link, MgmtNode, parse_metrics, pharos_only, require_program, sample, wire};
+use serde_json::Value;
+
+const ALPHA: &str = "alpha.test";
+const BETA: &str = "beta.test";
+const NODES: usize = 5;
+/// The node that reaches the hub through a link the test cuts.
+const CUT: usize = 4;
+const NOERROR: u8 = 0;
+const SERVFAIL: u8 = 2;
+/// Longer than any expire here (4 s) plus a refresh and health's fall.
+const WAIT: Duration = Duration::from_secs(20);
+
+/// The SOA says refresh/retry 1 s, expire 4 s; the zone keys let it.
+const TIMERS: &str = "refresh-min = \"1s\"\nrefresh-max = \"1s\"\nretry-min = \"1s\"\nretry-max = \"1s\"\n\
+                      expire-min = \"4s\"\nexpire-max = \"4s\"\n";
+
+const HEALTH: &str = "\n[health]\ninterval = \"100ms\"\nrise = 2\nfall = 2\nmaintenance-file = \"maintenance\"\n";
+
+fn zone_text(zone: &str) -> String {
+    let mut t = format!("$ORIGIN {zone}.\n$TTL 60\n@ SOA ns1 host 1 1 1 4 60\n@ NS ns1\nns1 A 192.0.2.1\n");
+    let _ = writeln!(t, "www A 192.0.2.2");
+    t
+}
+
+/// The node's health state and reason from `GET /status`.
+fn health(n: &MgmtNode) -> (String, String) {
+    let s = n.get("/status").json();
+    (
+        s["health"]["state"].as_str().unwrap_or_default().to_string(),
+        s["health"]["reason"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+fn wait_health(n: &MgmtNode, state: &str) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (now, reason) = health(n);
+        if now == state {
+            return reason;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{}: health is {now:?} ({reason}), not {state:?} after {WAIT:?}\n{}",
+            n.pharos.addr(),
+            n.pharos.log_tail(30)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `pharos_health_state{state=...}` is 1 for `state`, and the node never
+/// entered `unhealthy`.
+fn assert_never_unhealthy(n: &MgmtNode) {
+    let m = parse_metrics(&n.get("/metrics").body, false);
+    let who = n.pharos.addr();
+    assert_eq!(sample(&m, "pharos_health_state", &[("state", "healthy")]), 1.0, "{who}");
+    let transitions = "pharos_health_transitions_total";
+    assert!(
+        m.iter().any(|(name, labels, _)| name == transitions && labels.iter().any(|(_, v)| v == "unhealthy")),
+        "{who}: no {transitions}{{to=\"unhealthy\"}} in /metrics"
+    );
+    assert_eq!(
+        sample(&m, "pharos_health_transitions_total", &[("to", "unhealthy")]),
+        0.0,
+        "{who} was unhealthy at some point:\n{}",
+        n.pharos.log_tail(30)
+    );
+}
+
+/// The RCODE and AA bit of `zone` SOA from `n` (None: no answer).
+fn answer(n: &MgmtNode, zone: &str) -> Option<(u8, bool)> {
+    wire::udp_query(
+        n.pharos.addr(),
+        zone,
+        wire::TYPE_SOA,
+        wire::CLASS_IN,
+        Duration::from_millis(500),
+    )
+    .ok()
+    .map(|r| (r.rcode, r.aa()))
+}
+
+fn wait_rcode(n: &MgmtNode, zone: &str, want: u8) -> Duration {
+    let started = Instant::now();
+    while answer(n, zone).map(|a| a.0) != Some(want) {
+        assert!(
+            started.elapsed() < WAIT,
+            "{}: {zone} SOA not answered with rcode {want} within {WAIT:?} (last {:?})\n{}",
+            n.pharos.addr(),
+            answer(n, zone),
+            n.pharos.log_tail(30)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    started.elapsed()
+}
+
+/// The state of every node in the hub's `/zones/{zone}/fleet`, by address.
+fn fleet_states(fleet: &Fleet, zone: &str) -> Vec<(String, String)> {
+    let r = fleet.hub.get(&format!("/zones/{zone}/fleet"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    let mut out: Vec<(String, String)> = v["nodes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no nodes: {v:#}"))
+        .iter()
+        .map(|n| {
+            let s = n["state"].as_str().unwrap_or_default().to_string();
+            (n["node"].as_str().unwrap_or_default().to_string(), s)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Waits until the hub's fleet view shows `zone` as `state` on the nodes
+/// `which` (addresses, sorted).
+fn wait_fleet_state(fleet: &Fleet, zone: &str, which: &[String], state: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let now = fleet_states(fleet, zone);
+        if which.iter().all(|a| now.iter().any(|(n, s)| n == a && s == state)) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "hub's fleet view of {zone} is {now:?}, not {state} on {which:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `/fleet`'s entry for `addr`.
+fn fleet_node(fleet: &Fleet, addr: &str) -> Value {
+    let v = fleet.hub.get("/fleet").json();
+    v["nodes"]
+        .as_array()
+        .and_then(|a| a.iter().find(|n| n["node"] == addr).cloned())
+        .unwrap_or_else(|| panic!("node {addr} not in /fleet: {v:#}"))
+}
+
+#[test]
+fn customer_outage_fails_one_zone_everywhere_and_a_cut_node_withdraws_alone() {
+    require_program("knotd", "knot");
+    if !pharos_only("customer_outage") {
+        return;
+    }
+    let mut alpha = KnotPrimary::start(ALPHA, &zone_text(ALPHA));
+    let beta = KnotPrimary::start(BETA, &zone_text(BETA));
+    let mut o = FleetOpts {
+        zones: vec![(ALPHA.into(), alpha.addr()), (BETA.into(), beta.addr())],
+        zone_toml: TIMERS.into(),
+        hub_toml: format!("{HEALTH}\n[fleet]\npoll = \"1s\"\n"),
+        node_toml: HEALTH.into(),
+        nodes: NODES,
+        ..Default::default()
+    };
+    let link = Link::start(o.hub_addr());
+    o.node_primary.push((CUT, link.addr));
+    let fleet = Fleet::start(o);
+    let addrs: Vec<String> = (0..NODES).map(|i| fleet.dns(i).to_string()).collect();
+    let mut sorted = addrs.clone();
+    sorted.sort();
+    for n in fleet.nodes.iter().chain([&fleet.hub]) {
+        wait_rcode(n, BETA, NOERROR);
+        wait_health(n, "healthy");
+    }
+    wait_fleet_state(&fleet, ALPHA, &sorted, "in-sync");
+
+    // ---- the customer outage: alpha's primary stops
+    alpha.stop();
+    let stopped = Instant::now();
+    let took = wait_rcode(&fleet.hub, ALPHA, SERVFAIL);
+    eprintln!("alpha.test expired on the hub {took:?} after its primary stopped");
+    for n in &fleet.nodes {
+        wait_rcode(n, ALPHA, SERVFAIL);
+    }
+    eprintln!("alpha.test SERVFAIL on every node {:?} after its primary stopped", stopped.elapsed());
+    // Well past fall (2 rounds of 100 ms): every process still healthy,
+    // serving beta.
+    std::thread::sleep(Duration::from_secs(1));
+    for n in fleet.nodes.iter().chain([&fleet.hub]) {
+        assert_eq!(answer(n, BETA), Some((NOERROR, true)), "{}", n.pharos.addr());
+        assert_eq!(answer(n, ALPHA), Some((SERVFAIL, false)), "{}", n.pharos.addr());
+        assert_eq!(health(n).0, "healthy", "{}: {:?}", n.pharos.addr(), health(n));
+        assert_never_unhealthy(n);
+        let status = n.get("/status").json();
+        assert_eq!(status["zones"]["expired"], 1, "{}: {}", n.pharos.addr(), status["zones"]);
+    }
+    // The hub shows alpha failed on every node, beta in sync.
+    wait_fleet_state(&fleet, ALPHA, &sorted, "failed");
+    wait_fleet_state(&fleet, BETA, &sorted, "in-sync");
+    for a in &addrs {
+        let f = fleet_node(&fleet, a);
+        assert_eq!((f["failed"].as_u64(), f["in-sync"].as_u64()), (Some(1), Some(1)), "{f:#}");
+        assert_eq!(f["behind"], 0, "{f:#}");
+    }
+    let page = fleet.hub.get("/").body;
+    assert!(page.contains("id=\"fleet-table\""), "{page}");
+
+    // ---- alpha's primary back: every node serves alpha again
+    alpha.start_again();
+    for n in fleet.nodes.iter().chain([&fleet.hub]) {
+        wait_rcode(n, ALPHA, NOERROR);
+    }
+    wait_fleet_state(&fleet, ALPHA, &sorted, "in-sync");
+
+    // ---- node CUT loses the hub: past the expire of its zones it alone
+    // withdraws
+    link.set_up(false);
+    let cut = Instant::now();
+    let reason = wait_health(&fleet.nodes[CUT], "unhealthy");
+    eprintln!("node {CUT} unhealthy {:?} after it lost the hub: {reason}", cut.elapsed());
+    assert!(reason.contains("cut off"), "{reason}");
+    for z in [ALPHA, BETA] {
+        assert_eq!(answer(&fleet.nodes[CUT], z).map(|a| a.0), Some(SERVFAIL), "{z}");
+    }
+    for (i, n) in fleet.nodes.iter().enumerate().filter(|(i, _)| *i != CUT) {
+        for z in [ALPHA, BETA] {
+            assert_eq!(answer(n, z), Some((NOERROR, true)), "node {i}: {z}");
+        }
+        assert_never_unhealthy(n);
+    }
+    assert_never_unhealthy(&fleet.hub);
+    // The hub shows node CUT failed for every zone, the others in sync.
+    let others: Vec<String> = sorted.iter().filter(|a| **a != addrs[CUT]).cloned().collect();
+    for z in [ALPHA, BETA] {
+        wait_fleet_state(&fleet, z, std::slice::from_ref(&addrs[CUT]), "failed");
+        wait_fleet_state(&fleet, z, &others, "in-sync");
+    }
+    let f = fleet_node(&fleet, &addrs[CUT]);
+    assert_eq!((f["failed"].as_u64(), f["zones"].as_u64()), (Some(2), Some(2)), "{f:#}");
+
+    // ---- the link back: node CUT healthy again
+    link.set_up(true);
+    wait_health(&fleet.nodes[CUT], "healthy");
+    for z in [ALPHA, BETA] {
+        wait_rcode(&fleet.nodes[CUT], z, NOERROR);
+    }
+}
