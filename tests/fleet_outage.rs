@@ -10,12 +10,14 @@
 //!   `pharos_health_*`) although two of its three zones failed: the hub
 //!   answers for them (SERVFAIL), so the node is not cut off. The hub's
 //!   `/zones/alpha.test/fleet`, `/fleet` and status page show alpha's
-//!   zones failed on every node (told apart from "behind"). The primaries
-//!   back: every node serves alpha's zones again, in sync.
-//! * node 4 reaches the hub through a [`Link`] the test cuts: past the
+//!   zones failed on every node (told apart from "behind"; `/fleet` and the
+//!   page list them as failed everywhere: upstream). The primaries back:
+//!   every node serves alpha's zones again, in sync.
+//! * node 4 reaches the hub through a link (`common::Link`) the test cuts: past the
 //!   expire of its zones it alone becomes unhealthy ("cut off"); the other
 //!   nodes and the hub stay healthy; the hub shows node 4 failed for every
-//!   zone. The link back: node 4 healthy again.
+//!   zone (each zone failed on 1 of 5 nodes). The link back: node 4
+//!   healthy again.
 //!
 //! Needs knotd/knotc (Debian package `knot`).
 
@@ -24,7 +26,7 @@ mod common;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use common::{Fleet, FleetOpts, KnotPrimary, Link, MgmtNode, parse_metrics, pharos_only, require_program, sample, wire};
+use common::{Fleet, FleetOpts, KnotPrimary, MgmtNode, parse_metrics, pharos_only, require_program, sample, wire};
 use serde_json::Value;
 
 /// Customer alpha's zones (each from a Knot primary of its own).
@@ -168,6 +170,23 @@ fn wait_fleet_state(fleet: &Fleet, zone: &str, which: &[String], state: &str) {
     }
 }
 
+/// `/fleet`'s `failed-zones`: (zone, failed on how many nodes, everywhere).
+fn failed_zones(fleet: &Fleet) -> Vec<(String, u64, bool)> {
+    let v = fleet.hub.get("/fleet").json();
+    v["failed-zones"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no failed-zones in /fleet: {v:#}"))
+        .iter()
+        .map(|f| {
+            (
+                f["zone"].as_str().unwrap_or_default().to_string(),
+                f["failed"].as_u64().unwrap_or_default(),
+                f["everywhere"].as_bool().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
 /// `/fleet`'s entry for `addr`.
 fn fleet_node(fleet: &Fleet, addr: &str) -> Value {
     let v = fleet.hub.get("/fleet").json();
@@ -187,17 +206,16 @@ fn customer_outage_fails_its_zones_everywhere_and_a_cut_node_withdraws_alone() {
     let beta = KnotPrimary::start(BETA, &zone_text(BETA));
     let mut zones: Vec<(String, std::net::SocketAddr)> = alpha.iter().map(|k| (k.opts.zone.clone(), k.addr())).collect();
     zones.push((BETA.into(), beta.addr()));
-    let mut o = FleetOpts {
+    let fleet = Fleet::start(FleetOpts {
         zones,
         zone_toml: TIMERS.into(),
         hub_toml: format!("{HEALTH}\n[fleet]\npoll = \"1s\"\n"),
         node_toml: HEALTH.into(),
         nodes: NODES,
+        linked: vec![CUT],
         ..Default::default()
-    };
-    let link = Link::start(o.hub_addr());
-    o.node_primary.push((CUT, link.addr));
-    let fleet = Fleet::start(o);
+    });
+    let link = fleet.link(CUT);
     let addrs: Vec<String> = (0..NODES).map(|i| fleet.dns(i).to_string()).collect();
     let mut sorted = addrs.clone();
     sorted.sort();
@@ -256,8 +274,17 @@ fn customer_outage_fails_its_zones_everywhere_and_a_cut_node_withdraws_alone() {
         assert_eq!((f["failed"].as_u64(), f["in-sync"].as_u64()), (Some(2), Some(1)), "{f:#}");
         assert_eq!(f["behind"], 0, "{f:#}");
     }
+    // ... and lists them as failed on every node: upstream, not a node.
+    let want: Vec<(String, u64, bool)> = ["alpha-shop.test.", "alpha.test."]
+        .iter()
+        .map(|z| (z.to_string(), NODES as u64, true))
+        .collect();
+    assert_eq!(failed_zones(&fleet), want);
     let page = fleet.hub.get("/").body;
     assert!(page.contains("id=\"fleet-table\""), "{page}");
+    assert!(page.contains("id=\"fleet-failed-table\""), "{page}");
+    assert!(page.contains("alpha-shop.test."), "{page}");
+    assert!(page.contains("every node: upstream"), "{page}");
 
     // ---- alpha's primaries back: every node serves alpha's zones again
     for k in &mut alpha {
@@ -298,6 +325,12 @@ fn customer_outage_fails_its_zones_everywhere_and_a_cut_node_withdraws_alone() {
     }
     let f = fleet_node(&fleet, &addrs[CUT]);
     assert_eq!((f["failed"].as_u64(), f["zones"].as_u64()), (Some(3), Some(3)), "{f:#}");
+    let want: Vec<(String, u64, bool)> = ["alpha-shop.test.", "alpha.test.", "beta.test."]
+        .iter()
+        .map(|z| (z.to_string(), 1, false))
+        .collect();
+    assert_eq!(failed_zones(&fleet), want);
+    assert!(fleet.hub.get("/").body.contains("some nodes: look at those nodes"));
 
     // ---- the link back: node CUT healthy again
     link.set_up(true);

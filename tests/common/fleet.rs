@@ -6,8 +6,14 @@
 //!   primaries (e.g. [`KnotPrimary`](super::KnotPrimary)), with
 //!   `allow-transfer` to loopback and `notify` to every node.
 //! * Each node serves the same zones as secondaries of the hub: of the
-//!   hub's own address, or of the path [`FleetOpts::node_primary`] gives
-//!   it (a [`Link`] the test can cut, to cut one node off from the hub).
+//!   hub's own address, or, for the nodes of [`FleetOpts::linked`], of a
+//!   [`Link`] to it the test can cut ([`Fleet::link`]), to cut one node
+//!   off from the hub.
+//!
+//! Every port is chosen free beforehand; on a busy machine one may be
+//! taken before the process binds it (an outgoing connection's ephemeral
+//! port): [`Fleet::start`] then starts the whole fleet again, with fresh
+//! ports (at most 3 times).
 //!
 //! [`FleetOpts`] takes the zones, the lines added to each `[[zone]]`
 //! (timers), and the TOML appended to the hub's and to each node's config;
@@ -41,26 +47,17 @@ pub struct FleetOpts {
     pub node_extra: Vec<(usize, String)>,
     /// How many nodes.
     pub nodes: usize,
-    /// The primary address a node (by index) transfers from instead of the
-    /// hub's (a [`Link`] to the hub).
-    pub node_primary: Vec<(usize, SocketAddr)>,
-    /// The hub's DNS port (default: a free one); see [`FleetOpts::hub_addr`].
-    pub hub_port: Option<u16>,
+    /// The nodes (by index) that reach the hub through a [`Link`] of their
+    /// own ([`Fleet::link`]), to be cut off from it.
+    pub linked: Vec<usize>,
 }
 
-impl FleetOpts {
-    /// The hub's DNS address, fixed now (so that a [`Link`] to it can be
-    /// started before the fleet).
-    pub fn hub_addr(&mut self) -> SocketAddr {
-        let port = *self.hub_port.get_or_insert_with(|| free_port(false));
-        SocketAddr::from(([127, 0, 0, 1], port))
-    }
-}
-
-/// A running hub and its nodes; every process is killed on drop.
+/// A running hub and its nodes; every process is killed on drop (and
+/// every link cut).
 pub struct Fleet {
     pub hub: MgmtNode,
     pub nodes: Vec<MgmtNode>,
+    links: Vec<(usize, Link)>,
     first_zone: Option<String>,
 }
 
@@ -74,11 +71,34 @@ fn opts(port: u16, ready: Option<String>, toml: String) -> PharosOpts {
     }
 }
 
+/// Whether a panic of [`Fleet::try_start`] was a port taken meanwhile.
+fn port_taken(panic: &(dyn std::any::Any + Send)) -> bool {
+    let text = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or_default();
+    text.contains("in use") || text.contains("AddrInUse")
+}
+
 impl Fleet {
     /// Starts the hub, waits until it serves the first zone, then starts
     /// each node and waits until it serves the first zone too.
-    pub fn start(mut o: FleetOpts) -> Fleet {
-        let hub_addr = o.hub_addr();
+    pub fn start(o: FleetOpts) -> Fleet {
+        for attempt in 1.. {
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Fleet::try_start(&o))) {
+                Ok(fleet) => return fleet,
+                Err(e) if attempt < 3 && port_taken(&*e) => {
+                    eprintln!("fleet: a port was taken before its process bound it; starting again");
+                }
+                Err(e) => std::panic::resume_unwind(e),
+            }
+        }
+        unreachable!()
+    }
+
+    fn try_start(o: &FleetOpts) -> Fleet {
+        let hub_addr = SocketAddr::from(([127, 0, 0, 1], free_port(false)));
         let ports: Vec<u16> = (0..o.nodes).map(|_| free_port(false)).collect();
         let notify: Vec<String> = ports.iter().map(|p| toml_str(&format!("127.0.0.1:{p}"))).collect();
         let first_zone = o.zones.first().map(|z| z.0.clone());
@@ -96,12 +116,14 @@ impl Fleet {
         hub_toml.push_str(&o.hub_toml);
         let hub = MgmtNode::start(opts(hub_addr.port(), first_zone.clone(), hub_toml));
         let mut nodes = Vec::new();
+        let mut links = Vec::new();
         for (i, port) in ports.iter().enumerate() {
-            let primary = o
-                .node_primary
-                .iter()
-                .find(|(n, _)| *n == i)
-                .map_or(hub_addr, |(_, a)| *a);
+            let mut primary = hub_addr;
+            if o.linked.contains(&i) {
+                let link = Link::start(hub_addr);
+                primary = link.addr;
+                links.push((i, link));
+            }
             let mut toml = String::new();
             for (name, _) in &o.zones {
                 toml.push_str(&format!(
@@ -123,8 +145,19 @@ impl Fleet {
         Fleet {
             hub,
             nodes,
+            links,
             first_zone,
         }
+    }
+
+    /// The link between node `i` and the hub (`i` must be in
+    /// [`FleetOpts::linked`]).
+    pub fn link(&self, i: usize) -> &Link {
+        self.links
+            .iter()
+            .find(|(n, _)| *n == i)
+            .map(|(_, l)| l)
+            .unwrap_or_else(|| panic!("node {i} has no link (FleetOpts::linked)"))
     }
 
     /// Node `i`'s DNS address (`127.0.0.1:PORT`), as the hub's fleet view
