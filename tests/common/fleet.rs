@@ -13,7 +13,7 @@
 //! Every port is chosen free beforehand; on a busy machine one may be
 //! taken before the process binds it (an outgoing connection's ephemeral
 //! port): [`Fleet::start`] then starts the whole fleet again, with fresh
-//! ports (at most 3 times).
+//! ports (at most 3 times; also when loopback had no free port left).
 //!
 //! [`FleetOpts`] takes the zones, the lines added to each `[[zone]]`
 //! (timers), and the TOML appended to the hub's and to each node's config;
@@ -78,7 +78,7 @@ fn port_taken(panic: &(dyn std::any::Any + Send)) -> bool {
         .map(String::as_str)
         .or_else(|| panic.downcast_ref::<&str>().copied())
         .unwrap_or_default();
-    text.contains("in use") || text.contains("AddrInUse")
+    text.contains("in use") || text.contains("AddrInUse") || text.contains("could not find a free port")
 }
 
 impl Fleet {
@@ -90,6 +90,7 @@ impl Fleet {
                 Ok(fleet) => return fleet,
                 Err(e) if attempt < 3 && port_taken(&*e) => {
                     eprintln!("fleet: a port was taken before its process bound it; starting again");
+                    std::thread::sleep(Duration::from_secs(2 * attempt));
                 }
                 Err(e) => std::panic::resume_unwind(e),
             }
