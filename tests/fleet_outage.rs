@@ -206,7 +206,8 @@ fn customer_outage_fails_its_zones_everywhere_and_a_cut_node_withdraws_alone() {
     }
     let mut alpha: Vec<KnotPrimary> = ALPHAS.iter().map(|z| KnotPrimary::start(z, &zone_text(z))).collect();
     let beta = KnotPrimary::start(BETA, &zone_text(BETA));
-    let mut zones: Vec<(String, std::net::SocketAddr)> = alpha.iter().map(|k| (k.opts.zone.clone(), k.addr())).collect();
+    let mut zones: Vec<(String, std::net::SocketAddr)> =
+        alpha.iter().map(|k| (k.opts.zone.clone(), k.addr())).collect();
     zones.push((BETA.into(), beta.addr()));
     let fleet = Fleet::start(FleetOpts {
         zones,
@@ -246,7 +247,10 @@ fn customer_outage_fails_its_zones_everywhere_and_a_cut_node_withdraws_alone() {
             wait_rcode(n, z, SERVFAIL);
         }
     }
-    eprintln!("alpha's zones SERVFAIL on every node {:?} after its primaries stopped", stopped.elapsed());
+    eprintln!(
+        "alpha's zones SERVFAIL on every node {:?} after its primaries stopped",
+        stopped.elapsed()
+    );
     // Well past fall (3 rounds of 500 ms): every node still healthy,
     // serving beta, though 2 of its 3 zones failed.
     std::thread::sleep(Duration::from_secs(2));
@@ -273,7 +277,11 @@ fn customer_outage_fails_its_zones_everywhere_and_a_cut_node_withdraws_alone() {
     wait_fleet_state(&fleet, BETA, &sorted, "in-sync");
     for a in &addrs {
         let f = fleet_node(&fleet, a);
-        assert_eq!((f["failed"].as_u64(), f["in-sync"].as_u64()), (Some(2), Some(1)), "{f:#}");
+        assert_eq!(
+            (f["failed"].as_u64(), f["in-sync"].as_u64()),
+            (Some(2), Some(1)),
+            "{f:#}"
+        );
         assert_eq!(f["behind"], 0, "{f:#}");
     }
     // ... and lists them as failed on every node: upstream, not a node.
@@ -307,7 +315,10 @@ fn customer_outage_fails_its_zones_everywhere_and_a_cut_node_withdraws_alone() {
     link.set_up(false);
     let cut = Instant::now();
     let reason = wait_health(&fleet.nodes[CUT], "unhealthy");
-    eprintln!("node {CUT} unhealthy {:?} after it lost the hub: {reason}", cut.elapsed());
+    eprintln!(
+        "node {CUT} unhealthy {:?} after it lost the hub: {reason}",
+        cut.elapsed()
+    );
     assert!(reason.contains("cut off"), "{reason}");
     for z in ALL {
         assert_eq!(answer(&fleet.nodes[CUT], z).map(|a| a.0), Some(SERVFAIL), "{z}");

@@ -566,7 +566,11 @@ fn a_round_tells_silent_primaries_from_answering_ones() {
     // upstream, whichever primary was asked last.
     fail_round(&mut z, t0, ["SOA query answered with RCODE 2", "no answer within 1s"]);
     assert!(!z.primaries_silent());
-    fail_round(&mut z, t0, ["TCP connect: no answer within 1s", "SOA query answered with RCODE 5"]);
+    fail_round(
+        &mut z,
+        t0,
+        ["TCP connect: no answer within 1s", "SOA query answered with RCODE 5"],
+    );
     assert!(!z.primaries_silent());
     fail_round(&mut z, t0, ["TCP connect: no answer within 1s", "no answer within 1s"]);
     assert!(z.primaries_silent());

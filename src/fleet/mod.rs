@@ -16,6 +16,12 @@
 //! - **State** ([`state`]): per zone and node, the serial served, since
 //!   when behind, the last answer, unreachable. The API, the status page
 //!   and the metrics read views of it.
+//! - **Failed zones** ([`Fleet::failed_zones`]): a node that answers a
+//!   zone with an error (SERVFAIL: expired there) is `failed`, not behind.
+//!   A zone failed on every node failed upstream (one customer's primaries,
+//!   the hub's own copy); zones failed on one node while the others serve
+//!   them point at that node (cut off from the hub). `GET /fleet` and the
+//!   status page list them, failed everywhere first.
 //!
 //! Layering: above `axfr` (it uses the SOA query of [`crate::axfr::client`]
 //! and the NOTIFY targets of [`crate::axfr::notify_out`]), below `mgmt`.

@@ -327,9 +327,7 @@ impl Task {
                 let answer = match query_soa(&q.apex, q.addr, q.source, None, t).await {
                     Ok(soa) => Answer::Serial(soa.serial),
                     // no answer, or no socket to ask with
-                    Err(e) if is_silent(&e) => {
-                        Answer::Silent(e)
-                    }
+                    Err(e) if is_silent(&e) => Answer::Silent(e),
                     // an error RCODE, a malformed or non-authoritative answer
                     Err(e) => Answer::Error(e),
                 };

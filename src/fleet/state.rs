@@ -403,17 +403,18 @@ mod tests {
         gamma.record(1, Answer::Silent("timeout".into()), UNIX_EPOCH);
         let mut fine = zone(10, 3);
         (0..3).for_each(|i| fine.record(i, Answer::Serial(10), UNIX_EPOCH));
-        for (apex, z) in [(&b"\x05gamma\x00"[..], gamma), (b"\x04beta\x00", beta), (b"\x05alpha\x00", alpha)] {
+        for (apex, z) in [
+            (&b"\x05gamma\x00"[..], gamma),
+            (b"\x04beta\x00", beta),
+            (b"\x05alpha\x00", alpha),
+        ] {
             zones.insert(apex.into(), z);
         }
         zones.insert(b"\x04fine\x00"[..].into(), fine);
         let (list, total) = failed_zones(&zones, 10);
         assert_eq!(total, 3);
         let seen: Vec<(&str, usize, bool)> = list.iter().map(|f| (f.zone.as_str(), f.failed, f.everywhere)).collect();
-        assert_eq!(
-            seen,
-            [("alpha.", 3, true), ("beta.", 1, false), ("gamma.", 1, false)]
-        );
+        assert_eq!(seen, [("alpha.", 3, true), ("beta.", 1, false), ("gamma.", 1, false)]);
         assert_eq!(list[0].nodes, 3);
         let (list, total) = failed_zones(&zones, 1);
         assert_eq!((list.len(), total), (1, 3));

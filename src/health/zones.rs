@@ -195,7 +195,11 @@ mod tests {
             [("d.test".to_string(), "expired"), ("e.test".to_string(), "not loaded")]
         );
         // Not even before start-up: a failed zone is not a pending one.
-        assert!(check_zones(&set, &[], &[], HALF, &never, false, &never).problems.is_empty());
+        assert!(
+            check_zones(&set, &[], &[], HALF, &never, false, &never)
+                .problems
+                .is_empty()
+        );
     }
 
     #[test]
@@ -203,13 +207,21 @@ mod tests {
         let mut set = ZoneSet::from_zones(["a.test", "b.test"].map(zone));
         set = set.with(zone("c.test"), true);
         // 1 of 3 failed: 33 % is not more than 50 %.
-        assert!(check_zones(&set, &[], &[], HALF, &never, true, &never).problems.is_empty());
+        assert!(
+            check_zones(&set, &[], &[], HALF, &never, true, &never)
+                .problems
+                .is_empty()
+        );
         set = set.with(zone("b.test"), true);
         let c = check_zones(&set, &[], &[], HALF, &never, true, &never);
         assert_eq!(c.problems, ["2 of 3 zones failed (max-failed-zones 50%): cut off"]);
         // Exactly half is not more than half.
         let half = ZoneSet::from_zones([zone("a.test")]).with(zone("b.test"), true);
-        assert!(check_zones(&half, &[], &[], HALF, &never, true, &never).problems.is_empty());
+        assert!(
+            check_zones(&half, &[], &[], HALF, &never, true, &never)
+                .problems
+                .is_empty()
+        );
         // A count: more than 1 failed.
         assert!(
             check_zones(&set, &[], &[], MaxFailed::Count(2), &never, true, &never)
@@ -236,7 +248,10 @@ mod tests {
                 .is_empty()
         );
         // One zone alone, failed: 100 % > 50 %.
-        assert_eq!(check_zones(&all, &[], &[], HALF, &never, true, &never).problems.len(), 1);
+        assert_eq!(
+            check_zones(&all, &[], &[], HALF, &never, true, &never).problems.len(),
+            1
+        );
     }
 
     #[test]
@@ -294,7 +309,15 @@ mod tests {
     fn pending_zones_hold_back_only_a_fresh_node() {
         let set = ZoneSet::from_zones([zone("a.test")]).with_entry(empty("new.test"));
         let waiting = |a: &[u8]| a == &*wire("new.test");
-        let c = check_zones(&set, &[wire("a.test"), wire("later.test")], &[], HALF, &waiting, false, &never);
+        let c = check_zones(
+            &set,
+            &[wire("a.test"), wire("later.test")],
+            &[],
+            HALF,
+            &waiting,
+            false,
+            &never,
+        );
         assert_eq!(
             c.problems,
             [

@@ -262,11 +262,15 @@ impl Drop for Link {
 fn relay_udp(sock: UdpSocket, to: SocketAddr, up: &Arc<AtomicBool>, stop: &AtomicBool) {
     let mut buf = [0u8; 65535];
     while !stop.load(Ordering::SeqCst) {
-        let Ok((n, client)) = sock.recv_from(&mut buf) else { continue };
+        let Ok((n, client)) = sock.recv_from(&mut buf) else {
+            continue;
+        };
         if !up.load(Ordering::SeqCst) {
             continue;
         }
-        let (Ok(back), Ok(out)) = (sock.try_clone(), UdpSocket::bind("127.0.0.1:0")) else { continue };
+        let (Ok(back), Ok(out)) = (sock.try_clone(), UdpSocket::bind("127.0.0.1:0")) else {
+            continue;
+        };
         let query = buf[..n].to_vec();
         let up = up.clone();
         std::thread::spawn(move || {
@@ -291,7 +295,9 @@ fn relay_tcp(listener: TcpListener, to: SocketAddr, up: &Arc<AtomicBool>, stop: 
         if !up.load(Ordering::SeqCst) {
             continue; // dropped: closed at once
         }
-        let Ok(server) = TcpStream::connect_timeout(&to, Duration::from_secs(2)) else { continue };
+        let Ok(server) = TcpStream::connect_timeout(&to, Duration::from_secs(2)) else {
+            continue;
+        };
         let pairs = (client.try_clone(), server.try_clone());
         let (Ok(client2), Ok(server2)) = pairs else { continue };
         let _ = client.set_nonblocking(false);
