@@ -290,6 +290,13 @@ fn customer_outage_fails_its_zones_everywhere_and_a_cut_node_withdraws_alone() {
         .map(|z| (z.to_string(), NODES as u64, true))
         .collect();
     assert_eq!(failed_zones(&fleet), want);
+    let m = parse_metrics(&fleet.hub.get("/metrics").body, false);
+    assert_eq!(sample(&m, "pharos_fleet_failed_zones", &[("where", "everywhere")]), 2.0);
+    assert_eq!(sample(&m, "pharos_fleet_failed_zones", &[("where", "some-nodes")]), 0.0);
+    for a in &addrs {
+        let failed = [("node", a.as_str()), ("state", "failed")];
+        assert_eq!(sample(&m, "pharos_fleet_node_zones", &failed), 2.0, "{a}");
+    }
     let page = fleet.hub.get("/").body;
     assert!(page.contains("id=\"fleet-table\""), "{page}");
     assert!(page.contains("id=\"fleet-failed-table\""), "{page}");
@@ -344,6 +351,9 @@ fn customer_outage_fails_its_zones_everywhere_and_a_cut_node_withdraws_alone() {
         .collect();
     assert_eq!(failed_zones(&fleet), want);
     assert!(fleet.hub.get("/").body.contains("some nodes: look at those nodes"));
+    let m = parse_metrics(&fleet.hub.get("/metrics").body, false);
+    assert_eq!(sample(&m, "pharos_fleet_failed_zones", &[("where", "everywhere")]), 0.0);
+    assert_eq!(sample(&m, "pharos_fleet_failed_zones", &[("where", "some-nodes")]), 3.0);
 
     // ---- the link back: node CUT healthy again
     link.set_up(true);

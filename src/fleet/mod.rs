@@ -141,6 +141,11 @@ impl Fleet {
         state::failed_zones(&lock(&self.shared.zones), MAX_FAILED_ZONES)
     }
 
+    /// How many zones are failed on every node, and on some nodes only.
+    pub fn count_failed(&self) -> (usize, usize) {
+        state::count_failed(&lock(&self.shared.zones))
+    }
+
     /// The nodes of the zone at `apex` (lowercase wire); `None` when it has
     /// none to ask.
     pub fn zone(&self, apex: &[u8]) -> Option<ZoneFleetView> {

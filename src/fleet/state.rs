@@ -306,6 +306,20 @@ pub struct FailedZone {
     pub everywhere: bool,
 }
 
+/// How many zones are failed on every one of their nodes, and how many on
+/// some but not all.
+pub fn count_failed(zones: &Zones) -> (usize, usize) {
+    let (mut everywhere, mut some) = (0, 0);
+    for z in zones.values() {
+        match z.nodes.iter().filter(|n| z.sync(n) == Sync::Failed).count() {
+            0 => {}
+            n if n == z.nodes.len() => everywhere += 1,
+            _ => some += 1,
+        }
+    }
+    (everywhere, some)
+}
+
 /// The zones failed on at least one node: those failed everywhere first,
 /// then by how many nodes, then by name; at most `limit` of them, and how
 /// many there are in all.
@@ -418,6 +432,7 @@ mod tests {
         assert_eq!(list[0].nodes, 3);
         let (list, total) = failed_zones(&zones, 1);
         assert_eq!((list.len(), total), (1, 3));
+        assert_eq!(count_failed(&zones), (1, 2));
     }
 
     #[test]
