@@ -18,6 +18,8 @@
 //!   nodes and the hub stay healthy; the hub shows node 4 failed for every
 //!   zone (each zone failed on 1 of 5 nodes). The link back: node 4
 //!   healthy again.
+//! * `fleet_harness_placeholders_and_restart`: the harness itself (`{NODES}`
+//!   and `{HUB}` in the extra TOML, a node stopped and restarted).
 //!
 //! Needs knotd/knotc (Debian package `knot`).
 
@@ -361,4 +363,62 @@ fn customer_outage_fails_its_zones_everywhere_and_a_cut_node_withdraws_alone() {
     for z in ALL {
         wait_rcode(&fleet.nodes[CUT], z, NOERROR);
     }
+}
+
+/// The harness itself: `{NODES}` and `{HUB}` in the extra TOML (a file
+/// zone of the hub's own, notified to the nodes), and a node restarted.
+#[test]
+fn fleet_harness_placeholders_and_restart() {
+    if !pharos_only("fleet_harness_placeholders_and_restart") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("own.test.zone");
+    let own = |serial: u32| {
+        format!("$ORIGIN own.test.\n$TTL 60\n@ SOA ns1 host {serial} 3600 60 86400 60\n@ NS ns1\nns1 A 192.0.2.1\n")
+    };
+    std::fs::write(&file, own(1)).expect("zone file");
+    let mut fleet = Fleet::start(FleetOpts {
+        hub_toml: format!(
+            "[[zone]]\nname = \"own.test\"\nfile = {}\nallow-transfer = [\"127.0.0.0/8\"]\nnotify = [{{NODES}}]\n\
+             notify-source = \"127.0.0.1\"\n",
+            common::toml_str(&file.to_string_lossy())
+        ),
+        node_toml: "[[zone]]\nname = \"own.test\"\nprimaries = [{HUB}]\n".into(),
+        nodes: 2,
+        ..Default::default()
+    });
+    for n in &fleet.nodes {
+        wait_rcode(n, "own.test", NOERROR);
+    }
+    // A new serial on the hub reaches both nodes by NOTIFY (refresh is an hour).
+    std::fs::write(&file, own(2)).expect("zone file");
+    let f = std::fs::File::options().write(true).open(&file).expect("zone file");
+    f.set_modified(std::time::SystemTime::now() + Duration::from_secs(1))
+        .expect("mtime");
+    fleet.hub.pharos.signal(libc::SIGHUP);
+    let serial = |n: &MgmtNode| {
+        wire::udp_query(
+            n.pharos.addr(),
+            "own.test",
+            wire::TYPE_SOA,
+            wire::CLASS_IN,
+            Duration::from_millis(500),
+        )
+        .ok()
+        .and_then(|r| common::soa_serial(&r))
+    };
+    for n in &fleet.nodes {
+        common::wait_until(&n.pharos, WAIT, "serial 2 on the node", || serial(n) == Some(2));
+    }
+    let r = fleet.hub.get("/zones/own.test/fleet?serial=2&wait=10s");
+    assert_eq!(r.status, 200, "{}", r.body);
+    // A node stopped and restarted serves from its disk.
+    fleet.stop_node(1);
+    assert!(answer(&fleet.nodes[1], "own.test").is_none());
+    fleet.restart_node(1, false);
+    wait_rcode(&fleet.nodes[1], "own.test", NOERROR);
+    assert_eq!(serial(&fleet.nodes[1]), Some(2));
+    assert_eq!(fleet.url(0), fleet.nodes[0].url());
+    assert_eq!(fleet.token(), common::TOKEN);
 }

@@ -39,9 +39,14 @@ pub struct FleetOpts {
     /// Lines added inside every `[[zone]]`, on the hub and on the nodes
     /// (e.g. short `refresh-min`/`expire-max` timers).
     pub zone_toml: String,
-    /// TOML appended to the hub's config (`[health]`, `[fleet]`, ...).
+    /// TOML appended to the hub's config (`[health]`, `[fleet]`, a catalog
+    /// zone, ...); `{NODES}` in it becomes the nodes' DNS addresses as a
+    /// TOML list's items (`"127.0.0.1:P1", "127.0.0.1:P2"`), e.g. for
+    /// `notify = [{NODES}]`.
     pub hub_toml: String,
-    /// TOML appended to every node's config.
+    /// TOML appended to every node's config; `{HUB}` in it becomes the
+    /// hub's address as a TOML string (the node's link to it, for a linked
+    /// node), e.g. for `primaries = [{HUB}]`.
     pub node_toml: String,
     /// TOML appended to one node's config (by index), after `node_toml`.
     pub node_extra: Vec<(usize, String)>,
@@ -114,7 +119,7 @@ impl Fleet {
                 o.zone_toml
             ));
         }
-        hub_toml.push_str(&o.hub_toml);
+        hub_toml.push_str(&o.hub_toml.replace("{NODES}", &notify.join(", ")));
         let hub = MgmtNode::start(opts(hub_addr.port(), first_zone.clone(), hub_toml));
         let mut nodes = Vec::new();
         let mut links = Vec::new();
@@ -134,7 +139,7 @@ impl Fleet {
                     o.zone_toml
                 ));
             }
-            toml.push_str(&o.node_toml);
+            toml.push_str(&o.node_toml.replace("{HUB}", &toml_str(&primary.to_string())));
             for (_, extra) in o.node_extra.iter().filter(|(n, _)| *n == i) {
                 toml.push('\n');
                 toml.push_str(extra);
