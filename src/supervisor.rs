@@ -146,8 +146,21 @@ pub fn serve(config: Config, path: &std::path::Path) -> Result<(), Error> {
             let zones = zones.clone();
             Arc::new(move |apex: &[u8]| zones.first_attempt_pending(apex))
         };
+        // Which failed zones failed upstream (their primaries answered, with
+        // an error): not counted towards "cut off".
+        let answering: health::Answering = {
+            let zones = zones.clone();
+            Arc::new(move |apex: &[u8]| {
+                zones
+                    .engine()
+                    .status(apex)
+                    .is_some_and(|s| s.round_failed && !s.primaries_silent)
+            })
+        };
         let health = health::Monitor::start(
-            health::Options::new(&config, bound).with_pending(pending),
+            health::Options::new(&config, bound)
+                .with_pending(pending)
+                .with_answering(answering),
             server.store().clone(),
         );
         // BGP: announces bgp.announce while health says so (src/bgp).

@@ -123,6 +123,15 @@ pub async fn query_soa(
     soa_from_answer(apex, &reply)
 }
 
+/// Whether a [`query_soa`] error means the primary did not answer at all
+/// (no answer in time, no socket or connection to it), as opposed to an
+/// answer that was no usable SOA (an error RCODE, not authoritative, a bad
+/// TSIG): a silent primary is down or cut off from us, one that answers is
+/// up. The error may carry a prefix (the primary's address).
+pub fn is_silent(error: &str) -> bool {
+    error.contains("no answer within") || error.contains("UDP ") || error.contains("TCP ")
+}
+
 async fn soa_over_tcp(
     query: &[u8],
     primary: SocketAddr,

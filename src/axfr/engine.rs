@@ -433,6 +433,7 @@ impl Inner {
         let Some(slot) = table.get_mut(key) else { return };
         let actions = slot.machine.handle(Instant::now(), event);
         slot.status.round_failed = slot.machine.has_failed_a_round();
+        slot.status.primaries_silent = slot.machine.primaries_silent();
         for action in actions {
             let Some(slot) = table.get_mut(key) else { return };
             match action {

@@ -155,6 +155,12 @@ pub struct Secondary {
     costly: bool,
     /// A round asked every primary and none gave a version.
     round_failed: bool,
+    /// A primary answered in the current round (an SOA, or an error RCODE:
+    /// it is up, whether or not it has a usable copy).
+    heard: bool,
+    /// The last round that failed heard from no primary (silence, or a
+    /// failure of our own disk): see [`Secondary::primaries_silent`].
+    silent: bool,
     /// Primaries (by index, the first 64) that have no IXFR: asked for AXFR.
     axfr_only: u64,
 }
@@ -187,6 +193,8 @@ impl Secondary {
             backoff: 0,
             costly: false,
             round_failed: false,
+            heard: false,
+            silent: false,
             axfr_only: 0,
         }
     }
@@ -199,6 +207,16 @@ impl Secondary {
     /// (every primary tried), at least once.
     pub fn has_failed_a_round(&self) -> bool {
         self.round_failed
+    }
+
+    /// Whether the last round that ended without a version heard from no
+    /// primary at all (no answer, no connection), or failed on our own disk:
+    /// the node's failure, not the zone's. False after a round in which a
+    /// primary answered, even with an error (SERVFAIL from a hub whose copy
+    /// expired too, REFUSED): the primaries are up, the zone failed there.
+    /// Health counts only silent failures towards "cut off".
+    pub fn primaries_silent(&self) -> bool {
+        self.round_failed && self.silent
     }
 
     pub fn is_expired(&self) -> bool {
@@ -302,6 +320,7 @@ impl Secondary {
         }
         self.refresh_at = None;
         self.costly = false;
+        self.heard = false;
         self.busy = Busy::Soa { primary: 0 };
         out.push(Action::QuerySoa { primary: 0 });
     }
@@ -309,6 +328,9 @@ impl Secondary {
     fn on_soa(&mut self, now: Instant, primary: usize, result: Result<SoaTimers, String>, out: &mut Vec<Action>) {
         if self.busy != (Busy::Soa { primary }) {
             return;
+        }
+        if result.as_ref().map_or_else(|e| !super::client::is_silent(e), |_| true) {
+            self.heard = true;
         }
         match result {
             Ok(soa) => match self.serial {
@@ -404,10 +426,12 @@ impl Secondary {
             }
             Err(TransferFailure::Local(why)) => {
                 // Our disk, not the primary: wait, then the same round again.
+                // A node-level failure: counted as silent.
                 out.push(Action::Log(format!(
                     "new version from primary {primary} not served: {why}"
                 )));
                 self.costly = true;
+                self.heard = false;
                 self.end_round(now);
             }
             Err(TransferFailure::IxfrUnsupported(_)) if matches!(kind, TransferKind::Ixfr { .. }) => {
@@ -448,6 +472,7 @@ impl Secondary {
     fn end_round(&mut self, now: Instant) {
         self.busy = Busy::Idle;
         self.round_failed = true;
+        self.silent = !self.heard;
         let (retry, refresh) = match self.timers {
             Some(t) => (self.limits.retry(t.retry), self.limits.refresh(t.refresh)),
             None => (self.limits.retry_min, self.limits.refresh_min),
@@ -469,6 +494,7 @@ impl Secondary {
     fn fresh(&mut self, now: Instant, soa: SoaTimers, out: &mut Vec<Action>) {
         self.timers = Some(soa);
         self.backoff = 0;
+        self.silent = false;
         self.refresh_at = Some(now + self.jitter(self.limits.refresh(soa.refresh)));
         let expire_in = self.limits.expire(soa.expire);
         self.expire_at = Some(now + expire_in);

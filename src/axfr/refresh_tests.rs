@@ -526,3 +526,81 @@ fn a_primary_without_ixfr_is_asked_for_axfr_from_then_on() {
         }
     );
 }
+
+/// Ends a round of two primaries with these SOA query errors.
+fn fail_round(z: &mut Secondary, now: Instant, errors: [&str; 2]) {
+    z.handle(now, Event::Refresh);
+    for (primary, e) in errors.into_iter().enumerate() {
+        z.handle(
+            now,
+            Event::SoaResult {
+                primary,
+                result: Err(format!("127.0.0.1:53: {e}")),
+            },
+        );
+    }
+}
+
+#[test]
+fn a_round_tells_silent_primaries_from_answering_ones() {
+    let t0 = Instant::now();
+    let mut z = holding_five(t0, 2, 1000);
+    assert!(!z.primaries_silent(), "no round failed yet");
+    // Neither answers (a timeout, a refused UDP port): silent.
+    z.handle(
+        t0,
+        Event::SoaResult {
+            primary: 0,
+            result: Err("127.0.0.1:53: no answer within 1s".into()),
+        },
+    );
+    z.handle(
+        t0,
+        Event::SoaResult {
+            primary: 1,
+            result: Err("127.0.0.1:54: UDP receive: Connection refused (os error 111)".into()),
+        },
+    );
+    assert!(z.has_failed_a_round() && z.primaries_silent());
+    // One answers SERVFAIL (its own copy expired): the zone failed
+    // upstream, whichever primary was asked last.
+    fail_round(&mut z, t0, ["SOA query answered with RCODE 2", "no answer within 1s"]);
+    assert!(!z.primaries_silent());
+    fail_round(
+        &mut z,
+        t0,
+        ["TCP connect: no answer within 1s", "SOA query answered with RCODE 5"],
+    );
+    assert!(!z.primaries_silent());
+    fail_round(&mut z, t0, ["TCP connect: no answer within 1s", "no answer within 1s"]);
+    assert!(z.primaries_silent());
+    // A primary confirms the version: not silent any more.
+    z.handle(t0, Event::Refresh);
+    z.handle(
+        t0,
+        Event::SoaResult {
+            primary: 0,
+            result: Ok(soa(5)),
+        },
+    );
+    assert!(!z.primaries_silent());
+    // A version our disk cannot take: the node's failure, counted as silent
+    // although the primary answered.
+    z.handle(t0, Event::Refresh);
+    z.handle(
+        t0,
+        Event::SoaResult {
+            primary: 0,
+            result: Ok(soa(6)),
+        },
+    );
+    z.handle(
+        t0,
+        Event::TransferResult {
+            primary: 0,
+            kind: TransferKind::Ixfr { from: 5 },
+            result: Err(TransferFailure::Local("disk full".into())),
+        },
+    );
+    assert!(z.primaries_silent());
+}

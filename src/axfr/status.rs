@@ -26,6 +26,10 @@ pub struct ZoneStatus {
     /// A round of asking every primary ended without a version, at least
     /// once (a zone with no version is then failed, not still loading).
     pub round_failed: bool,
+    /// The last round that failed heard from no primary (no answer, no
+    /// connection) or failed on our disk: the node's failure. False when a
+    /// primary answered, even with an error (its own copy expired, REFUSED).
+    pub primaries_silent: bool,
     /// A newer version came but could not be written to disk, so it is
     /// not served (the error; cleared once a version is written).
     pub persist_error: Option<String>,

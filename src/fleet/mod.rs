@@ -16,6 +16,12 @@
 //! - **State** ([`state`]): per zone and node, the serial served, since
 //!   when behind, the last answer, unreachable. The API, the status page
 //!   and the metrics read views of it.
+//! - **Failed zones** ([`Fleet::failed_zones`]): a node that answers a
+//!   zone with an error (SERVFAIL: expired there) is `failed`, not behind.
+//!   A zone failed on every node failed upstream (one customer's primaries,
+//!   the hub's own copy); zones failed on one node while the others serve
+//!   them point at that node (cut off from the hub). `GET /fleet` and the
+//!   status page list them, failed everywhere first.
 //!
 //! Layering: above `axfr` (it uses the SOA query of [`crate::axfr::client`]
 //! and the NOTIFY targets of [`crate::axfr::notify_out`]), below `mgmt`.
@@ -32,7 +38,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use crate::axfr::notify_out::Targets;
 use crate::config::FleetConfig;
 use crate::zone::Store;
-pub use state::{Laggard, NodeSummary, ZoneFleetView};
+pub use state::{FailedZone, Laggard, NodeSummary, ZoneFleetView};
 
 /// The first re-poll after a poll that found a node behind; doubles up to
 /// `fleet.poll`.
@@ -50,6 +56,9 @@ pub const MAX_WAIT: Duration = Duration::from_secs(60);
 pub const MAX_WAITERS: usize = 1024;
 /// Nodes given a label of their own in `/metrics`.
 pub const MAX_METRIC_NODES: usize = 256;
+/// Zones failed on some node listed by `GET /fleet` and the status page
+/// (the count says how many there are in all).
+pub const MAX_FAILED_ZONES: usize = 100;
 
 /// Handle to the fleet poller; cheap to clone. The task ends when the
 /// last handle is dropped.
@@ -124,6 +133,17 @@ impl Fleet {
     pub fn nodes(&self) -> Vec<NodeSummary> {
         let zones = lock(&self.shared.zones);
         state::summarize(zones.values(), SystemTime::now())
+    }
+
+    /// The zones failed on at least one node, failed everywhere first (at
+    /// most [`MAX_FAILED_ZONES`]), and how many there are in all.
+    pub fn failed_zones(&self) -> (Vec<FailedZone>, usize) {
+        state::failed_zones(&lock(&self.shared.zones), MAX_FAILED_ZONES)
+    }
+
+    /// How many zones are failed on every node, and on some nodes only.
+    pub fn count_failed(&self) -> (usize, usize) {
+        state::count_failed(&lock(&self.shared.zones))
     }
 
     /// The nodes of the zone at `apex` (lowercase wire); `None` when it has

@@ -14,7 +14,7 @@ use tracing::debug;
 
 use super::state::{Answer, NodeZone};
 use super::{FAST, MAX_IN_FLIGHT, QUERY_TIMEOUT, Shared, lock};
-use crate::axfr::client::{Timeouts, query_soa};
+use crate::axfr::client::{Timeouts, is_silent, query_soa};
 use crate::axfr::notify_out::{Bucket, Targets};
 use crate::config::FleetConfig;
 use crate::zone::{Store, name};
@@ -327,9 +327,7 @@ impl Task {
                 let answer = match query_soa(&q.apex, q.addr, q.source, None, t).await {
                     Ok(soa) => Answer::Serial(soa.serial),
                     // no answer, or no socket to ask with
-                    Err(e) if e.starts_with("no answer") || e.starts_with("UDP") || e.contains("TCP") => {
-                        Answer::Silent(e)
-                    }
+                    Err(e) if is_silent(&e) => Answer::Silent(e),
                     // an error RCODE, a malformed or non-authoritative answer
                     Err(e) => Answer::Error(e),
                 };

@@ -289,6 +289,63 @@ pub fn summarize<'a>(zones: impl Iterator<Item = &'a ZoneState>, now: SystemTime
 /// Every zone with nodes, by lowercase wire apex.
 pub type Zones = HashMap<Box<[u8]>, ZoneState>;
 
+/// A zone that answers with an error (SERVFAIL, REFUSED) on some of its
+/// nodes (`GET /fleet`, the status page). Failed on every node, it failed
+/// upstream (the customer's primaries, the hub's own copy): one customer's
+/// outage. Failed on one node while the others serve it, that node is the
+/// problem (a node cut off from the hub fails every zone it has).
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub struct FailedZone {
+    pub zone: String,
+    /// Nodes that answered it with an error.
+    pub failed: usize,
+    /// Nodes it has.
+    pub nodes: usize,
+    /// Every node of it answered with an error.
+    pub everywhere: bool,
+}
+
+/// How many zones are failed on every one of their nodes, and how many on
+/// some but not all.
+pub fn count_failed(zones: &Zones) -> (usize, usize) {
+    let (mut everywhere, mut some) = (0, 0);
+    for z in zones.values() {
+        match z.nodes.iter().filter(|n| z.sync(n) == Sync::Failed).count() {
+            0 => {}
+            n if n == z.nodes.len() => everywhere += 1,
+            _ => some += 1,
+        }
+    }
+    (everywhere, some)
+}
+
+/// The zones failed on at least one node: those failed everywhere first,
+/// then by how many nodes, then by name; at most `limit` of them, and how
+/// many there are in all.
+pub fn failed_zones(zones: &Zones, limit: usize) -> (Vec<FailedZone>, usize) {
+    let mut out: Vec<FailedZone> = zones
+        .iter()
+        .filter_map(|(apex, z)| {
+            let failed = z.nodes.iter().filter(|n| z.sync(n) == Sync::Failed).count();
+            (failed > 0).then(|| FailedZone {
+                zone: name::to_text(apex),
+                failed,
+                nodes: z.nodes.len(),
+                everywhere: failed == z.nodes.len(),
+            })
+        })
+        .collect();
+    let total = out.len();
+    out.sort_unstable_by(|a, b| {
+        (b.everywhere, b.failed)
+            .cmp(&(a.everywhere, a.failed))
+            .then_with(|| a.zone.cmp(&b.zone))
+    });
+    out.truncate(limit);
+    (out, total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,6 +399,40 @@ mod tests {
         assert_eq!(z.sync(&z.nodes[0]), Sync::Failed);
         assert_eq!(summarize([&z].into_iter(), UNIX_EPOCH)[0].failed, 1);
         assert_eq!(z.laggards(1, UNIX_EPOCH).len(), 1);
+    }
+
+    #[test]
+    fn a_zone_failed_everywhere_comes_before_one_node_failing() {
+        let mut zones = Zones::new();
+        let servfail = || Answer::Error("SOA query answered with RCODE 2".into());
+        // alpha: SERVFAIL on all three nodes (its customer's outage)
+        let mut alpha = zone(10, 3);
+        (0..3).for_each(|i| alpha.record(i, servfail(), UNIX_EPOCH));
+        // beta and gamma: node 2 alone fails them (cut off); node 1 behind
+        let mut beta = zone(10, 3);
+        beta.record(0, Answer::Serial(10), UNIX_EPOCH);
+        beta.record(1, Answer::Serial(9), UNIX_EPOCH);
+        beta.record(2, servfail(), UNIX_EPOCH);
+        let mut gamma = beta.clone();
+        gamma.record(1, Answer::Silent("timeout".into()), UNIX_EPOCH);
+        let mut fine = zone(10, 3);
+        (0..3).for_each(|i| fine.record(i, Answer::Serial(10), UNIX_EPOCH));
+        for (apex, z) in [
+            (&b"\x05gamma\x00"[..], gamma),
+            (b"\x04beta\x00", beta),
+            (b"\x05alpha\x00", alpha),
+        ] {
+            zones.insert(apex.into(), z);
+        }
+        zones.insert(b"\x04fine\x00"[..].into(), fine);
+        let (list, total) = failed_zones(&zones, 10);
+        assert_eq!(total, 3);
+        let seen: Vec<(&str, usize, bool)> = list.iter().map(|f| (f.zone.as_str(), f.failed, f.everywhere)).collect();
+        assert_eq!(seen, [("alpha.", 3, true), ("beta.", 1, false), ("gamma.", 1, false)]);
+        assert_eq!(list[0].nodes, 3);
+        let (list, total) = failed_zones(&zones, 1);
+        assert_eq!((list.len(), total), (1, 3));
+        assert_eq!(count_failed(&zones), (1, 2));
     }
 
     #[test]

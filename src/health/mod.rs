@@ -38,10 +38,15 @@
 //! 1. a zone of `health.critical-zones` is failed, pending, or not served
 //!    at all;
 //! 2. more than `health.max-failed-zones` (default `"50%"`, or a count)
-//!    of the node's zones are failed at once: the node is cut off (from its
-//!    primaries, its disk), since every node holds the same zones; the
-//!    reason names the count ("5,001 of 10,000 zones failed
-//!    (max-failed-zones 50%): cut off");
+//!    of the node's zones are failed at once, on the node's side: the node
+//!    is cut off (from its primaries, its disk), since every node holds the
+//!    same zones; the reason names the count ("5,001 of 10,000 zones failed
+//!    (max-failed-zones 50%): cut off"). A secondary zone that failed
+//!    although its primaries answered its last round (SERVFAIL from a hub
+//!    whose copy expired too, REFUSED) failed upstream, on every node
+//!    alike, and is not counted: one customer whose primaries disappear
+//!    cannot withdraw a fleet, however many zones it has, while a node
+//!    that loses its hub (every primary silent) withdraws alone;
 //! 3. until the node has been healthy once, any zone is pending (a fresh
 //!    node must not announce SERVFAILs it is about to stop giving); a zone
 //!    added later that is still pending does not hold it back;
@@ -82,7 +87,7 @@ mod zones;
 pub use machine::{Core, Hysteresis, Transition, Verdict};
 pub use monitor::{LastCheck, Monitor, Options, Stats};
 pub use probe::ZONES_PER_ROUND;
-pub use zones::{Pending, ZoneCheck, check_zones};
+pub use zones::{Answering, Pending, ZoneCheck, check_zones};
 
 /// What the node is doing about its anycast prefixes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -21,7 +21,7 @@ use tracing::{debug, error, info, warn};
 
 use super::machine::{Core, Transition};
 use super::probe::{self, Rotation, Target, ZONES_PER_ROUND};
-use super::zones::{Pending, check_zones, thousands};
+use super::zones::{Answering, Pending, check_zones, thousands};
 use super::{Announce, Health, HealthRx, HealthTx, State};
 use crate::config::{Config, HealthProbe, MaxFailed};
 use crate::zone::{Store, name};
@@ -54,6 +54,9 @@ pub struct Options {
     /// Whether a zone without a version still waits for its first attempt
     /// (see `zones`); default: never (every such zone failed).
     pub pending: Pending,
+    /// Whether a failed zone's primaries answered (a failure upstream, not
+    /// counted towards "cut off"; see `zones`); default: never.
+    pub answering: Answering,
 }
 
 impl std::fmt::Debug for Options {
@@ -96,6 +99,7 @@ impl Options {
             critical: apexes(h.critical_zones.iter().map(String::as_str)),
             max_failed: h.max_failed_zones,
             pending: Arc::new(|_: &[u8]| false),
+            answering: Arc::new(|_: &[u8]| false),
         }
     }
 
@@ -103,6 +107,13 @@ impl Options {
     /// attempt (the supervisor asks the secondary engine).
     pub fn with_pending(mut self, pending: Pending) -> Options {
         self.pending = pending;
+        self
+    }
+
+    /// Tells which failed zones failed upstream, their primaries answering
+    /// (the supervisor asks the secondary engine).
+    pub fn with_answering(mut self, answering: Answering) -> Options {
+        self.answering = answering;
         self
     }
 
@@ -429,6 +440,7 @@ async fn check_round(
         opts.max_failed,
         &*opts.pending,
         started_up,
+        &*opts.answering,
     );
     let mut problems = zones.problems;
     let zone_problems = problems.len();
@@ -581,6 +593,7 @@ mod tests {
             critical: vec![wire("a.test")],
             max_failed: MaxFailed::default(),
             pending: Arc::new(|_: &[u8]| false),
+            answering: Arc::new(|_: &[u8]| false),
         };
         let store = Store::new(ZoneSet::from_zones([zone("a.test"), zone("b.test")]));
         let monitor = Monitor::start(opts, store.clone());
@@ -655,6 +668,7 @@ mod tests {
             critical: Vec::new(),
             max_failed: MaxFailed::default(),
             pending: Arc::new(|_: &[u8]| false),
+            answering: Arc::new(|_: &[u8]| false),
         };
         let monitor = Monitor::start(opts, Store::new(ZoneSet::from_zones([zone("a.test")])));
         let mut rx = monitor.subscribe();
@@ -682,6 +696,7 @@ mod tests {
             critical: Vec::new(),
             max_failed: MaxFailed::default(),
             pending: Arc::new(|_: &[u8]| false),
+            answering: Arc::new(|_: &[u8]| false),
         };
         assert_eq!(o.probe_timeout(), Duration::from_millis(200));
         o.interval = Duration::from_secs(5);

@@ -12,8 +12,22 @@
 //!   not announce SERVFAILs it is about to stop giving);
 //! - a zone of `health.critical-zones` fails, is pending or is not served
 //!   at all;
-//! - more than `health.max-failed-zones` of its zones failed at once: it is
-//!   cut off (its primaries, its disk), not one customer's zone.
+//! - more than `health.max-failed-zones` of its zones failed at once, and
+//!   failed on the node's side: it is cut off (from its primaries, its
+//!   disk), not one customer's zone.
+//!
+//! Which side a failure is on, the caller says through an [`Answering`]
+//! test (the supervisor asks the secondary engine): a secondary zone that
+//! failed although its primaries answered its last round (with SERVFAIL,
+//! because the hub's own copy expired; with REFUSED) failed **upstream**,
+//! and so it does on every node of the fleet: it is reported and answers
+//! SERVFAIL, but never counts towards "cut off". A zone whose primaries
+//! were silent (no answer, no connection), a file zone that did not load,
+//! and a version our disk could not take count. So a customer whose
+//! primaries disappear cannot withdraw a fleet, however many of its zones
+//! that customer has; a node that loses its hub (every primary silent)
+//! withdraws alone. (A hub cannot tell a customer's silent primaries from
+//! its own loss of the network: for it, every silent failure counts.)
 
 use std::sync::Arc;
 
@@ -26,6 +40,12 @@ use crate::zone::store::ZoneSet;
 /// that is not a secondary zone (a file zone without a version failed to
 /// load).
 pub type Pending = Arc<dyn Fn(&[u8]) -> bool + Send + Sync>;
+
+/// "Did the primaries of this failed zone (lowercase wire apex) answer its
+/// last round, if only with an error?" Such a failure is upstream's and
+/// does not count towards "cut off". False for zones that are not
+/// secondary zones.
+pub type Answering = Arc<dyn Fn(&[u8]) -> bool + Send + Sync>;
 
 /// What the zones say, for one check round.
 #[derive(Debug, Default)]
@@ -43,7 +63,8 @@ pub struct ZoneCheck {
 
 /// Applies the zone rule to `set`. `configured` are the apexes of the
 /// configured zones, `critical` those of `health.critical-zones`;
-/// `started_up`: the node has been healthy once.
+/// `started_up`: the node has been healthy once; `answering`: see
+/// [`Answering`].
 pub fn check_zones(
     set: &ZoneSet,
     configured: &[Box<[u8]>],
@@ -51,6 +72,7 @@ pub fn check_zones(
     max_failed: MaxFailed,
     pending: &dyn Fn(&[u8]) -> bool,
     started_up: bool,
+    answering: &dyn Fn(&[u8]) -> bool,
 ) -> ZoneCheck {
     let mut failed: Vec<(&[u8], &'static str)> = Vec::new();
     let mut waiting: Vec<&[u8]> = Vec::new();
@@ -88,10 +110,13 @@ pub fn check_zones(
             problems.push(format!("critical zone {name} is not served"));
         }
     }
-    if !failed.is_empty() && max_failed.exceeded(failed.len(), total) {
+    // Only failures on the node's side count: a zone whose primaries
+    // answered failed upstream (and so on every node).
+    let ours = failed.iter().filter(|(a, _)| !answering(a)).count();
+    if ours > 0 && max_failed.exceeded(ours, total) {
         problems.push(format!(
             "{} of {} zones failed (max-failed-zones {max_failed}): cut off",
-            thousands(failed.len()),
+            thousands(ours),
             thousands(total)
         ));
     }
@@ -162,7 +187,7 @@ mod tests {
         let set = ZoneSet::from_zones(["a.test", "b.test", "c.test"].map(zone))
             .with(zone("d.test"), true)
             .with_entry(empty("e.test"));
-        let c = check_zones(&set, &[], &[], HALF, &never, true);
+        let c = check_zones(&set, &[], &[], HALF, &never, true, &never);
         assert!(c.problems.is_empty(), "{:?}", c.problems);
         assert_eq!(c.total, 5);
         assert_eq!(
@@ -170,7 +195,11 @@ mod tests {
             [("d.test".to_string(), "expired"), ("e.test".to_string(), "not loaded")]
         );
         // Not even before start-up: a failed zone is not a pending one.
-        assert!(check_zones(&set, &[], &[], HALF, &never, false).problems.is_empty());
+        assert!(
+            check_zones(&set, &[], &[], HALF, &never, false, &never)
+                .problems
+                .is_empty()
+        );
     }
 
     #[test]
@@ -178,40 +207,81 @@ mod tests {
         let mut set = ZoneSet::from_zones(["a.test", "b.test"].map(zone));
         set = set.with(zone("c.test"), true);
         // 1 of 3 failed: 33 % is not more than 50 %.
-        assert!(check_zones(&set, &[], &[], HALF, &never, true).problems.is_empty());
+        assert!(
+            check_zones(&set, &[], &[], HALF, &never, true, &never)
+                .problems
+                .is_empty()
+        );
         set = set.with(zone("b.test"), true);
-        let c = check_zones(&set, &[], &[], HALF, &never, true);
+        let c = check_zones(&set, &[], &[], HALF, &never, true, &never);
         assert_eq!(c.problems, ["2 of 3 zones failed (max-failed-zones 50%): cut off"]);
         // Exactly half is not more than half.
         let half = ZoneSet::from_zones([zone("a.test")]).with(zone("b.test"), true);
-        assert!(check_zones(&half, &[], &[], HALF, &never, true).problems.is_empty());
+        assert!(
+            check_zones(&half, &[], &[], HALF, &never, true, &never)
+                .problems
+                .is_empty()
+        );
         // A count: more than 1 failed.
         assert!(
-            check_zones(&set, &[], &[], MaxFailed::Count(2), &never, true)
+            check_zones(&set, &[], &[], MaxFailed::Count(2), &never, true, &never)
                 .problems
                 .is_empty()
         );
         assert_eq!(
-            check_zones(&set, &[], &[], MaxFailed::Count(1), &never, true)
+            check_zones(&set, &[], &[], MaxFailed::Count(1), &never, true, &never)
                 .problems
                 .len(),
             1
         );
         // "0%": any failure cuts off; "100%": none does.
         assert_eq!(
-            check_zones(&set, &[], &[], MaxFailed::Percent(0), &never, true)
+            check_zones(&set, &[], &[], MaxFailed::Percent(0), &never, true, &never)
                 .problems
                 .len(),
             1
         );
         let all = ZoneSet::default().with(zone("a.test"), true);
         assert!(
-            check_zones(&all, &[], &[], MaxFailed::Percent(100), &never, true)
+            check_zones(&all, &[], &[], MaxFailed::Percent(100), &never, true, &never)
                 .problems
                 .is_empty()
         );
         // One zone alone, failed: 100 % > 50 %.
-        assert_eq!(check_zones(&all, &[], &[], HALF, &never, true).problems.len(), 1);
+        assert_eq!(
+            check_zones(&all, &[], &[], HALF, &never, true, &never).problems.len(),
+            1
+        );
+    }
+
+    #[test]
+    fn zones_failed_upstream_do_not_cut_off() {
+        // One customer's zones, 2 of 3, expired on every node: the hub
+        // answers them with SERVFAIL.
+        let set = ZoneSet::from_zones([zone("beta.test")])
+            .with(zone("alpha.test"), true)
+            .with_entry(empty("alpha-shop.test"));
+        let alphas = |a: &[u8]| a != &*wire("beta.test");
+        let c = check_zones(&set, &[], &[], HALF, &never, true, &alphas);
+        assert!(c.problems.is_empty(), "{:?}", c.problems);
+        assert_eq!(c.failed.len(), 2, "still reported");
+        // The same zones with silent primaries (the node lost its hub).
+        let c = check_zones(&set, &[], &[], HALF, &never, true, &never);
+        assert_eq!(c.problems, ["2 of 3 zones failed (max-failed-zones 50%): cut off"]);
+        // Only the silent failures are counted: 1 of 3 is not more than half.
+        let shop_only = |a: &[u8]| a == &*wire("alpha-shop.test");
+        assert!(
+            check_zones(&set, &[], &[], HALF, &never, true, &shop_only)
+                .problems
+                .is_empty()
+        );
+        // Every zone failed, every primary silent: cut off; a critical zone
+        // withdraws whichever side it failed on.
+        let all = set.with(zone("beta.test"), true);
+        let c = check_zones(&all, &[], &[], HALF, &never, true, &never);
+        assert_eq!(c.problems, ["3 of 3 zones failed (max-failed-zones 50%): cut off"]);
+        let c = check_zones(&all, &[], &[wire("alpha.test")], HALF, &never, true, &alphas);
+        assert_eq!(c.problems, ["critical zone alpha.test expired"]);
     }
 
     #[test]
@@ -219,16 +289,16 @@ mod tests {
         let set = ZoneSet::from_zones(["a.test", "b.test", "c.test"].map(zone))
             .with(zone("d.test"), true)
             .with_entry(empty("e.test"));
-        let c = check_zones(&set, &[], &[wire("d.test")], HALF, &never, true);
+        let c = check_zones(&set, &[], &[wire("d.test")], HALF, &never, true, &never);
         assert_eq!(c.problems, ["critical zone d.test expired"]);
-        let c = check_zones(&set, &[], &[wire("e.test")], HALF, &never, true);
+        let c = check_zones(&set, &[], &[wire("e.test")], HALF, &never, true, &never);
         assert_eq!(c.problems, ["critical zone e.test not loaded"]);
-        let c = check_zones(&set, &[], &[wire("nothere.test")], HALF, &never, true);
+        let c = check_zones(&set, &[], &[wire("nothere.test")], HALF, &never, true, &never);
         assert_eq!(c.problems, ["critical zone nothere.test is not served"]);
-        let c = check_zones(&set, &[], &[wire("a.test")], HALF, &never, true);
+        let c = check_zones(&set, &[], &[wire("a.test")], HALF, &never, true, &never);
         assert!(c.problems.is_empty());
         let waiting = |a: &[u8]| a == &*wire("e.test");
-        let c = check_zones(&set, &[], &[wire("e.test")], HALF, &waiting, true);
+        let c = check_zones(&set, &[], &[wire("e.test")], HALF, &waiting, true, &never);
         assert_eq!(
             c.problems,
             ["critical zone e.test not loaded yet (first transfer pending)"]
@@ -239,7 +309,15 @@ mod tests {
     fn pending_zones_hold_back_only_a_fresh_node() {
         let set = ZoneSet::from_zones([zone("a.test")]).with_entry(empty("new.test"));
         let waiting = |a: &[u8]| a == &*wire("new.test");
-        let c = check_zones(&set, &[wire("a.test"), wire("later.test")], &[], HALF, &waiting, false);
+        let c = check_zones(
+            &set,
+            &[wire("a.test"), wire("later.test")],
+            &[],
+            HALF,
+            &waiting,
+            false,
+            &never,
+        );
         assert_eq!(
             c.problems,
             [
@@ -248,12 +326,12 @@ mod tests {
             ]
         );
         assert_eq!((c.total, c.pending, c.failed.len()), (3, 2, 0));
-        let c = check_zones(&set, &[wire("later.test")], &[], HALF, &waiting, true);
+        let c = check_zones(&set, &[wire("later.test")], &[], HALF, &waiting, true, &never);
         assert!(c.problems.is_empty());
         assert_eq!((c.total, c.pending), (2, 1));
         // Once its first attempt failed, it is failed: no longer holding
         // back a fresh node (1 of 2 is not more than half).
-        let c = check_zones(&set, &[], &[], HALF, &never, false);
+        let c = check_zones(&set, &[], &[], HALF, &never, false, &never);
         assert!(c.problems.is_empty());
         assert_eq!(c.failed, [("new.test".to_string(), "not loaded")]);
     }
@@ -270,7 +348,7 @@ mod tests {
             let z = zone(&format!("z{i}.test"));
             set = set.with(z, i <= 5000);
         }
-        let c = check_zones(&set, &[], &[], HALF, &never, true);
+        let c = check_zones(&set, &[], &[], HALF, &never, true, &never);
         assert_eq!(
             c.problems,
             ["5,001 of 10,000 zones failed (max-failed-zones 50%): cut off"]

@@ -349,10 +349,11 @@ async fn status(Extract(st): Extract<State>) -> Response {
 async fn status_page(Extract(st): Extract<State>) -> Response {
     let zones = st.ctx.zones.list();
     let view = status_view(&st, &zones);
+    let (failed, failed_total) = st.ctx.zones.fleet().failed_zones();
     let mut r = Html(page::render(
         &view,
         &zones,
-        &st.ctx.zones.fleet().nodes(),
+        (&st.ctx.zones.fleet().nodes(), &failed, failed_total),
         &st.qps.samples(),
         qps::now_unix(),
     ))

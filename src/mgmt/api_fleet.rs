@@ -20,20 +20,30 @@ use serde::Serialize;
 
 use super::api::{ApiError, State, json};
 use crate::config::parse_duration;
-use crate::fleet::{MAX_WAIT, NodeSummary, WaitError};
+use crate::fleet::{FailedZone, MAX_WAIT, NodeSummary, WaitError};
 use crate::zone::name;
 
 #[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
 struct FleetView {
     nodes: Vec<NodeSummary>,
+    /// Zones failed on some node, failed everywhere first (an upstream
+    /// outage, e.g. one customer's primaries), at most 100.
+    failed_zones: Vec<FailedZone>,
+    /// How many zones are failed on some node in all.
+    failed_zones_total: usize,
 }
 
 /// `GET /fleet`.
 pub(super) async fn fleet(Extract(st): Extract<State>) -> axum::response::Response {
+    let fleet = st.ctx.zones.fleet();
+    let (failed_zones, failed_zones_total) = fleet.failed_zones();
     json(
         StatusCode::OK,
         &FleetView {
-            nodes: st.ctx.zones.fleet().nodes(),
+            nodes: fleet.nodes(),
+            failed_zones,
+            failed_zones_total,
         },
     )
 }

@@ -358,9 +358,18 @@ impl Collector for NodeCollector {
                     ("in-sync", n.in_sync),
                     ("behind", n.behind),
                     ("unreachable", n.unreachable),
+                    ("failed", n.failed),
                 ]
                 .map(|(state, v)| (vec![("node", n.node.clone()), ("state", state.to_string())], v as u64))
             }),
+        )?;
+        let (everywhere, some) = fleet.count_failed();
+        gauges(
+            &mut enc,
+            "fleet_failed_zones",
+            "Zones answered with an error (SERVFAIL, REFUSED) by every one of their downstream nodes (an outage upstream: \
+             the customer's primaries, the hub's copy) or by some nodes only (look at those nodes)",
+            [("everywhere", everywhere), ("some-nodes", some)].map(|(w, v)| (vec![("where", w.to_string())], v as u64)),
         )?;
         gauges(
             &mut enc,

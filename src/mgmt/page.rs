@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 
 use super::ZoneView;
 use super::api::StatusView;
-use crate::fleet::NodeSummary;
+use crate::fleet::{FailedZone, NodeSummary};
 
 /// Graph size in SVG units.
 const W: f64 = 720.0;
@@ -75,8 +75,12 @@ fn state_class(state: &str) -> &'static str {
     }
 }
 
+/// The fleet as the hub sees it: every node, and the zones failed on some
+/// node with how many there are in all.
+pub type FleetPage<'a> = (&'a [NodeSummary], &'a [FailedZone], usize);
+
 /// The whole page.
-pub fn render(status: &StatusView, zones: &[ZoneView], fleet: &[NodeSummary], qps: &[u64], now_unix: u64) -> String {
+pub fn render(status: &StatusView, zones: &[ZoneView], fleet: FleetPage<'_>, qps: &[u64], now_unix: u64) -> String {
     let mut h = String::with_capacity(8 * 1024 + zones.len() * 300);
     let node = escape(&status.node.id);
     let place = status
@@ -235,7 +239,8 @@ th{{background:#f0f0f0}} td.num{{text-align:right;font-variant-numeric:tabular-n
         );
     }
     h.push_str("</tbody></table></section>\n");
-    fleet_section(&mut h, fleet, now_unix);
+    fleet_section(&mut h, fleet.0, now_unix);
+    failed_zones_section(&mut h, fleet.1, fleet.2);
     h.push_str(
         "<p class=\"muted\">JSON: <a href=\"/status\">/status</a> · <a href=\"/zones\">/zones</a> · \
          <a href=\"/metrics\">/metrics</a></p>\n",
@@ -312,6 +317,37 @@ fn fleet_section(h: &mut String, fleet: &[NodeSummary], now_unix: u64) {
     h.push_str("</tbody></table><p class=\"muted\">JSON: <a href=\"/fleet\">/fleet</a></p></section>\n");
 }
 
+/// The zones failed on some node: failed everywhere is one customer's
+/// outage upstream; failed on one node while the others serve, that node.
+fn failed_zones_section(h: &mut String, failed: &[FailedZone], total: usize) {
+    if failed.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        h,
+        "<section id=\"fleet-failed\"><h2>Zones failing on nodes ({total})</h2>\
+         <table id=\"fleet-failed-table\"><thead><tr><th>zone</th><th>failed on</th><th>where</th></tr></thead><tbody>"
+    );
+    for f in failed {
+        let (class, place) = if f.everywhere {
+            ("bad", "every node: upstream (its primaries, the hub's copy)")
+        } else {
+            ("warn", "some nodes: look at those nodes")
+        };
+        let _ = writeln!(
+            h,
+            r#"<tr class="failed-zone"><td><span class="badge {class}">{}</span></td><td class="num">{} of {}</td><td>{place}</td></tr>"#,
+            escape(&f.zone),
+            f.failed,
+            f.nodes
+        );
+    }
+    if total > failed.len() {
+        let _ = writeln!(h, "<tr><td colspan=\"3\">and {} more</td></tr>", total - failed.len());
+    }
+    h.push_str("</tbody></table></section>\n");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -380,7 +416,7 @@ mod tests {
             announced: vec!["192.0.2.0/24".into()],
             last_error: Some("peer said \"<no>\"".into()),
         }];
-        let html = render(&status(peers), &[zone("a.example")], &[], &[1, 2, 3], 110);
+        let html = render(&status(peers), &[zone("a.example")], (&[], &[], 0), &[1, 2, 3], 110);
         assert!(html.contains("lon-&lt;b&gt;"));
         assert!(html.contains("England &amp; Wales"));
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
@@ -396,7 +432,7 @@ mod tests {
     #[test]
     fn fleet_table() {
         let s = status(vec![]);
-        assert!(!render(&s, &[], &[], &[], 0).contains("fleet-table"));
+        assert!(!render(&s, &[], (&[], &[], 0), &[], 0).contains("fleet-table"));
         let nodes = [NodeSummary {
             node: "127.0.0.1:5300".into(),
             zones: 2,
@@ -407,17 +443,30 @@ mod tests {
             last_answer: Some(95),
             max_behind_for: 3.0,
         }];
-        let html = render(&s, &[], &nodes, &[], 100);
+        let html = render(&s, &[], (&nodes, &[], 0), &[], 100);
         assert!(html.contains("fleet-table"));
         assert!(html.contains("127.0.0.1:5300"));
         assert!(html.contains("3.0s"));
+        assert!(!html.contains("fleet-failed"));
+        let failed = [FailedZone {
+            zone: "alpha.<b>test".into(),
+            failed: 5,
+            nodes: 5,
+            everywhere: true,
+        }];
+        let html = render(&s, &[], (&nodes, &failed, 3), &[], 100);
+        assert!(html.contains("id=\"fleet-failed-table\""));
+        assert!(html.contains("alpha.&lt;b&gt;test"));
+        assert!(html.contains("5 of 5"));
+        assert!(html.contains("every node: upstream"));
+        assert!(html.contains("and 2 more"));
     }
 
     #[test]
     fn no_bgp_and_no_samples() {
         let mut s = status(Vec::new());
         s.bgp.enabled = false;
-        let html = render(&s, &[], &[], &[], 0);
+        let html = render(&s, &[], (&[], &[], 0), &[], 0);
         assert!(html.contains(r#"id="bgp-disabled""#));
         assert!(html.contains(r#"points="""#));
     }

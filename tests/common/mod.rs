@@ -38,6 +38,9 @@
 //! * [`wire`]: the DNS encoder/parser and TCP framing (used as `common::wire`);
 //! * `bgp`: real BGP peers in network namespaces ([`BgpPeer`]) and pharos
 //!   in the node namespace ([`Node`]).
+//! * `fleet`: a pharos hub and N pharos nodes in one test ([`Fleet`],
+//!   [`FleetOpts`]) and a path between two of them the test can cut
+//!   ([`Link`]);
 //! * `mgmt`: [`MgmtNode`] (pharos with its management API and identity
 //!   endpoint, and a token), a small HTTP client ([`http`]) and the Python
 //!   Prometheus parser ([`parse_metrics`]);
@@ -49,6 +52,7 @@
 #![allow(dead_code)]
 
 mod bgp;
+mod fleet;
 mod knot;
 mod knot_catalog;
 mod mgmt;
@@ -65,6 +69,8 @@ pub use bgp::{
     BgpPeer, NODE_AS, NODE_DNS_PORT, Node, NodeConfig, PEER_AS, PeerEntry, PeerOpts, Route, in_netns, node_dns,
     scripted_peer_py,
 };
+#[allow(unused_imports)]
+pub use fleet::{Fleet, FleetOpts, Link};
 #[allow(unused_imports)]
 pub use knot::{Knot, KnotOpts, knot_config};
 #[allow(unused_imports)]
