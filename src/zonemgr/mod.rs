@@ -753,11 +753,13 @@ fn read_snapshot(dir: &std::path::Path, apex: &[u8]) -> Option<(crate::zone::Zon
 }
 
 pub mod api_zones;
+mod batch;
 mod producer;
 mod settings;
 mod transfer_out;
 mod view;
 
+pub use batch::{BatchError, MAX_BATCH, Refused};
 use view::broken_view;
 pub use view::{LastTransfer, Timers, ZoneView};
 

@@ -1,0 +1,479 @@
+//! Many API zones added or removed in one step (`POST /zones` with a JSON
+//! array, `DELETE /zones` with a JSON array of names): the hub's answer to
+//! "add this customer's 1,000 zones".
+//!
+//! A batch is all or nothing. Every entry is checked first (its fields
+//! against the config, as [`super::api_zones::validate`] checks one zone;
+//! a name listed twice in the batch; a zone already served, or for a
+//! removal one that is unknown or comes from the config file); when any
+//! entry is refused nothing changes and the error lists each refused entry
+//! by its index in the array and its name. Then, holding the manager's
+//! change lock once for the whole batch:
+//!
+//! * `api-zones.json` is written once (one temporary file, one fsync, one
+//!   rename), before any zone is served or removed: one write for 1,000
+//!   zones instead of 1,000 rewrites of a growing file;
+//! * the zones are served (or removed) inside
+//!   [`ZoneManager::defer_installs`], so the NOTIFY, NOTIFY-out, fleet and
+//!   transfer-out tables are installed once, not once per zone;
+//! * the producer catalogs are rebuilt once: one serial bump, one IXFR
+//!   history entry and one NOTIFY round for the whole batch.
+//!
+//! An added zone that cannot be served (its old files cannot be removed)
+//! undoes the whole batch: the zones served so far are removed again and
+//! the list is written back. A removal whose files cannot all be deleted
+//! still removes the zone (it is REFUSED at once), as a single `DELETE`
+//! does, and the error names it.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tracing::{info, warn};
+
+use super::api_zones::{self, ApiZone};
+use super::{Managed, Origin, ZoneError, ZoneManager, ZoneView, canonical_name};
+use crate::axfr::engine::Stop;
+use crate::config::ZoneConfig;
+use crate::zone::{name, persist};
+
+/// Most entries in one batch; more are refused whole (the API answers 413).
+pub const MAX_BATCH: usize = 10_000;
+
+/// Refused entries listed in the error's text; [`BatchError::refused`]
+/// lists them all.
+const LISTED: usize = 20;
+
+/// One refused entry of a batch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Refused {
+    /// Its index in the array (from 0).
+    pub index: usize,
+    /// Its name, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub error: String,
+    /// How bad: an invalid entry (422) > a conflict (409) > an unknown
+    /// zone (404).
+    #[serde(skip)]
+    rank: Rank,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Rank {
+    NotFound,
+    Conflict,
+    Invalid,
+}
+
+/// Why a batch was not carried out: `error` says what kind (the API's
+/// status) and sums it up; `refused` lists each refused entry. Nothing
+/// changed unless `error` is [`ZoneError::Failed`] (and it says so).
+#[derive(Clone, Debug)]
+pub struct BatchError {
+    pub error: ZoneError,
+    pub refused: Vec<Refused>,
+}
+
+impl From<ZoneError> for BatchError {
+    fn from(error: ZoneError) -> Self {
+        BatchError {
+            error,
+            refused: Vec::new(),
+        }
+    }
+}
+
+impl std::fmt::Display for BatchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl Refused {
+    fn new(rank: Rank, index: usize, name: Option<String>, error: impl Into<String>) -> Refused {
+        Refused {
+            index,
+            name,
+            error: error.into(),
+            rank,
+        }
+    }
+}
+
+/// The count limit, checked before anything else.
+pub fn check_count(n: usize) -> Result<(), ZoneError> {
+    if n > MAX_BATCH {
+        return Err(ZoneError::Invalid(format!(
+            "{n} zones in one call; at most {MAX_BATCH} per call (split the list)"
+        )));
+    }
+    Ok(())
+}
+
+/// The error for refused entries (sorted by index): the worst kind sets
+/// the status, the text names each (the first [`LISTED`]).
+fn refused_error(mut refused: Vec<Refused>, total: usize, done: &str) -> BatchError {
+    refused.sort_by_key(|r| r.index);
+    let worst = refused.iter().map(|r| r.rank).max().unwrap_or(Rank::Invalid);
+    let mut text = format!(
+        "{} of {total} {} refused, nothing {done}: ",
+        refused.len(),
+        if total == 1 { "entry" } else { "entries" }
+    );
+    let shown: Vec<String> = refused
+        .iter()
+        .take(LISTED)
+        .map(|r| match &r.name {
+            Some(n) => format!("[{}] {n}: {}", r.index, r.error),
+            None => format!("[{}]: {}", r.index, r.error),
+        })
+        .collect();
+    text.push_str(&shown.join("; "));
+    if refused.len() > LISTED {
+        text.push_str(&format!("; and {} more (see \"refused\")", refused.len() - LISTED));
+    }
+    let error = match worst {
+        Rank::Invalid => ZoneError::Invalid(text),
+        Rank::Conflict => ZoneError::Conflict(text),
+        Rank::NotFound => ZoneError::NotFound(text),
+    };
+    BatchError { error, refused }
+}
+
+/// The `name` of an entry, when it has a string one (for the error).
+fn entry_name(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Object(o) => o.get("name").and_then(Value::as_str).map(String::from),
+        _ => None,
+    }
+}
+
+/// One zone of an add batch, checked.
+struct Checked {
+    index: usize,
+    entry: ApiZone,
+    zone: Arc<ZoneConfig>,
+    apex: Vec<u8>,
+}
+
+impl ZoneManager {
+    /// Adds the zones of `entries` (each a `POST /zones` object) in one
+    /// step, or none of them; see the module doc. Returns their views in
+    /// the order given.
+    pub async fn add_api_batch(&self, entries: &[Value]) -> Result<Vec<ZoneView>, BatchError> {
+        check_count(entries.len())?;
+        let config = self.config();
+        let mut refused = Vec::new();
+        let mut checked: Vec<Checked> = Vec::with_capacity(entries.len());
+        let mut first_at: HashMap<String, usize> = HashMap::new();
+        for (index, v) in entries.iter().enumerate() {
+            let invalid = |e: String| Refused::new(Rank::Invalid, index, entry_name(v), e);
+            let request = match ApiZone::deserialize(v) {
+                Ok(r) => r,
+                Err(e) => {
+                    refused.push(invalid(format!("not a zone object: {e}")));
+                    continue;
+                }
+            };
+            let (entry, zone) = match api_zones::validate(&request, &config) {
+                Ok(ok) => ok,
+                Err(e) => {
+                    refused.push(invalid(e));
+                    continue;
+                }
+            };
+            let apex = match name::from_text(&zone.name) {
+                Ok(a) => a,
+                Err(e) => {
+                    refused.push(invalid(format!("name: {e}")));
+                    continue;
+                }
+            };
+            if let Some(first) = first_at.get(&zone.name) {
+                refused.push(invalid(format!("listed twice in this batch (first at index {first})")));
+                continue;
+            }
+            first_at.insert(zone.name.clone(), index);
+            checked.push(Checked {
+                index,
+                entry,
+                zone,
+                apex,
+            });
+        }
+        let change = self.inner.changes.lock().await;
+        {
+            let reg = self.lock();
+            for c in &checked {
+                let why = match reg.zones.get(&c.zone.name) {
+                    Some(m) => Some(format!(
+                        "zone {} is already served ({})",
+                        c.zone.name,
+                        match m.origin {
+                            Origin::Config => "from the config file",
+                            Origin::Api => "added through the API",
+                        }
+                    )),
+                    None if reg.broken.contains_key(&c.zone.name) => Some(format!(
+                        "zone {} is listed already (with an error); delete it first",
+                        c.zone.name
+                    )),
+                    None => None,
+                };
+                if let Some(why) = why {
+                    refused.push(Refused::new(Rank::Conflict, c.index, Some(c.zone.name.clone()), why));
+                }
+            }
+        }
+        if !refused.is_empty() {
+            return Err(refused_error(refused, entries.len(), "added"));
+        }
+        if checked.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Durable first: a crash from here on serves them all after a restart.
+        let mut list = self.api_list();
+        list.extend(checked.iter().map(|c| c.entry.clone()));
+        list.sort_by(|a, b| a.name.cmp(&b.name));
+        self.write_api_list(list).await?;
+
+        let defer = self.defer_installs();
+        for (i, c) in checked.iter().enumerate() {
+            match self.serve_new(&c.zone, &c.apex, Origin::Api).await {
+                Ok(acl) => {
+                    let mut reg = self.lock();
+                    if let Some(acl) = acl {
+                        reg.acls.insert(c.apex.clone().into(), acl);
+                    }
+                    if let Some(t) = self.notify_targets(&c.zone) {
+                        reg.notify_out.insert(c.apex.clone().into(), t);
+                    }
+                    reg.zones.insert(
+                        c.zone.name.clone(),
+                        Managed {
+                            config: c.zone.clone(),
+                            origin: Origin::Api,
+                            apex: c.apex.clone(),
+                            api: Some(c.entry.clone()),
+                            load_error: None,
+                        },
+                    );
+                    self.install_notify(&reg);
+                    info!(zone = %c.zone.name, origin = ?Origin::Api, "zone added");
+                }
+                Err(e) => {
+                    warn!(zone = %c.zone.name, "batch of {} zones not added: {e}", checked.len());
+                    self.undo_adds(&checked[..i]).await;
+                    let _ = self.write_api_list(self.api_list()).await;
+                    drop(defer);
+                    return Err(ZoneError::Failed(format!(
+                        "[{}] {}: {e}; nothing added (the zones of this batch served meanwhile were removed again)",
+                        c.index, c.zone.name
+                    ))
+                    .into());
+                }
+            }
+        }
+        drop(defer);
+        drop(change);
+        info!(zones = checked.len(), "zones added through the API in one batch");
+        if checked.iter().any(|c| c.zone.catalog.is_some()) {
+            let _ = self.rebuild_catalogs().await;
+        }
+        Ok(checked.iter().filter_map(|c| self.get(&c.zone.name)).collect())
+    }
+
+    /// Removes again the zones of a batch that were served.
+    async fn undo_adds(&self, served: &[Checked]) {
+        for c in served {
+            if let Err(e) = self.inner.engine.remove(&c.apex, Stop::Forget).await {
+                warn!(zone = %c.zone.name, "added then removed again, but its files were not all deleted: {e}");
+            }
+            let mut reg = self.lock();
+            reg.zones.remove(&c.zone.name);
+            reg.acls.remove(c.apex.as_slice());
+            reg.notify_out.remove(c.apex.as_slice());
+            self.install_notify(&reg);
+        }
+    }
+
+    /// Removes the API zones named by `entries` (each a name, or an object
+    /// with a `name`, so that the array given to `POST /zones` removes what
+    /// it added) in one step, or none of them; see the module doc. Returns
+    /// the names removed (canonical), in the order given.
+    pub async fn remove_api_batch(&self, entries: &[Value]) -> Result<Vec<String>, BatchError> {
+        check_count(entries.len())?;
+        let mut refused = Vec::new();
+        let mut names: Vec<(usize, String)> = Vec::with_capacity(entries.len());
+        let mut first_at: HashMap<String, usize> = HashMap::new();
+        for (index, v) in entries.iter().enumerate() {
+            let given = entry_name(v);
+            let Some(key) = given.as_deref().map(canonical_name).filter(|k| !k.is_empty()) else {
+                refused.push(Refused::new(
+                    Rank::Invalid,
+                    index,
+                    given,
+                    "not a zone name (a string, or an object with a \"name\")",
+                ));
+                continue;
+            };
+            if let Some(first) = first_at.get(&key) {
+                refused.push(Refused::new(
+                    Rank::Invalid,
+                    index,
+                    given,
+                    format!("listed twice in this batch (first at index {first})"),
+                ));
+                continue;
+            }
+            first_at.insert(key.clone(), index);
+            names.push((index, key));
+        }
+        let change = self.inner.changes.lock().await;
+        // (name, apex and whether it is a secondary zone; None: an API
+        // entry that did not validate, only in the file).
+        let mut found: Vec<(String, Option<(Vec<u8>, bool)>)> = Vec::with_capacity(names.len());
+        {
+            let reg = self.lock();
+            for (index, key) in &names {
+                match reg.zones.get(key) {
+                    Some(m) if m.origin == Origin::Api => {
+                        found.push((key.clone(), Some((m.apex.clone(), m.config.source.is_secondary()))))
+                    }
+                    Some(_) => refused.push(Refused::new(
+                        Rank::Conflict,
+                        *index,
+                        Some(key.clone()),
+                        format!(
+                            "zone {key} comes from the config file: remove its [[zone]] entry there and reload (SIGHUP)"
+                        ),
+                    )),
+                    None if reg.broken.contains_key(key) => found.push((key.clone(), None)),
+                    None => refused.push(Refused::new(
+                        Rank::NotFound,
+                        *index,
+                        Some(key.clone()),
+                        format!("no zone named {key:?} is served here"),
+                    )),
+                }
+            }
+        }
+        if !refused.is_empty() {
+            return Err(refused_error(refused, entries.len(), "removed"));
+        }
+        if found.is_empty() {
+            return Ok(Vec::new());
+        }
+        let gone: BTreeSet<&str> = found.iter().map(|(n, _)| n.as_str()).collect();
+        let list: Vec<ApiZone> = self
+            .api_list()
+            .into_iter()
+            .filter(|z| !gone.contains(canonical_name(&z.name).as_str()))
+            .collect();
+        self.write_api_list(list).await?;
+
+        let defer = self.defer_installs();
+        let mut failures = Vec::new();
+        for (key, what) in &found {
+            let Some((apex, is_secondary)) = what else {
+                self.lock().broken.remove(key);
+                info!(zone = %key, "zone removed (it was not served: its entry did not validate)");
+                continue;
+            };
+            let removed = if *is_secondary {
+                self.inner.engine.remove(apex, Stop::Forget).await.map(|_| ())
+            } else {
+                self.inner.server.store().update(|set| set.without(apex));
+                let (dir, apex_v) = (self.inner.engine.data_dir().to_path_buf(), apex.clone());
+                tokio::task::spawn_blocking(move || persist::remove(&dir, &apex_v))
+                    .await
+                    .map_err(std::io::Error::other)
+                    .and_then(|r| r)
+            };
+            if let Err(e) = removed {
+                let f = format!("zone {key} is no longer served, but its files were not all deleted: {e}");
+                warn!("{f}");
+                failures.push(f);
+            }
+            let mut reg = self.lock();
+            reg.zones.remove(key);
+            reg.acls.remove(apex.as_slice());
+            reg.notify_out.remove(apex.as_slice());
+            self.install_notify(&reg);
+            info!(zone = %key, "zone removed");
+        }
+        drop(defer);
+        drop(change);
+        info!(zones = found.len(), "zones removed through the API in one batch");
+        let _ = self.rebuild_catalogs().await;
+        if !failures.is_empty() {
+            return Err(ZoneError::Failed(format!(
+                "{} zones removed; {} of them left files behind: {}",
+                found.len(),
+                failures.len(),
+                failures.join("; ")
+            ))
+            .into());
+        }
+        Ok(found.into_iter().map(|(n, _)| n).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worst_kind_sets_the_status_and_every_entry_is_named() {
+        let refused = vec![
+            Refused::new(Rank::NotFound, 7, Some("b.example".into()), "no zone"),
+            Refused::new(Rank::Invalid, 2, None, "not a zone object"),
+            Refused::new(Rank::Conflict, 4, Some("a.example".into()), "served"),
+        ];
+        let e = refused_error(refused, 10, "added");
+        let ZoneError::Invalid(text) = &e.error else {
+            panic!("{:?}", e.error)
+        };
+        assert_eq!(
+            text,
+            "3 of 10 entries refused, nothing added: [2]: not a zone object; [4] a.example: served; [7] b.example: no zone"
+        );
+        assert_eq!(e.refused.iter().map(|r| r.index).collect::<Vec<_>>(), vec![2, 4, 7]);
+        let e = refused_error(
+            vec![Refused::new(Rank::NotFound, 0, Some("x".into()), "no zone")],
+            1,
+            "removed",
+        );
+        assert!(matches!(e.error, ZoneError::NotFound(_)), "{e}");
+    }
+
+    #[test]
+    fn long_lists_are_cut_in_the_text_only() {
+        let refused: Vec<Refused> = (0..50).map(|i| Refused::new(Rank::Conflict, i, None, "x")).collect();
+        let e = refused_error(refused, 50, "added");
+        assert!(e.to_string().ends_with("; and 30 more (see \"refused\")"), "{e}");
+        assert_eq!(e.refused.len(), 50);
+        assert!(matches!(e.error, ZoneError::Conflict(_)));
+    }
+
+    #[test]
+    fn count_limit() {
+        assert!(check_count(MAX_BATCH).is_ok());
+        let e = check_count(MAX_BATCH + 1).unwrap_err().to_string();
+        assert!(e.contains("at most 10000 per call"), "{e}");
+    }
+
+    #[test]
+    fn names_of_entries() {
+        assert_eq!(entry_name(&serde_json::json!("a.example")), Some("a.example".into()));
+        assert_eq!(
+            entry_name(&serde_json::json!({"name": "b.example", "primaries": []})),
+            Some("b.example".into())
+        );
+        assert_eq!(entry_name(&serde_json::json!(3)), None);
+        assert_eq!(entry_name(&serde_json::json!({"name": 3})), None);
+    }
+}
