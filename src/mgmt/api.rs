@@ -44,6 +44,8 @@ pub struct AppState {
     pub ctx: Context,
     pub qps: Qps,
     pub health_log: Arc<HealthLog>,
+    /// Single `POST /zones` calls that come together, added in one round.
+    pub adds: Arc<crate::zonemgr::AddQueue>,
 }
 
 pub type State = Arc<AppState>;
@@ -51,6 +53,7 @@ pub type State = Arc<AppState>;
 impl AppState {
     pub fn new(ctx: Context) -> State {
         Arc::new(AppState {
+            adds: crate::zonemgr::AddQueue::new(ctx.zones.clone()),
             ctx,
             qps: Qps::default(),
             health_log: Arc::default(),

@@ -29,6 +29,12 @@
 //! rebuilds the producer catalogs once (one serial bump, one NOTIFY round),
 //! so 1,000 zones in one call cost about what one zone does, not 1,000
 //! rewrites of a growing file.
+//!
+//! Single `POST /zones` calls that arrive together are coalesced the same
+//! way ([`crate::zonemgr::AddQueue`]): the zones queued while a round runs
+//! are written in the next round, once for all; each call is still
+//! answered only when its own zone is written and served, and a refused
+//! zone refuses only its own call.
 
 use axum::body::{Body, Bytes};
 use axum::extract::State as Extract;
@@ -116,7 +122,7 @@ pub(super) async fn add_zones(Extract(st): Extract<State>, headers: HeaderMap, b
     let is_array = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
     if !is_array {
         let request: ApiZone = parse(&bytes, ZONE_BODY)?;
-        let view = st.ctx.zones.add_api(&request).await?;
+        let view = st.adds.add(request).await?;
         return Ok(json(StatusCode::CREATED, &view));
     }
     let entries = array(&bytes, &expected)?;

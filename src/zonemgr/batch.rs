@@ -242,28 +242,8 @@ impl ZoneManager {
 
         let defer = self.defer_installs();
         for (i, c) in checked.iter().enumerate() {
-            match self.serve_new(&c.zone, &c.apex, Origin::Api).await {
-                Ok(acl) => {
-                    let mut reg = self.lock();
-                    if let Some(acl) = acl {
-                        reg.acls.insert(c.apex.clone().into(), acl);
-                    }
-                    if let Some(t) = self.notify_targets(&c.zone) {
-                        reg.notify_out.insert(c.apex.clone().into(), t);
-                    }
-                    reg.zones.insert(
-                        c.zone.name.clone(),
-                        Managed {
-                            config: c.zone.clone(),
-                            origin: Origin::Api,
-                            apex: c.apex.clone(),
-                            api: Some(c.entry.clone()),
-                            load_error: None,
-                        },
-                    );
-                    self.install_notify(&reg);
-                    info!(zone = %c.zone.name, origin = ?Origin::Api, "zone added");
-                }
+            match self.serve_checked(c).await {
+                Ok(()) => {}
                 Err(e) => {
                     warn!(zone = %c.zone.name, "batch of {} zones not added: {e}", checked.len());
                     self.undo_adds(&checked[..i]).await;
@@ -284,6 +264,130 @@ impl ZoneManager {
             let _ = self.rebuild_catalogs().await;
         }
         Ok(checked.iter().filter_map(|c| self.get(&c.zone.name)).collect())
+    }
+
+    /// Serves one checked API zone and registers it (its file entry is
+    /// written already). Call it holding the change lock.
+    async fn serve_checked(&self, c: &Checked) -> Result<(), ZoneError> {
+        let acl = self.serve_new(&c.zone, &c.apex, Origin::Api).await?;
+        let mut reg = self.lock();
+        if let Some(acl) = acl {
+            reg.acls.insert(c.apex.clone().into(), acl);
+        }
+        if let Some(t) = self.notify_targets(&c.zone) {
+            reg.notify_out.insert(c.apex.clone().into(), t);
+        }
+        reg.zones.insert(
+            c.zone.name.clone(),
+            Managed {
+                config: c.zone.clone(),
+                origin: Origin::Api,
+                apex: c.apex.clone(),
+                api: Some(c.entry.clone()),
+                load_error: None,
+            },
+        );
+        self.install_notify(&reg);
+        info!(zone = %c.zone.name, origin = ?Origin::Api, "zone added");
+        Ok(())
+    }
+
+    /// Adds zones that came as separate calls (see [`AddQueue`]): each
+    /// succeeds or fails on its own, with the error a lone
+    /// [`ZoneManager::add_api`] would give, but the round writes
+    /// `api-zones.json` once, installs the tables once and rebuilds the
+    /// producer catalogs once. Results in the order given.
+    pub async fn add_api_each(&self, requests: &[ApiZone]) -> Vec<Result<ZoneView, ZoneError>> {
+        let config = self.config();
+        let mut results: Vec<Option<Result<ZoneView, ZoneError>>> = vec![None; requests.len()];
+        let mut checked: Vec<Checked> = Vec::with_capacity(requests.len());
+        for (index, request) in requests.iter().enumerate() {
+            let checked_one = api_zones::validate(request, &config).and_then(|(entry, zone)| {
+                let apex = name::from_text(&zone.name).map_err(|e| format!("name: {e}"))?;
+                Ok(Checked {
+                    index,
+                    entry,
+                    zone,
+                    apex,
+                })
+            });
+            match checked_one {
+                Ok(c) => checked.push(c),
+                Err(e) => results[index] = Some(Err(ZoneError::Invalid(e))),
+            }
+        }
+        let change = self.inner.changes.lock().await;
+        {
+            // Already served, or earlier in this round: refused as the
+            // later of two calls one after the other would be.
+            let reg = self.lock();
+            let mut names = BTreeSet::new();
+            checked.retain(|c| {
+                let why = match reg.zones.get(&c.zone.name) {
+                    Some(m) => Some(format!(
+                        "zone {} is already served ({})",
+                        c.zone.name,
+                        match m.origin {
+                            Origin::Config => "from the config file",
+                            Origin::Api => "added through the API",
+                        }
+                    )),
+                    None if reg.broken.contains_key(&c.zone.name) => Some(format!(
+                        "zone {} is listed already (with an error); delete it first",
+                        c.zone.name
+                    )),
+                    None if !names.insert(c.zone.name.clone()) => {
+                        Some(format!("zone {} is already served (added through the API)", c.zone.name))
+                    }
+                    None => None,
+                };
+                if let Some(why) = &why {
+                    results[c.index] = Some(Err(ZoneError::Exists(why.clone())));
+                }
+                why.is_none()
+            });
+        }
+        if !checked.is_empty() {
+            let mut list = self.api_list();
+            list.extend(checked.iter().map(|c| c.entry.clone()));
+            list.sort_by(|a, b| a.name.cmp(&b.name));
+            match self.write_api_list(list).await {
+                Ok(()) => {
+                    let defer = self.defer_installs();
+                    let mut undone = false;
+                    for c in &checked {
+                        if let Err(e) = self.serve_checked(c).await {
+                            results[c.index] = Some(Err(e));
+                            undone = true;
+                        }
+                    }
+                    if undone {
+                        // Not served: out of the file again.
+                        let _ = self.write_api_list(self.api_list()).await;
+                    }
+                    drop(defer);
+                }
+                Err(e) => {
+                    for c in &checked {
+                        results[c.index] = Some(Err(e.clone()));
+                    }
+                }
+            }
+        }
+        drop(change);
+        let added: Vec<&Checked> = checked.iter().filter(|c| results[c.index].is_none()).collect();
+        if added.iter().any(|c| c.zone.catalog.is_some()) {
+            let _ = self.rebuild_catalogs().await;
+        }
+        for c in added {
+            results[c.index] = Some(self.get(&c.zone.name).ok_or_else(|| {
+                ZoneError::Failed(format!("zone {} vanished while it was added", c.zone.name))
+            }));
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(ZoneError::Failed("no result for this zone".into()))))
+            .collect()
     }
 
     /// Removes again the zones of a batch that were served.
@@ -422,6 +526,64 @@ impl ZoneManager {
     }
 }
 
+/// Single `POST /zones` calls that arrive while others are being carried
+/// out are added together in the next round ([`ZoneManager::add_api_each`]):
+/// one write of `api-zones.json` for all of them instead of one each. A
+/// caller queues its zone, then the first caller to get the round lock
+/// takes every zone queued and runs the round in a task of its own (so a
+/// client that hangs up does not cut a round short); each caller is
+/// answered when its own zone is written and served, or refused. A call
+/// that comes alone runs a round of one, as before.
+pub struct AddQueue {
+    zones: ZoneManager,
+    pending: std::sync::Mutex<Vec<Queued>>,
+    round: Arc<tokio::sync::Mutex<()>>,
+    /// Rounds run (for tests).
+    rounds: std::sync::atomic::AtomicU64,
+}
+
+type Queued = (ApiZone, tokio::sync::oneshot::Sender<Result<ZoneView, ZoneError>>);
+
+impl AddQueue {
+    pub fn new(zones: ZoneManager) -> Arc<AddQueue> {
+        Arc::new(AddQueue {
+            zones,
+            pending: Default::default(),
+            round: Default::default(),
+            rounds: Default::default(),
+        })
+    }
+
+    /// Adds one zone, as [`ZoneManager::add_api`] does.
+    pub async fn add(self: &Arc<Self>, request: ApiZone) -> Result<ZoneView, ZoneError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.lock_pending().push((request, tx));
+        let turn = self.round.clone().lock_owned().await;
+        let round = std::mem::take(&mut *self.lock_pending());
+        if round.is_empty() {
+            // An earlier round took this zone.
+            drop(turn);
+        } else {
+            let me = self.clone();
+            tokio::spawn(async move {
+                let (requests, answers): (Vec<ApiZone>, Vec<_>) = round.into_iter().unzip();
+                me.rounds.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let results = me.zones.add_api_each(&requests).await;
+                drop(turn);
+                for (answer, result) in answers.into_iter().zip(results) {
+                    let _ = answer.send(result);
+                }
+            });
+        }
+        rx.await
+            .unwrap_or_else(|_| Err(ZoneError::Failed("the round adding this zone failed".into())))
+    }
+
+    fn lock_pending(&self) -> std::sync::MutexGuard<'_, Vec<Queued>> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -457,6 +619,110 @@ mod tests {
         assert!(e.to_string().ends_with("; and 30 more (see \"refused\")"), "{e}");
         assert_eq!(e.refused.len(), 50);
         assert!(matches!(e.error, ZoneError::Conflict(_)));
+    }
+
+    fn manager(dir: &std::path::Path) -> ZoneManager {
+        let text = format!(
+            "[node]\nid = \"t\"\ndata-dir = \"{}\"\n[dns]\nlisten = [\"127.0.0.1:5353\"]\n\
+             [[zone]]\nname = \"conf.example\"\nprimaries = [\"127.0.0.1:1\"]\n",
+            dir.display()
+        );
+        let config = crate::config::Config::from_str(&text, dir, std::path::Path::new("t.toml"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let server = Arc::new(crate::dns::Server::new(
+            crate::zone::Store::default(),
+            crate::dns::ServerOptions {
+                node_id: "t".into(),
+                nsid: false,
+                version: None,
+                udp_payload: 1232,
+            },
+        ));
+        ZoneManager::start(&config, Default::default(), server, HashMap::new())
+    }
+
+    fn zone(name: &str) -> ApiZone {
+        ApiZone {
+            name: name.into(),
+            primaries: vec!["127.0.0.1:1".into()],
+            ..Default::default()
+        }
+    }
+
+    fn file_names(dir: &std::path::Path) -> Vec<String> {
+        let list = api_zones::read(&dir.join(api_zones::FILE_NAME)).unwrap_or_else(|e| panic!("{e}"));
+        list.into_iter().map(|z| z.name).collect()
+    }
+
+    /// Calls queued while a round runs go into the next round, all of
+    /// them; each gets its own answer.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queued_calls_are_one_round_each_answered() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let zones = manager(dir.path());
+        let queue = AddQueue::new(zones.clone());
+        // A round is running: every call below queues.
+        let running = queue.round.clone().lock_owned().await;
+        let mut calls = Vec::new();
+        let mut names: Vec<String> = (0..40).map(|i| format!("q{i}.example")).collect();
+        names.extend(["q3.example".into(), "conf.example".into(), "bad..example".into()]);
+        for n in &names {
+            let (q, z) = (queue.clone(), zone(n));
+            calls.push(tokio::spawn(async move { q.add(z).await }));
+        }
+        while queue.lock_pending().len() < names.len() {
+            tokio::task::yield_now().await;
+        }
+        drop(running);
+        let mut results = Vec::new();
+        for c in calls {
+            results.push(c.await.unwrap_or_else(|e| panic!("{e}")));
+        }
+        assert_eq!(queue.rounds.load(std::sync::atomic::Ordering::Relaxed), 1);
+        for (n, r) in names.iter().zip(&results).take(40) {
+            assert_eq!(r.as_ref().map(|v| v.name.as_str()), Ok(n.as_str()));
+        }
+        // Spawned tasks queue in any order: one of the two q3 calls won.
+        let q3: Vec<_> = [&results[3], &results[40]].into_iter().filter(|r| r.is_err()).collect();
+        assert!(
+            matches!(q3.as_slice(), [Err(ZoneError::Exists(m))] if m.contains("q3.example is already served")),
+            "{q3:?}"
+        );
+        assert!(matches!(&results[41], Err(ZoneError::Exists(m)) if m.contains("from the config file")));
+        assert!(matches!(&results[42], Err(ZoneError::Invalid(m)) if m.starts_with("name:")));
+        let mut want: Vec<String> = names[..40].to_vec();
+        want.sort();
+        assert_eq!(file_names(dir.path()), want);
+        // A lone call: a round of one.
+        let v = queue.add(zone("alone.example")).await;
+        assert_eq!(v.map(|v| v.name), Ok("alone.example".to_string()));
+        assert_eq!(queue.rounds.load(std::sync::atomic::Ordering::Relaxed), 2);
+        assert!(file_names(dir.path()).contains(&"alone.example".to_string()));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_is_all_or_nothing() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let zones = manager(dir.path());
+        let entries: Vec<Value> = ["a.example", "b.example", "conf.example"]
+            .iter()
+            .map(|n| serde_json::to_value(zone(n)).unwrap_or_default())
+            .collect();
+        let e = zones.add_api_batch(&entries).await.unwrap_err();
+        assert!(matches!(e.error, ZoneError::Conflict(_)), "{e}");
+        assert_eq!(e.refused.iter().map(|r| r.index).collect::<Vec<_>>(), vec![2]);
+        assert!(zones.get("a.example").is_none());
+        let views = zones.add_api_batch(&entries[..2]).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(views.len(), 2);
+        assert_eq!(file_names(dir.path()), vec!["a.example", "b.example"]);
+        let names = [serde_json::json!("A.example."), serde_json::json!("nope.example")];
+        let e = zones.remove_api_batch(&names).await.unwrap_err();
+        assert!(matches!(e.error, ZoneError::NotFound(_)), "{e}");
+        assert!(zones.get("a.example").is_some());
+        let removed = zones.remove_api_batch(&names[..1]).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(removed, vec!["a.example"]);
+        assert!(zones.get("a.example").is_none());
+        assert_eq!(file_names(dir.path()), vec!["b.example"]);
     }
 
     #[test]

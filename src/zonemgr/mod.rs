@@ -759,7 +759,7 @@ mod settings;
 mod transfer_out;
 mod view;
 
-pub use batch::{BatchError, MAX_BATCH, Refused};
+pub use batch::{AddQueue, BatchError, MAX_BATCH, Refused};
 use view::broken_view;
 pub use view::{LastTransfer, Timers, ZoneView};
 
