@@ -18,6 +18,10 @@
 //!   over 10,000 entries is 413 naming the limit; a removal naming an
 //!   unknown zone (404) or a config zone (409) removes nothing; a single
 //!   object still adds one zone and answers with one view.
+//! * `concurrent_single_calls`: 64 single `POST /zones` from 16 threads at
+//!   once (coalesced into rounds by the node): each answered 201 with its
+//!   own zone, or 409 for the one name posted twice; all listed and in
+//!   `api-zones.json`.
 //!
 //! Needs knotd (`knot`) and kdig (`knot-dnsutils`). Loopback only.
 
@@ -300,4 +304,60 @@ fn refused_batches_change_nothing() {
     assert_eq!(r.json()["removed"], json!(["one.test"]));
     assert!(in_file(&data).is_empty());
     assert!(!listed(&node).contains(&"one.test".to_string()));
+}
+
+#[test]
+fn concurrent_single_calls() {
+    if !pharos_only("concurrent_single_calls") {
+        return;
+    }
+    let node = MgmtNode::start(PharosOpts {
+        ipv6: false,
+        ..Default::default()
+    });
+    let p = format!("127.0.0.1:{}", free_port(false));
+    // c0 .. c62, and c7 a second time.
+    let mut names: Vec<String> = (0..63).map(|i| format!("c{i}.concurrent.test")).collect();
+    names.push("c7.concurrent.test".into());
+    let statuses: Vec<(String, u16, String)> = std::thread::scope(|s| {
+        let handles: Vec<_> = names
+            .chunks(4)
+            .map(|chunk| {
+                let (node, p) = (&node, &p);
+                s.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|n| {
+                            let r = node.call("POST", "/zones", Some(&json!({"name": n, "primaries": [p]}).to_string()));
+                            (n.clone(), r.status, r.body)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().expect("thread")).collect()
+    });
+    for (n, status, body) in &statuses {
+        if n != "c7.concurrent.test" {
+            assert_eq!(*status, 201, "{n}: {body}");
+            let v: Value = serde_json::from_str(body).unwrap();
+            assert_eq!(v["name"].as_str(), Some(n.as_str()), "each call gets its own zone");
+        }
+    }
+    let mut c7: Vec<u16> = statuses
+        .iter()
+        .filter(|(n, _, _)| n == "c7.concurrent.test")
+        .map(|(_, s, _)| *s)
+        .collect();
+    c7.sort();
+    assert_eq!(c7, vec![201, 409], "{statuses:?}");
+    let zones = listed(&node);
+    let mut file = in_file(&node.pharos.data_dir());
+    file.sort();
+    let mut want: Vec<String> = names[..63].to_vec();
+    want.sort();
+    assert_eq!(file, want);
+    for n in &want {
+        assert!(zones.contains(n), "{n} not listed");
+    }
 }
