@@ -22,6 +22,9 @@
 //!   once (coalesced into rounds by the node): each answered 201 with its
 //!   own zone, or 409 for the one name posted twice; all listed and in
 //!   `api-zones.json`.
+//! * `cli_many_names`: `pharos zone add A B C` adds three zones in one call,
+//!   `pharos zone add --file F` one refused name adds none of the file's,
+//!   `pharos zone remove --file F` removes them in one call.
 //!
 //! Needs knotd (`knot`) and kdig (`knot-dnsutils`). Loopback only.
 
@@ -30,7 +33,9 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Http, KnotPrimary, MgmtNode, PharosOpts, free_port, kdig, pharos_only, toml_str, wait_until};
+use common::{
+    Http, KnotPrimary, MgmtNode, PharosOpts, free_port, kdig, pharos_cmd, pharos_only, toml_str, wait_until,
+};
 use serde_json::{Value, json};
 
 const CAT: &str = "cat.test";
@@ -360,4 +365,44 @@ fn concurrent_single_calls() {
     for n in &want {
         assert!(zones.contains(n), "{n} not listed");
     }
+}
+
+#[test]
+fn cli_many_names() {
+    if !pharos_only("cli_many_names") {
+        return;
+    }
+    let node = MgmtNode::start(PharosOpts {
+        ipv6: false,
+        ..Default::default()
+    });
+    let (url, token) = (node.url(), node.token_file().to_string_lossy().into_owned());
+    let p = format!("127.0.0.1:{}", free_port(false));
+    let run = |args: &[&str]| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--mgmt", &url, "--token-file", &token]);
+        let out = pharos_cmd(&all);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), text)
+    };
+    let (rc, out) = run(&["zone", "add", "a.cli.test", "b.cli.test", "c.cli.test", "--primary", &p]);
+    assert_eq!(rc, Some(0), "{out}");
+    assert!(out.contains("added 3 zones"), "{out}");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("names.txt");
+    std::fs::write(&file, "# customers\nd.cli.test\nbad..cli.test  # typo\n\ne.cli.test\n").unwrap();
+    let f = file.to_string_lossy().into_owned();
+    let (rc, out) = run(&["zone", "add", "--file", &f, "--primary", &p]);
+    assert_eq!(rc, Some(1), "{out}");
+    assert!(out.contains("[1] bad..cli.test: name"), "{out}");
+    assert!(!listed(&node).contains(&"d.cli.test".to_string()), "nothing added");
+    std::fs::write(&file, "a.cli.test\nb.cli.test\n").unwrap();
+    let (rc, out) = run(&["zone", "remove", "--file", &f, "c.cli.test"]);
+    assert_eq!(rc, Some(0), "{out}");
+    assert!(out.contains("removed 3 zones"), "{out}");
+    assert!(in_file(&node.pharos.data_dir()).is_empty());
 }
