@@ -33,9 +33,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{
-    Http, KnotPrimary, MgmtNode, PharosOpts, free_port, kdig, pharos_cmd, pharos_only, toml_str, wait_until,
-};
+use common::{Http, KnotPrimary, MgmtNode, PharosOpts, free_port, kdig, pharos_cmd, pharos_only, toml_str, wait_until};
 use serde_json::{Value, json};
 
 const CAT: &str = "cat.test";
@@ -145,7 +143,13 @@ fn batch_of_1000_added_kept_and_removed() {
     let port = node.pharos.port;
     let before = catalog_serial(port);
     let names: Vec<String> = (0..N)
-        .map(|i| if i == 0 { REAL.to_string() } else { format!("z{i:04}.batch.test") })
+        .map(|i| {
+            if i == 0 {
+                REAL.to_string()
+            } else {
+                format!("z{i:04}.batch.test")
+            }
+        })
         .collect();
     let batch: Vec<Value> = names
         .iter()
@@ -163,7 +167,11 @@ fn batch_of_1000_added_kept_and_removed() {
         .as_array()
         .map(|a| a.iter().filter_map(|z| z["name"].as_str()).collect())
         .unwrap_or_default();
-    assert_eq!(got, names.iter().map(String::as_str).collect::<Vec<_>>(), "views in the order given");
+    assert_eq!(
+        got,
+        names.iter().map(String::as_str).collect::<Vec<_>>(),
+        "views in the order given"
+    );
 
     let zones = listed(&node);
     for n in &names {
@@ -177,11 +185,7 @@ fn batch_of_1000_added_kept_and_removed() {
     assert_eq!(catalog_members(port), N, "the catalog lists every zone of the batch");
     assert_eq!(versions_since(port, before), 1, "one catalog version for the batch");
     wait_until(&node.pharos, Duration::from_secs(30), "real zone transferred", || {
-        node.pharos
-            .query(REAL, 6)
-            .ok()
-            .and_then(|r| common::soa_serial(&r))
-            == Some(7)
+        node.pharos.query(REAL, 6).ok().and_then(|r| common::soa_serial(&r)) == Some(7)
     });
     assert!(
         node.pharos.log().matches("producer catalog written").count() <= 2,
@@ -195,7 +199,11 @@ fn batch_of_1000_added_kept_and_removed() {
     let missing: Vec<&String> = names.iter().filter(|n| !zones.contains(n)).collect();
     assert!(missing.is_empty(), "not listed after a restart: {missing:?}");
     let r = node.pharos.query(REAL, 6).expect("SOA query");
-    assert_eq!(common::soa_serial(&r), Some(7), "{REAL} served from disk after a restart");
+    assert_eq!(
+        common::soa_serial(&r),
+        Some(7),
+        "{REAL} served from disk after a restart"
+    );
     let view = node.get(&format!("/zones/{REAL}")).json();
     assert_eq!(view["source"], "disk", "{view}");
 
@@ -203,13 +211,7 @@ fn batch_of_1000_added_kept_and_removed() {
     let after_add = catalog_serial(port);
     let gone: Vec<Value> = (1..N)
         .step_by(2)
-        .map(|i| {
-            if i % 4 == 1 {
-                json!(names[i])
-            } else {
-                batch[i].clone()
-            }
-        })
+        .map(|i| if i % 4 == 1 { json!(names[i]) } else { batch[i].clone() })
         .collect();
     let r = node.call("DELETE", "/zones", Some(&serde_json::to_string(&gone).unwrap()));
     assert_eq!(r.status, 200, "DELETE /zones: {}", r.body);
@@ -217,12 +219,19 @@ fn batch_of_1000_added_kept_and_removed() {
     let r = node.pharos.query("z0001.batch.test", 6).expect("query");
     assert_eq!(r.rcode, 5, "a removed zone is REFUSED at once");
     let zones = listed(&node);
-    assert_eq!(zones.iter().filter(|z| z.ends_with(".batch.test")).count(), N - gone.len());
+    assert_eq!(
+        zones.iter().filter(|z| z.ends_with(".batch.test")).count(),
+        N - gone.len()
+    );
     assert!(!zones.contains(&"z0001.batch.test".to_string()));
     assert!(zones.contains(&"z0002.batch.test".to_string()));
     assert_eq!(in_file(&node.pharos.data_dir()).len(), N - gone.len());
     assert_eq!(catalog_members(port), N - gone.len());
-    assert_eq!(versions_since(port, after_add), 1, "one catalog version for the removal");
+    assert_eq!(
+        versions_since(port, after_add),
+        1,
+        "one catalog version for the removal"
+    );
 }
 
 #[test]
@@ -268,7 +277,11 @@ fn refused_batches_change_nothing() {
     assert!(in_file(&data).is_empty(), "api-zones.json not written");
 
     // One object: one zone, one view (as before).
-    let r = node.call("POST", "/zones", Some(&json!({"name": "one.test", "template": "customers"}).to_string()));
+    let r = node.call(
+        "POST",
+        "/zones",
+        Some(&json!({"name": "one.test", "template": "customers"}).to_string()),
+    );
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.json()["name"], "one.test");
     // A zone already served: 409, nothing added.
@@ -279,7 +292,12 @@ fn refused_batches_change_nothing() {
     );
     assert_eq!(r.status, 409, "{}", r.body);
     assert_eq!(refused_indexes(&r), vec![1, 2], "{}", r.body);
-    assert!(r.error().contains("[1] one.test: zone one.test is already served (added through the API)"), "{}", r.body);
+    assert!(
+        r.error()
+            .contains("[1] one.test: zone one.test is already served (added through the API)"),
+        "{}",
+        r.body
+    );
     assert!(!listed(&node).contains(&"two.test".to_string()));
     assert_eq!(in_file(&data), vec!["one.test"]);
     // Over the count limit.
@@ -299,7 +317,12 @@ fn refused_batches_change_nothing() {
     let r = node.call("DELETE", "/zones", Some(r#"["one.test", "conf.test", 7, "one.test."]"#));
     assert_eq!(r.status, 422, "{}", r.body);
     assert_eq!(refused_indexes(&r), vec![1, 2, 3], "{}", r.body);
-    assert!(r.error().contains("[1] conf.test: zone conf.test comes from the config file"), "{}", r.body);
+    assert!(
+        r.error()
+            .contains("[1] conf.test: zone conf.test comes from the config file"),
+        "{}",
+        r.body
+    );
     assert!(listed(&node).contains(&"one.test".to_string()), "nothing removed");
     assert_eq!(in_file(&data), vec!["one.test"]);
     let r = node.call_as(None, "DELETE", "/zones", Some(r#"["one.test"]"#));
@@ -333,7 +356,11 @@ fn concurrent_single_calls() {
                     chunk
                         .iter()
                         .map(|n| {
-                            let r = node.call("POST", "/zones", Some(&json!({"name": n, "primaries": [p]}).to_string()));
+                            let r = node.call(
+                                "POST",
+                                "/zones",
+                                Some(&json!({"name": n, "primaries": [p]}).to_string()),
+                            );
                             (n.clone(), r.status, r.body)
                         })
                         .collect::<Vec<_>>()

@@ -58,9 +58,7 @@ async fn read_body(body: Body, expected: &str) -> Result<Bytes, ApiError> {
     let bytes = axum::body::to_bytes(body, BATCH_BODY_LIMIT).await.map_err(|e| {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "cannot read the request body (at most {BATCH_BODY_LIMIT} bytes, {MAX_BATCH} zones per call): {e}"
-            ),
+            format!("cannot read the request body (at most {BATCH_BODY_LIMIT} bytes, {MAX_BATCH} zones per call): {e}"),
         )
     })?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -115,7 +113,11 @@ fn batch_error(e: BatchError) -> Response {
 }
 
 /// `POST /zones`: one zone object, or an array of them.
-pub(super) async fn add_zones(Extract(st): Extract<State>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+pub(super) async fn add_zones(
+    Extract(st): Extract<State>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     authorize(&st, &headers)?;
     let expected = format!("{ZONE_BODY}, or an array of such objects");
     let bytes = read_body(body, &expected).await?;

@@ -151,6 +151,11 @@ fn entry_name(v: &Value) -> Option<String> {
     }
 }
 
+/// A zone of a removal batch as served: its apex and whether it is a
+/// secondary zone; None for an API entry that did not validate (only in
+/// the file).
+type Served = Option<(Vec<u8>, bool)>;
+
 /// One zone of an add batch, checked.
 struct Checked {
     index: usize,
@@ -336,9 +341,10 @@ impl ZoneManager {
                         "zone {} is listed already (with an error); delete it first",
                         c.zone.name
                     )),
-                    None if !names.insert(c.zone.name.clone()) => {
-                        Some(format!("zone {} is already served (added through the API)", c.zone.name))
-                    }
+                    None if !names.insert(c.zone.name.clone()) => Some(format!(
+                        "zone {} is already served (added through the API)",
+                        c.zone.name
+                    )),
                     None => None,
                 };
                 if let Some(why) = &why {
@@ -380,9 +386,10 @@ impl ZoneManager {
             let _ = self.rebuild_catalogs().await;
         }
         for c in added {
-            results[c.index] = Some(self.get(&c.zone.name).ok_or_else(|| {
-                ZoneError::Failed(format!("zone {} vanished while it was added", c.zone.name))
-            }));
+            results[c.index] = Some(
+                self.get(&c.zone.name)
+                    .ok_or_else(|| ZoneError::Failed(format!("zone {} vanished while it was added", c.zone.name))),
+            );
         }
         results
             .into_iter()
@@ -437,9 +444,7 @@ impl ZoneManager {
             names.push((index, key));
         }
         let change = self.inner.changes.lock().await;
-        // (name, apex and whether it is a secondary zone; None: an API
-        // entry that did not validate, only in the file).
-        let mut found: Vec<(String, Option<(Vec<u8>, bool)>)> = Vec::with_capacity(names.len());
+        let mut found: Vec<(String, Served)> = Vec::with_capacity(names.len());
         {
             let reg = self.lock();
             for (index, key) in &names {
@@ -712,14 +717,20 @@ mod tests {
         assert!(matches!(e.error, ZoneError::Conflict(_)), "{e}");
         assert_eq!(e.refused.iter().map(|r| r.index).collect::<Vec<_>>(), vec![2]);
         assert!(zones.get("a.example").is_none());
-        let views = zones.add_api_batch(&entries[..2]).await.unwrap_or_else(|e| panic!("{e}"));
+        let views = zones
+            .add_api_batch(&entries[..2])
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(views.len(), 2);
         assert_eq!(file_names(dir.path()), vec!["a.example", "b.example"]);
         let names = [serde_json::json!("A.example."), serde_json::json!("nope.example")];
         let e = zones.remove_api_batch(&names).await.unwrap_err();
         assert!(matches!(e.error, ZoneError::NotFound(_)), "{e}");
         assert!(zones.get("a.example").is_some());
-        let removed = zones.remove_api_batch(&names[..1]).await.unwrap_or_else(|e| panic!("{e}"));
+        let removed = zones
+            .remove_api_batch(&names[..1])
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(removed, vec!["a.example"]);
         assert!(zones.get("a.example").is_none());
         assert_eq!(file_names(dir.path()), vec!["b.example"]);
