@@ -12,7 +12,8 @@
 #   --records N      records per zone                                [12]
 #   --how H          sighup: append [[zone]] tables to the config and
 #                    send SIGHUP (one reload adds them all);
-#                    api: POST /zones once per zone, 8 at a time;
+#                    api: POST /zones once per zone, 8 at a time (kept-
+#                    alive connections, scripts/bench/post_zones.py);
 #                    batch: one POST /zones with a JSON array of them
 #                    all                                             [sighup]
 #   --port N         first loopback port to try                      [31700]
@@ -58,7 +59,7 @@ done
 [ "$zones" -ge 2 ] || die "--zones must be >= 2"
 case $how in sighup|api|batch) ;; *) die "--how: sighup, api or batch" ;; esac
 KNOTD=$(find_bin knotd) || die "knotd missing (apt-get install -y knot)"
-command -v curl >/dev/null 2>&1 || [ "$how" = sighup ] || die "curl is needed for --how api"
+command -v curl >/dev/null 2>&1 || [ "$how" != batch ] || die "curl is needed for --how batch"
 PY=$(python3 -c 'import sys; print(sys.executable)') || die "python3 does not run"
 PHAROS=${PHAROS_BIN:-$repo/target/release/pharos}
 [ -x "$PHAROS" ] || die "$PHAROS not found (cargo build --release, or PHAROS_BIN=)"
@@ -170,10 +171,8 @@ elif [ "$how" = batch ]; then
       echo "$EPOCHREALTIME" >"$work/api_end"; } &
     posts=$!
 else
-    { xargs -P 8 -I{} curl -sf -o /dev/null -X POST -H 'content-type: application/json' \
-        -H 'authorization: Bearer bench-add-token' \
-        -d "{\"name\": \"{}\", \"primaries\": [\"127.0.0.1:$pport\"]}" \
-        "http://127.0.0.1:$mport/zones" <"$work/added.txt"
+    { "$PY" "$here/bench/post_zones.py" --url "http://127.0.0.1:$mport" --token bench-add-token \
+        --primary "127.0.0.1:$pport" --zones-file "$work/added.txt" --parallel 8
       echo "$EPOCHREALTIME" >"$work/api_end"; } &
     posts=$!
 fi

@@ -573,6 +573,7 @@ impl AddQueue {
             tokio::spawn(async move {
                 let (requests, answers): (Vec<ApiZone>, Vec<_>) = round.into_iter().unzip();
                 me.rounds.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::debug!(zones = requests.len(), "a round of single API adds");
                 let results = me.zones.add_api_each(&requests).await;
                 drop(turn);
                 for (answer, result) in answers.into_iter().zip(results) {
