@@ -156,6 +156,27 @@ fn entry_name(v: &Value) -> Option<String> {
 /// the file).
 type Served = Option<(Vec<u8>, bool)>;
 
+/// Where a served zone came from, as an error says it.
+fn served_from(origin: Origin) -> &'static str {
+    // (Not a match: the catalog consumer adds an origin.)
+    if origin == Origin::Config {
+        "from the config file"
+    } else if origin == Origin::Api {
+        "added through the API"
+    } else {
+        "a member of a catalog"
+    }
+}
+
+/// Why a zone not added through the API cannot be removed through it.
+fn not_removable(key: &str, origin: Origin) -> String {
+    if origin == Origin::Config {
+        format!("zone {key} comes from the config file: remove its [[zone]] entry there and reload (SIGHUP)")
+    } else {
+        format!("zone {key} is a member of a catalog: remove it from the catalog")
+    }
+}
+
 /// One zone of an add batch, checked.
 struct Checked {
     index: usize,
@@ -217,10 +238,7 @@ impl ZoneManager {
                     Some(m) => Some(format!(
                         "zone {} is already served ({})",
                         c.zone.name,
-                        match m.origin {
-                            Origin::Config => "from the config file",
-                            Origin::Api => "added through the API",
-                        }
+                        served_from(m.origin)
                     )),
                     None if reg.broken.contains_key(&c.zone.name) => Some(format!(
                         "zone {} is listed already (with an error); delete it first",
@@ -332,10 +350,7 @@ impl ZoneManager {
                     Some(m) => Some(format!(
                         "zone {} is already served ({})",
                         c.zone.name,
-                        match m.origin {
-                            Origin::Config => "from the config file",
-                            Origin::Api => "added through the API",
-                        }
+                        served_from(m.origin)
                     )),
                     None if reg.broken.contains_key(&c.zone.name) => Some(format!(
                         "zone {} is listed already (with an error); delete it first",
@@ -452,13 +467,11 @@ impl ZoneManager {
                     Some(m) if m.origin == Origin::Api => {
                         found.push((key.clone(), Some((m.apex.clone(), m.config.source.is_secondary()))))
                     }
-                    Some(_) => refused.push(Refused::new(
+                    Some(m) => refused.push(Refused::new(
                         Rank::Conflict,
                         *index,
                         Some(key.clone()),
-                        format!(
-                            "zone {key} comes from the config file: remove its [[zone]] entry there and reload (SIGHUP)"
-                        ),
+                        not_removable(key, m.origin),
                     )),
                     None if reg.broken.contains_key(key) => found.push((key.clone(), None)),
                     None => refused.push(Refused::new(
