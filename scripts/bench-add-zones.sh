@@ -12,13 +12,17 @@
 #   --records N      records per zone                                [12]
 #   --how H          sighup: append [[zone]] tables to the config and
 #                    send SIGHUP (one reload adds them all);
-#                    api: POST /zones once per zone, 8 at a time     [sighup]
+#                    api: POST /zones once per zone, 8 at a time (kept-
+#                    alive connections, scripts/bench/post_zones.py);
+#                    batch: one POST /zones with a JSON array of them
+#                    all                                             [sighup]
 #   --port N         first loopback port to try                      [31700]
 #   --timeout N      seconds to wait for all to be served            [300]
 #   --keep           keep the work dir
 #   -h, --help
 # environment: PHAROS_BIN=path  (default target/release/pharos; not built)
-# prints: added_s (from the SIGHUP or the first POST until all served)
+# prints: added_s (from the SIGHUP or the first POST until all served);
+#   with api and batch also api_s (until the last POST was answered)
 set -uo pipefail
 # shellcheck source=scripts/bench/common.sh
 . "$(dirname "$0")/bench/common.sh"
@@ -53,9 +57,9 @@ for v in zones records port_base timeout; do
     is_uint "${!v}" || die "--${v//_/-} must be a non-negative integer"
 done
 [ "$zones" -ge 2 ] || die "--zones must be >= 2"
-case $how in sighup|api) ;; *) die "--how: sighup or api" ;; esac
+case $how in sighup|api|batch) ;; *) die "--how: sighup, api or batch" ;; esac
 KNOTD=$(find_bin knotd) || die "knotd missing (apt-get install -y knot)"
-command -v curl >/dev/null 2>&1 || [ "$how" = sighup ] || die "curl is needed for --how api"
+command -v curl >/dev/null 2>&1 || [ "$how" != batch ] || die "curl is needed for --how batch"
 PY=$(python3 -c 'import sys; print(sys.executable)') || die "python3 does not run"
 PHAROS=${PHAROS_BIN:-$repo/target/release/pharos}
 [ -x "$PHAROS" ] || die "$PHAROS not found (cargo build --release, or PHAROS_BIN=)"
@@ -157,15 +161,27 @@ if [ "$how" = sighup ]; then
     zone_tables "$work/added.txt" >>"$PH/pharos.toml"
     t0=$EPOCHREALTIME
     kill -HUP "${spid[pharos]}"
+elif [ "$how" = batch ]; then
+    awk -v p="127.0.0.1:$pport" 'BEGIN { printf "[" } { printf "%s{\"name\": \"%s\", \"primaries\": [\"%s\"]}", (NR > 1 ? "," : ""), $1, p } END { print "]" }' \
+        "$work/added.txt" >"$work/batch.json"
+    t0=$EPOCHREALTIME
+    { curl -sf -o "$work/batch.out" -X POST -H 'content-type: application/json' \
+        -H 'authorization: Bearer bench-add-token' --data-binary "@$work/batch.json" \
+        "http://127.0.0.1:$mport/zones" || echo "bench-add-zones: the batch POST failed" >&2
+      echo "$EPOCHREALTIME" >"$work/api_end"; } &
+    posts=$!
 else
-    xargs -P 8 -I{} curl -sf -o /dev/null -X POST -H 'content-type: application/json' \
-        -H 'authorization: Bearer bench-add-token' \
-        -d "{\"name\": \"{}\", \"primaries\": [\"127.0.0.1:$pport\"]}" \
-        "http://127.0.0.1:$mport/zones" <"$work/added.txt" &
+    { "$PY" "$here/bench/post_zones.py" --url "http://127.0.0.1:$mport" --token bench-add-token \
+        --primary "127.0.0.1:$pport" --zones-file "$work/added.txt" --parallel 8
+      echo "$EPOCHREALTIME" >"$work/api_end"; } &
     posts=$!
 fi
 "$PY" "$zpy" wait --port "$dport" --zones-file "$work/added.txt" --t0 "$t0" --pid "${spid[pharos]}" \
     --timeout "$timeout" >"$work/added_s" || { cat "$work/added_s"; die "not all served (see $PH/pharos.log)"; }
-[ "$how" = api ] && wait "$posts"
-echo "added_s=$(cat "$work/added_s") zones=$n how=$how"
+api=
+if [ "$how" != sighup ]; then
+    wait "$posts"
+    api=" api_s=$(awk -v a="$t0" -v b="$(cat "$work/api_end")" 'BEGIN { printf "%.3f", b - a }')"
+fi
+echo "added_s=$(cat "$work/added_s")$api zones=$n how=$how"
 echo "log: $PH/pharos.log"

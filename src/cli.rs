@@ -83,10 +83,15 @@ struct ApiArgs {
 
 #[derive(Subcommand, Debug)]
 enum ZoneAction {
-    /// Add a secondary zone (persisted by the node, transferred at once).
+    /// Add a secondary zone (persisted by the node, transferred at once);
+    /// several names (or --file) are added in one call, all or none.
     Add {
-        /// The zone's name.
-        name: String,
+        /// The zone's name; more names: the same settings for each.
+        #[arg(required_unless_present = "file")]
+        names: Vec<String>,
+        /// A file with one zone name per line (`#` starts a comment).
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
         /// A primary (ADDR or ADDR:PORT); repeat for more, tried in order.
         #[arg(long = "primary", required_unless_present = "template", value_name = "ADDR")]
         primaries: Vec<String>,
@@ -100,9 +105,14 @@ enum ZoneAction {
         #[command(flatten)]
         api: ApiArgs,
     },
-    /// Remove a zone added through the API.
+    /// Remove a zone added through the API; several names (or --file) are
+    /// removed in one call, all or none.
     Remove {
-        name: String,
+        #[arg(required_unless_present = "file")]
+        names: Vec<String>,
+        /// A file with one zone name per line (`#` starts a comment).
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
         #[command(flatten)]
         api: ApiArgs,
     },
@@ -192,24 +202,54 @@ pub fn run() -> Result<(), Error> {
         Command::Status { api, json } => client::status(&api.target(false)?, json),
         Command::Zone { action } => match action {
             ZoneAction::Add {
-                name,
+                names,
+                file,
                 primaries,
                 tsig_key,
                 template,
                 api,
-            } => client::zone_add(
-                &api.target(true)?,
-                &name,
-                &primaries,
-                tsig_key.as_deref(),
-                template.as_deref(),
-            ),
-            ZoneAction::Remove { name, api } => client::zone_remove(&api.target(true)?, &name),
+            } => match zone_names(names, file.as_deref())?.as_slice() {
+                [name] => client::zone_add(
+                    &api.target(true)?,
+                    name,
+                    &primaries,
+                    tsig_key.as_deref(),
+                    template.as_deref(),
+                ),
+                names => client::zone_add_many(
+                    &api.target(true)?,
+                    names,
+                    &primaries,
+                    tsig_key.as_deref(),
+                    template.as_deref(),
+                ),
+            },
+            ZoneAction::Remove { names, file, api } => match zone_names(names, file.as_deref())?.as_slice() {
+                [name] => client::zone_remove(&api.target(true)?, name),
+                names => client::zone_remove_many(&api.target(true)?, names),
+            },
             ZoneAction::List { api, json } => client::zone_list(&api.target(false)?, json),
             ZoneAction::Refresh { name, api } => client::zone_refresh(&api.target(true)?, &name),
             ZoneAction::AcceptRemovals { catalog, api } => client::accept_removals(&api.target(true)?, &catalog),
         },
     }
+}
+
+/// The names given, then those of `file` (one a line, `#` comments).
+fn zone_names(mut names: Vec<String>, file: Option<&std::path::Path>) -> Result<Vec<String>, Error> {
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Check(format!("{}: {e}", path.display())))?;
+        names.extend(
+            text.lines()
+                .map(|l| l.split('#').next().unwrap_or_default().trim())
+                .filter(|l| !l.is_empty())
+                .map(String::from),
+        );
+    }
+    if names.is_empty() {
+        return Err(Error::Check("no zone names given".into()));
+    }
+    Ok(names)
 }
 
 fn check_config(file: &std::path::Path) -> Result<(), Error> {

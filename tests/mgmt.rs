@@ -199,7 +199,8 @@ fn endpoints_with_and_without_the_token_and_with_bad_bodies() {
     let cases: &[(&str, u16, &str)] = &[
         ("", 400, "empty body"),
         ("{not json", 400, "invalid JSON"),
-        ("[1, 2]", 400, "invalid JSON"),
+        // An array is a batch: each entry must be a zone object.
+        ("[1, 2]", 422, "[0]: not a zone object"),
         (r#"{"primaries": ["127.0.0.1"]}"#, 400, "missing field `name`"),
         (
             r#"{"name": "a.example", "primaries": ["127.0.0.1"], "colour": "red"}"#,

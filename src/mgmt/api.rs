@@ -5,13 +5,15 @@
 //! GET    /fleet    /zones/{name}/fleet                       (api_fleet.rs)
 //! POST   /zones    /zones/{name}/refresh    /maintenance          (token)
 //! DELETE /zones/{name}                                             (token)
+//! POST   /zones  [array]   DELETE /zones  [array]  (api_batch.rs, token)
 //! ```
 //!
 //! Every answer but `/metrics` and `/` is JSON; every error is
 //! `{"error": "..."}` saying what is wrong: 400 for a body that is not the
 //! JSON asked for, 401 without the right token, 404 for an unknown zone or
 //! path, 405 for a wrong method, 409 for a duplicate zone or a config zone
-//! deleted through the API, 413 for a body over 64 KiB, 422 for a zone
+//! deleted through the API, 413 for a body over 64 KiB (8 MiB for
+//! `POST /zones` and `DELETE /zones`, or over 10,000 zones), 422 for a zone
 //! whose fields are invalid (name, primaries, unknown TSIG key), 500 when
 //! the node fails to write, 503 when the node has no usable token file. A
 //! mutating call that fails changes nothing.
@@ -32,7 +34,6 @@ use super::metrics::{self, HealthLog};
 use super::qps::{self, Qps};
 use super::{Context, PeerView, page};
 use crate::axfr::engine::Stop;
-use crate::zonemgr::api_zones::ApiZone;
 use crate::zonemgr::{ZoneError, ZoneView};
 
 /// Largest request body accepted.
@@ -43,6 +44,8 @@ pub struct AppState {
     pub ctx: Context,
     pub qps: Qps,
     pub health_log: Arc<HealthLog>,
+    /// Single `POST /zones` calls that come together, added in one round.
+    pub adds: Arc<crate::zonemgr::AddQueue>,
 }
 
 pub type State = Arc<AppState>;
@@ -50,6 +53,7 @@ pub type State = Arc<AppState>;
 impl AppState {
     pub fn new(ctx: Context) -> State {
         Arc::new(AppState {
+            adds: crate::zonemgr::AddQueue::new(ctx.zones.clone()),
             ctx,
             qps: Qps::default(),
             health_log: Arc::default(),
@@ -62,7 +66,12 @@ pub fn router(state: State) -> Router {
     Router::new()
         .route("/", get(status_page))
         .route("/status", get(status))
-        .route("/zones", get(list_zones).post(add_zone))
+        .route(
+            "/zones",
+            get(list_zones)
+                .post(super::api_batch::add_zones)
+                .delete(super::api_batch::delete_zones),
+        )
         .route("/zones/{name}", get(one_zone).delete(delete_zone))
         .route("/zones/{name}/refresh", post(refresh_zone))
         .route("/zones/{name}/accept-removals", post(accept_removals))
@@ -129,6 +138,10 @@ impl ApiError {
             message: message.into(),
         }
     }
+
+    pub(super) fn status(&self) -> StatusCode {
+        self.status
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -157,7 +170,7 @@ impl From<ZoneError> for ApiError {
 type Answer = Result<Response, ApiError>;
 
 /// The token check of a mutating call.
-fn authorize(st: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(super) fn authorize(st: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let value = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
     auth::check(value, &st.ctx.token_file).map_err(|d| match d {
         Denied::Unauthorized(why) => ApiError::new(
@@ -430,14 +443,7 @@ async fn one_zone(Extract(st): Extract<State>, name: Result<Path<String>, PathRe
     }
 }
 
-const ZONE_BODY: &str = r#"{"name": "example.org", "primaries": ["192.0.2.1:53"], "tsig-key": "optional-key-name", "template": "optional-template-name"}"#;
-
-async fn add_zone(Extract(st): Extract<State>, headers: HeaderMap, body: Body) -> Answer {
-    authorize(&st, &headers)?;
-    let request: ApiZone = body_json(body, ZONE_BODY).await?;
-    let view = st.ctx.zones.add_api(&request).await?;
-    Ok(json(StatusCode::CREATED, &view))
-}
+pub(super) const ZONE_BODY: &str = r#"{"name": "example.org", "primaries": ["192.0.2.1:53"], "tsig-key": "optional-key-name", "template": "optional-template-name"}"#;
 
 async fn delete_zone(
     Extract(st): Extract<State>,

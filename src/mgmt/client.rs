@@ -314,6 +314,54 @@ pub fn zone_add(
     Ok(())
 }
 
+/// `pharos zone add NAME NAME... | --file FILE`: one `POST /zones` with
+/// an array, the same settings for each zone.
+pub fn zone_add_many(
+    target: &Target,
+    names: &[String],
+    primaries: &[String],
+    tsig_key: Option<&str>,
+    template: Option<&str>,
+) -> Result<(), Error> {
+    let entries: Vec<Value> = names
+        .iter()
+        .map(|name| {
+            let mut z = serde_json::json!({ "name": name, "primaries": primaries });
+            if let Some(k) = tsig_key {
+                z["tsig-key"] = Value::from(k);
+            }
+            if let Some(t) = template {
+                z["template"] = Value::from(t);
+            }
+            z
+        })
+        .collect();
+    let a = call(
+        target,
+        "POST",
+        "/zones",
+        Some(&Value::from(entries).to_string()),
+        &format!("cannot add {} zones", names.len()),
+    )?;
+    let added = a.json().as_array().map(Vec::len).unwrap_or(0);
+    println!("added {added} zones: they are transferred now");
+    Ok(())
+}
+
+/// `pharos zone remove NAME NAME... | --file FILE`: one `DELETE /zones`.
+pub fn zone_remove_many(target: &Target, names: &[String]) -> Result<(), Error> {
+    let a = call(
+        target,
+        "DELETE",
+        "/zones",
+        Some(&serde_json::json!(names).to_string()),
+        &format!("cannot remove {} zones", names.len()),
+    )?;
+    let removed = a.json()["removed"].as_array().map(Vec::len).unwrap_or(0);
+    println!("removed {removed} zones");
+    Ok(())
+}
+
 /// `pharos zone remove NAME`.
 pub fn zone_remove(target: &Target, name: &str) -> Result<(), Error> {
     call(

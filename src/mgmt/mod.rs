@@ -41,6 +41,7 @@
 //! `Authorization: Bearer` header gets 401. Either way nothing changes.
 
 mod api;
+mod api_batch;
 mod api_fleet;
 mod auth;
 pub mod client;

@@ -299,6 +299,7 @@ impl ZoneManager {
 
     async fn apply_catalog(&self, apex: &[u8], zone: Arc<crate::zone::Zone>) {
         let serial = zone.info.serial;
+        let started = std::time::Instant::now();
         let parsed = match tokio::task::spawn_blocking(move || catalog::parse(&zone)).await {
             Ok(p) => p,
             Err(e) => {
@@ -321,6 +322,7 @@ impl ZoneManager {
             };
             consumer.apply(parsed, &view)
         };
+        let applied = started.elapsed();
         if matches!(actions.first(), Some(Action::Error(_))) {
             // Broken: nothing changed but the error shown; the serial is
             // remembered so the same version is not parsed again.
@@ -333,6 +335,8 @@ impl ZoneManager {
             consumers.insert(apex.into(), consumer);
             return;
         }
+        let parse_ms = applied.as_millis() as u64;
+        let state_started = std::time::Instant::now();
         if let Err(e) = self.write_state(&consumer).await {
             error!(zone = %name::to_text(apex), serial, "catalog state not written, version not applied (retried at the next change): {e}");
             consumers.insert(apex.into(), before);
@@ -343,7 +347,10 @@ impl ZoneManager {
         let n = actions.len();
         self.inner.catalog_stats.publish(&consumer);
         consumers.insert(apex.into(), consumer);
+        let state_ms = state_started.elapsed().as_millis() as u64;
+        let changes_started = std::time::Instant::now();
         self.carry_out(apex, actions, &mut consumers).await;
+        let changes_ms = changes_started.elapsed().as_millis() as u64;
         // A coo or a released zone may let other catalogs claim members.
         let others: Vec<Box<[u8]>> = consumers.keys().filter(|k| ***k != *apex).cloned().collect();
         for other in others {
@@ -369,7 +376,7 @@ impl ZoneManager {
                 self.carry_out(&other, actions, &mut consumers).await;
             }
         }
-        info!(zone = %name::to_text(apex), serial, changes = n, "catalog version applied");
+        info!(zone = %name::to_text(apex), serial, changes = n, parse_ms, state_ms, changes_ms, "catalog version applied");
     }
 
     async fn write_state(&self, c: &Consumer) -> Result<(), String> {

@@ -765,6 +765,7 @@ fn canonical_name(s: &str) -> String {
 }
 
 pub mod api_zones;
+mod batch;
 pub mod consumer;
 mod producer;
 mod settings;
@@ -772,6 +773,7 @@ mod snapshot;
 mod transfer_out;
 mod view;
 
+pub use batch::{AddQueue, BatchError, MAX_BATCH, Refused};
 use snapshot::{read_snapshot, served_version};
 use view::broken_view;
 pub use view::{LastTransfer, Timers, ZoneView};
