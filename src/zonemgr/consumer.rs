@@ -256,6 +256,92 @@ impl ZoneManager {
         });
     }
 
+    /// SIGHUP: the consumer catalogs follow the new config (call it after
+    /// the zones changed and [`ZoneManager::reconfigure`]).
+    ///
+    /// - A catalog zone removed from the config takes its members with it,
+    ///   as Knot does: every zone it made is removed with its files, and
+    ///   its state file is deleted (otherwise the members would stay served
+    ///   with nothing to follow, and vanish at the next restart). Zones it
+    ///   ignored (configured otherwise) stay.
+    /// - A catalog zone added starts afresh (an old state file, if any, is
+    ///   not trusted: its zones are not served) and is applied as soon as
+    ///   it serves a version.
+    /// - A catalog zone kept keeps its members, untouched, and takes the
+    ///   new `member-template` and `catalog-max-removals` for the versions
+    ///   to come.
+    pub async fn reconfigure_catalogs(&self, config: &Config) {
+        let wanted: HashMap<Box<[u8]>, Settings> = config
+            .zones
+            .iter()
+            .filter_map(|z| settings_of(z))
+            .map(|s| (s.catalog.clone(), s))
+            .collect();
+        {
+            let mut consumers = self.inner.consumers.lock().await;
+            let gone: Vec<Box<[u8]>> = consumers.keys().filter(|k| !wanted.contains_key(*k)).cloned().collect();
+            for apex in gone {
+                consumers.remove(&apex);
+                self.drop_catalog(&apex).await;
+            }
+            for (apex, settings) in wanted {
+                match consumers.get_mut(&apex) {
+                    Some(c) if c.settings == settings => {}
+                    Some(c) => {
+                        c.settings = settings;
+                        info!(zone = %name::to_text(&apex), "SIGHUP: consumer catalog settings applied");
+                    }
+                    None => {
+                        let c = Consumer::new(settings);
+                        self.inner.catalog_stats.publish(&c);
+                        consumers.insert(apex.clone(), c);
+                        info!(zone = %name::to_text(&apex), "SIGHUP: consumer catalog added; applied once it serves a version");
+                    }
+                }
+            }
+        }
+        self.apply_catalogs().await;
+    }
+
+    /// Removes the members catalog `apex` made, and its state file; call
+    /// it holding the consumers' lock, the catalog already out of it.
+    async fn drop_catalog(&self, apex: &[u8]) {
+        let cat_name = canonical_name(&name::to_text(apex));
+        let made: Vec<String> = {
+            let reg = self.lock();
+            reg.zones
+                .iter()
+                .filter(|(_, m)| m.origin == Origin::Catalog && m.member_of.as_deref() == Some(apex))
+                .map(|(n, _)| n.clone())
+                .collect()
+        };
+        let stats = &self.inner.catalog_stats;
+        {
+            let _batch = self.defer_installs();
+            for zone in &made {
+                match self.remove(zone, Origin::Catalog, Stop::Forget).await {
+                    Ok(()) => {
+                        stats.removed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        stats.failed.fetch_add(1, Ordering::Relaxed);
+                        error!(zone = %zone, catalog = %cat_name, "SIGHUP: removing the member of a removed catalog failed: {e}");
+                    }
+                }
+            }
+        }
+        let file = state::path(self.inner.engine.data_dir(), apex);
+        let shown = file.display().to_string();
+        match tokio::task::spawn_blocking(move || std::fs::remove_file(&file)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Ok(Err(e)) => error!(catalog = %cat_name, "SIGHUP: cannot delete the catalog state file {shown}: {e}"),
+            Err(e) => error!(catalog = %cat_name, "SIGHUP: catalog state file removal task failed: {e}"),
+        }
+        stats.views.lock().unwrap_or_else(|e| e.into_inner()).remove(apex);
+        info!(catalog = %cat_name, members = made.len(), "SIGHUP: consumer catalog removed from the config: its members removed");
+    }
+
     /// Applies the catalogs whose served serial is not the one applied.
     async fn apply_catalogs(&self) {
         let due: Vec<(Box<[u8]>, Arc<crate::zone::Zone>)> = {
