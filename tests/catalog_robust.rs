@@ -167,6 +167,11 @@ fn sighup(node: &MgmtNode) {
     wait("the SIGHUP to be applied", || applied(node) > before, || node.pharos.log_tail(40));
 }
 
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
 fn set(names: &[String]) -> BTreeSet<String> {
     names.iter().cloned().collect()
 }
@@ -185,10 +190,20 @@ fn kill9_while_100_members_arrive() {
         wait(&format!("the node to serve {m}"), || serves(&node, m), || node.pharos.log_tail(40));
     }
     // Kill right after the hub serves the new catalog (NOTIFY on its way),
-    // then later and later into the node's work.
-    let delays_ms = [0u64, 3, 10, 30, 80, 200];
+    // then right after the node serves it (its snapshot on disk, the state
+    // file and the zones being written), and later and later into the
+    // node's work.
+    let kills: [(&str, u64); 7] = [
+        ("hub", 0),
+        ("hub", 10),
+        ("node", 0),
+        ("node", 2),
+        ("node", 5),
+        ("node", 20),
+        ("node", 60),
+    ];
     let mut outcomes = Vec::new();
-    for (round, delay) in delays_ms.iter().enumerate() {
+    for (round, (after, delay)) in kills.iter().enumerate() {
         let old = set(&listed);
         let batch: Vec<String> = (0..100).map(|i| format!("r{round}-{i}.test")).collect();
         let new: BTreeSet<String> = old.iter().chain(batch.iter()).cloned().collect();
@@ -200,35 +215,84 @@ fn kill9_while_100_members_arrive() {
         }
         rewrite(&hub.pharos, &last, &added);
         hub.pharos.signal(libc::SIGHUP);
+        let watched = if *after == "hub" { &hub } else { &node };
         let started = Instant::now();
-        while soa(&hub, CAT).1 == Some(before) {
-            assert!(started.elapsed() < WAIT, "the hub never served the new catalog");
+        while soa(watched, CAT).1 == Some(before) {
+            assert!(started.elapsed() < WAIT, "the {after} never served the new catalog");
             std::thread::sleep(Duration::from_millis(1));
         }
         std::thread::sleep(Duration::from_millis(*delay));
         node.pharos.kill9();
         listed.extend(batch.iter().cloned());
 
-        // With the hub down, what the node serves comes from its disk.
+        // With the hub down, what the node serves comes from its disk: the
+        // member set of its state file (written whole, before any zone of
+        // a version is added), then the catalog version it has on disk
+        // applied to it (the kill may have come between the two).
         hub.pharos.stop();
         node.pharos.restart(Some(CAT));
         let now = members(&node);
+        let log = node.pharos.log();
+        let since = &log[log.rfind("restarted by the test harness").unwrap_or(0)..];
+        let restored = since
+            .lines()
+            .find(|l| l.contains("catalog members restored from the data dir"))
+            .and_then(|l| l.split("zones=").nth(1))
+            .and_then(|n| n.split_whitespace().next())
+            .and_then(|n| n.parse::<usize>().ok());
+        assert!(
+            restored == Some(old.len()) || restored == Some(new.len()),
+            "round {round} (killed {delay} ms after the {after} served the new catalog): the node restored {restored:?} members \
+             from its state file, neither the old set ({}) nor the new one ({})\n{}",
+            old.len(),
+            new.len(),
+            tail(since, 40)
+        );
         let which = if now == old {
             "old"
         } else if now == new {
             "new"
         } else {
-            panic!(
-                "round {round} (killed {delay} ms after the catalog changed): after the restart the node lists \
-                 {} members, a mix of the old set ({}) and the new one ({}): added {:?}, missing {:?}\n{}",
+            // Only while the node applies the version on disk to the set it
+            // restored: from the old set towards the new one.
+            assert!(
+                restored == Some(old.len()) && now.is_superset(&old) && now.is_subset(&new),
+                "round {round} (killed {delay} ms after the {after} served the new catalog): after the restart the node lists \
+                 {} members, a mix of the old set ({}) and the new one ({}) that is no step from one to the \
+                 other: added {:?}, missing {:?}\n{}",
                 now.len(),
                 old.len(),
                 new.len(),
                 now.difference(&old).take(5).collect::<Vec<_>>(),
                 new.difference(&now).take(5).collect::<Vec<_>>(),
-                node.pharos.log_tail(60)
+                tail(since, 40)
             );
+            "old, applying the new"
         };
+        // Once the catalog served from disk is applied: one of the two.
+        // (A version newer than the restored set is applied right after
+        // the start; "catalog version applied" is logged once it is done.)
+        let must_apply = soa(&node, CAT).1 != Some(before) && restored == Some(old.len());
+        wait(
+            "the node to apply the catalog it serves",
+            || {
+                let served = soa(&node, CAT).1;
+                let log = node.pharos.log();
+                let since = &log[log.rfind("restarted by the test harness").unwrap_or(0)..];
+                served.is_some()
+                    && view(&node, CAT)["catalog"]["applied-serial"].as_u64() == served.map(u64::from)
+                    && (!must_apply || since.contains("catalog version applied"))
+            },
+            || node.pharos.log_tail(40),
+        );
+        let settled = members(&node);
+        assert!(
+            settled == old || settled == new,
+            "round {round}: after applying the catalog from disk the node lists {} members (old {}, new {})",
+            settled.len(),
+            old.len(),
+            new.len()
+        );
         // Every member of the old set had its data on disk: served. A new
         // member may have been killed before its first transfer ended:
         // listed, SERVFAIL until the hub answers. Nothing else is served.
@@ -241,7 +305,7 @@ fn kill9_while_100_members_arrive() {
                     "round {round}: old member {m} not served from disk after the restart: rcode {rcode}\n{}",
                     node.pharos.log_tail(60)
                 );
-            } else if now.contains(m) {
+            } else if settled.contains(m) {
                 assert!(
                     (rcode == 0 && serial.is_some()) || rcode == 2,
                     "round {round}: new member {m} answers rcode {rcode} (NOERROR from disk or SERVFAIL expected)"
@@ -252,27 +316,11 @@ fn kill9_while_100_members_arrive() {
             }
         }
         outcomes.push(format!(
-            "killed +{delay} ms: restarted with the {which} set ({} members; {from_disk} of the 100 new from disk)",
-            now.len()
+            "killed {delay} ms after the {after} served it: restarted with the {which} set, then the {} set ({} members; {from_disk} of the \
+             100 new served from disk)",
+            if settled == new { "new" } else { "old" },
+            settled.len()
         ));
-        // Once the catalog served from disk is applied, still one of the
-        // two (the node may move from old to new, never to something else).
-        wait(
-            "the node to apply the catalog it serves",
-            || {
-                let served = soa(&node, CAT).1;
-                served.is_some() && view(&node, CAT)["catalog"]["applied-serial"].as_u64() == served.map(u64::from)
-            },
-            || node.pharos.log_tail(40),
-        );
-        let settled = members(&node);
-        assert!(
-            settled == old || settled == new,
-            "round {round}: after applying the catalog from disk the node lists {} members (old {}, new {})",
-            settled.len(),
-            old.len(),
-            new.len()
-        );
         // The hub back: every member of the new set served.
         hub.pharos.restart(Some(CAT));
         for m in &new {
