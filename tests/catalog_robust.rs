@@ -164,7 +164,11 @@ fn sighup(node: &MgmtNode) {
     let applied = |n: &MgmtNode| n.pharos.log().matches("SIGHUP: configuration applied").count();
     let before = applied(node);
     node.pharos.signal(libc::SIGHUP);
-    wait("the SIGHUP to be applied", || applied(node) > before, || node.pharos.log_tail(40));
+    wait(
+        "the SIGHUP to be applied",
+        || applied(node) > before,
+        || node.pharos.log_tail(40),
+    );
 }
 
 fn tail(text: &str, n: usize) -> String {
@@ -187,7 +191,11 @@ fn kill9_while_100_members_arrive() {
     let mut hub = MgmtNode::start(opts(hub_port, hub_toml(dir.path(), node_port, &listed)));
     let mut node = MgmtNode::start(opts(node_port, catalog_toml(hub_port, "")));
     for m in &listed {
-        wait(&format!("the node to serve {m}"), || serves(&node, m), || node.pharos.log_tail(40));
+        wait(
+            &format!("the node to serve {m}"),
+            || serves(&node, m),
+            || node.pharos.log_tail(40),
+        );
     }
     // Kill right after the hub serves the new catalog (NOTIFY on its way),
     // then right after the node serves it (its snapshot on disk, the state
@@ -364,13 +372,29 @@ fn expired_catalog_keeps_its_members() {
     let removed_before = metric(&node, "pharos_catalog_member_changes_total{change=\"removed\"}");
 
     drop(hub);
-    wait("the catalog zone to expire", || view(&node, CAT)["expired"] == true, log);
+    wait(
+        "the catalog zone to expire",
+        || view(&node, CAT)["expired"] == true,
+        log,
+    );
     assert_eq!(soa(&node, CAT).0, 2, "an expired catalog answers SERVFAIL");
-    wait("short.test to expire", || view(&node, "short.test")["expired"] == true, log);
+    wait(
+        "short.test to expire",
+        || view(&node, "short.test")["expired"] == true,
+        log,
+    );
     for m in ["a.test", "b.test"] {
-        assert!(serves(&node, m), "{m} stopped serving when the catalog expired:\n{}", log());
+        assert!(
+            serves(&node, m),
+            "{m} stopped serving when the catalog expired:\n{}",
+            log()
+        );
     }
-    assert_eq!(soa(&node, "short.test").0, 2, "short.test past its own expire: SERVFAIL");
+    assert_eq!(
+        soa(&node, "short.test").0,
+        2,
+        "short.test past its own expire: SERVFAIL"
+    );
     // Nothing removed: every member still listed, the catalog still counts
     // them.
     assert_eq!(members(&node), listed, "members changed when the catalog expired");
@@ -414,7 +438,11 @@ fn member_of_a_configured_zone_is_ignored() {
         || metric(&node, "pharos_catalog_member_changes_total{change=\"conflict\"}") >= 1,
         log,
     );
-    assert_eq!(soa(&node, "c.test").1, Some(777), "c.test must keep the node's own data");
+    assert_eq!(
+        soa(&node, "c.test").1,
+        Some(777),
+        "c.test must keep the node's own data"
+    );
     let c = view(&node, "c.test");
     assert_eq!(c["origin"], "config", "{c}");
     assert!(c.get("member-of").is_none(), "{c}");
@@ -434,7 +462,11 @@ fn member_of_a_configured_zone_is_ignored() {
     sighup(&hub);
     let removed = |n: &MgmtNode| view(n, CAT)["catalog"]["members"] == 1;
     wait("the node to apply the catalog without c.test", || removed(&node), log);
-    assert_eq!(soa(&node, "c.test").1, Some(777), "c.test lost when the catalog dropped it");
+    assert_eq!(
+        soa(&node, "c.test").1,
+        Some(777),
+        "c.test lost when the catalog dropped it"
+    );
     assert_eq!(view(&node, "c.test")["origin"], "config");
     assert!(serves(&node, "a.test"), "a.test lost");
     assert_eq!(
@@ -456,7 +488,10 @@ fn sighup_keeps_members_and_a_removed_catalog_takes_its_members() {
     // A file zone besides the catalog, so that the node keeps a ready zone.
     let keep = dir.path().join("keep.test.zone");
     fs::write(&keep, zone_text("keep.test", 5)).expect("write keep.test");
-    let keep_toml = format!("[[zone]]\nname = \"keep.test\"\nfile = {}\n", toml_str(&keep.to_string_lossy()));
+    let keep_toml = format!(
+        "[[zone]]\nname = \"keep.test\"\nfile = {}\n",
+        toml_str(&keep.to_string_lossy())
+    );
     let cat_toml = catalog_toml(hub_port, "");
     let mut node = MgmtNode::start(opts(node_port, format!("{keep_toml}\n{cat_toml}")));
     let log = || node.pharos.log_tail(40);
@@ -476,7 +511,10 @@ fn sighup_keeps_members_and_a_removed_catalog_takes_its_members() {
     sighup(&node);
     let extra = dir.path().join("extra.test.zone");
     fs::write(&extra, zone_text("extra.test", 1)).expect("write extra.test");
-    let extra_toml = format!("[[zone]]\nname = \"extra.test\"\nfile = {}\n", toml_str(&extra.to_string_lossy()));
+    let extra_toml = format!(
+        "[[zone]]\nname = \"extra.test\"\nfile = {}\n",
+        toml_str(&extra.to_string_lossy())
+    );
     rewrite(&node.pharos, &keep_toml, &format!("{keep_toml}\n{extra_toml}"));
     sighup(&node);
     wait("extra.test", || serves(&node, "extra.test"), log);
@@ -485,8 +523,14 @@ fn sighup_keeps_members_and_a_removed_catalog_takes_its_members() {
     for m in &names {
         assert!(serves(&node, m), "{m} lost at a SIGHUP");
     }
-    assert_eq!(metric(&node, "pharos_catalog_member_changes_total{change=\"added\"}"), added);
-    assert_eq!(metric(&node, "pharos_catalog_member_changes_total{change=\"reset\"}"), 0);
+    assert_eq!(
+        metric(&node, "pharos_catalog_member_changes_total{change=\"added\"}"),
+        added
+    );
+    assert_eq!(
+        metric(&node, "pharos_catalog_member_changes_total{change=\"reset\"}"),
+        0
+    );
 
     // The consumer catalog zone removed from the config: its members go,
     // with their files, and stay gone after a restart.
@@ -505,7 +549,11 @@ fn sighup_keeps_members_and_a_removed_catalog_takes_its_members() {
     rewrite(&node.pharos, &cat_toml, "");
     sighup(&node);
     for m in &names {
-        assert!(refused(&node, m), "{m} still served after its catalog left the config:\n{}", log());
+        assert!(
+            refused(&node, m),
+            "{m} still served after its catalog left the config:\n{}",
+            log()
+        );
         assert!(files_of(m).is_empty(), "files of {m} left: {:?}", files_of(m));
     }
     assert!(refused(&node, CAT), "the catalog zone still served");

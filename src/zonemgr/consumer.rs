@@ -24,6 +24,12 @@
 //!   additions (each transferred at once) and one install of the NOTIFY
 //!   and transfer tables. Members not named by the new version are not
 //!   touched.
+//! - **SIGHUP** ([`ZoneManager::reconfigure_catalogs`]). A catalog zone
+//!   that stays keeps its members untouched (no reset, no transfer); one
+//!   removed from the config takes the members it made with it, files and
+//!   state file included (as Knot does; zones it ignored because they are
+//!   configured otherwise stay); one added is applied once it serves a
+//!   version.
 //! - **Held removals.** A version removing more than
 //!   `catalog-max-removals` members removes none of them until
 //!   [`ZoneManager::accept_removals`] (`POST /zones/{catalog}/accept-removals`).
@@ -621,3 +627,7 @@ impl ZoneManager {
         out
     }
 }
+
+#[cfg(test)]
+#[path = "consumer_tests.rs"]
+mod tests;
