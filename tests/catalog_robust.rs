@@ -24,8 +24,17 @@
 //!   from the config removes its members and their files (as Knot does);
 //!   one that adds it back makes them again.
 //!
-//! Needs kdig-free loopback DNS only (the harness's own queries). Loopback
-//! only.
+//! What "old or new, never a mix" means here: the state file holds one
+//! member set (the old or the new one, written whole before any zone of a
+//! version is added), and the node serves exactly that set when it starts
+//! (checked from its log). If the kill came after the catalog's new version
+//! reached the disk but before the state file, the node then applies that
+//! version right away, one zone at a time (as at run time): while it does,
+//! `GET /zones` may show the old set plus part of the new members, which
+//! the test accepts only as a step from the old set towards the new one;
+//! once applied, the set is exactly the new one.
+//!
+//! Needs only the pharos binary. Loopback only.
 
 mod common;
 
