@@ -22,7 +22,8 @@
 //!   from then on (running transfers finish);
 //! - consumer catalogs follow the config: one removed takes the members it
 //!   made with it (and their files), one added is applied as soon as it
-//!   serves a version, one kept keeps its members untouched
+//!   serves a version, one kept keeps its members (their settings follow
+//!   the catalog zone's primaries and their templates, versions kept)
 //!   ([`ZoneManager::reconfigure_catalogs`]);
 //! - producer catalogs are written again from the zones served, and served
 //!   anew when their members changed (`crate::catalog::producer`);

@@ -20,7 +20,9 @@
 //!   configured zone keeps its data, also when the catalog drops it;
 //! * `sighup_keeps_members_and_a_removed_catalog_takes_its_members`: a
 //!   SIGHUP that leaves the catalog zone as it is keeps every member (no
-//!   reset, no transfer); a SIGHUP that removes the consumer catalog zone
+//!   reset, no transfer); one that changes the catalog zone's primaries
+//!   gives them to every member, versions kept (no transfer from the hub);
+//!   a SIGHUP that removes the consumer catalog zone
 //!   from the config removes its members and their files (as Knot does);
 //!   one that adds it back makes them again.
 //!
@@ -493,7 +495,7 @@ fn sighup_keeps_members_and_a_removed_catalog_takes_its_members() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (hub_port, node_port) = (free_port(false), free_port(false));
     let names: Vec<String> = ["a.test", "b.test", "c.test"].iter().map(|s| s.to_string()).collect();
-    let _hub = MgmtNode::start(opts(hub_port, hub_toml(dir.path(), node_port, &names)));
+    let hub = MgmtNode::start(opts(hub_port, hub_toml(dir.path(), node_port, &names)));
     // A file zone besides the catalog, so that the node keeps a ready zone.
     let keep = dir.path().join("keep.test.zone");
     fs::write(&keep, zone_text("keep.test", 5)).expect("write keep.test");
@@ -540,6 +542,39 @@ fn sighup_keeps_members_and_a_removed_catalog_takes_its_members() {
         metric(&node, "pharos_catalog_member_changes_total{change=\"reset\"}"),
         0
     );
+
+    // The catalog zone's primaries change (a second hub, dead here): every
+    // member gets them (they are lent by the catalog zone), its version
+    // kept: no transfer from the hub.
+    let hub_transfers = |m: &str| {
+        hub.pharos
+            .log()
+            .matches(&format!("transfer out done zone={m}."))
+            .count()
+    };
+    let transfers_before: Vec<usize> = names.iter().map(|m| hub_transfers(m)).collect();
+    assert!(transfers_before.iter().all(|n| *n >= 1), "{transfers_before:?}");
+    let cat_toml2 = cat_toml.replace(
+        &format!("primaries = [\"127.0.0.1:{hub_port}\"]"),
+        &format!("primaries = [\"127.0.0.1:{hub_port}\", \"127.0.0.1:1\"]"),
+    );
+    assert_ne!(cat_toml2, cat_toml);
+    rewrite(&node.pharos, &cat_toml, &cat_toml2);
+    sighup(&node);
+    for m in &names {
+        let v = view(&node, m);
+        assert_eq!(v["primaries"].as_array().map(Vec::len), Some(2), "{m}: {v}");
+        assert_eq!(v["origin"], "catalog", "{v}");
+        assert!(serves(&node, m), "{m} lost when the catalog zone's primaries changed");
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let transfers_after: Vec<usize> = names.iter().map(|m| hub_transfers(m)).collect();
+    assert_eq!(transfers_after, transfers_before, "members transferred again");
+    assert_eq!(
+        metric(&node, "pharos_catalog_member_changes_total{change=\"reset\"}"),
+        0
+    );
+    let cat_toml = cat_toml2;
 
     // The consumer catalog zone removed from the config: its members go,
     // with their files, and stay gone after a restart.

@@ -29,7 +29,8 @@
 //!   removed from the config takes the members it made with it, files and
 //!   state file included (as Knot does; zones it ignored because they are
 //!   configured otherwise stay); one added is applied once it serves a
-//!   version.
+//!   version. Members whose settings changed (the catalog zone's
+//!   primaries, their template) get them, their versions kept.
 //! - **Held removals.** A version removing more than
 //!   `catalog-max-removals` members removes none of them until
 //!   [`ZoneManager::accept_removals`] (`POST /zones/{catalog}/accept-removals`).
@@ -285,6 +286,7 @@ impl ZoneManager {
             .collect();
         {
             let mut consumers = self.inner.consumers.lock().await;
+            let kept: Vec<Box<[u8]>> = consumers.keys().filter(|k| wanted.contains_key(*k)).cloned().collect();
             let gone: Vec<Box<[u8]>> = consumers.keys().filter(|k| !wanted.contains_key(*k)).cloned().collect();
             for apex in gone {
                 consumers.remove(&apex);
@@ -305,8 +307,68 @@ impl ZoneManager {
                     }
                 }
             }
+            for apex in kept {
+                if let Some(c) = consumers.get(&apex) {
+                    self.rederive_members(config, c).await;
+                }
+            }
         }
         self.apply_catalogs().await;
+    }
+
+    /// SIGHUP: the members of catalog `c` derive from its catalog zone
+    /// (primaries and key lent) and from their templates; those whose
+    /// settings changed get them, their versions kept (in place when only
+    /// transfer-out settings changed; else the engine starts over with the
+    /// new primaries from the version served).
+    async fn rederive_members(&self, config: &Config, c: &Consumer) {
+        let cat_name = canonical_name(&name::to_text(&c.settings.catalog));
+        let Some(cat) = config.zone(&cat_name).cloned() else {
+            return;
+        };
+        let owned: Vec<(String, Option<String>)> = c
+            .entries()
+            .filter(|e| e.owned)
+            .map(|e| {
+                let zone = canonical_name(&name::to_text(&e.member.zone));
+                (zone, template_for(config, &c.settings, e.member.group.as_deref()))
+            })
+            .collect();
+        let _batch = self.defer_installs();
+        for (zone, template) in owned {
+            let running = {
+                let reg = self.lock();
+                reg.zones
+                    .get(&zone)
+                    .filter(|m| m.origin == Origin::Catalog)
+                    .map(|m| m.config.clone())
+            };
+            let Some(running) = running else { continue };
+            let z = match member_config(config, &cat, &zone, template.as_deref()) {
+                Ok(z) => z,
+                Err(why) => {
+                    error!(zone = %zone, catalog = %cat_name, "SIGHUP: catalog member keeps its settings: {why}");
+                    continue;
+                }
+            };
+            if format!("{running:?}") == format!("{z:?}") {
+                continue;
+            }
+            if self.update_settings(z) {
+                info!(zone = %zone, catalog = %cat_name, "SIGHUP: catalog member settings applied (no reload, no transfer)");
+                continue;
+            }
+            match self
+                .replace_member(config, &cat, &zone, template.as_deref(), &c.settings.catalog)
+                .await
+            {
+                Ok(()) => info!(zone = %zone, catalog = %cat_name, "SIGHUP: catalog member updated (its version kept)"),
+                Err((zone, e)) => {
+                    self.inner.catalog_stats.failed.fetch_add(1, Ordering::Relaxed);
+                    error!(zone = %zone, catalog = %cat_name, "SIGHUP: updating the catalog member failed: {e}");
+                }
+            }
+        }
     }
 
     /// Removes the members catalog `apex` made, and its state file; call
