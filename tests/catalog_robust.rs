@@ -609,6 +609,34 @@ fn sighup_keeps_members_and_a_removed_catalog_takes_its_members() {
         assert!(refused(&node, m), "{m} came back after a restart");
     }
 
+    // Removed while the node is stopped: the same at the next start.
+    rewrite(&node.pharos, &keep_toml, &format!("{keep_toml}\n{cat_toml}"));
+    sighup(&node);
+    for m in &names {
+        wait(&format!("{m} once the catalog is back"), || serves(&node, m), log);
+    }
+    node.pharos.stop();
+    rewrite(&node.pharos, &cat_toml, "");
+    assert!(!files_of("a.test").is_empty(), "a.test has no files to remove");
+    node.pharos.restart(Some("keep.test"));
+    let log = || node.pharos.log_tail(40);
+    for m in &names {
+        assert!(refused(&node, m), "{m} served after a restart without its catalog");
+        assert!(
+            files_of(m).is_empty(),
+            "files of {m} left after a restart: {:?}",
+            files_of(m)
+        );
+    }
+    let state_files = fs::read_dir(&zones_dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".catalog"))
+                .count()
+        })
+        .unwrap_or(0);
+    assert_eq!(state_files, 0, "the catalog's state file is left");
+
     // Added back: the members are made again.
     rewrite(&node.pharos, &keep_toml, &format!("{keep_toml}\n{cat_toml}"));
     sighup(&node);

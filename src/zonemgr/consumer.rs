@@ -46,7 +46,7 @@ use super::{Managed, Origin, ZoneError, ZoneManager, canonical_name};
 use crate::axfr::engine::Stop;
 use crate::catalog::{self, Action, CatalogError, Consumer, Context, Owner, Settings, state};
 use crate::config::{CatalogRole, Config, ZoneConfig, ZoneSource, ZoneSpec};
-use crate::zone::name;
+use crate::zone::{name, persist};
 
 /// Every consumer catalog's applied state, by catalog apex (wire).
 pub type Consumers = HashMap<Box<[u8]>, Consumer>;
@@ -151,10 +151,64 @@ impl Restored {
             }
             out.consumers.insert(apex, consumer);
         }
+        forget_removed_catalogs(&dir, &out.consumers, &names);
         if !out.zones.is_empty() {
             info!(zones = out.zones.len(), "catalog members restored from the data dir");
         }
         out
+    }
+}
+
+/// A consumer catalog removed from the config while the node was stopped:
+/// as at a SIGHUP ([`ZoneManager::reconfigure_catalogs`]), the members it
+/// made go with it. Their files (snapshot, journal, timers) and its state
+/// file are deleted, except the files of a zone now configured otherwise
+/// (`taken`). A state file that cannot be read is left as it is (logged).
+fn forget_removed_catalogs(dir: &std::path::Path, kept: &Consumers, taken: &std::collections::HashSet<String>) {
+    let Ok(listing) = std::fs::read_dir(dir) else { return };
+    for file in listing.filter_map(Result::ok).map(|e| e.path()) {
+        if file.extension().is_none_or(|e| e != "catalog") {
+            continue;
+        }
+        let st = match crate::files::read(&file, crate::files::STATE_MAX)
+            .map_err(|e| format!("{}: {e}", file.display()))
+            .and_then(|data| state::decode(&data, &file))
+        {
+            Ok(st) => st,
+            Err(e) => {
+                warn!("catalog state file left as it is: {e}");
+                continue;
+            }
+        };
+        if kept.contains_key(&st.catalog) || state::path(dir, &st.catalog) != file {
+            continue;
+        }
+        let cat_name = canonical_name(&name::to_text(&st.catalog));
+        let mut removed = 0;
+        for e in st.entries.iter().filter(|e| e.owned) {
+            let zone = canonical_name(&name::to_text(&e.member.zone));
+            if taken.contains(&zone) {
+                continue;
+            }
+            let timers = crate::axfr::engine::timers_path(dir, &e.member.zone);
+            for path in [timers.with_extension("timers.tmp"), timers] {
+                if let Err(err) = std::fs::remove_file(&path)
+                    && err.kind() != std::io::ErrorKind::NotFound
+                {
+                    warn!(zone = %zone, catalog = %cat_name, "cannot delete {}: {err}", path.display());
+                }
+            }
+            match persist::remove(dir, &e.member.zone) {
+                Ok(()) => removed += 1,
+                Err(err) => {
+                    warn!(zone = %zone, catalog = %cat_name, "cannot delete the files of a member of a removed catalog: {err}")
+                }
+            }
+        }
+        if let Err(err) = std::fs::remove_file(&file) {
+            warn!(catalog = %cat_name, "cannot delete {}: {err}", file.display());
+        }
+        info!(catalog = %cat_name, members = removed, "consumer catalog no longer in the config: the files of its members deleted");
     }
 }
 
