@@ -20,6 +20,11 @@
 //!   [`ZoneManager::reconfigure`];
 //! - `[transfer]`: the caps on transfers out and `notify-rate` apply
 //!   from then on (running transfers finish);
+//! - consumer catalogs follow the config: one removed takes the members it
+//!   made with it (and their files), one added is applied as soon as it
+//!   serves a version, one kept keeps its members (their settings follow
+//!   the catalog zone's primaries and their templates, versions kept)
+//!   ([`ZoneManager::reconfigure_catalogs`]);
 //! - producer catalogs are written again from the zones served, and served
 //!   anew when their members changed (`crate::catalog::producer`);
 //! - `[bgp]`: sessions whose peer settings did not change stay up and get
@@ -159,6 +164,7 @@ impl Reloader {
         zones.prepare_catalogs(&new).await;
         self.zones(&new, zones).await;
         zones.reconfigure(&new).await;
+        zones.reconfigure_catalogs(&new).await;
         // Producer catalogs list the zones served now: members added above
         // are served before a catalog names them.
         let rebuilt = SystemTime::now();

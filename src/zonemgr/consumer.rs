@@ -24,6 +24,13 @@
 //!   additions (each transferred at once) and one install of the NOTIFY
 //!   and transfer tables. Members not named by the new version are not
 //!   touched.
+//! - **SIGHUP** ([`ZoneManager::reconfigure_catalogs`]). A catalog zone
+//!   that stays keeps its members untouched (no reset, no transfer); one
+//!   removed from the config takes the members it made with it, files and
+//!   state file included (as Knot does; zones it ignored because they are
+//!   configured otherwise stay); one added is applied once it serves a
+//!   version. Members whose settings changed (the catalog zone's
+//!   primaries, their template) get them, their versions kept.
 //! - **Held removals.** A version removing more than
 //!   `catalog-max-removals` members removes none of them until
 //!   [`ZoneManager::accept_removals`] (`POST /zones/{catalog}/accept-removals`).
@@ -161,6 +168,7 @@ impl Restored {
             }
             out.consumers.insert(apex, consumer);
         }
+        reload::forget_removed_catalogs(&dir, &out.consumers, &names);
         if !out.zones.is_empty() {
             info!(zones = out.zones.len(), "catalog members restored from the data dir");
         }
@@ -578,3 +586,9 @@ impl ZoneManager {
         out
     }
 }
+
+#[path = "consumer_reload.rs"]
+mod reload;
+#[cfg(test)]
+#[path = "consumer_tests.rs"]
+mod tests;
