@@ -236,6 +236,9 @@ impl Reloader {
                 Some(before) => {
                     let changed = format!("{before:?}") != format!("{z:?}");
                     let file_newer = match &z.source {
+                        // pharos writes a producer catalog's file itself
+                        // and serves each new version as it writes it.
+                        ZoneSource::File(_) if z.catalog == Some(crate::config::CatalogRole::Producer) => false,
                         ZoneSource::File(p) => FileStamp::changed(self.loaded.get(&z.name), p),
                         ZoneSource::Secondary { .. } => false,
                     };

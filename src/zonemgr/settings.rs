@@ -1,10 +1,9 @@
 //! Settings changes that need no new version (SIGHUP): a zone whose
 //! source is unchanged gets its new transfers-out settings (who may
 //! transfer, NOTIFY targets, `notify-source`, history bounds) in place,
-//! without a reload or a transfer; zones added through the API and the
-//! members of consumer catalogs are derived anew from the new config (their
-//! `[[template]]` may have changed), and each consumer catalog takes its
-//! new `member-template` and `catalog-max-removals`.
+//! without a reload or a transfer; zones added through the API are derived
+//! anew from the new config (their `[[template]]` may have changed). The
+//! members of consumer catalogs follow in `consumer_reload`.
 
 use std::sync::Arc;
 
@@ -95,49 +94,6 @@ impl ZoneManager {
                     }
                 }
                 (Ok(_), None) => {}
-            }
-        }
-        self.reconfigure_members(config).await;
-    }
-
-    /// SIGHUP: the members of each consumer catalog still in `config`
-    /// derive anew from its templates; a member whose settings changed gets
-    /// them in place, or is replaced while its version keeps answering.
-    async fn reconfigure_members(&self, config: &Config) {
-        let mut wanted = Vec::new();
-        {
-            let mut consumers = self.inner.consumers.lock().await;
-            for (apex, c) in consumers.iter_mut() {
-                let cat_name = canonical_name(&crate::zone::name::to_text(apex));
-                let Some(cat) = config.zone(&cat_name) else { continue };
-                let Some(crate::config::CatalogRole::Consumer(k)) = &cat.catalog else {
-                    continue;
-                };
-                c.settings.member_template = k.member_template.clone();
-                c.settings.max_removals = k.max_removals;
-                for e in c.entries().filter(|e| e.owned) {
-                    let zone = canonical_name(&crate::zone::name::to_text(&e.member.zone));
-                    let template = super::consumer::template_for(config, &c.settings, e.member.group.as_deref());
-                    match super::consumer::member_config(config, cat, &zone, template.as_deref()) {
-                        Ok(z) => wanted.push(z),
-                        Err(why) => {
-                            error!(zone = %zone, catalog = %cat_name, "SIGHUP: catalog member keeps its settings: {why}")
-                        }
-                    }
-                }
-            }
-        }
-        for zone in wanted {
-            let running = self.lock().zones.get(&zone.name).map(|m| (m.config.clone(), m.origin));
-            let Some((old, Origin::Catalog)) = running else {
-                continue;
-            };
-            if format!("{old:?}") == format!("{zone:?}") || self.update_settings(zone.clone()) {
-                continue;
-            }
-            match self.replace_source(zone.clone()).await {
-                Ok(()) => info!(zone = %zone.name, "SIGHUP: catalog member updated"),
-                Err(e) => error!(zone = %zone.name, "SIGHUP: updating catalog member failed: {e}"),
             }
         }
     }
