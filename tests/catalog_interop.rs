@@ -31,6 +31,10 @@
 //! * `version_1_catalog_served_by_knot`: a version 1 catalog (`version` TXT
 //!   "1", no properties) written by hand: members served (a `group` record
 //!   is not read in version 1), one added and one removed by IXFR.
+//! * `coo_migrates_a_member_only_once_the_new_catalog_lists_it`: two
+//!   hand-written catalogs; a zone listed by both is a conflict until the
+//!   old one carries a `coo` naming the new one (RFC 9432 5.6), then it
+//!   migrates with its data.
 //!
 //! Needs knotd/knotc (`knot`), kdig (`knot-dnsutils`) and python3's
 //! prometheus-client (metrics parser). Loopback only (127.0.0.1 and
@@ -475,4 +479,141 @@ fn version_1_catalog_served_by_knot() {
     let c = view(&node, CAT);
     assert_eq!(c["catalog"]["owned"], json!(2), "{c}");
     assert_eq!(c["source"], json!("ixfr"), "{c}");
+}
+
+/// A hand-written version 2 catalog `cat` listing `members` ((label, zone,
+/// group, coo)).
+fn catalog_of(cat: &str, members: &[(&str, &str, Option<&str>, Option<&str>)]) -> String {
+    let mut t = format!(
+        "$ORIGIN {cat}.\n$TTL 0\n@ SOA invalid. invalid. 1 3600 600 2147483646 0\n@ NS invalid.\n\
+         version TXT \"2\"\n"
+    );
+    for (label, zone, group, coo) in members {
+        t.push_str(&format!("{label}.zones PTR {zone}.\n"));
+        if let Some(g) = group {
+            t.push_str(&format!("group.{label}.zones TXT \"{g}\"\n"));
+        }
+        if let Some(c) = coo {
+            t.push_str(&format!("coo.{label}.zones PTR {c}.\n"));
+        }
+    }
+    t
+}
+
+/// RFC 9432 5.6 with two catalogs Knot serves: a zone of `old.test` listed
+/// by `new.test` too is a conflict (stays with old.test); a `coo` in
+/// old.test pointing at new.test migrates it (new.test's group, data kept:
+/// served throughout, not transferred again); old.test dropping it then
+/// changes nothing; new.test dropping it removes it.
+#[test]
+fn coo_migrates_a_member_only_once_the_new_catalog_lists_it() {
+    if !pharos_only("coo_migrates_a_member_only_once_the_new_catalog_lists_it") {
+        return;
+    }
+    const OLD: &str = "old.test";
+    const NEW: &str = "new.test";
+    const MIG: &str = "mig.test";
+    let node_port = free_port(false);
+    let knot = KnotCatalog::start(KnotCatalogOpts {
+        plain: vec![
+            plain_zone(
+                OLD,
+                catalog_of(OLD, &[("o1", MIG, None, None), ("o2", "stay.test", None, None)]),
+                true,
+            ),
+            plain_zone(NEW, catalog_of(NEW, &[]), true),
+            plain_zone(MIG, member_text(MIG), false),
+            plain_zone("stay.test", member_text("stay.test"), false),
+        ],
+        notify_port: node_port,
+        ..Default::default()
+    });
+    let k1q = toml_str(&knot.addr_str());
+    let node = MgmtNode::start(PharosOpts {
+        port: Some(node_port),
+        ipv6: false,
+        ready_zone: Some(NEW.to_string()),
+        extra_toml: format!(
+            "{}\n[[zone]]\nname = \"{NEW}\"\nprimaries = [{k1q}]\ncatalog = \"consumer\"\nmember-template = \"plain\"\n",
+            node_toml(&knot, OLD)
+        ),
+        ..Default::default()
+    });
+    let log = || logs(&node, &knot);
+    wait("the node to serve mig.test", || serves(&node, MIG), log);
+    assert_eq!(view(&node, MIG)["member-of"], json!(OLD));
+    assert_eq!(settings(&node, MIG), plain(&knot));
+    assert_eq!(knot.transfers_out(MIG), 1, "{}", knot.log());
+
+    // new.test lists it too, without a coo in old.test: a conflict.
+    let n1 = format!("n1.zones.{NEW}.");
+    let n1_group = format!("group.n1.zones.{NEW}.");
+    let conflicts = || metric(&node, "pharos_catalog_member_changes_total", &[("change", "conflict")]);
+    let before = conflicts();
+    knot.edit(
+        NEW,
+        &[
+            Edit::Set(&n1, "PTR", "mig.test."),
+            Edit::Set(&n1_group, "TXT", "silver"),
+        ],
+    );
+    wait(
+        "new.test's version to be applied",
+        || view(&node, NEW)["catalog"]["applied-serial"] == json!(knot.serial(NEW)),
+        log,
+    );
+    assert!(stays(&node, MIG, true), "mig.test lost on a conflict:\n{}", log());
+    assert_eq!(view(&node, MIG)["member-of"], json!(OLD), "taken without a coo");
+    assert_eq!(settings(&node, MIG), plain(&knot));
+    assert!(conflicts() > before, "the conflict is not counted:\n{}", log());
+    assert!(
+        node.pharos.log().contains("belongs to someone else"),
+        "the conflict is not logged:\n{}",
+        log()
+    );
+
+    // old.test points it at new.test: migrated, with new.test's group.
+    let o1_coo = format!("coo.o1.zones.{OLD}.");
+    knot.edit(OLD, &[Edit::Set(&o1_coo, "PTR", "new.test.")]);
+    wait(
+        "mig.test to migrate to new.test",
+        || {
+            assert!(serves(&node, MIG), "mig.test not served while it migrates:\n{}", log());
+            view(&node, MIG)["member-of"] == json!(NEW)
+        },
+        log,
+    );
+    wait(
+        "mig.test to take new.test's group",
+        || settings(&node, MIG) == silver(&knot),
+        log,
+    );
+    assert!(
+        node.pharos.log().contains("catalog member migrates (coo)"),
+        "no migration logged:\n{}",
+        log()
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(knot.transfers_out(MIG), 1, "mig.test transferred again:\n{}", log());
+
+    // old.test drops it: it is new.test's now, nothing changes.
+    let o1 = format!("o1.zones.{OLD}.");
+    knot.edit(OLD, &[Edit::Unset(&o1_coo, "PTR", ""), Edit::Unset(&o1, "PTR", "")]);
+    wait(
+        "old.test's version to be applied",
+        || view(&node, OLD)["catalog"]["applied-serial"] == json!(knot.serial(OLD)),
+        log,
+    );
+    assert!(
+        stays(&node, MIG, true),
+        "old.test removed a zone it gave away:\n{}",
+        log()
+    );
+    assert_eq!(view(&node, MIG)["member-of"], json!(NEW));
+    assert!(serves(&node, "stay.test"));
+
+    // new.test drops it: removed.
+    knot.edit(NEW, &[Edit::Unset(&n1_group, "TXT", ""), Edit::Unset(&n1, "PTR", "")]);
+    wait("the node to refuse mig.test", || refused(&node, MIG), log);
+    assert!(serves(&node, "stay.test"), "stay.test lost:\n{}", log());
 }
