@@ -130,7 +130,8 @@ pub struct RoundView {
 /// One target of a round.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct TargetView {
-    pub target: String,
+    /// Shown as "address:port" (serde writes a socket address as its text).
+    pub target: SocketAddr,
     /// "queued" (no try sent yet), "waiting" (tried, no answer yet),
     /// "answered" or "failed".
     pub state: &'static str,
@@ -481,25 +482,35 @@ impl Task {
         let Some(round) = self.rounds.get(&id) else {
             return;
         };
-        let view = RoundView {
-            serial: round.serial,
-            started: round.started,
-            targets: round
-                .targets
-                .iter()
-                .map(|t| TargetView {
-                    target: t.addr.to_string(),
-                    state: match (t.done, t.tries) {
-                        (false, 0) => "queued",
-                        (false, _) => "waiting",
-                        (true, _) if t.answered => "answered",
-                        (true, _) => "failed",
-                    },
-                    tries: t.tries,
-                })
-                .collect(),
-        };
-        lock(&self.views).insert(round.apex.clone(), view);
+        let targets = round.targets.iter().map(|t| TargetView {
+            target: t.addr,
+            state: match (t.done, t.tries) {
+                (false, 0) => "queued",
+                (false, _) => "waiting",
+                (true, _) if t.answered => "answered",
+                (true, _) => "failed",
+            },
+            tries: t.tries,
+        });
+        // In place when the zone has a view: called at every try and
+        // answer of every target, it allocates nothing then.
+        let mut views = lock(&self.views);
+        match views.get_mut(&round.apex) {
+            Some(view) => {
+                view.serial = round.serial;
+                view.started = round.started;
+                view.targets.clear();
+                view.targets.extend(targets);
+            }
+            None => {
+                let view = RoundView {
+                    serial: round.serial,
+                    started: round.started,
+                    targets: targets.collect(),
+                };
+                views.insert(round.apex.clone(), view);
+            }
+        }
     }
 
     /// Shows a target's end and drops its round once every target is done.

@@ -49,7 +49,8 @@ struct Sched {
 }
 
 struct Query {
-    apex: Box<[u8]>,
+    /// Shared by the zone's queries (one per node).
+    apex: Arc<[u8]>,
     index: usize,
     addr: SocketAddr,
     source: Option<IpAddr>,
@@ -57,7 +58,7 @@ struct Query {
 }
 
 struct Done {
-    apex: Box<[u8]>,
+    apex: Arc<[u8]>,
     index: usize,
     generation: u64,
     answer: Answer,
@@ -287,10 +288,11 @@ impl Task {
             } else {
                 &mut self.routine
             };
+            let shared: Arc<[u8]> = Arc::from(&*apex);
             for (index, n) in z.nodes.iter().enumerate() {
                 let Some(addr) = n.addr else { continue };
                 queue.push_back(Query {
-                    apex: apex.clone(),
+                    apex: shared.clone(),
                     index,
                     addr,
                     source: z.source.filter(|s| s.is_ipv4() == addr.is_ipv4()),
@@ -306,7 +308,7 @@ impl Task {
             let Some(q) = self.urgent.front().or(self.routine.front()) else {
                 return;
             };
-            if self.sched.get(&q.apex).is_none_or(|s| s.generation != q.generation) {
+            if self.sched.get(&*q.apex).is_none_or(|s| s.generation != q.generation) {
                 let _ = self.urgent.pop_front().or_else(|| self.routine.pop_front());
                 continue;
             }
@@ -346,7 +348,7 @@ impl Task {
     /// Records an answer; the last of a poll plans the next one.
     fn done(&mut self, d: Done) {
         self.in_flight = self.in_flight.saturating_sub(1);
-        let Some(s) = self.sched.get_mut(&d.apex) else { return };
+        let Some(s) = self.sched.get_mut(&*d.apex) else { return };
         if s.generation != d.generation {
             return;
         }
@@ -360,14 +362,14 @@ impl Task {
         let last = s.outstanding == 0;
         let settled = {
             let mut zones = lock(&self.shared.zones);
-            let Some(z) = zones.get_mut(&d.apex) else { return };
+            let Some(z) = zones.get_mut(&*d.apex) else { return };
             z.record(d.index, d.answer, SystemTime::now());
             z.settled()
         };
         if last {
             let now = Instant::now();
             let poll = self.settings.poll;
-            let Some(s) = self.sched.get_mut(&d.apex) else { return };
+            let Some(s) = self.sched.get_mut(&*d.apex) else { return };
             let (at, urgent) = if std::mem::take(&mut s.again) {
                 (now, true)
             } else if settled {

@@ -3,6 +3,7 @@
 //! checked on each zone, then across zones (a member names a producer
 //! catalog of this config).
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -165,26 +166,39 @@ impl Check<'_> {
             .filter(|z| z.catalog == Some(CatalogRole::Producer))
             .map(|z| z.name.clone())
             .collect();
-        let standby: Vec<String> = zones
+        // Sets, not lists: a hub has 10,000 members and a node as many
+        // plain secondary zones (each a standby candidate).
+        let known: HashSet<String> = zones
             .iter()
-            .filter(|z| z.catalog.is_none() && z.source.is_secondary())
+            .filter(|z| z.catalog == Some(CatalogRole::Producer) || (z.catalog.is_none() && z.source.is_secondary()))
             .map(|z| z.name.clone())
             .collect();
+        // Key paths of the members in error, looked up only then.
+        let mut index: Option<HashMap<String, usize>> = None;
         for z in zones.iter_mut() {
             match &z.catalog {
                 Some(CatalogRole::Producer) => {
                     Arc::make_mut(z).source = ZoneSource::File(producer_file(data_dir, &z.name));
                 }
                 Some(CatalogRole::Member(catalog)) => {
-                    let i = raw.iter().position(|r| {
-                        r.name.as_deref().and_then(|n| normalize_dns_name(n).ok()).as_deref() == Some(&z.name)
+                    let error = if *catalog == z.name {
+                        "a zone cannot be a member of itself".to_string()
+                    } else if !known.contains(catalog) {
+                        unknown_producer(catalog, &producers)
+                    } else {
+                        continue;
+                    };
+                    let index = index.get_or_insert_with(|| {
+                        let mut m = HashMap::new();
+                        for (i, r) in raw.iter().enumerate() {
+                            if let Some(n) = r.name.as_deref().and_then(|n| normalize_dns_name(n).ok()) {
+                                m.entry(n).or_insert(i);
+                            }
+                        }
+                        m
                     });
-                    let key = format!("zone[{}].catalog", i.unwrap_or(0));
-                    if *catalog == z.name {
-                        self.err(key, "a zone cannot be a member of itself");
-                    } else if !producers.contains(catalog) && !standby.contains(catalog) {
-                        self.err(key, unknown_producer(catalog, &producers));
-                    }
+                    let i = index.get(&z.name).copied().unwrap_or(0);
+                    self.err(format!("zone[{i}].catalog"), error);
                 }
                 _ => {}
             }
