@@ -8,7 +8,8 @@
 //!   dns                 listeners (UDP workers, TCP), query parsing, the answer
 //!                       algorithm, EDNS/NSID/CHAOS, response encoding
 //!   zone                the store: immutable zone snapshots behind arc-swap,
-//!                       lookup structures, zone-file loading and validation
+//!                       lookup structures, zone-file loading and validation,
+//!                       freed memory handed back after bursts of changes
 //!   reload              SIGHUP: re-reads the config, applies zone and BGP changes
 //!   soacheck            `pharos soa-check`: a zone's serial on many servers
 //!   bgp                 eBGP speaker: announces the configured prefixes while

@@ -137,6 +137,8 @@ pub fn serve(config: Config, path: &std::path::Path) -> Result<(), Error> {
         }
         let zones = crate::zonemgr::ZoneManager::start(&config, api_zones, members, server.clone(), persisted);
         zones.spawn_catalog_consumers();
+        // Freed memory back to the system after each burst of zone changes.
+        tokio::spawn(crate::zone::trim::after_changes(server.store().subscribe()));
         for (name, why) in load_errors {
             zones.set_load_error(&name, Some(why));
         }

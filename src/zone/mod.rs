@@ -22,6 +22,7 @@ pub mod nsec3;
 pub mod patch;
 pub mod persist;
 pub mod store;
+pub mod trim;
 pub mod wire;
 
 use std::hash::BuildHasher;
