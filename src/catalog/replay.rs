@@ -156,7 +156,9 @@ pub fn replay(data: &[u8]) -> Result<usize, String> {
                 let mut lower = m.zone.to_vec();
                 name::lowercase_in_place(&mut lower);
                 assert_eq!(&*lower, &*m.zone, "member zone not lowercase");
-                let e = c.get(&m.zone).expect("every member is applied");
+                let Some(e) = c.get(&m.zone) else {
+                    panic!("member {:?} of a good catalog is not applied", name::to_text(&m.zone));
+                };
                 assert!(e.listed && e.member == *m);
             }
             let unlisted = c.entries().filter(|e| !e.listed).count();

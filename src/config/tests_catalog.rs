@@ -4,6 +4,11 @@
 use super::tests::{assert_error, errors, ok, with};
 use super::*;
 
+/// The zone `name` of `c`; the test fails when there is none.
+fn zone<'a>(c: &'a Config, name: &str) -> &'a ZoneConfig {
+    c.zone(name).unwrap_or_else(|| panic!("no zone {name} in the config"))
+}
+
 const PRODUCER: &str = "[[zone]]\nname = \"cat.example\"\ncatalog = \"producer\"\nallow-transfer = [\"127.0.0.1\"]\n";
 
 #[test]
@@ -15,19 +20,19 @@ fn producer_members_and_consumer() {
          [[zone]]\nname = \"cons.example\"\nprimaries = [\"192.0.2.1\"]\ncatalog = \"consumer\"\n\
          member-template = \"members\"\ncatalog-max-removals = 3\n"
     )));
-    let p = c.zone("cat.example").unwrap();
+    let p = zone(&c, "cat.example");
     assert_eq!(p.catalog, Some(CatalogRole::Producer));
     assert!(matches!(&p.source, ZoneSource::File(f) if *f == producer_file(&c.node.data_dir, "cat.example")));
-    let a = c.zone("a.example").unwrap();
+    let a = zone(&c, "a.example");
     assert_eq!(a.catalog, Some(CatalogRole::Member("cat.example".into())));
     assert_eq!(a.catalog_group.as_deref(), Some("gold"));
-    let b = c.zone("b.example").unwrap();
+    let b = zone(&c, "b.example");
     assert_eq!(
         b.catalog,
         Some(CatalogRole::Member("cat.example".into())),
         "from the template"
     );
-    match &c.zone("cons.example").unwrap().catalog {
+    match &zone(&c, "cons.example").catalog {
         Some(CatalogRole::Consumer(k)) => {
             assert_eq!(k.member_template.as_deref(), Some("members"));
             assert_eq!(k.max_removals, MaxRemovals::Count(3));
@@ -87,7 +92,7 @@ fn members_may_name_a_standby_catalog_of_a_second_hub() {
         "[[zone]]\nname = \"cat.example\"\nprimaries = [\"192.0.2.1\"]\n\
          [[zone]]\nname = \"a.example\"\nprimaries = [\"198.51.100.7\"]\ncatalog = \"cat.example\"\n",
     ));
-    let a = c.zone("a.example").unwrap();
+    let a = zone(&c, "a.example");
     assert_eq!(a.catalog, Some(CatalogRole::Member("cat.example".into())));
     // A file zone or a consumer catalog is no standby producer.
     let e = errors(&with(

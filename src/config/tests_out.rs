@@ -332,7 +332,10 @@ fn fleet_section() {
     ));
     assert_eq!(
         c.fleet.nodes,
-        vec!["127.0.0.1:53".parse().unwrap(), "[::1]:5300".parse().unwrap()]
+        vec![
+            std::net::SocketAddr::from(([127, 0, 0, 1], 53)),
+            std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 5300))
+        ]
     );
     assert_eq!(c.fleet.poll, std::time::Duration::from_secs(5));
     assert_eq!(c.fleet.rate, 50);
