@@ -24,8 +24,9 @@ pub const MAX_DELAY: Duration = Duration::from_secs(30);
 /// Trims done so far (all stores of the process).
 static TRIMS: AtomicU64 = AtomicU64::new(0);
 
-/// Trims done so far by [`after_changes`].
-pub fn count() -> u64 {
+/// Trims done so far by [`after_changes`] (for the tests).
+#[cfg(test)]
+fn count() -> u64 {
     TRIMS.load(Ordering::Relaxed)
 }
 
