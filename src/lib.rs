@@ -31,6 +31,8 @@
 //!   tsig                TSIG (RFC 8945): signing and verifying messages, for
 //!                       the listeners (NOTIFY in) and the secondary engine
 //!   config              TOML schema (serde) and the validated runtime Config
+//!   cookie              DNS cookies (RFC 7873/9018): server secrets, making and
+//!                       checking server cookies (for dns and the health probes)
 //!   logging             the non-blocking log writer; per-event summaries
 //!                       (one line per source and reason per interval)
 //!   files               bounded reads of the files the config and the data
@@ -45,6 +47,7 @@ pub mod bgp;
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod cookie;
 pub mod dns;
 pub mod error;
 pub mod files;

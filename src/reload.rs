@@ -159,6 +159,7 @@ impl Reloader {
         };
         info!(file = %self.path.display(), "SIGHUP: applying the configuration");
         self.needs_restart(&new);
+        edge(&self.running, &new, zones.server());
         zones.set_transfer_limits(&new.transfer);
         zones.fleet().set_config(&new.fleet);
         zones.prepare_catalogs(&new).await;
@@ -184,7 +185,14 @@ impl Reloader {
     fn needs_restart(&self, new: &Config) {
         let old = &self.running;
         let mut keys = Vec::new();
-        if format!("{:?}", old.dns) != format!("{:?}", new.dns) {
+        // Rate limiting and cookie secrets apply at once (`edge`).
+        let rest = |d: &crate::config::DnsConfig| {
+            let mut d = d.clone();
+            d.rrl = Default::default();
+            d.cookie_secrets = None;
+            format!("{d:?}")
+        };
+        if rest(&old.dns) != rest(&new.dns) {
             keys.push("[dns]");
         }
         if old.node.data_dir != new.node.data_dir || old.node.id != new.node.id {
@@ -303,6 +311,32 @@ async fn bgp(old: &Config, new: &Config, speaker: &mut Option<Speaker>, health: 
             info!("SIGHUP: BGP enabled");
         }
         (None, false) => {}
+    }
+}
+
+/// `[dns.rrl]` and the cookie secrets: applied at once. A new rate limiter
+/// starts with empty buckets.
+fn edge(old: &Config, new: &Config, server: &crate::dns::Server) {
+    if old.dns.rrl != new.dns.rrl {
+        server.set_rrl(crate::dns::rrl::Limiter::new(&new.dns.rrl));
+        info!(
+            responses_per_second = new.dns.rrl.responses_per_second,
+            "SIGHUP: response rate limiting reconfigured"
+        );
+    }
+    if old.dns.cookie_secrets != new.dns.cookie_secrets {
+        match &new.dns.cookie_secrets {
+            Some(s) => {
+                server.set_cookie_secrets(s.clone());
+                info!(
+                    previous = s.previous.is_some(),
+                    "SIGHUP: DNS cookie secret changed; cookies made with the old one are accepted only if it is cookie-secret-previous"
+                );
+            }
+            None => warn!(
+                "SIGHUP: dns.cookie-secret removed; the running secret stays until the next restart, which picks a random one"
+            ),
+        }
     }
 }
 

@@ -82,6 +82,13 @@ pub fn serve(config: Config, path: &std::path::Path) -> Result<(), Error> {
             udp_payload: config.dns.udp_payload,
         },
     ));
+    server.set_rrl(crate::dns::rrl::Limiter::new(&config.dns.rrl));
+    match &config.dns.cookie_secrets {
+        Some(secrets) => server.set_cookie_secrets(secrets.clone()),
+        None => warn!(
+            "dns.cookie-secret is not set: DNS cookies use a random secret for this run; every node of a fleet needs the same dns.cookie-secret so that a client's cookie stays valid when anycast moves it to another node"
+        ),
+    }
 
     // Bind everything before serving anything.
     let workers = match config.dns.udp_workers {
@@ -162,7 +169,8 @@ pub fn serve(config: Config, path: &std::path::Path) -> Result<(), Error> {
         let health = health::Monitor::start(
             health::Options::new(&config, bound)
                 .with_pending(pending)
-                .with_answering(answering),
+                .with_answering(answering)
+                .with_cookies(server.cookie_secrets()),
             server.store().clone(),
         );
         // BGP: announces bgp.announce while health says so (src/bgp).

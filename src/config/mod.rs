@@ -127,6 +127,47 @@ pub struct DnsConfig {
     pub tcp_idle_timeout: Duration,
     /// UDP worker threads per listen address (0 = one per CPU).
     pub udp_workers: usize,
+    /// `[dns.rrl]`: response rate limiting over UDP.
+    pub rrl: RrlConfig,
+    /// `cookie-secret` and `cookie-secret-previous` (RFC 7873/9018);
+    /// `None`: a random secret per start.
+    pub cookie_secrets: Option<crate::cookie::Secrets>,
+}
+
+/// `[dns.rrl]`: response rate limiting (see `dns::rrl`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RrlConfig {
+    /// Per netblock, class and name; 0 turns rate limiting off.
+    pub responses_per_second: u32,
+    /// A limited netblock is logged once per window.
+    pub window: Duration,
+    /// Every `slip`-th limited response goes out truncated; 0: none.
+    pub slip: u32,
+    pub ipv4_prefix: u8,
+    pub ipv6_prefix: u8,
+    /// Never limited.
+    pub exempt: Vec<Prefix>,
+    /// Buckets kept (8 octets each).
+    pub table_size: usize,
+}
+
+impl RrlConfig {
+    /// The largest `responses-per-second` (what a bucket can count).
+    pub const MAX_RATE: u32 = (1 << 20) - 1;
+}
+
+impl Default for RrlConfig {
+    fn default() -> Self {
+        RrlConfig {
+            responses_per_second: 200,
+            window: Duration::from_secs(15),
+            slip: 2,
+            ipv4_prefix: 24,
+            ipv6_prefix: 56,
+            exempt: Vec::new(),
+            table_size: 1 << 18,
+        }
+    }
 }
 
 /// `[[tsig-key]]`. `Debug` does not print the secret.

@@ -86,6 +86,22 @@ pub(crate) struct RawDns {
     pub tcp_max_connections: Option<i64>,
     pub tcp_idle_timeout: Option<String>,
     pub udp_workers: Option<i64>,
+    pub rrl: Option<RawRrl>,
+    pub cookie_secret: Option<String>,
+    pub cookie_secret_previous: Option<String>,
+}
+
+/// `[dns.rrl]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
+pub(crate) struct RawRrl {
+    pub responses_per_second: Option<i64>,
+    pub window: Option<String>,
+    pub slip: Option<i64>,
+    pub ipv4_prefix: Option<i64>,
+    pub ipv6_prefix: Option<i64>,
+    pub exempt: Option<Vec<String>>,
+    pub table_size: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

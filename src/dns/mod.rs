@@ -8,9 +8,11 @@
 //! function of (request bytes, transport) that the fuzz target calls too.
 
 pub mod answer;
+mod edge;
 pub mod message;
 pub mod notify;
 pub mod query;
+pub mod rrl;
 pub mod server;
 pub mod stats;
 pub mod tcp;

@@ -30,6 +30,9 @@ pub struct Edns {
     pub dnssec_ok: bool,
     pub nsid: bool,
     pub expire: bool,
+    /// The COOKIE option's value (client cookie, then any server cookie):
+    /// its offset in the request and its length (8, or 16..=40).
+    pub cookie: Option<(u16, u8)>,
 }
 
 /// A parsed request. `qname` is in the query's own case; `lower` holds the
@@ -72,6 +75,15 @@ impl<'a> Query<'a> {
 
     pub fn dnssec_ok(&self) -> bool {
         self.edns.is_some_and(|e| e.dnssec_ok)
+    }
+
+    /// The client cookie and the server cookie (empty if none) of the
+    /// request's COOKIE option.
+    pub fn cookie(&self) -> Option<(&'a [u8; 8], &'a [u8])> {
+        let (at, len) = self.edns?.cookie?;
+        let v = self.raw.get(at as usize..at as usize + len as usize)?;
+        let (client, server) = v.split_first_chunk::<8>()?;
+        Some((client, server))
     }
 }
 
@@ -176,7 +188,7 @@ pub fn parse(msg: &[u8]) -> Result<Query<'_>, Reject> {
                     dnssec_ok: ttl[2] & 0x80 != 0,
                     ..Edns::default()
                 };
-                parse_options(rdata, &mut e).ok_or(formerr)?;
+                parse_options(rdata, rdata_start, &mut e).ok_or(formerr)?;
                 edns = Some(e);
             }
             rtype::TSIG => {
@@ -206,7 +218,7 @@ pub fn parse(msg: &[u8]) -> Result<Query<'_>, Reject> {
     })
 }
 
-fn parse_options(mut data: &[u8], e: &mut Edns) -> Option<()> {
+fn parse_options(mut data: &[u8], mut offset: usize, e: &mut Edns) -> Option<()> {
     while !data.is_empty() {
         if data.len() < 4 {
             return None;
@@ -219,10 +231,14 @@ fn parse_options(mut data: &[u8], e: &mut Edns) -> Option<()> {
             opt::EXPIRE => e.expire = true,
             // RFC 7873: client cookie of 8 octets, optional server cookie of 8-32.
             opt::COOKIE if !(len == 8 || (16..=40).contains(&len)) => return None,
+            // A second COOKIE option is ignored.
+            opt::COOKIE if e.cookie.is_some() => {}
+            opt::COOKIE => e.cookie = Some((u16::try_from(offset + 4).ok()?, len as u8)),
             _ => {}
         }
         let _ = value;
         data = &data[4 + len..];
+        offset += 4 + len;
     }
     Some(())
 }
@@ -295,6 +311,34 @@ mod tests {
         let e = p.edns.unwrap();
         assert!(e.dnssec_ok && e.nsid);
         assert_eq!(e.payload, 1232);
+        assert!(p.cookie().is_none());
+    }
+
+    #[test]
+    fn finds_the_cookie() {
+        let mut opt = vec![0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 32, 0, 3, 0, 0, 0, 10, 0, 24];
+        opt.extend_from_slice(b"clientccSERVERSERVERSERV");
+        let m = q(b"\x03www\x00", 1, &opt, 1);
+        let p = parse(&m).unwrap();
+        let (c, s) = p.cookie().unwrap();
+        assert_eq!((&c[..], s), (&b"clientcc"[..], &b"SERVERSERVERSERV"[..]));
+        // Client cookie only; a bad length is malformed; of two, the first.
+        let opt = [0, 0, 41, 4, 0, 0, 0, 0, 0, 0, 12, 0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8];
+        let m = q(b"\x00", 1, &opt, 1);
+        let p = parse(&m).unwrap();
+        assert_eq!(p.cookie().map(|(_, s)| s.len()), Some(0));
+        let opt = [
+            0, 0, 41, 4, 0, 0, 0, 0, 0, 0, 13, 0, 10, 0, 9, 1, 2, 3, 4, 5, 6, 7, 8, 9,
+        ];
+        assert!(parse(&q(b"\x00", 1, &opt, 1)).is_err());
+        let mut two = vec![0, 0, 41, 4, 0, 0, 0, 0, 0, 0, 24];
+        for _ in 0..2 {
+            two.extend_from_slice(&[0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8]);
+        }
+        two[27] = 9;
+        let m = q(b"\x00", 1, &two, 1);
+        let p = parse(&m).unwrap();
+        assert_eq!(p.cookie().map(|(c, _)| c[0]), Some(1));
     }
 
     #[test]

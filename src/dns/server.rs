@@ -12,8 +12,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use super::answer::{self, rcode};
+use super::edge::{self, LazyPeer};
 use super::message::{Section, Writer};
 use super::query::{self, Query, Reject, hflag, opt};
+use super::rrl::{self, Limiter};
 use super::stats;
 use crate::logging::summary::Summary;
 use crate::zone::{Store, rtype};
@@ -130,6 +132,10 @@ pub struct Server {
     pub xfr_out: Arc<crate::axfr::out::Service>,
     pub counters: Counters,
     pub events: Events,
+    /// Response rate limiting over UDP (`[dns.rrl]`); `None`: off.
+    rrl: arc_swap::ArcSwapOption<Limiter>,
+    /// The cookie secrets; the health probes make their cookies with them.
+    cookies: Arc<arc_swap::ArcSwap<crate::cookie::Secrets>>,
 }
 
 /// Largest DNS message.
@@ -147,7 +153,32 @@ impl Server {
             xfr_out: Default::default(),
             counters: Counters::default(),
             events: Events::default(),
+            rrl: arc_swap::ArcSwapOption::empty(),
+            cookies: Arc::new(arc_swap::ArcSwap::from_pointee(
+                crate::cookie::Secrets::random().unwrap_or_else(|_| fallback_secret()),
+            )),
         }
+    }
+
+    /// Sets (or turns off, with `None`) response rate limiting.
+    pub fn set_rrl(&self, limiter: Option<Limiter>) {
+        self.rrl.store(limiter.map(Arc::new));
+    }
+
+    /// The rate limiter in use, if any (for /metrics).
+    pub fn rrl(&self) -> Option<Arc<Limiter>> {
+        self.rrl.load_full()
+    }
+
+    /// Sets the cookie secrets (`dns.cookie-secret`, at start and reload).
+    pub fn set_cookie_secrets(&self, secrets: crate::cookie::Secrets) {
+        self.cookies.store(Arc::new(secrets));
+    }
+
+    /// The cookie secrets, shared (the health probes present a valid
+    /// cookie, so that rate limiting never applies to them).
+    pub fn cookie_secrets(&self) -> Arc<arc_swap::ArcSwap<crate::cookie::Secrets>> {
+        self.cookies.clone()
     }
 
     pub fn store(&self) -> &Store {
@@ -191,6 +222,7 @@ impl Server {
         out: &mut [u8],
     ) -> usize {
         let started = Instant::now();
+        let mut peer = LazyPeer::new(peer);
         match transport {
             Transport::Udp => self.counters.queries_udp.fetch_add(1, Ordering::Relaxed),
             Transport::Tcp => self.counters.queries_tcp.fetch_add(1, Ordering::Relaxed),
@@ -229,8 +261,49 @@ impl Server {
         if w.question(q.qname, q.qtype, q.qclass).is_err() {
             return 0;
         }
-        let mut extra = Extra::default();
-        let rc = self.dispatch(&q, transport, peer, &mut w, &mut extra);
+        let after_question = w.mark();
+        // Cookies: checked, and the one to send back made, before the
+        // answer (a valid one exempts the client from rate limiting).
+        let cookie = q.cookie().map(|(client, server)| {
+            edge::cookie_reply(&self.cookies.load(), client, server, peer.get().map(|p| p.ip()))
+        });
+        let limiter = match transport {
+            Transport::Udp if !cookie.is_some_and(|c| c.valid) => self.rrl.load_full(),
+            _ => None,
+        };
+        let mut extra = Extra {
+            want_origin: limiter.is_some(),
+            ..Extra::default()
+        };
+        let mut rc = self.dispatch(&q, transport, || peer.get(), &mut w, &mut extra);
+        if let Some(limiter) = limiter
+            && let Some(ip) = peer.get().map(|p| p.ip())
+            // An accepted NOTIFY is answered whatever the rate.
+            && !(q.opcode == 4 && rc == rcode::NOERROR)
+            && !limiter.is_exempt(&ip)
+        {
+            let (class, name) = edge::classify(&q, rc, &w, extra.origin);
+            match limiter.check(ip, class, name, || summary_detail(&q, transport, None)) {
+                rrl::Verdict::Send => {}
+                rrl::Verdict::Drop => return 0,
+                rrl::Verdict::Slip => {
+                    // Header and question only: TC=1 sends a real client to
+                    // TCP; one that sent a cookie gets BADCOOKIE with a
+                    // fresh server cookie instead (RFC 7873 5.2.3), to
+                    // retry with over UDP, exempt from then on.
+                    w.rollback(after_question);
+                    extra.ede = None;
+                    extra.expire = None;
+                    if cookie.is_some() {
+                        extra.ext_rcode = edge::BADCOOKIE;
+                        rc = (edge::BADCOOKIE & 0xf) as u8;
+                        w.set_aa(false);
+                    } else {
+                        w.set_tc();
+                    }
+                }
+            }
+        }
         let ext_rcode = extra.ext_rcode;
         match rc {
             rcode::REFUSED => {
@@ -247,7 +320,7 @@ impl Server {
         }
         w.set_limit(MAX_MESSAGE);
         if let Some(e) = q.edns {
-            let mut rdata = [0u8; 4 + 255 + 8 + 6];
+            let mut rdata = [0u8; 4 + 255 + 8 + 6 + edge::COOKIE_OPTION_LEN];
             let mut rlen = 0;
             let mut option = |code: u16, value: &[u8]| {
                 let n = value.len().min(255);
@@ -268,6 +341,9 @@ impl Server {
             }
             if let Some(code) = extra.ede {
                 option(opt::EDE, &code.to_be_bytes());
+            }
+            if let Some(c) = &cookie {
+                option(opt::COOKIE, &c.value);
             }
             let ttl = ((ext_rcode as u32 >> 4) << 24) | if e.dnssec_ok { 0x8000 } else { 0 };
             let _ = w.raw_record(
@@ -309,6 +385,7 @@ impl Server {
                 } else {
                     0
                 } + if e.expire { 8 } else { 0 }
+                    + if e.cookie.is_some() { edge::COOKIE_OPTION_LEN } else { 0 }
             }
         }
     }
@@ -419,11 +496,16 @@ impl Server {
             extra.ede = Some(ede::NOT_AUTHORITATIVE);
             return rcode::REFUSED;
         };
+        if extra.want_origin {
+            extra.origin.zone = Some(rrl::name_hash(&served.apex, 0));
+        }
         let Some(zone) = served.answerable() else {
             return rcode::SERVFAIL;
         };
         extra.expire = Some(zone.info.expire);
-        answer::answer(zone, lower, q.qtype, q.dnssec_ok(), w)
+        let answered = answer::answer_with(zone, lower, q.qtype, q.dnssec_ok(), w);
+        extra.origin.referral = answered.referral;
+        answered.rcode
     }
 
     /// CHAOS TXT id.server / hostname.bind / version.bind / version.server.
@@ -502,6 +584,23 @@ pub(super) struct Extra<'a> {
     /// The TSIG of the reply to a request signed with a known key (NOTIFY,
     /// transfer request, query): signed with it, or carrying its error.
     pub(super) tsig_reply: Option<super::notify::TsigReply>,
+    /// Rate limiting is on: note where the answer came from.
+    want_origin: bool,
+    origin: edge::Origin,
+}
+
+/// A secret for a node whose kernel would not give random bytes (never
+/// seen): the process's randomly seeded hasher, twice.
+fn fallback_secret() -> crate::cookie::Secrets {
+    use std::hash::BuildHasher;
+    let r = std::collections::hash_map::RandomState::new();
+    let mut current = [0u8; 16];
+    current[..8].copy_from_slice(&r.hash_one(std::process::id()).to_le_bytes());
+    current[8..].copy_from_slice(&r.hash_one(Instant::now()).to_le_bytes());
+    crate::cookie::Secrets {
+        current,
+        previous: None,
+    }
 }
 
 /// Extended DNS error codes (RFC 8914).

@@ -57,7 +57,13 @@ pub struct Options {
     /// Whether a failed zone's primaries answered (a failure upstream, not
     /// counted towards "cut off"; see `zones`); default: never.
     pub answering: Answering,
+    /// The node's cookie secrets: probes present a valid server cookie,
+    /// so that response rate limiting never applies to them.
+    pub cookies: Option<Cookies>,
 }
+
+/// The cookie secrets the DNS listeners check cookies with.
+pub type Cookies = Arc<arc_swap::ArcSwap<crate::cookie::Secrets>>;
 
 impl std::fmt::Debug for Options {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -100,7 +106,14 @@ impl Options {
             max_failed: h.max_failed_zones,
             pending: Arc::new(|_: &[u8]| false),
             answering: Arc::new(|_: &[u8]| false),
+            cookies: None,
         }
+    }
+
+    /// Probes present a cookie made with these secrets.
+    pub fn with_cookies(mut self, cookies: Cookies) -> Options {
+        self.cookies = Some(cookies);
+        self
     }
 
     /// Tells which zones without a version still wait for their first
@@ -470,9 +483,16 @@ async fn check_round(
     let mut listeners: Vec<SocketAddr> = opts.listen.iter().map(|a| probe::probe_addr(*a)).collect();
     listeners.dedup();
     let mut tasks = JoinSet::new();
+    let secrets = opts.cookies.as_ref().map(|c| c.load_full());
     for (i, addr) in listeners.iter().copied().enumerate() {
         let targets = targets.clone();
-        tasks.spawn(async move { (i, probe::probe_listener(addr, &targets, timeout).await) });
+        let secrets = secrets.clone();
+        tasks.spawn(async move {
+            (
+                i,
+                probe::probe_listener(addr, &targets, timeout, secrets.as_deref()).await,
+            )
+        });
     }
     let mut by_listener = vec![Vec::new(); listeners.len()];
     while let Some(joined) = tasks.join_next().await {
@@ -594,6 +614,7 @@ mod tests {
             max_failed: MaxFailed::default(),
             pending: Arc::new(|_: &[u8]| false),
             answering: Arc::new(|_: &[u8]| false),
+            cookies: None,
         };
         let store = Store::new(ZoneSet::from_zones([zone("a.test"), zone("b.test")]));
         let monitor = Monitor::start(opts, store.clone());
@@ -669,6 +690,7 @@ mod tests {
             max_failed: MaxFailed::default(),
             pending: Arc::new(|_: &[u8]| false),
             answering: Arc::new(|_: &[u8]| false),
+            cookies: None,
         };
         let monitor = Monitor::start(opts, Store::new(ZoneSet::from_zones([zone("a.test")])));
         let mut rx = monitor.subscribe();
@@ -697,6 +719,7 @@ mod tests {
             max_failed: MaxFailed::default(),
             pending: Arc::new(|_: &[u8]| false),
             answering: Arc::new(|_: &[u8]| false),
+            cookies: None,
         };
         assert_eq!(o.probe_timeout(), Duration::from_millis(200));
         o.interval = Duration::from_secs(5);

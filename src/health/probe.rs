@@ -148,14 +148,38 @@ pub fn probe_addr(listen: SocketAddr) -> SocketAddr {
 }
 
 /// A query for `t` with `id` (no RD, no EDNS).
+#[cfg(test)]
 pub fn encode_query(id: u16, t: &Target) -> Vec<u8> {
-    let mut m = Vec::with_capacity(12 + t.qname.len() + 4);
+    encode_query_with_cookie(id, t, None)
+}
+
+/// [`encode_query`] with an EDNS COOKIE option (client and server cookie).
+pub fn encode_query_with_cookie(id: u16, t: &Target, cookie: Option<&[u8; 24]>) -> Vec<u8> {
+    let mut m = Vec::with_capacity(12 + t.qname.len() + 4 + 11 + 28);
     m.extend_from_slice(&id.to_be_bytes());
-    m.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+    let ar = u8::from(cookie.is_some());
+    m.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0, ar]);
     m.extend_from_slice(&t.qname);
     m.extend_from_slice(&t.qtype.to_be_bytes());
     m.extend_from_slice(&1u16.to_be_bytes()); // IN
+    if let Some(c) = cookie {
+        // OPT: root owner, payload 1232, no flags, one COOKIE option.
+        m.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 28, 0, 10, 0, 24]);
+        m.extend_from_slice(c);
+    }
     m
+}
+
+/// A client cookie and the server cookie `secrets` make for it at `ip`:
+/// what the listener will find valid.
+fn probe_cookie(secrets: &crate::cookie::Secrets, ip: IpAddr) -> [u8; 24] {
+    let client =
+        (u64::from(random_id()) << 48 | u64::from(random_id()) << 16 | u64::from(std::process::id())).to_be_bytes();
+    let server = crate::cookie::make(&secrets.current, &client, ip, crate::tsig::unix_now() as u32);
+    let mut out = [0u8; 24];
+    out[..8].copy_from_slice(&client);
+    out[8..].copy_from_slice(&server);
+    out
 }
 
 /// What a received datagram means for the probe with `id`.
@@ -257,9 +281,15 @@ fn random_id() -> u16 {
 
 /// Sends every target to `to` over one new UDP socket and waits until all
 /// are answered or `timeout` passes. One result per target, in order.
-pub async fn probe_listener(to: SocketAddr, targets: &[Target], timeout: Duration) -> Vec<Result<(), Failure>> {
+/// With `secrets`, every query presents a valid cookie.
+pub async fn probe_listener(
+    to: SocketAddr,
+    targets: &[Target],
+    timeout: Duration,
+    secrets: Option<&crate::cookie::Secrets>,
+) -> Vec<Result<(), Failure>> {
     let mut results: Vec<Option<Result<(), Failure>>> = vec![None; targets.len()];
-    if let Err(e) = exchange(to, targets, timeout, &mut results).await {
+    if let Err(e) = exchange(to, targets, timeout, secrets, &mut results).await {
         let why = match e.kind() {
             io::ErrorKind::ConnectionRefused => "connection refused (nothing listening)".to_string(),
             _ => e.to_string(),
@@ -278,6 +308,7 @@ async fn exchange(
     to: SocketAddr,
     targets: &[Target],
     timeout: Duration,
+    secrets: Option<&crate::cookie::Secrets>,
     results: &mut [Option<Result<(), Failure>>],
 ) -> io::Result<()> {
     let deadline = Instant::now() + timeout;
@@ -288,10 +319,15 @@ async fn exchange(
     };
     let sock = UdpSocket::bind(local).await?;
     sock.connect(to).await?;
+    let cookie = match secrets {
+        Some(s) => Some(probe_cookie(s, sock.local_addr()?.ip())),
+        None => None,
+    };
     let base = random_id();
     let id_of = |i: usize| base.wrapping_add(i as u16);
     for (i, t) in targets.iter().enumerate() {
-        sock.send(&encode_query(id_of(i), t)).await?;
+        sock.send(&encode_query_with_cookie(id_of(i), t, cookie.as_ref()))
+            .await?;
     }
     let mut pending = targets.len();
     let mut buf = vec![0u8; 4096];
@@ -556,11 +592,11 @@ mod tests {
             }
         });
         let targets = [Target::soa(&apex("example.com")), Target::soa(&apex("other.test"))];
-        let r = probe_listener(addr, &targets, Duration::from_secs(2)).await;
+        let r = probe_listener(addr, &targets, Duration::from_secs(2), None).await;
         assert_eq!(r, vec![Ok(()), Err(Failure::Rcode(5))]);
         responder.join().unwrap();
         // nothing listening: refused or timeout, never a pass
-        let r = probe_listener(addr, &targets[..1], Duration::from_millis(200)).await;
+        let r = probe_listener(addr, &targets[..1], Duration::from_millis(200), None).await;
         assert!(r[0].is_err(), "{r:?}");
     }
 }

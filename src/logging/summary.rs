@@ -78,6 +78,11 @@ pub enum Line {
 impl Line {
     /// The text logged for this line of summary `what` over `took`.
     pub fn text(&self, what: &str, took: Duration) -> String {
+        self.text_every(what, took, INTERVAL)
+    }
+
+    /// [`Line::text`] of a summary written every `interval`.
+    pub fn text_every(&self, what: &str, took: Duration, interval: Duration) -> String {
         let secs = took.as_secs_f64().round().max(1.0);
         let mut s = String::with_capacity(160);
         let _ = match self {
@@ -85,7 +90,7 @@ impl Line {
                 s,
                 "{what} from {}: {reason} ({detail}); more like it are counted and summarised every {}s",
                 Source(*source),
-                INTERVAL.as_secs()
+                interval.as_secs()
             ),
             Line::Summary {
                 source,
@@ -185,6 +190,18 @@ impl Summary {
             what,
             INTERVAL,
             Box::new(move |line, took| log(&line.text(what, took))),
+        ));
+        register(&s);
+        s
+    }
+
+    /// [`Summary::new`] with its own interval (e.g. `[dns.rrl] window`).
+    pub fn with_interval(what: &'static str, interval: Duration, log: fn(&str)) -> Arc<Summary> {
+        let interval = interval.max(Duration::from_secs(1));
+        let s = Arc::new(Summary::with_sink(
+            what,
+            interval,
+            Box::new(move |line, took| log(&line.text_every(what, took, interval))),
         ));
         register(&s);
         s

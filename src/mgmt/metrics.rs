@@ -236,6 +236,22 @@ impl Collector for NodeCollector {
                 ),
             ],
         )?;
+        if let Some(rrl) = ctx.server.rrl() {
+            counters(
+                &mut enc,
+                "dns_rrl_limited",
+                "UDP responses over the rate limit ([dns.rrl]), by response class and action (slipped: sent truncated or as BADCOOKIE; dropped)",
+                crate::dns::rrl::Class::ALL.iter().flat_map(|class| {
+                    let c = &rrl.counters.limited[*class as usize];
+                    [("slipped", &c[0]), ("dropped", &c[1])].map(|(action, n)| {
+                        (
+                            vec![("class", class.name().to_string()), ("action", action.to_string())],
+                            load(n),
+                        )
+                    })
+                }),
+            )?;
+        }
         let engine = ctx.zones.engine();
         counters(
             &mut enc,

@@ -277,6 +277,11 @@ impl ZoneManager {
     }
 
     /// The secondary engine (for its counters and status).
+    /// The query handler (reload sets its rate limiting and cookies).
+    pub fn server(&self) -> &Arc<Server> {
+        &self.inner.server
+    }
+
     pub fn engine(&self) -> &Engine {
         &self.inner.engine
     }

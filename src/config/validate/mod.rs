@@ -5,6 +5,7 @@
 
 mod bgp;
 mod catalog;
+mod dns;
 mod secondary;
 mod template;
 pub(in crate::config) use template::derive;
@@ -238,40 +239,6 @@ impl Check<'_> {
             self.err(key, format!("is {} octets long (at most 255)", s.len()));
         } else if s.chars().any(char::is_control) {
             self.err(key, "contains control characters");
-        }
-    }
-
-    fn dns(&mut self, raw: &RawConfig) -> DnsConfig {
-        let d = &raw.dns;
-        let listen = match d.listen.as_deref() {
-            None => {
-                self.err(
-                    "dns.listen",
-                    "required: at least one address, e.g. [\"127.0.0.1:5353\"]",
-                );
-                Vec::new()
-            }
-            Some([]) => {
-                self.err("dns.listen", "must list at least one address");
-                Vec::new()
-            }
-            Some(list) => self.socket_addrs("dns.listen", Some(list), Some(53)),
-        };
-        if let Some(v) = &d.version {
-            self.text("dns.version", v);
-        }
-        DnsConfig {
-            listen,
-            version: d.version.clone(),
-            nsid: d.nsid.unwrap_or(false),
-            udp_payload: self.int("dns.udp-payload", d.udp_payload, 1232, 512..=4096),
-            tcp_max_connections: self.int("dns.tcp-max-connections", d.tcp_max_connections, 1024, 1..=1_000_000),
-            tcp_idle_timeout: self.positive_duration(
-                "dns.tcp-idle-timeout",
-                &d.tcp_idle_timeout,
-                Duration::from_secs(10),
-            ),
-            udp_workers: self.int("dns.udp-workers", d.udp_workers, 0, 0..=1024),
         }
     }
 

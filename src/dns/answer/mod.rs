@@ -83,11 +83,27 @@ struct Answerer<'z, 'w, 'b> {
     /// DNAME owners already in the answer.
     dnames: [u32; MAX_CNAME_HOPS],
     ndnames: usize,
+    /// The zone cut of a referral in the response.
+    cut: Option<u32>,
+}
+
+/// What [`answer_with`] tells besides the RCODE.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Answered {
+    pub rcode: u8,
+    /// The delegation a referral points to (lowercase wire name), as a
+    /// hash for rate limiting (`dns::rrl::name_hash`).
+    pub referral: Option<u64>,
 }
 
 /// Writes the answer to `qname`/`qtype` from `zone` into `w` (question and
 /// header already written). Returns the RCODE.
 pub fn answer(zone: &Zone, qname: &[u8], qtype: u16, dnssec_ok: bool, w: &mut Writer<'_>) -> u8 {
+    answer_with(zone, qname, qtype, dnssec_ok, w).rcode
+}
+
+/// [`answer`], also telling which delegation a referral points to.
+pub fn answer_with(zone: &Zone, qname: &[u8], qtype: u16, dnssec_ok: bool, w: &mut Writer<'_>) -> Answered {
     let mut a = Answerer {
         zone,
         w,
@@ -100,6 +116,7 @@ pub fn answer(zone: &Zone, qname: &[u8], qtype: u16, dnssec_ok: bool, w: &mut Wr
         npending: 0,
         dnames: [0; MAX_CNAME_HOPS],
         ndnames: 0,
+        cut: None,
     };
     let rc = a.run(qname);
     if !a.truncated {
@@ -113,7 +130,10 @@ pub fn answer(zone: &Zone, qname: &[u8], qtype: u16, dnssec_ok: bool, w: &mut Wr
             a.w.set_tc();
         }
     }
-    rc
+    Answered {
+        rcode: rc,
+        referral: a.cut.map(|c| super::rrl::name_hash(zone.name(c), 0)),
+    }
 }
 
 impl Answerer<'_, '_, '_> {
@@ -382,6 +402,7 @@ impl Answerer<'_, '_, '_> {
 
     fn referral(&mut self, cut: u32, clear_aa: bool) {
         let zone = self.zone;
+        self.cut = Some(cut);
         if clear_aa {
             self.w.set_aa(false);
         }
