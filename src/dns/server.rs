@@ -96,6 +96,11 @@ pub struct Counters {
     /// TCP accepts that failed for one connection or for lack of
     /// descriptors or memory (the listener carries on).
     pub tcp_accept_errors: Counter,
+    /// Requests with a COOKIE option, by what the server cookie was:
+    /// valid (made by this fleet), none (client cookie only), invalid.
+    pub cookie_valid: Counter,
+    pub cookie_client_only: Counter,
+    pub cookie_invalid: Counter,
     /// Responses by transport, type and RCODE, and the time to build them.
     pub answers: super::stats::QueryStats,
 }
@@ -265,7 +270,14 @@ impl Server {
         // Cookies: checked, and the one to send back made, before the
         // answer (a valid one exempts the client from rate limiting).
         let cookie = q.cookie().map(|(client, server)| {
-            edge::cookie_reply(&self.cookies.load(), client, server, peer.get().map(|p| p.ip()))
+            let reply = edge::cookie_reply(&self.cookies.load(), client, server, peer.get().map(|p| p.ip()));
+            let counter = match (server.is_empty(), reply.valid) {
+                (true, _) => &self.counters.cookie_client_only,
+                (false, true) => &self.counters.cookie_valid,
+                (false, false) => &self.counters.cookie_invalid,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            reply
         });
         let limiter = match transport {
             Transport::Udp if !cookie.is_some_and(|c| c.valid) => self.rrl.load_full(),

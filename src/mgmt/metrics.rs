@@ -236,6 +236,17 @@ impl Collector for NodeCollector {
                 ),
             ],
         )?;
+        counters(
+            &mut enc,
+            "dns_cookies",
+            "Requests with a DNS COOKIE option, by the server cookie they carried (valid: made with this node's secret or the previous one; client-only: none yet; invalid)",
+            [
+                ("valid", &c.cookie_valid),
+                ("client-only", &c.cookie_client_only),
+                ("invalid", &c.cookie_invalid),
+            ]
+            .map(|(r, n)| (vec![("result", r.to_string())], load(n))),
+        )?;
         if let Some(rrl) = ctx.server.rrl() {
             counters(
                 &mut enc,

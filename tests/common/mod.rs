@@ -38,6 +38,9 @@
 //! * [`wire`]: the DNS encoder/parser and TCP framing (used as `common::wire`);
 //! * `bgp`: real BGP peers in network namespaces ([`BgpPeer`]) and pharos
 //!   in the node namespace ([`Node`]).
+//! * `edge`: Knot and NSD with response rate limiting ([`RateLimitedRef`]),
+//!   a paced UDP [`flood`] that records every reply, queries with a DNS
+//!   COOKIE option;
 //! * `fleet`: a pharos hub and N pharos nodes in one test ([`Fleet`],
 //!   [`FleetOpts`]) and a path between two of them the test can cut
 //!   ([`Link`]);
@@ -52,6 +55,7 @@
 #![allow(dead_code)]
 
 mod bgp;
+mod edge;
 mod fleet;
 mod knot;
 mod knot_catalog;
@@ -68,6 +72,10 @@ mod zone;
 pub use bgp::{
     BgpPeer, NODE_AS, NODE_DNS_PORT, Node, NodeConfig, PEER_AS, PeerEntry, PeerOpts, Route, in_netns, node_dns,
     scripted_peer_py,
+};
+#[allow(unused_imports)]
+pub use edge::{
+    FloodReply, FloodResult, RateLimitedRef, RefKind, exchange, extended_rcode, flood, query_with_cookie, reply_cookie,
 };
 #[allow(unused_imports)]
 pub use fleet::{Fleet, FleetOpts, Link};
