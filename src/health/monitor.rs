@@ -7,8 +7,8 @@
 //! the BGP speaker, reports a dead listener ([`Monitor::listener_died`])
 //! and shutdown ([`Monitor::stopping`]), and hands it the listener workers
 //! to watch ([`Monitor::watch_workers`]). A death and shutdown publish at
-//! once, from the caller, under the same lock the task uses, so nothing the task does
-//! later can undo them.
+//! once, from the caller, under the same lock the task uses, so nothing
+//! the task does later can undo them.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
