@@ -27,7 +27,10 @@
 //!                       and zone)
 //!   fleet               the hub's fleet view: SOA polls of every node, per
 //!                       zone and node the serial served (above axfr, below mgmt)
-//!   health              probes + rise/fall + maintenance -> watch channel for bgp
+//!   health              probes + rise/fall + maintenance -> watch channel for bgp;
+//!                       the listener workers' progress (a stuck one withdraws):
+//!                       the supervisor registers the sockets, dns bumps plain
+//!                       counters (no arrow from dns to health)
 //!   tsig                TSIG (RFC 8945): signing and verifying messages, for
 //!                       the listeners (NOTIFY in) and the secondary engine
 //!   config              TOML schema (serde) and the validated runtime Config

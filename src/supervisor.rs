@@ -124,7 +124,16 @@ pub fn serve(config: Config, path: &std::path::Path) -> Result<(), Error> {
 
     let stop = Arc::new(AtomicBool::new(false));
     let (died_tx, mut died_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-    let udp_threads = udp::spawn(udp_sockets, server.clone(), stop.clone(), died_tx.clone())
+    // Each UDP worker and TCP accept loop counts its progress; health
+    // withdraws the node when one stops moving with work waiting.
+    let watched = Arc::new(health::Workers::default());
+    let udp_progress = watched
+        .udp(&udp_sockets)
+        .map_err(|e| Error::Startup(format!("UDP workers: {e}")))?;
+    let tcp_progress = watched
+        .tcp(tcp_listeners.iter().map(|(_, l)| l))
+        .map_err(|e| Error::Startup(format!("TCP listeners: {e}")))?;
+    let udp_threads = udp::spawn(udp_sockets, server.clone(), stop.clone(), died_tx.clone(), udp_progress)
         .map_err(|e| Error::Startup(format!("UDP workers: {e}")))?;
 
     let result = runtime.block_on(async {
@@ -133,12 +142,12 @@ pub fn serve(config: Config, path: &std::path::Path) -> Result<(), Error> {
             max_connections: config.dns.tcp_max_connections,
             idle_timeout: config.dns.tcp_idle_timeout,
         };
-        for (addr, listener) in tcp_listeners {
+        for ((addr, listener), progress) in tcp_listeners.into_iter().zip(tcp_progress) {
             let server = server.clone();
             let limit = limit.clone();
             let died = died_tx.clone();
             tokio::spawn(async move {
-                let err = tcp::serve(listener, server, opts, limit).await;
+                let err = tcp::serve(listener, server, opts, limit, progress).await;
                 let _ = died.send(format!("TCP listener {addr} failed: {err}"));
             });
         }
@@ -173,6 +182,7 @@ pub fn serve(config: Config, path: &std::path::Path) -> Result<(), Error> {
                 .with_cookies(server.cookie_secrets()),
             server.store().clone(),
         );
+        health.watch_workers(watched.clone());
         // BGP: announces bgp.announce while health says so (src/bgp).
         let mut speaker = config
             .bgp
@@ -183,7 +193,8 @@ pub fn serve(config: Config, path: &std::path::Path) -> Result<(), Error> {
             mgmt_listeners,
             crate::mgmt::Context::new(&config, server.clone(), zones.clone())
                 .with_health(Some(health.subscribe()))
-                .with_bgp(bgp_view),
+                .with_bgp(bgp_view)
+                .with_workers(Some(watched)),
         );
         info!(
             listen = ?config.dns.listen,

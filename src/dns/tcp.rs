@@ -7,7 +7,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
@@ -40,18 +40,22 @@ pub fn bind(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
 }
 
 /// Accepts connections until the listener fails; returns that error.
+/// Adds 1 to `progress` per accept (health watches it).
 pub async fn serve(
     listener: std::net::TcpListener,
     server: Arc<Server>,
     opts: TcpOptions,
     limit: Arc<Semaphore>,
+    progress: Arc<AtomicU64>,
 ) -> io::Error {
     let listener = match TcpListener::from_std(listener) {
         Ok(l) => l,
         Err(e) => return e,
     };
     loop {
-        let (stream, peer) = match listener.accept().await {
+        let accepted = listener.accept().await;
+        progress.fetch_add(1, Ordering::Release);
+        let (stream, peer) = match accepted {
             Ok(x) => x,
             Err(e) if is_transient(&e) => {
                 // Counted, not logged: this can come once per connection.

@@ -4,13 +4,14 @@
 //!
 //! Sockets are bound by [`bind`] at start-up; [`spawn`] then runs one
 //! blocking thread per socket. A worker that fails reports through the
-//! `exited` channel so the supervisor can take the node down.
+//! `exited` channel so the supervisor can take the node down; each adds 1
+//! to its `progress` counter per turn of its loop (health watches them).
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
@@ -52,21 +53,24 @@ pub fn bind(addr: SocketAddr, count: usize) -> io::Result<Vec<UdpSocket>> {
     Ok(out)
 }
 
-/// Starts one worker thread per socket.
+/// Starts one worker thread per socket (`udp-{i}`), the i-th bumping
+/// `progress[i]` (a counter of its own if there is none).
 pub fn spawn(
     sockets: Vec<UdpSocket>,
     server: Arc<Server>,
     stop: Arc<AtomicBool>,
     exited: UnboundedSender<String>,
+    progress: Vec<Arc<AtomicU64>>,
 ) -> io::Result<Vec<std::thread::JoinHandle<()>>> {
     let mut handles = Vec::new();
     for (i, sock) in sockets.into_iter().enumerate() {
+        let progress = progress.get(i).cloned().unwrap_or_default();
         let server = server.clone();
         let stop = stop.clone();
         let exited = exited.clone();
         let local = sock.local_addr()?;
         let h = std::thread::Builder::new().name(format!("udp-{i}")).spawn(move || {
-            let result = worker(&sock, &server, &stop);
+            let result = worker(&sock, &server, &stop, &progress);
             if !stop.load(Ordering::Relaxed) {
                 let why = match result {
                     Ok(()) => "stopped".to_string(),
@@ -95,7 +99,7 @@ fn answer(server: &Server, req: &[u8], peer: impl FnOnce() -> Option<SocketAddr>
 }
 
 #[cfg(target_os = "linux")]
-fn worker(sock: &UdpSocket, server: &Server, stop: &AtomicBool) -> io::Result<()> {
+fn worker(sock: &UdpSocket, server: &Server, stop: &AtomicBool, progress: &AtomicU64) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     let fd = sock.as_raw_fd();
     let mut req = vec![0u8; BATCH * MAX_REQUEST];
@@ -118,6 +122,7 @@ fn worker(sock: &UdpSocket, server: &Server, stop: &AtomicBool) -> io::Result<()
     let mut ctrl_in = vec![[0u64; pktinfo::CTRL_WORDS]; BATCH];
     let mut ctrl_out = vec![[0u64; pktinfo::CTRL_WORDS]; BATCH];
     loop {
+        progress.fetch_add(1, Ordering::Release);
         if stop.load(Ordering::Relaxed) {
             return Ok(());
         }
@@ -231,10 +236,11 @@ fn sockaddr_to_std(ss: &libc::sockaddr_storage) -> Option<SocketAddr> {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn worker(sock: &UdpSocket, server: &Server, stop: &AtomicBool) -> io::Result<()> {
+fn worker(sock: &UdpSocket, server: &Server, stop: &AtomicBool, progress: &AtomicU64) -> io::Result<()> {
     let mut req = vec![0u8; MAX_REQUEST];
     let mut resp = vec![0u8; RESPONSE_SLOT];
     loop {
+        progress.fetch_add(1, Ordering::Release);
         if stop.load(Ordering::Relaxed) {
             return Ok(());
         }

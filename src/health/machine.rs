@@ -82,6 +82,18 @@ impl Hysteresis {
     pub fn fall(&self) -> u32 {
         self.fall
     }
+
+    /// Unhealthy now, as after `fall` bad checks (a stuck listener worker,
+    /// whose wait already lasted `fall` intervals); returns the new
+    /// verdict when it changed. `rise` good checks make it healthy again.
+    pub fn force_unhealthy(&mut self) -> Option<Verdict> {
+        self.ok_run = 0;
+        self.fail_run = self.fail_run.max(self.fall);
+        (self.verdict != Verdict::Unhealthy).then(|| {
+            self.verdict = Verdict::Unhealthy;
+            Verdict::Unhealthy
+        })
+    }
 }
 
 /// Maintenance, as the state machine tracks it.
@@ -107,6 +119,8 @@ pub struct Transition {
 ///
 /// 1. shutdown ([`Core::stopping`]): `Stopping`, for good;
 /// 2. a dead listener ([`Core::listener_died`]): `Unhealthy`, for good;
+///    a stuck listener worker ([`Core::set_stuck`]): `Unhealthy` at once,
+///    every check failing while it lasts, then `rise` good checks;
 /// 3. maintenance: `Draining` for `drain` when the node was announced
 ///    (healthy), then `Drained`; straight to `Drained` when it was not
 ///    announced, when `drain` is zero, or when DNS fails while draining;
@@ -123,6 +137,8 @@ pub struct Core {
     maintenance_reason: String,
     drain: Duration,
     fatal: Option<String>,
+    /// A listener worker that makes no progress with work waiting.
+    stuck: Option<String>,
     stopping: Option<String>,
     state: State,
     reason: String,
@@ -139,6 +155,7 @@ impl Core {
             maintenance_reason: maintenance_reason.into(),
             drain,
             fatal: None,
+            stuck: None,
             stopping: None,
             state: State::Starting,
             reason: "starting: no check yet".into(),
@@ -164,8 +181,13 @@ impl Core {
     }
 
     /// Feeds one check result (`reason` says what failed, or that all
-    /// passed).
+    /// passed). While a worker is stuck every check fails, with its reason.
     pub fn observe(&mut self, now: Instant, ok: bool, reason: &str) -> Option<Transition> {
+        let stuck = self.stuck.clone();
+        let (ok, reason) = match &stuck {
+            Some(why) => (false, why.as_str()),
+            None => (ok, reason),
+        };
         let before = self.dns.verdict();
         self.dns.observe(ok);
         let after = self.dns.verdict();
@@ -221,6 +243,47 @@ impl Core {
             self.fatal = Some(why.to_string());
         }
         self.settle(now)
+    }
+
+    /// A listener worker is stuck (`Some(why)`): unhealthy at once (the
+    /// detection waited `interval` × `fall` already) and every check fails
+    /// until `None` says no worker is stuck any more; then `rise` good
+    /// checks make the node healthy again.
+    /// Already unhealthy for another reason (probes that reached the
+    /// stuck worker): the reason becomes the worker's, as a transition
+    /// from `Unhealthy` to itself, so that it is published and logged.
+    pub fn set_stuck(&mut self, now: Instant, why: Option<&str>) -> Option<Transition> {
+        let Some(why) = why else {
+            self.stuck = None;
+            return self.settle(now);
+        };
+        let newly = self.stuck.is_none();
+        if newly {
+            self.dns.force_unhealthy();
+        }
+        self.dns_reason = why.to_string();
+        self.stuck = Some(why.to_string());
+        let t = self.settle(now);
+        let renamed = newly
+            && t.is_none()
+            && self.state == State::Unhealthy
+            && self.fatal.is_none()
+            && self.maintenance == Maintenance::Off
+            && self.reason != why;
+        if !renamed {
+            return t;
+        }
+        self.reason = why.to_string();
+        Some(Transition {
+            from: State::Unhealthy,
+            to: State::Unhealthy,
+            reason: self.reason.clone(),
+        })
+    }
+
+    /// Why a listener worker is stuck, while one is.
+    pub fn stuck(&self) -> Option<&str> {
+        self.stuck.as_deref()
     }
 
     /// The process is stopping: `Stopping` from now on.
@@ -473,6 +536,86 @@ mod tests {
         // a second death does not change the reason
         assert_eq!(c.listener_died(t0, "other"), None);
         assert!(c.reason().contains("UDP listener"));
+    }
+
+    #[test]
+    fn a_stuck_worker_fails_at_once_holds_whatever_the_probes_say_then_rises() {
+        let t0 = Instant::now();
+        let mut c = core();
+        healthy(&mut c, t0);
+        let why = "UDP worker udp-0 on 127.0.0.1:53 made no progress for 2.0 s with 4 KiB of datagrams waiting";
+        let t = c.set_stuck(t0, Some(why)).expect("unhealthy at once");
+        assert_eq!(
+            (t.from, t.to, t.reason.as_str()),
+            (State::Healthy, State::Unhealthy, why)
+        );
+        assert_eq!(c.stuck(), Some(why));
+        // the probe lands on the other worker half the time: no flapping
+        for ok in [true, true, false, true, true, true, false, true] {
+            assert_eq!(c.observe(t0, ok, "all checks pass"), None);
+            assert_eq!((c.state(), c.reason()), (State::Unhealthy, why));
+        }
+        // seen stuck again: nothing new
+        assert_eq!(c.set_stuck(t0, Some(why)), None);
+        // released: still unhealthy until `rise` good checks
+        assert_eq!(c.set_stuck(t0, None), None);
+        assert_eq!(c.stuck(), None);
+        assert_eq!(c.observe(t0, true, "all checks pass"), None);
+        let t = c.observe(t0, true, "all checks pass").expect("healthy after rise");
+        assert_eq!((t.from, t.to), (State::Unhealthy, State::Healthy));
+    }
+
+    #[test]
+    fn a_stuck_worker_names_itself_when_the_probes_withdrew_first() {
+        let t0 = Instant::now();
+        let mut c = core();
+        healthy(&mut c, t0);
+        c.observe(t0, false, "probe example.com SOA via 127.0.0.1:53: timed out");
+        c.observe(t0, false, "probe example.com SOA via 127.0.0.1:53: timed out");
+        assert_eq!(c.state(), State::Unhealthy);
+        let t = c.set_stuck(t0, Some("UDP worker udp-0 stuck")).expect("a new reason");
+        assert_eq!(
+            (t.from, t.to, t.reason.as_str()),
+            (State::Unhealthy, State::Unhealthy, "UDP worker udp-0 stuck")
+        );
+        assert_eq!(c.reason(), "UDP worker udp-0 stuck");
+        assert_eq!(c.set_stuck(t0, Some("UDP worker udp-0 stuck")), None);
+        // a dead listener keeps its own reason
+        let mut c = core();
+        c.listener_died(t0, "UDP listener died");
+        assert_eq!(c.set_stuck(t0, Some("stuck")), None);
+        assert_eq!(c.reason(), "UDP listener died");
+    }
+
+    #[test]
+    fn a_stuck_worker_while_starting_or_draining_withdraws() {
+        let t0 = Instant::now();
+        let mut c = core();
+        let t = c.set_stuck(t0, Some("stuck")).expect("a transition");
+        assert_eq!((t.from, t.to), (State::Starting, State::Unhealthy));
+        let mut c = core();
+        healthy(&mut c, t0);
+        c.set_maintenance(t0, true);
+        let t = c.set_stuck(t0, Some("stuck")).expect("a transition");
+        assert_eq!((t.from, t.to), (State::Draining, State::Drained));
+        // a stuck worker is not a dead listener: maintenance ended and
+        // released, the checks decide again
+        c.set_stuck(t0, None);
+        let t = c.set_maintenance(t0, false).expect("a transition");
+        assert_eq!(t.to, State::Unhealthy);
+        c.observe(t0, true, "ok");
+        assert_eq!(c.observe(t0, true, "ok").map(|t| t.to), Some(State::Healthy));
+    }
+
+    #[test]
+    fn force_unhealthy_counts_as_fall_bad_checks() {
+        let mut h = Hysteresis::new(2, 3);
+        feed(&mut h, &[true, true]);
+        assert_eq!(h.force_unhealthy(), Some(Verdict::Unhealthy));
+        assert_eq!((h.ok_run(), h.fail_run()), (0, 3));
+        assert_eq!(h.force_unhealthy(), None);
+        assert_eq!(h.observe(true), None);
+        assert_eq!(h.observe(true), Some(Verdict::Healthy));
     }
 
     #[test]

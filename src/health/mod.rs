@@ -12,6 +12,10 @@
 //!   [`Core`] (maintenance, dead listener, shutdown on top of it);
 //! - `probe`: the DNS probes (query, response check, which zones to ask);
 //! - `zones`: the zone rule (sans-IO): failed, pending, critical, cut off;
+//! - `progress`: the listener workers' progress counters and queues
+//!   ([`Workers`]), which the supervisor registers and `dns` bumps;
+//! - `stuck`: a worker that makes no progress with work waiting
+//!   ([`Detector`], sans-IO) and the task that samples them;
 //! - `monitor`: the task that runs a check round every `health.interval`
 //!   and its handle, [`Monitor`], which the supervisor keeps.
 //!
@@ -62,6 +66,14 @@
 //! ones unhealthy; shorter runs change nothing. A listener that dies makes
 //! the node unhealthy at once ([`Monitor::listener_died`]).
 //!
+//! A listener worker that hangs (a UDP worker thread, a TCP accept loop)
+//! is no death but loses its share of the queries: when one has made no
+//! progress for `interval` × `fall` while its socket has work waiting, the
+//! node is unhealthy at once, and every round fails while it lasts, named
+//! ("UDP worker udp-0 on 127.0.0.1:53 made no progress for 2.0 s with
+//! 12 KiB of datagrams waiting"); once it moves, `rise` passing rounds
+//! (see `stuck`, [`Monitor::watch_workers`]).
+//!
 //! # Maintenance and shutdown
 //!
 //! The maintenance file is looked at every interval. While it exists a
@@ -82,11 +94,15 @@ use std::time::Instant;
 mod machine;
 mod monitor;
 mod probe;
+mod progress;
+mod stuck;
 mod zones;
 
 pub use machine::{Core, Hysteresis, Transition, Verdict};
 pub use monitor::{LastCheck, Monitor, Options, Stats};
 pub use probe::ZONES_PER_ROUND;
+pub use progress::{Kind as WorkerKind, Progress, Sample as WorkerSample, WorkerView, Workers};
+pub use stuck::{Change as StuckChange, Detector, sample_period};
 pub use zones::{Answering, Pending, ZoneCheck, check_zones};
 
 /// What the node is doing about its anycast prefixes.

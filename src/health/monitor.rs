@@ -5,9 +5,10 @@
 //!
 //! The supervisor holds a [`Monitor`]: it hands [`Monitor::subscribe`] to
 //! the BGP speaker, reports a dead listener ([`Monitor::listener_died`])
-//! and shutdown ([`Monitor::stopping`]). Both publish at once, from the
-//! caller, under the same lock the task uses, so nothing the task does
-//! later can undo them.
+//! and shutdown ([`Monitor::stopping`]), and hands it the listener workers
+//! to watch ([`Monitor::watch_workers`]). A death and shutdown publish at
+//! once, from the caller, under the same lock the task uses, so nothing
+//! the task does later can undo them.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -228,6 +229,9 @@ fn log_transition(t: &Transition, announce: Announce) {
 #[derive(Clone)]
 pub struct Monitor {
     shared: Arc<Shared>,
+    /// `health.interval` × `fall`: how long a stuck worker may wait.
+    stuck_limit: Duration,
+    interval: Duration,
 }
 
 impl Monitor {
@@ -251,8 +255,13 @@ impl Monitor {
             maintenance_file = %opts.maintenance_file.display(),
             "health: checks started"
         );
+        let (stuck_limit, interval) = (opts.interval.saturating_mul(opts.fall.max(1)), opts.interval);
         tokio::spawn(run(shared.clone(), opts, store));
-        Monitor { shared }
+        Monitor {
+            shared,
+            stuck_limit,
+            interval,
+        }
     }
 
     /// A receiver for the BGP speaker (or anyone else) to follow.
@@ -267,6 +276,17 @@ impl Monitor {
 
     pub fn stats(&self) -> Arc<Stats> {
         self.shared.stats.clone()
+    }
+
+    /// Follows the listener workers' progress: a worker that makes none
+    /// for `interval` × `fall` with work waiting publishes `Unhealthy` at
+    /// once, and fails every check round until it moves (see `stuck`).
+    pub fn watch_workers(&self, workers: Arc<super::Workers>) {
+        let shared = self.shared.clone();
+        let period = super::stuck::sample_period(self.interval);
+        tokio::spawn(super::stuck::watch(workers, self.stuck_limit, period, move |why| {
+            shared.apply(|c, now| c.set_stuck(now, why.as_deref()));
+        }));
     }
 
     /// A DNS listener died: publishes `Unhealthy` now (no waiting for
@@ -342,7 +362,12 @@ async fn run(shared: Arc<Shared>, opts: Options, store: Store) {
         // transferred yet does not withdraw every other zone with it.
         let started_up = seen_healthy || lock(&shared.core).state() == State::Healthy;
         seen_healthy = started_up;
-        let round = check_round(&opts, &store, configured_probe.as_ref(), &mut rotation, started_up).await;
+        let mut round = check_round(&opts, &store, configured_probe.as_ref(), &mut rotation, started_up).await;
+        // A stuck listener worker fails the round, whichever worker the
+        // probes happened to reach.
+        if let Some(why) = lock(&shared.core).stuck().map(str::to_owned) {
+            (round.ok, round.reason) = (false, why);
+        }
         record(&shared, &round);
         if round.zones_failed != failed_before {
             if round.zones_failed == 0 {

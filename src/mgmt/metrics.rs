@@ -673,6 +673,32 @@ impl Collector for NodeCollector {
             "1 while the maintenance file exists (the node is drained)",
             one(u64::from(ctx.maintenance_file.exists())),
         )?;
+        let workers = ctx.workers.as_ref().map(|w| w.views()).unwrap_or_default();
+        let worker = |w: &crate::health::WorkerView| -> Labels {
+            vec![
+                ("worker", w.name.clone()),
+                ("kind", w.kind.name().to_string()),
+                ("listen", w.listen.to_string()),
+            ]
+        };
+        gauges(
+            &mut enc,
+            "listener_workers_stuck",
+            "Listener workers (UDP threads, TCP accept loops) making no progress for health.interval x fall with work waiting; any withdraws the node",
+            one(workers.iter().filter(|w| w.stuck).count() as u64),
+        )?;
+        gauges(
+            &mut enc,
+            "listener_worker_stuck",
+            "1 while this listener worker makes no progress with work waiting, else 0",
+            workers.iter().map(|w| (worker(w), u64::from(w.stuck))),
+        )?;
+        counters(
+            &mut enc,
+            "listener_worker_progress",
+            "Turns of the worker's loop (UDP: batches read and read timeouts; TCP: accepts)",
+            workers.iter().map(|w| (worker(w), w.progress)),
+        )?;
 
         // ---- BGP
         let peers = ctx.bgp.as_ref().map(|b| b.peers()).unwrap_or_default();

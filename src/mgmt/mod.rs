@@ -22,7 +22,8 @@
 //! let zones = zonemgr::ZoneManager::start(&config, api_zones, members, server.clone(), held);
 //! let ctx = mgmt::Context::new(&config, server.clone(), zones)
 //!     .with_health(health_rx)                          // Option: None shows "unknown"
-//!     .with_bgp(bgp_view);                             // Option<Arc<dyn BgpView>>
+//!     .with_bgp(bgp_view)                              // Option<Arc<dyn BgpView>>
+//!     .with_workers(workers);                          // Option<Arc<health::Workers>>: stuck gauges
 //! mgmt::spawn(listeners, ctx);
 //! ```
 //!
@@ -127,6 +128,8 @@ pub struct Context {
     pub health: Option<HealthRx>,
     /// The BGP speaker; `None` shows no peers.
     pub bgp: Option<Arc<dyn BgpView>>,
+    /// The listener workers health watches (stuck or not, in /metrics).
+    pub workers: Option<Arc<crate::health::Workers>>,
     pub started: Instant,
 }
 
@@ -142,6 +145,7 @@ impl Context {
             zones,
             health: None,
             bgp: None,
+            workers: None,
             started: Instant::now(),
         }
     }
@@ -153,6 +157,11 @@ impl Context {
 
     pub fn with_bgp(mut self, bgp: Option<Arc<dyn BgpView>>) -> Context {
         self.bgp = bgp;
+        self
+    }
+
+    pub fn with_workers(mut self, workers: Option<Arc<crate::health::Workers>>) -> Context {
+        self.workers = workers;
         self
     }
 }

@@ -497,6 +497,8 @@ pub struct NodeConfig {
     pub extra_toml: String,
     /// Lines added inside `[health]`.
     pub health_extra: String,
+    /// Lines added inside `[dns]` (`udp-workers = 2`).
+    pub dns_extra: String,
 }
 
 impl Default for NodeConfig {
@@ -510,6 +512,7 @@ impl Default for NodeConfig {
             drain: "1s",
             extra_toml: String::new(),
             health_extra: String::new(),
+            dns_extra: String::new(),
         }
     }
 }
@@ -538,7 +541,12 @@ impl NodeConfig {
             q(id),
             q(&data_dir.to_string_lossy())
         );
-        let _ = writeln!(c, "[dns]\nlisten = [{}]\n", q(&node_dns().to_string()));
+        let _ = writeln!(
+            c,
+            "[dns]\nlisten = [{}]\n{}\n",
+            q(&node_dns().to_string()),
+            self.dns_extra
+        );
         let zone = repo_root().join("zones/example.com.zone");
         let _ = writeln!(
             c,
