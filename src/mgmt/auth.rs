@@ -2,10 +2,32 @@
 //! call (so it can be rotated without a restart), surrounding whitespace
 //! ignored, compared with the request's `Authorization: Bearer` value in
 //! constant time.
+//!
+//! A refused call is counted ([`refused`]) and summarised (the first of a
+//! reason at once, then one line per interval), never logged per call: a
+//! caller with a wrong token cannot flood the log.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use tracing::warn;
+
+use crate::logging::summary::Summary;
+
+/// Mutating calls refused: [wrong or missing token (401), no usable token
+/// file on the node (503)].
+static REFUSED: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+
+/// Mutating calls refused so far: (401 unauthorized, 503 unavailable).
+pub fn refused() -> (u64, u64) {
+    (REFUSED[0].load(Ordering::Relaxed), REFUSED[1].load(Ordering::Relaxed))
+}
+
+fn summary() -> &'static Arc<Summary> {
+    static S: OnceLock<Arc<Summary>> = OnceLock::new();
+    S.get_or_init(|| Summary::new("mutating management call refused", |t| warn!("{t}")))
+}
 
 /// Why a mutating call is refused.
 #[derive(Debug, PartialEq, Eq)]
@@ -18,10 +40,25 @@ pub enum Denied {
 
 /// Checks the `Authorization` header value (if any) against the token file.
 pub fn check(authorization: Option<&[u8]>, token_file: &Path) -> Result<(), Denied> {
-    let token = read_token(token_file).map_err(|e| {
-        warn!("mutating management call refused: {e}");
-        Denied::Unavailable(format!("mutating calls are disabled on this node: {e}"))
-    })?;
+    let result = check_token(authorization, token_file);
+    match &result {
+        Ok(()) => {}
+        Err(Denied::Unauthorized(why)) => {
+            REFUSED[0].fetch_add(1, Ordering::Relaxed);
+            summary().record(None, why, || "401".to_string());
+        }
+        Err(Denied::Unavailable(why)) => {
+            REFUSED[1].fetch_add(1, Ordering::Relaxed);
+            let why = why.clone();
+            summary().record(None, "no usable token file", move || why);
+        }
+    }
+    result
+}
+
+fn check_token(authorization: Option<&[u8]>, token_file: &Path) -> Result<(), Denied> {
+    let token = read_token(token_file)
+        .map_err(|e| Denied::Unavailable(format!("mutating calls are disabled on this node: {e}")))?;
     let Some(value) = authorization else {
         return Err(Denied::Unauthorized("missing Authorization: Bearer header"));
     };

@@ -263,6 +263,16 @@ impl Collector for NodeCollector {
                 }),
             )?;
         }
+        let (unauthorized, unavailable) = super::auth::refused();
+        counters(
+            &mut enc,
+            "mgmt_refused",
+            "Mutating management calls refused, by reason (unauthorized: missing or wrong token, 401; unavailable: no usable token file, 503)",
+            [
+                (vec![("reason", "unauthorized".to_string())], unauthorized),
+                (vec![("reason", "unavailable".to_string())], unavailable),
+            ],
+        )?;
         let engine = ctx.zones.engine();
         counters(
             &mut enc,
