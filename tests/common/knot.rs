@@ -105,7 +105,7 @@ pub fn knot_config(opts: &KnotOpts, port: u16, dir: &Path) -> String {
         "database:\n    storage: {d}/db\ncontrol:\n    listen: {d}/run/knot.sock\n\
          log:\n  - target: {d}/knot.log\n    any: info\n\
          acl:\n  - id: local_transfer\n    address: 127.0.0.1\n    action: transfer\n\
-         template:\n  - id: default\n    zonefile-sync: -1\n    zonefile-load: whole\n\
+         template:\n  - id: default\n    global-module: mod-cookies\n    zonefile-sync: -1\n    zonefile-load: whole\n\
          \x20   journal-content: none\n    semantic-checks: off\nzone:"
     );
     for z in &opts.zones {

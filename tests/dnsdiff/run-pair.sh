@@ -169,6 +169,8 @@ acl:
     action: transfer
 template:
   - id: default
+    # DNS cookies (RFC 7873) as pharos answers them; no rate limiting.
+    global-module: mod-cookies
     storage: $zdir
     file: "%s.zone"
     zonefile-sync: -1
