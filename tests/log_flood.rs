@@ -34,6 +34,8 @@ use std::time::{Duration, Instant};
 
 use common::{MgmtNode, PharosOpts, Zone, parse_metrics, sample, wire};
 
+/// Response rate limiting off: these tests count answers to a flood.
+const NO_RRL: &str = "\n[dns.rrl]\nresponses-per-second = 0\n";
 const FLOOD_FOR: Duration = Duration::from_secs(3);
 /// NOTIFYs a second from each source.
 const RATE: u64 = 5_000;
@@ -129,6 +131,9 @@ fn notify_flood_with_a_stalled_log_reader_keeps_answering() {
         zones: vec![Zone::new("example.com", Path::new("zones/example.com.zone"))],
         ipv6: false,
         extra_toml: "[health]\ninterval = \"500ms\"\nrise = 2\nfall = 2\n".into(),
+        // Every refusal is to be answered here (the log is under test);
+        // response rate limiting would drop most (tests/rrl.rs).
+        dns_extra: NO_RRL.into(),
         stderr_lines_per_sec: Some(READER_LINES_PER_SEC),
         ..Default::default()
     });
@@ -344,6 +349,7 @@ fn refused_transfer_requests_are_summarised_per_source() {
     let mut p = common::Pharos::start(PharosOpts {
         zones: vec![Zone::new("example.com", Path::new("zones/example.com.zone"))],
         ipv6: false,
+        dns_extra: NO_RRL.into(),
         ..Default::default()
     });
     let from = p.log().len();
