@@ -128,6 +128,8 @@ pub struct Context {
     /// The BGP speaker; `None` shows no peers.
     pub bgp: Option<Arc<dyn BgpView>>,
     pub started: Instant,
+    /// `mgmt.max-connections`.
+    pub max_connections: usize,
 }
 
 impl Context {
@@ -143,6 +145,7 @@ impl Context {
             health: None,
             bgp: None,
             started: Instant::now(),
+            max_connections: config.mgmt.max_connections,
         }
     }
 
@@ -189,24 +192,44 @@ pub fn bind(config: &Config) -> Result<Listeners, Error> {
 /// behind the status page and the metrics. Call it inside the runtime.
 pub fn spawn(listeners: Listeners, ctx: Context) {
     let node = identity::Identity::new(&ctx.node_id, &ctx.location);
+    let identity_stats = Arc::new(limit::Stats::default());
     for (addr, listener) in listeners.identity {
         serve(
             addr,
             "identity endpoint",
             listener,
             identity::router(node.clone()),
-            limit::IDENTITY,
+            (limit::IDENTITY, identity_stats.clone()),
         );
     }
     let Some((addr, listener)) = listeners.api else {
         return;
     };
     auth::warn_if_unusable(&ctx.token_file);
-    let state = api::AppState::new(ctx);
+    let mgmt_stats = Arc::new(limit::Stats::default());
+    let limits = limit::mgmt(ctx.max_connections);
+    let state = api::AppState::new(ctx, [("mgmt", mgmt_stats.clone()), ("identity", identity_stats)]);
     qps::spawn_sampler(state.qps.clone(), state.ctx.server.clone());
     metrics::spawn_health_watch(&state.health_log, state.ctx.health.clone());
     info!(%addr, "management API listening");
-    serve(addr, "management API", listener, api::router(state), limit::MGMT);
+    serve(
+        addr,
+        "management API",
+        listener,
+        api::router(state),
+        (limits, mgmt_stats),
+    );
+}
+
+/// Maximum connections at once of the management API and of each identity
+/// address (for the start-up check of the open-file limit).
+pub fn max_connections(config: &Config) -> (usize, usize) {
+    let api = if config.mgmt.listen.is_some() {
+        config.mgmt.max_connections
+    } else {
+        0
+    };
+    (api, limit::IDENTITY.max * config.identity.listen.len())
 }
 
 fn serve(
@@ -214,7 +237,7 @@ fn serve(
     what: &'static str,
     listener: std::net::TcpListener,
     router: axum::Router,
-    limits: limit::Limits,
+    (limits, stats): (limit::Limits, Arc<limit::Stats>),
 ) {
     tokio::spawn(async move {
         let listener = match tokio::net::TcpListener::from_std(listener) {
@@ -224,7 +247,10 @@ fn serve(
                 return;
             }
         };
-        if let Err(e) = axum::serve(limit::Limited::new(listener, limits), router).await {
+        let app = router
+            .layer(axum::middleware::from_fn(limit::track))
+            .into_make_service_with_connect_info::<limit::Tracked>();
+        if let Err(e) = axum::serve(limit::Limited::new(listener, limits, stats), app).await {
             error!(%addr, "{what} stopped: {e}; DNS and BGP carry on");
         }
     });

@@ -68,6 +68,7 @@ pub(super) fn validate(raw: &RawConfig, failed: &Failed, base: &Path, errors: &m
             .as_ref()
             .and_then(|s| c.socket_addr("mgmt.listen", s, None)),
         token_file: c.path_or("mgmt.token-file", &raw.mgmt.token_file, &node.data_dir, "token"),
+        max_connections: c.int("mgmt.max-connections", raw.mgmt.max_connections, 64, 1..=100_000),
     };
     let identity = IdentityConfig {
         listen: c.socket_addrs("identity.listen", raw.identity.listen.as_deref(), None),
@@ -260,17 +261,27 @@ impl Check<'_> {
         if let Some(v) = &d.version {
             self.text("dns.version", v);
         }
+        let tcp_idle_timeout =
+            self.positive_duration("dns.tcp-idle-timeout", &d.tcp_idle_timeout, Duration::from_secs(10));
+        let tcp_max_lifetime = self.duration("dns.tcp-max-lifetime", &d.tcp_max_lifetime, tcp_idle_timeout * 6);
+        if tcp_max_lifetime < tcp_idle_timeout {
+            self.err(
+                "dns.tcp-max-lifetime",
+                format!(
+                    "{} is shorter than dns.tcp-idle-timeout ({})",
+                    format_duration(tcp_max_lifetime),
+                    format_duration(tcp_idle_timeout)
+                ),
+            );
+        }
         DnsConfig {
             listen,
             version: d.version.clone(),
             nsid: d.nsid.unwrap_or(false),
             udp_payload: self.int("dns.udp-payload", d.udp_payload, 1232, 512..=4096),
             tcp_max_connections: self.int("dns.tcp-max-connections", d.tcp_max_connections, 1024, 1..=1_000_000),
-            tcp_idle_timeout: self.positive_duration(
-                "dns.tcp-idle-timeout",
-                &d.tcp_idle_timeout,
-                Duration::from_secs(10),
-            ),
+            tcp_idle_timeout,
+            tcp_max_lifetime,
             udp_workers: self.int("dns.udp-workers", d.udp_workers, 0, 0..=1024),
         }
     }
