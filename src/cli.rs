@@ -254,6 +254,10 @@ fn zone_names(mut names: Vec<String>, file: Option<&std::path::Path>) -> Result<
 
 fn check_config(file: &std::path::Path) -> Result<(), Error> {
     let config = Config::load(file)?;
+    // A runtime check (the limits are the running node's): a warning only.
+    if let Some(w) = crate::rlimit::warning(&config) {
+        eprintln!("warning: {w}");
+    }
     let mut failed = Vec::new();
     for zone in &config.zones {
         // A producer catalog's file is written by `serve`, not by the user.

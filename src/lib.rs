@@ -5,6 +5,9 @@
 //! ```text
 //! main.rs -> cli        argument parsing, one function per sub-command
 //!            supervisor binds every socket, spawns the tasks, owns shutdown
+//!            rlimit     the open-file budget: soft RLIMIT_NOFILE raised to
+//!                       the hard limit, a refusal to start if the node's
+//!                       connections, transfers and sessions cannot fit
 //!   dns                 listeners (UDP workers, TCP), query parsing, the answer
 //!                       algorithm, EDNS/NSID/CHAOS, response encoding
 //!   zone                the store: immutable zone snapshots behind arc-swap,
@@ -40,6 +43,9 @@
 //!                       (one line per source and reason per interval)
 //!   files               bounded reads of the files the config and the data
 //!                       dir point at (a leaf: regular files within a limit)
+//!   conntable           connection tables of the TCP listeners (DNS, HTTP):
+//!                       the idle-longest makes room at the cap, timeouts
+//!                       tightened as the table fills (a leaf: no I/O)
 //! ```
 //!
 //! The query path (`dns::answer`) reads zone snapshots without locking:
@@ -50,6 +56,7 @@ pub mod bgp;
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod conntable;
 pub mod cookie;
 pub mod dns;
 pub mod error;
@@ -59,6 +66,7 @@ pub mod health;
 pub mod logging;
 pub mod mgmt;
 pub mod reload;
+pub mod rlimit;
 pub mod soacheck;
 pub mod supervisor;
 pub mod tsig;

@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use tokio::sync::Semaphore;
 use tracing::{error, info, warn};
 
 use crate::config::{Config, ZoneSource};
@@ -30,6 +29,9 @@ use crate::zone::{Store, Zone, ZoneSet, file};
 /// Runs the node until SIGTERM/SIGINT or a fatal listener error.
 pub fn serve(config: Config, path: &std::path::Path) -> Result<(), Error> {
     let started = std::time::SystemTime::now();
+    // The open-file limit raised to the hard limit, and refused if what the
+    // node may hold open cannot fit: before any file or socket is opened.
+    crate::rlimit::prepare(&config)?;
     // Zones added through the management API are loaded like config zones.
     let api_zones = crate::zonemgr::api_zones::ApiZones::load(&config);
     // Producer catalogs are written from the zones before they load.
@@ -137,17 +139,19 @@ pub fn serve(config: Config, path: &std::path::Path) -> Result<(), Error> {
         .map_err(|e| Error::Startup(format!("UDP workers: {e}")))?;
 
     let result = runtime.block_on(async {
-        let limit = Arc::new(Semaphore::new(config.dns.tcp_max_connections.max(1)));
         let opts = TcpOptions {
             max_connections: config.dns.tcp_max_connections,
             idle_timeout: config.dns.tcp_idle_timeout,
+            lifetime: config.dns.tcp_max_lifetime,
         };
+        // One connection table for every TCP listener.
+        let table = opts.table();
         for ((addr, listener), progress) in tcp_listeners.into_iter().zip(tcp_progress) {
             let server = server.clone();
-            let limit = limit.clone();
+            let table = table.clone();
             let died = died_tx.clone();
             tokio::spawn(async move {
-                let err = tcp::serve(listener, server, opts, limit, progress).await;
+                let err = tcp::serve(listener, server, opts, table, progress).await;
                 let _ = died.send(format!("TCP listener {addr} failed: {err}"));
             });
         }

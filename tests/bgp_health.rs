@@ -301,11 +301,14 @@ fn a_listener_killed_from_outside_withdraws_at_once_and_exits_non_zero() {
 fn a_probe_flapping_faster_than_rise_and_fall_does_not_flap_the_route() {
     let peer = BgpPeer::start("bird", &PeerOpts::default());
     let knot = primary_in_node_ns(&peer, "flap A 192.0.2.9\n");
-    let cfg = node_config(
+    let mut cfg = node_config(
         &peer,
         "interval = \"100ms\"\nrise = 5\nfall = 5\nprobe = \"flap.sec.test A\"",
         sec_zone_toml(&knot, ""),
     );
+    // The flapping loop asks one name every 2 ms: over the default rate
+    // limit, which would add timeouts to the phases (tests/rrl.rs).
+    cfg.dns_extra = "\n[dns.rrl]\nresponses-per-second = 0\n".into();
     let node = Node::start(&peer, &cfg);
     peer.wait_established(UP);
     wait_announced(&peer, "healthy", UP);

@@ -128,13 +128,13 @@ struct Limits {
 
 /// SOA queries in flight, node-wide, and sure to one primary address (it
 /// may have more while as many stay free for the others).
-const MAX_SOA_QUERIES: usize = 64;
+pub(crate) const MAX_SOA_QUERIES: usize = 64;
 const MAX_SOA_QUERIES_PER_PRIMARY: usize = 16;
 /// Transfers in flight, node-wide, and sure to one primary address.
-const MAX_TRANSFERS: usize = 16;
+pub(crate) const MAX_TRANSFERS: usize = 16;
 const MAX_TRANSFERS_PER_PRIMARY: usize = 4;
 /// Transfers received and being built, written or published, node-wide.
-const MAX_VERSIONS: usize = 64;
+pub(crate) const MAX_VERSIONS: usize = 64;
 
 impl Engine {
     /// An engine with no zone yet, writing under `data_dir`. Its driver

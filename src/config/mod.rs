@@ -123,8 +123,14 @@ pub struct DnsConfig {
     pub nsid: bool,
     /// Largest UDP response with EDNS, 512..=4096 (default 1232).
     pub udp_payload: u16,
+    /// TCP connections open at once; at the cap a new client takes the
+    /// slot of the connection idle longest.
     pub tcp_max_connections: usize,
+    /// Idle time allowed between queries (shortened as the table fills).
     pub tcp_idle_timeout: Duration,
+    /// Whole life of a TCP connection, zone transfers excepted (default 6 ×
+    /// `tcp_idle_timeout`; shortened as the table fills).
+    pub tcp_max_lifetime: Duration,
     /// UDP worker threads per listen address (0 = one per CPU).
     pub udp_workers: usize,
     /// `[dns.rrl]`: response rate limiting over UDP.
@@ -654,6 +660,9 @@ pub struct MgmtConfig {
     pub listen: Option<SocketAddr>,
     /// Bearer token for mutating calls. Default `<data-dir>/token`.
     pub token_file: PathBuf,
+    /// HTTP connections open at once (default 64); at the cap a new client
+    /// takes the slot of the connection idle longest.
+    pub max_connections: usize,
 }
 
 /// `[identity]`.

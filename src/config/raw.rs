@@ -85,6 +85,7 @@ pub(crate) struct RawDns {
     pub udp_payload: Option<i64>,
     pub tcp_max_connections: Option<i64>,
     pub tcp_idle_timeout: Option<String>,
+    pub tcp_max_lifetime: Option<String>,
     pub udp_workers: Option<i64>,
     pub rrl: Option<RawRrl>,
     pub cookie_secret: Option<String>,
@@ -245,6 +246,7 @@ pub(crate) enum RawCountOrShare {
 pub(crate) struct RawMgmt {
     pub listen: Option<String>,
     pub token_file: Option<String>,
+    pub max_connections: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -91,8 +91,19 @@ pub struct Counters {
     pub panics: Counter,
     pub notify_refused: Counter,
     /// TCP connections closed at once because `dns.tcp-max-connections`
-    /// were open.
+    /// were open and every one was busy (streaming a zone transfer).
     pub tcp_over_limit: Counter,
+    /// TCP connections closed to make room for a new one: the idle-longest
+    /// when `dns.tcp-max-connections` were open.
+    pub tcp_evicted: Counter,
+    /// TCP connections closed after their idle time between queries
+    /// (`dns.tcp-idle-timeout`, shortened as the connection table fills).
+    pub tcp_idle_timeouts: Counter,
+    /// TCP connections closed at the end of their lifetime
+    /// (`dns.tcp-max-lifetime`, shortened as the table fills).
+    pub tcp_lifetime_ends: Counter,
+    /// TCP connections open now.
+    pub tcp_open: std::sync::atomic::AtomicUsize,
     /// TCP accepts that failed for one connection or for lack of
     /// descriptors or memory (the listener carries on).
     pub tcp_accept_errors: Counter,

@@ -46,17 +46,20 @@ pub struct AppState {
     pub health_log: Arc<HealthLog>,
     /// Single `POST /zones` calls that come together, added in one round.
     pub adds: Arc<crate::zonemgr::AddQueue>,
+    /// The HTTP listeners' connection counts, by listener (`/metrics`).
+    pub http: [(&'static str, Arc<super::limit::Stats>); 2],
 }
 
 pub type State = Arc<AppState>;
 
 impl AppState {
-    pub fn new(ctx: Context) -> State {
+    pub fn new(ctx: Context, http: [(&'static str, Arc<super::limit::Stats>); 2]) -> State {
         Arc::new(AppState {
             adds: crate::zonemgr::AddQueue::new(ctx.zones.clone()),
             ctx,
             qps: Qps::default(),
             health_log: Arc::default(),
+            http,
         })
     }
 }

@@ -273,6 +273,46 @@ impl Collector for NodeCollector {
                 (vec![("reason", "unavailable".to_string())], unavailable),
             ],
         )?;
+        gauges(
+            &mut enc,
+            "dns_tcp_connections",
+            "DNS TCP connections open",
+            one(c.tcp_open.load(Ordering::Relaxed) as u64),
+        )?;
+        let reason = |r: &str| vec![("reason", r.to_string())];
+        counters(
+            &mut enc,
+            "dns_tcp_closed",
+            "DNS TCP connections closed by the server before the client did, by reason (evicted: the idle-longest, to make room at dns.tcp-max-connections; idle-timeout; lifetime)",
+            [
+                (reason("evicted"), load(&c.tcp_evicted)),
+                (reason("idle-timeout"), load(&c.tcp_idle_timeouts)),
+                (reason("lifetime"), load(&c.tcp_lifetime_ends)),
+            ],
+        )?;
+        let http = &st.http;
+        gauges(
+            &mut enc,
+            "http_connections",
+            "HTTP connections open, by listener (mgmt, identity)",
+            http.iter()
+                .map(|(l, s)| (vec![("listener", l.to_string())], s.open.load(Ordering::Relaxed) as u64)),
+        )?;
+        counters(
+            &mut enc,
+            "http_connections_closed",
+            "HTTP connections closed by the server early, by listener and reason (evicted: the idle-longest, to make room; idle-timeout: idle or a request too slow; lifetime; over-limit: refused, every connection busy)",
+            http.iter().flat_map(|(l, s)| {
+                let ld = |x: &std::sync::atomic::AtomicU64| x.load(Ordering::Relaxed);
+                [
+                    ("evicted", ld(&s.evicted)),
+                    ("idle-timeout", ld(&s.idle_timeouts)),
+                    ("lifetime", ld(&s.lifetime_ends)),
+                    ("over-limit", ld(&s.over_limit)),
+                ]
+                .map(|(r, v)| (vec![("listener", l.to_string()), ("reason", r.to_string())], v))
+            }),
+        )?;
         let engine = ctx.zones.engine();
         counters(
             &mut enc,

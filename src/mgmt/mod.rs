@@ -131,6 +131,8 @@ pub struct Context {
     /// The listener workers health watches (stuck or not, in /metrics).
     pub workers: Option<Arc<crate::health::Workers>>,
     pub started: Instant,
+    /// `mgmt.max-connections`.
+    pub max_connections: usize,
 }
 
 impl Context {
@@ -147,6 +149,7 @@ impl Context {
             bgp: None,
             workers: None,
             started: Instant::now(),
+            max_connections: config.mgmt.max_connections,
         }
     }
 
@@ -198,24 +201,44 @@ pub fn bind(config: &Config) -> Result<Listeners, Error> {
 /// behind the status page and the metrics. Call it inside the runtime.
 pub fn spawn(listeners: Listeners, ctx: Context) {
     let node = identity::Identity::new(&ctx.node_id, &ctx.location);
+    let identity_stats = Arc::new(limit::Stats::default());
     for (addr, listener) in listeners.identity {
         serve(
             addr,
             "identity endpoint",
             listener,
             identity::router(node.clone()),
-            limit::IDENTITY,
+            (limit::IDENTITY, identity_stats.clone()),
         );
     }
     let Some((addr, listener)) = listeners.api else {
         return;
     };
     auth::warn_if_unusable(&ctx.token_file);
-    let state = api::AppState::new(ctx);
+    let mgmt_stats = Arc::new(limit::Stats::default());
+    let limits = limit::mgmt(ctx.max_connections);
+    let state = api::AppState::new(ctx, [("mgmt", mgmt_stats.clone()), ("identity", identity_stats)]);
     qps::spawn_sampler(state.qps.clone(), state.ctx.server.clone());
     metrics::spawn_health_watch(&state.health_log, state.ctx.health.clone());
     info!(%addr, "management API listening");
-    serve(addr, "management API", listener, api::router(state), limit::MGMT);
+    serve(
+        addr,
+        "management API",
+        listener,
+        api::router(state),
+        (limits, mgmt_stats),
+    );
+}
+
+/// Maximum connections at once of the management API and of each identity
+/// address (for the start-up check of the open-file limit).
+pub fn max_connections(config: &Config) -> (usize, usize) {
+    let api = if config.mgmt.listen.is_some() {
+        config.mgmt.max_connections
+    } else {
+        0
+    };
+    (api, limit::IDENTITY.max * config.identity.listen.len())
 }
 
 fn serve(
@@ -223,7 +246,7 @@ fn serve(
     what: &'static str,
     listener: std::net::TcpListener,
     router: axum::Router,
-    limits: limit::Limits,
+    (limits, stats): (limit::Limits, Arc<limit::Stats>),
 ) {
     tokio::spawn(async move {
         let listener = match tokio::net::TcpListener::from_std(listener) {
@@ -233,7 +256,10 @@ fn serve(
                 return;
             }
         };
-        if let Err(e) = axum::serve(limit::Limited::new(listener, limits), router).await {
+        let app = router
+            .layer(axum::middleware::from_fn(limit::track))
+            .into_make_service_with_connect_info::<limit::Tracked>();
+        if let Err(e) = axum::serve(limit::Limited::new(listener, limits, stats), app).await {
             error!(%addr, "{what} stopped: {e}; DNS and BGP carry on");
         }
     });

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::Check;
 use crate::config::raw::{RawConfig, RawDns, RawRrl};
-use crate::config::{DnsConfig, Prefix, RrlConfig};
+use crate::config::{DnsConfig, Prefix, RrlConfig, format_duration};
 
 impl Check<'_> {
     pub(super) fn dns(&mut self, raw: &RawConfig) -> DnsConfig {
@@ -27,17 +27,27 @@ impl Check<'_> {
         if let Some(v) = &d.version {
             self.text("dns.version", v);
         }
+        let tcp_idle_timeout =
+            self.positive_duration("dns.tcp-idle-timeout", &d.tcp_idle_timeout, Duration::from_secs(10));
+        let tcp_max_lifetime = self.duration("dns.tcp-max-lifetime", &d.tcp_max_lifetime, tcp_idle_timeout * 6);
+        if tcp_max_lifetime < tcp_idle_timeout {
+            self.err(
+                "dns.tcp-max-lifetime",
+                format!(
+                    "{} is shorter than dns.tcp-idle-timeout ({})",
+                    format_duration(tcp_max_lifetime),
+                    format_duration(tcp_idle_timeout)
+                ),
+            );
+        }
         DnsConfig {
             listen,
             version: d.version.clone(),
             nsid: d.nsid.unwrap_or(false),
             udp_payload: self.int("dns.udp-payload", d.udp_payload, 1232, 512..=4096),
             tcp_max_connections: self.int("dns.tcp-max-connections", d.tcp_max_connections, 1024, 1..=1_000_000),
-            tcp_idle_timeout: self.positive_duration(
-                "dns.tcp-idle-timeout",
-                &d.tcp_idle_timeout,
-                Duration::from_secs(10),
-            ),
+            tcp_idle_timeout,
+            tcp_max_lifetime,
             udp_workers: self.int("dns.udp-workers", d.udp_workers, 0, 0..=1024),
             rrl: self.rrl(d.rrl.as_ref()),
             cookie_secrets: self.cookie_secrets(d),

@@ -69,6 +69,7 @@ pub(super) fn validate(raw: &RawConfig, failed: &Failed, base: &Path, errors: &m
             .as_ref()
             .and_then(|s| c.socket_addr("mgmt.listen", s, None)),
         token_file: c.path_or("mgmt.token-file", &raw.mgmt.token_file, &node.data_dir, "token"),
+        max_connections: c.int("mgmt.max-connections", raw.mgmt.max_connections, 64, 1..=100_000),
     };
     let identity = IdentityConfig {
         listen: c.socket_addrs("identity.listen", raw.identity.listen.as_deref(), None),
