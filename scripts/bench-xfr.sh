@@ -326,6 +326,10 @@ data-dir = "$PH/pharos-var"
 [dns]
 listen = ["127.0.0.1:$phport"]
 
+# rate limiting off: dnsperf asks from one address
+[dns.rrl]
+responses-per-second = 0
+
 [[zone]]
 name = "big.test"
 primaries = ["127.0.0.1:$pport"]

@@ -5,6 +5,11 @@
 //! well-formed DNS message (checked by the strict walker below) that echoes
 //! the request ID and opcode, has QR set, and over UDP stays within
 //! max(512, min(EDNS payload, 1232)) octets (512 without EDNS).
+//!
+//! Response rate limiting is on at 5 a second (slip 2) and the requests
+//! come from four addresses of two netblocks, so limited responses
+//! (truncated, BADCOOKIE to a request with a cookie, dropped) and DNS
+//! cookies are fuzzed too.
 #![no_main]
 
 use std::sync::{Arc, OnceLock};
@@ -42,7 +47,7 @@ fn server() -> &'static Server {
             Err(e) => panic!("test zone {apex} does not load: {e}"),
         });
         let store = Store::new(ZoneSet::from_zones(zones.collect::<Vec<_>>()));
-        Server::new(
+        let server = Server::new(
             store,
             ServerOptions {
                 node_id: "fuzz".into(),
@@ -50,7 +55,13 @@ fn server() -> &'static Server {
                 version: Some("pharos".into()),
                 udp_payload: UDP_PAYLOAD as u16,
             },
-        )
+        );
+        server.set_rrl(pharos::dns::rrl::Limiter::new(&pharos::config::RrlConfig {
+            responses_per_second: 5,
+            slip: 2,
+            ..Default::default()
+        }));
+        server
     })
 }
 
@@ -61,8 +72,10 @@ fn hex(b: &[u8]) -> String {
 fuzz_target!(|data: &[u8]| {
     let server = server();
     let mut out = vec![0u8; MAX_MESSAGE];
+    let last = data.last().copied().unwrap_or(0);
+    let peer = std::net::SocketAddr::from(([192, 0, 2 + (last & 1), last & 2], 5300));
     for transport in [Transport::Udp, Transport::Tcp] {
-        let n = server.handle(data, transport, &mut out);
+        let n = server.handle_from(data, transport, Some(peer), &mut out);
         if n == 0 {
             continue;
         }

@@ -230,7 +230,8 @@ class Server:
     def write_config(self):
         d, p = self.dir, self.port
         if self.name == "pharos":
-            c = ['[node]\nid = "bench"\ndata-dir = "%s/var"\n\n[dns]\nlisten = ["127.0.0.1:%d"]\n' % (d, p)]
+            c = ['[node]\nid = "bench"\ndata-dir = "%s/var"\n\n[dns]\nlisten = ["127.0.0.1:%d"]\n'
+                 '# rate limiting off: dnsperf asks from one address\n[dns.rrl]\nresponses-per-second = 0\n' % (d, p)]
             if self.notify_rate:
                 c.append("\n[transfer]\nnotify-rate = %d\nmax-out = 64\nmax-out-per-client = 32\n" % self.notify_rate)
             else:
