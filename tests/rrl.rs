@@ -120,12 +120,19 @@ fn tc_sends_dig_to_tcp_and_cookies_and_other_netblocks_are_served() {
     let pharos = rrl_pharos(LIMIT, 2);
     let addr = pharos.addr();
     let q = www_query();
-    let flooding = std::thread::spawn(move || flood(addr, FLOODER, &q, FLOOD_RATE, 8.0));
+    let flood_started = Instant::now();
+    let flooding = std::thread::spawn(move || flood(addr, FLOODER, &q, FLOOD_RATE, 15.0));
     std::thread::sleep(Duration::from_millis(1200));
 
-    // dig without a cookie, from the flooded netblock.
+    // dig without a cookie, from the flooded netblock. Over the limit,
+    // every second response is truncated and the rest dropped, so a try
+    // may get nothing (a real client tries again); with 4 tries a run
+    // ends with no answer 1 time in 16.
     let mut saw_tc = false;
-    for _ in 0..10 {
+    let mut runs = 0;
+    let mut silent = 0;
+    while runs < 10 && !saw_tc {
+        runs += 1;
         let out = dig(&[
             "@127.0.0.1",
             "-p",
@@ -133,21 +140,25 @@ fn tc_sends_dig_to_tcp_and_cookies_and_other_netblocks_are_served() {
             "-b",
             "127.0.0.1",
             "+nocookie",
-            "+tries=3",
+            "+tries=4",
             "+timeout=1",
             "www.example.com",
             "A",
         ]);
         let text = String::from_utf8_lossy(&out.stdout).to_string();
+        if !text.contains("status:") {
+            silent += 1;
+            continue;
+        }
         assert!(
             text.contains("status: NOERROR") && text.contains("192.0.2.80"),
-            "dig got no answer:\n{text}"
+            "dig got a wrong answer:\n{text}"
         );
         if text.contains("Truncated, retrying in TCP mode") {
             saw_tc = true;
-            break;
         }
     }
+    assert!(silent <= 3, "{silent} of {runs} dig runs got no answer in 4 tries");
     assert!(saw_tc, "dig never saw a truncated (slipped) answer during the flood");
 
     // A client with a valid server cookie, from the flooded netblock. The
@@ -177,7 +188,11 @@ fn tc_sends_dig_to_tcp_and_cookies_and_other_netblocks_are_served() {
         std::thread::sleep(Duration::from_millis(5));
     }
     assert_eq!(answered, 200);
-    assert!(started.elapsed() < Duration::from_secs(6), "the flood ran all along");
+    assert!(
+        flood_started.elapsed() < Duration::from_secs(14),
+        "the flood ran all along ({:?} for the cookie queries)",
+        started.elapsed()
+    );
 
     // Another netblock: 150 queries at 50 a second, all answered.
     for i in 0..150u16 {

@@ -290,8 +290,11 @@ impl Server {
             counter.fetch_add(1, Ordering::Relaxed);
             reply
         });
+        // A guard, not an Arc clone: no shared reference count for the
+        // UDP workers to bounce between them on every query.
+        let rrl = self.rrl.load();
         let limiter = match transport {
-            Transport::Udp if !cookie.is_some_and(|c| c.valid) => self.rrl.load_full(),
+            Transport::Udp if !cookie.is_some_and(|c| c.valid) => rrl.as_deref(),
             _ => None,
         };
         let mut extra = Extra {
