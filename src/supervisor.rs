@@ -135,6 +135,14 @@ pub fn serve(config: Config, path: &std::path::Path) -> Result<(), Error> {
     let tcp_progress = watched
         .tcp(tcp_listeners.iter().map(|(_, l)| l))
         .map_err(|e| Error::Startup(format!("TCP listeners: {e}")))?;
+    // The zone manager installs the NOTIFY rules before any listener
+    // answers: a NOTIFY answered in between got NOTAUTH ("not a secondary
+    // zone here"), which a primary does not send again, and the zone
+    // waited for its resumed refresh timer (hours) for that change.
+    let zones = {
+        let _runtime = runtime.enter();
+        crate::zonemgr::ZoneManager::start(&config, api_zones, members, server.clone(), persisted)
+    };
     let udp_threads = udp::spawn(udp_sockets, server.clone(), stop.clone(), died_tx.clone(), udp_progress)
         .map_err(|e| Error::Startup(format!("UDP workers: {e}")))?;
 
@@ -155,7 +163,6 @@ pub fn serve(config: Config, path: &std::path::Path) -> Result<(), Error> {
                 let _ = died.send(format!("TCP listener {addr} failed: {err}"));
             });
         }
-        let zones = crate::zonemgr::ZoneManager::start(&config, api_zones, members, server.clone(), persisted);
         zones.spawn_catalog_consumers();
         // Freed memory back to the system after each burst of zone changes.
         tokio::spawn(crate::zone::trim::after_changes(server.store().subscribe()));

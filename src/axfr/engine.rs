@@ -227,6 +227,14 @@ impl Engine {
             slot.status.expired = true;
             set_expired(&self.inner.store, &slot.life, &apex, true);
         }
+        // A NOTIFY answered before the node stopped, whose round never
+        // ended: the primary will not send it again, so ask now rather
+        // than when the resumed refresh timer fires (one stat per zone
+        // held on disk).
+        let notified = serial.is_some() && version::notified_path(&self.inner.dir, &apex).exists();
+        if notified && let Some(slot) = table.get_mut(key) {
+            slot.notified = true;
+        }
         drop(table);
         self.inner.send(
             key,
@@ -236,6 +244,9 @@ impl Engine {
                 timers,
             },
         );
+        if notified {
+            self.inner.send(key, Event::Refresh);
+        }
         true
     }
 
@@ -431,9 +442,34 @@ impl Inner {
     fn dispatch(self: &Arc<Self>, key: Key, event: Event) {
         let mut table = self.table();
         let Some(slot) = table.get_mut(key) else { return };
+        let notify = matches!(event, Event::Notify { .. });
         let actions = slot.machine.handle(Instant::now(), event);
         slot.status.round_failed = slot.machine.has_failed_a_round();
         slot.status.primaries_silent = slot.machine.primaries_silent();
+        // The NOTIFY marker: on while the round a NOTIFY started (or will
+        // start) runs for a zone that has a version, off once a round
+        // ended with the zone confirmed and none is pending.
+        let marker = if notify && !slot.notified && slot.machine.serial().is_some() && !slot.machine.is_idle() {
+            Some(true)
+        } else if slot.notified
+            && slot.machine.is_idle()
+            && actions.iter().any(|a| matches!(a, Action::Confirmed { .. }))
+        {
+            Some(false)
+        } else {
+            None
+        };
+        if let Some(on) = marker {
+            slot.notified = on;
+            slot.marker_changes += 1;
+            let (seq, life, counters) = (slot.marker_changes, slot.life.clone(), self.counters.clone());
+            let path = version::notified_path(&self.dir, &slot.zone.apex);
+            tokio::task::spawn_blocking(move || {
+                if version::set_notified(&path, &life, seq, on).is_err() {
+                    counters.timers_failures.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
         for action in actions {
             let Some(slot) = table.get_mut(key) else { return };
             match action {

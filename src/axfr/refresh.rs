@@ -219,6 +219,12 @@ impl Secondary {
         self.round_failed && self.silent
     }
 
+    /// No round of SOA checks and transfers under way, and none asked for
+    /// (by a NOTIFY or refresh that came during the last one).
+    pub fn is_idle(&self) -> bool {
+        self.busy == Busy::Idle && !self.again
+    }
+
     pub fn is_expired(&self) -> bool {
         self.expired
     }

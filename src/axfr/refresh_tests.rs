@@ -187,6 +187,57 @@ fn notify_burst_gives_one_more_check() {
     assert_eq!(checks, 1);
 }
 
+/// The engine keeps a NOTIFY marker on disk while `is_idle` is false: not
+/// idle from the NOTIFY on, through the extra check a NOTIFY during a
+/// round asks for, until the last round ends.
+#[test]
+fn idle_only_once_the_notified_rounds_ended() {
+    let t0 = Instant::now();
+    let mut z = zone(1);
+    z.handle(
+        t0,
+        Event::Load {
+            serial: Some(1),
+            expire_at: Some(t0 + Duration::from_secs(80)),
+            timers: Some(soa(1)),
+        },
+    );
+    assert!(z.is_idle(), "timer resumed, nothing asked");
+    z.handle(t0, Event::Notify { serial: Some(1) });
+    assert!(z.is_idle(), "a NOTIFY for the serial held starts nothing");
+    z.handle(t0, Event::Notify { serial: Some(2) });
+    assert!(!z.is_idle());
+    // Another NOTIFY during the SOA check: one more check after it.
+    z.handle(t0, Event::Notify { serial: Some(3) });
+    let a = z.handle(
+        t0,
+        Event::SoaResult {
+            primary: 0,
+            result: Ok(soa(1)),
+        },
+    );
+    assert!(a.iter().any(|x| matches!(x, Action::Confirmed { .. })));
+    assert!(!z.is_idle(), "confirmed, but the second NOTIFY's check is due");
+    z.handle(
+        t0,
+        Event::SoaResult {
+            primary: 0,
+            result: Ok(soa(3)),
+        },
+    );
+    assert!(!z.is_idle(), "transferring");
+    let a = z.handle(
+        t0,
+        Event::TransferResult {
+            primary: 0,
+            kind: TransferKind::Ixfr { from: 1 },
+            result: Ok(soa(3)),
+        },
+    );
+    assert!(a.iter().any(|x| matches!(x, Action::Confirmed { serial: 3, .. })));
+    assert!(z.is_idle());
+}
+
 #[test]
 fn expires_and_recovers() {
     let t0 = Instant::now();

@@ -94,7 +94,7 @@ pub struct Counters {
     /// New versions that could not be written to disk (and so were not
     /// served).
     pub persist_failures: AtomicU64,
-    /// Timers files that could not be written.
+    /// Timers files (and NOTIFY markers) that could not be written.
     pub timers_failures: AtomicU64,
     /// SOA answers older than the version served.
     pub primary_behind: AtomicU64,

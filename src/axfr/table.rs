@@ -48,6 +48,11 @@ pub(super) struct Slot {
     /// (primary, serial) of the stale or contradicting answers logged since
     /// the last success: each is logged once, not on every retry.
     pub(super) reported: Vec<(usize, u32)>,
+    /// The NOTIFY marker is (being) written: a NOTIFY's round has not
+    /// ended yet (see [`super::version::notified_path`]).
+    pub(super) notified: bool,
+    /// Changes of the marker so far (orders them).
+    pub(super) marker_changes: u64,
 }
 
 /// At most this many stale answers are remembered per zone.
@@ -92,6 +97,8 @@ impl Table {
             confirmations: 0,
             first_written: None,
             reported: Vec::new(),
+            notified: false,
+            marker_changes: 0,
         });
         let apex = slot.zone.apex.clone();
         let index = match self.free.pop() {

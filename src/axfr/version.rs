@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tracing::warn;
@@ -37,6 +37,9 @@ pub(super) struct Life {
     disk: Mutex<u64>,
     /// The last timers write failed.
     timers_failing: AtomicBool,
+    /// The sequence number of the last NOTIFY marker change applied
+    /// ([`set_notified`]; written holding `disk`).
+    notified: AtomicU64,
 }
 
 impl Life {
@@ -353,10 +356,43 @@ pub fn timers_path(dir: &std::path::Path, apex: &[u8]) -> PathBuf {
     dir.join(format!("{}.timers", persist::file_name(apex)))
 }
 
-/// Deletes a zone's snapshot, journal and timers.
+/// The NOTIFY marker of a zone: present from an accepted NOTIFY until the
+/// round of SOA checks and transfers it started has brought the zone up to
+/// date. The primary stops sending a NOTIFY once it is answered (RFC
+/// 1996), and a restart resumes the refresh timer, so without it a node
+/// killed in between would not ask for the change before the next refresh
+/// (hours). A restart that finds it checks the primaries at once.
+pub fn notified_path(dir: &std::path::Path, apex: &[u8]) -> PathBuf {
+    dir.join(format!("{}.notified", persist::file_name(apex)))
+}
+
+/// Creates (`on`) or removes the NOTIFY marker at `path`: the `seq`-th
+/// change of it for this zone. Skipped if the zone was removed or a later
+/// change was applied already. Not fsynced: it must survive the process
+/// (`kill -9`), not a power loss, which at worst costs the wait for the
+/// refresh timer, as before.
+pub(super) fn set_notified(path: &std::path::Path, life: &Life, seq: u64, on: bool) -> std::io::Result<()> {
+    let _disk = life.disk();
+    if !life.alive() || seq <= life.notified.load(Ordering::SeqCst) {
+        return Ok(());
+    }
+    life.notified.store(seq, Ordering::SeqCst);
+    let r = if on {
+        std::fs::File::create(path).map(drop)
+    } else {
+        std::fs::remove_file(path)
+    };
+    match r {
+        Err(e) if !on && e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
+        Ok(()) => Ok(()),
+    }
+}
+
+/// Deletes a zone's snapshot, journal, timers and NOTIFY marker.
 pub(super) fn forget_files(dir: &std::path::Path, apex: &[u8]) -> std::io::Result<()> {
     let timers = timers_path(dir, apex);
-    for path in [timers.with_extension("timers.tmp"), timers] {
+    for path in [timers.with_extension("timers.tmp"), timers, notified_path(dir, apex)] {
         match std::fs::remove_file(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -400,5 +436,29 @@ mod tests {
         life.end();
         save_timers(&path, &life, 3, (8, 1100), false).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(read_timers(&path, 7), Some(1000));
+    }
+
+    #[test]
+    fn notified_marker_follows_the_latest_change_until_removal() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = notified_path(dir.path(), b"\x01z\x00");
+        let life = Life::default();
+        // Removing a marker that is not there is fine.
+        set_notified(&path, &life, 1, false).unwrap_or_else(|e| panic!("{e}"));
+        set_notified(&path, &life, 3, true).unwrap_or_else(|e| panic!("{e}"));
+        assert!(path.exists());
+        // An older change that ran late (the blocking pool keeps no order)
+        // does not undo a newer one.
+        set_notified(&path, &life, 2, false).unwrap_or_else(|e| panic!("{e}"));
+        assert!(path.exists(), "an older removal undid a newer NOTIFY");
+        set_notified(&path, &life, 4, false).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!path.exists());
+        set_notified(&path, &life, 5, true).unwrap_or_else(|e| panic!("{e}"));
+        // Removed with its zone, and never written again after that.
+        forget_files(dir.path(), b"\x01z\x00").unwrap_or_else(|e| panic!("{e}"));
+        assert!(!path.exists());
+        life.end();
+        set_notified(&path, &life, 6, true).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!path.exists(), "a removed zone's marker was written");
     }
 }

@@ -598,7 +598,7 @@ impl Collector for NodeCollector {
         counters(
             &mut enc,
             "zone_timers_write_failures",
-            "Zone timers files (when a version expires) that could not be written",
+            "Zone timers files (when a version expires) and NOTIFY markers that could not be written",
             one(ec.timers_failures.load(Ordering::Relaxed)),
         )?;
         gauges(

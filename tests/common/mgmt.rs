@@ -51,11 +51,26 @@ impl Http {
     }
 }
 
-/// Sends one request; `headers` are added as given.
+/// Sends one request; `headers` are added as given. Panics if the server
+/// cannot be reached or does not answer HTTP (see [`try_http`]).
 pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> Http {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-        .unwrap_or_else(|e| panic!("cannot connect to {addr}: {e}"));
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    try_http(addr, method, path, headers, body).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`http`] for a server that may be gone (killed by the test): an error,
+/// naming the call, when it cannot connect, the connection breaks or the
+/// answer is not HTTP.
+pub fn try_http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Result<Http, String> {
+    let fail = |what: &str, e: &dyn std::fmt::Display| format!("{method} {path} ({addr}): {what}: {e}");
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| fail("cannot connect", &e))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(|e| fail("set_read_timeout", &e))?;
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
@@ -65,24 +80,18 @@ pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]
     }
     req.push_str("\r\n");
     req.push_str(body.unwrap_or(""));
-    s.write_all(req.as_bytes())
-        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    s.write_all(req.as_bytes()).map_err(|e| fail("send", &e))?;
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw)
-        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or_else(|| {
-        panic!(
-            "{method} {path}: not an HTTP answer: {:?}",
-            String::from_utf8_lossy(&raw)
-        )
-    });
+    s.read_to_end(&mut raw).map_err(|e| fail("receive", &e))?;
+    let not_http = || fail("not an HTTP answer", &format!("{:?}", String::from_utf8_lossy(&raw)));
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(not_http)?;
     let head = String::from_utf8_lossy(&raw[..end]).into_owned();
     let mut lines = head.split("\r\n");
     let status: u16 = lines
         .next()
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("{method} {path}: bad status line in {head:?}"));
+        .ok_or_else(|| fail("bad status line", &format!("{head:?}")))?;
     let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
@@ -92,25 +101,27 @@ pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]
         .iter()
         .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
     if chunked {
+        let bad_chunk = || fail("bad chunked body", &format!("{:?}", String::from_utf8_lossy(&body)));
         let mut out = Vec::new();
         let mut rest = &body[..];
         loop {
-            let eol = rest.windows(2).position(|w| w == b"\r\n").expect("chunk size line");
-            let size = usize::from_str_radix(String::from_utf8_lossy(&rest[..eol]).trim(), 16).expect("chunk size");
+            let eol = rest.windows(2).position(|w| w == b"\r\n").ok_or_else(bad_chunk)?;
+            let size =
+                usize::from_str_radix(String::from_utf8_lossy(&rest[..eol]).trim(), 16).map_err(|_| bad_chunk())?;
             rest = &rest[eol + 2..];
             if size == 0 {
                 break;
             }
-            out.extend_from_slice(&rest[..size]);
-            rest = &rest[size + 2..];
+            out.extend_from_slice(rest.get(..size).ok_or_else(bad_chunk)?);
+            rest = rest.get(size + 2..).ok_or_else(bad_chunk)?;
         }
         body = out;
     }
-    Http {
+    Ok(Http {
         status,
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
-    }
+    })
 }
 
 /// A pharos node with its management API and identity endpoint.

@@ -84,7 +84,7 @@ pub use knot::{Knot, KnotOpts, knot_config};
 #[allow(unused_imports)]
 pub use knot_catalog::{Edit, KnotCatalog, KnotCatalogOpts, KnotMember, PlainZone, member_text, next_second};
 #[allow(unused_imports)]
-pub use mgmt::{Http, MgmtNode, Sample, TOKEN, http, parse_metrics, sample};
+pub use mgmt::{Http, MgmtNode, Sample, TOKEN, http, parse_metrics, sample, try_http};
 #[allow(unused_imports)]
 pub use pharos::{
     Pharos, PharosOpts, pharos_bin, pharos_check_config, pharos_cmd, pharos_config, pharos_only, toml_str, wait_until,

@@ -1,6 +1,7 @@
 //! Primaries for the secondary-zone tests (tests/secondary.rs):
 //!
-//! * [`KnotPrimary`]: a real knotd serving one zone for transfer to
+//! * [`KnotPrimary`]: a real knotd serving one zone (or more:
+//!   [`KnotPrimaryOpts::more_zones`]) for transfer to
 //!   127.0.0.1, changed at run time through `knotc zone-begin/zone-set/
 //!   zone-commit` on its control socket.  Knot bumps the SOA serial on each
 //!   commit (serial-policy increment) and, with [`KnotPrimaryOpts::journal`],
@@ -107,6 +108,10 @@ pub struct KnotPrimaryOpts {
     /// With a key: transfers are allowed only signed with it and its
     /// NOTIFYs are signed with it.
     pub key: Option<TsigKeyConf>,
+    /// More zones served the same way (name, zone file text): the same
+    /// transfer ACL, key, journal and NOTIFY target; changed with
+    /// [`KnotPrimary::add_record_in`].
+    pub more_zones: Vec<(String, String)>,
 }
 
 impl KnotPrimaryOpts {
@@ -118,6 +123,7 @@ impl KnotPrimaryOpts {
             notify_port: None,
             transfer_from: "127.0.0.1".into(),
             key: None,
+            more_zones: Vec::new(),
         }
     }
 }
@@ -164,6 +170,10 @@ impl KnotPrimary {
         }
         let zone_file = dir.path().join(format!("{}.zone", opts.zone));
         fs::write(&zone_file, &opts.zone_text).expect("cannot write zone file");
+        for (name, text) in &opts.more_zones {
+            let file = dir.path().join(format!("{}.zone", name.trim_end_matches('.')));
+            fs::write(&file, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", file.display()));
+        }
         let log_path = dir.path().join("knot.log");
         File::create(&log_path).unwrap();
         let mut k = KnotPrimary {
@@ -215,11 +225,17 @@ impl KnotPrimary {
             self.opts.transfer_from,
             if self.opts.journal { "changes" } else { "none" }
         );
-        let _ = writeln!(c, "  - domain: \"{}.\"", self.opts.zone);
-        let _ = writeln!(c, "    file: \"{}\"", self.zone_file.display());
-        let _ = writeln!(c, "    acl: local_transfer");
-        if self.opts.notify_port.is_some() {
-            let _ = writeln!(c, "    notify: secondary");
+        let more = self.opts.more_zones.iter().map(|(name, _)| {
+            let name = name.trim_end_matches('.');
+            (name.to_string(), self.dir.path().join(format!("{name}.zone")))
+        });
+        for (name, file) in std::iter::once((self.opts.zone.clone(), self.zone_file.clone())).chain(more) {
+            let _ = writeln!(c, "  - domain: \"{name}.\"");
+            let _ = writeln!(c, "    file: \"{}\"", file.display());
+            let _ = writeln!(c, "    acl: local_transfer");
+            if self.opts.notify_port.is_some() {
+                let _ = writeln!(c, "    notify: secondary");
+            }
         }
         c
     }
@@ -331,7 +347,13 @@ impl KnotPrimary {
     /// [`KnotPrimary::notify_to`], sends NOTIFY.  Owner names are absolute
     /// (a trailing dot is added) or relative to the zone.
     pub fn add_record(&self, owner: &str, ttl: u32, rtype: &str, rdata: &str) -> Commit {
-        let zone = format!("{}.", self.opts.zone);
+        self.add_record_in(&self.opts.zone, owner, ttl, rtype, rdata)
+    }
+
+    /// [`KnotPrimary::add_record`] in `zone`: the main zone or one of
+    /// [`KnotPrimaryOpts::more_zones`].
+    pub fn add_record_in(&self, zone: &str, owner: &str, ttl: u32, rtype: &str, rdata: &str) -> Commit {
+        let zone = format!("{}.", zone.trim_end_matches('.'));
         self.knotc(&["zone-begin", &zone]);
         let ttl = ttl.to_string();
         let mut args = vec!["zone-set", zone.as_str(), owner, ttl.as_str(), rtype];

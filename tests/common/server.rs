@@ -70,7 +70,7 @@ pub(super) fn wait_ready(child: &mut Child, port: u16, zone: Option<&str>) -> Re
             }
             Err(e) => last = format!("SOA {name}: {e}"),
         }
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(10));
     }
     Err(format!(
         "no authoritative SOA answer within {START_TIMEOUT:?} (last: {last})"
