@@ -55,26 +55,28 @@ impl std::fmt::Debug for Secrets {
 
 impl Secrets {
     /// A random secret from the kernel's generator, for a node with none
-    /// configured.
-    pub fn random() -> std::io::Result<Secrets> {
+    /// configured; should the kernel refuse (never seen), the process's
+    /// randomly seeded hasher.
+    pub fn random() -> Secrets {
         let mut current = [0u8; 16];
         let mut filled = 0;
         while filled < current.len() {
             // SAFETY: writes at most the remaining length into `current`.
             let n = unsafe { libc::getrandom(current[filled..].as_mut_ptr().cast(), current.len() - filled, 0) };
-            if n < 0 {
-                let e = std::io::Error::last_os_error();
-                if e.kind() == std::io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(e);
+            if n > 0 {
+                filled += n as usize;
+            } else if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+                use std::hash::BuildHasher;
+                let r = std::collections::hash_map::RandomState::new();
+                current[..8].copy_from_slice(&r.hash_one(std::process::id()).to_le_bytes());
+                current[8..].copy_from_slice(&r.hash_one(std::time::Instant::now()).to_le_bytes());
+                break;
             }
-            filled += n as usize;
         }
-        Ok(Secrets {
+        Secrets {
             current,
             previous: None,
-        })
+        }
     }
 }
 
@@ -256,9 +258,7 @@ mod tests {
         assert!(parse_secret("00112233445566778899aabbccddeeff").is_ok());
         assert!(parse_secret("0011").is_err());
         assert!(parse_secret("g0112233445566778899aabbccddeeff").is_err());
-        let r1 = Secrets::random().map(|s| s.current);
-        let r2 = Secrets::random().map(|s| s.current);
-        assert!(r1.is_ok() && r1.ok() != r2.ok());
+        assert_ne!(Secrets::random().current, Secrets::random().current);
         assert!(!format!("{:?}", only(secret("00112233445566778899aabbccddeeff"))).contains("0011"));
     }
 

@@ -49,6 +49,18 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// A client's output and its COOKIE line (dig writes `; COOKIE:`, kdig
+/// `;; COOKIE:`).
+fn cookie_line(tool: &str, out: std::process::Output) -> (String, String) {
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let line = text
+        .lines()
+        .find(|l| l.to_ascii_uppercase().contains("COOKIE:"))
+        .unwrap_or_else(|| panic!("{tool} saw no cookie:\n{text}"))
+        .to_string();
+    (text, line)
+}
+
 /// Asks `to` with `cookie` and returns the reply's cookie (the first
 /// reply that carries one, in a few tries).
 fn learn(to: SocketAddr, cookie: &[u8]) -> Vec<u8> {
@@ -91,36 +103,19 @@ fn dig_and_kdig_get_a_server_cookie_and_it_is_valid_on_every_node_with_the_secre
     let b = node(Some(SECRET_A), None);
 
     // dig and kdig: a client cookie out, client + server cookie back.
-    let out = dig(&[
-        "@127.0.0.1",
-        "-p",
-        &a.addr().port().to_string(),
-        "+cookie",
-        "www.example.com",
-        "A",
-    ]);
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let line = text
-        .lines()
-        .find(|l| l.contains("COOKIE:"))
-        .unwrap_or_else(|| panic!("dig saw no cookie:\n{text}"));
+    let port = a.addr().port().to_string();
+    let (text, line) = cookie_line(
+        "dig",
+        dig(&["@127.0.0.1", "-p", &port, "+cookie", "www.example.com", "A"]),
+    );
     assert!(line.contains("(good)"), "dig: the client cookie came back: {line}");
     let dig_cookie = line.split_whitespace().nth(2).unwrap_or_default().to_string();
     assert_eq!(dig_cookie.len(), 48, "8 + 16 octets: {line}");
     assert!(text.contains("status: NOERROR"), "{text}");
-    let out = kdig(&[
-        "@127.0.0.1",
-        "-p",
-        &a.addr().port().to_string(),
-        "+cookie",
-        "www.example.com",
-        "A",
-    ]);
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let line = text
-        .lines()
-        .find(|l| l.to_ascii_uppercase().contains("COOKIE:"))
-        .unwrap_or_else(|| panic!("kdig saw no cookie:\n{text}"));
+    let (_, line) = cookie_line(
+        "kdig",
+        kdig(&["@127.0.0.1", "-p", &port, "+cookie", "www.example.com", "A"]),
+    );
     let kdig_cookie = line.split_whitespace().last().unwrap_or_default().to_string();
     assert_eq!(kdig_cookie.len(), 48, "{line}");
     // RFC 9018: version 1, reserved zero.

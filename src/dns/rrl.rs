@@ -94,6 +94,7 @@ const TOKEN_MASK: u64 = (1 << TOKEN_BITS) - 1;
 const STAMP_MASK: u64 = (1 << STAMP_BITS) - 1;
 const FLAG: u64 = 1 << (TOKEN_BITS + STAMP_BITS);
 const TAG_SHIFT: u32 = TOKEN_BITS + STAMP_BITS + 1;
+const TAG_MASK: u64 = !((1 << TAG_SHIFT) - 1);
 /// The largest `responses-per-second` a slot can count.
 pub const MAX_RATE: u32 = RrlConfig::MAX_RATE;
 const _: () = assert!(MAX_RATE as u64 == TOKEN_MASK);
@@ -206,9 +207,9 @@ impl Limiter {
         let i = (key as usize) & self.mask;
         let (a, b) = (&self.table[i], &self.table[i ^ 1]);
         let (va, vb) = (a.load(Ordering::Relaxed), b.load(Ordering::Relaxed));
-        let slot = if va & !(FLAG | STAMP_MASK << TOKEN_BITS | TOKEN_MASK) == tag {
+        let slot = if va & TAG_MASK == tag {
             a
-        } else if vb & !(FLAG | STAMP_MASK << TOKEN_BITS | TOKEN_MASK) == tag {
+        } else if vb & TAG_MASK == tag {
             b
         } else if age(va, now) >= age(vb, now) {
             a
@@ -234,7 +235,7 @@ impl Limiter {
     /// do); over `rate` of them, the rest of that second is limited.
     fn step(&self, old: u64, tag: u64, now_ms: u64) -> (u64, bool, bool) {
         let now = (now_ms / 1000) & STAMP_MASK;
-        if old & !(FLAG | STAMP_MASK << TOKEN_BITS | TOKEN_MASK) != tag {
+        if old & TAG_MASK != tag {
             // A new key (or one taken over).
             return (tag | (now << TOKEN_BITS) | 1, false, false);
         }

@@ -170,9 +170,7 @@ impl Server {
             counters: Counters::default(),
             events: Events::default(),
             rrl: arc_swap::ArcSwapOption::empty(),
-            cookies: Arc::new(arc_swap::ArcSwap::from_pointee(
-                crate::cookie::Secrets::random().unwrap_or_else(|_| fallback_secret()),
-            )),
+            cookies: Arc::new(arc_swap::ArcSwap::from_pointee(crate::cookie::Secrets::random())),
         }
     }
 
@@ -290,13 +288,10 @@ impl Server {
             counter.fetch_add(1, Ordering::Relaxed);
             reply
         });
-        // A guard, not an Arc clone: no shared reference count for the
-        // UDP workers to bounce between them on every query.
-        let rrl = self.rrl.load();
-        let limiter = match transport {
-            Transport::Udp if !cookie.is_some_and(|c| c.valid) => rrl.as_deref(),
-            _ => None,
-        };
+        // UDP only, and a guard, not an Arc clone: no shared reference
+        // count for the UDP workers to bounce between them on every query.
+        let rrl = (transport == Transport::Udp && !cookie.is_some_and(|c| c.valid)).then(|| self.rrl.load());
+        let limiter = rrl.as_ref().and_then(|g| g.as_deref());
         let mut extra = Extra {
             want_origin: limiter.is_some(),
             ..Extra::default()
@@ -613,20 +608,6 @@ pub(super) struct Extra<'a> {
     /// Rate limiting is on: note where the answer came from.
     want_origin: bool,
     origin: edge::Origin,
-}
-
-/// A secret for a node whose kernel would not give random bytes (never
-/// seen): the process's randomly seeded hasher, twice.
-fn fallback_secret() -> crate::cookie::Secrets {
-    use std::hash::BuildHasher;
-    let r = std::collections::hash_map::RandomState::new();
-    let mut current = [0u8; 16];
-    current[..8].copy_from_slice(&r.hash_one(std::process::id()).to_le_bytes());
-    current[8..].copy_from_slice(&r.hash_one(Instant::now()).to_le_bytes());
-    crate::cookie::Secrets {
-        current,
-        previous: None,
-    }
 }
 
 /// Extended DNS error codes (RFC 8914).

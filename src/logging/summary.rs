@@ -186,13 +186,7 @@ impl Summary {
     /// module as their target) and that the process's `log-summary` thread
     /// flushes every [`INTERVAL`].
     pub fn new(what: &'static str, log: fn(&str)) -> Arc<Summary> {
-        let s = Arc::new(Summary::with_sink(
-            what,
-            INTERVAL,
-            Box::new(move |line, took| log(&line.text(what, took))),
-        ));
-        register(&s);
-        s
+        Summary::with_interval(what, INTERVAL, log)
     }
 
     /// [`Summary::new`] with its own interval (e.g. `[dns.rrl] window`).
