@@ -32,6 +32,8 @@
 #   --port N           first loopback port to try                  [30700]
 #   --quick            short runs to try it out: --duration 10
 #                      --cost-duration 3 --cap-duration 3
+#   --affinity         CPU-local UDP sockets: pharos socket-affinity,
+#                      Knot socket-affinity, NSD reuseport         [off]
 #   --nice N           run the servers at this nice level (root
 #                      only for N < 0)                             [0]
 #   --build            run `cargo build --release` even if target/release/pharos exists
@@ -96,6 +98,7 @@ while [ $# -gt 0 ]; do
         --nice=*) nice_level=${1#*=} ;;
         --build) build=1 ;;
         --keep) keep=1 ;;
+        --affinity) export BENCH_SOCKET_AFFINITY=1 ;;
         -h|--help) usage; exit 0 ;;
         *) usage >&2; die "unknown option: $1" ;;
     esac

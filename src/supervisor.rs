@@ -103,6 +103,13 @@ pub fn serve(config: Config, path: &std::path::Path) -> Result<(), Error> {
     let mut bound = Vec::new();
     for addr in &config.dns.listen {
         let socks = udp::bind(*addr, workers).map_err(|e| Error::Startup(format!("UDP {addr}: {e}")))?;
+        #[cfg(target_os = "linux")]
+        if config.dns.socket_affinity {
+            if let Some(first) = socks.first() {
+                crate::dns::affinity::steer_by_cpu(first, socks.len())
+                    .map_err(|e| Error::Startup(format!("dns.socket-affinity: UDP {addr}: {e}")))?;
+            }
+        }
         bound.push(socks.first().and_then(|s| s.local_addr().ok()).unwrap_or(*addr));
         udp_sockets.extend(socks);
         let l = tcp::bind(*addr).map_err(|e| Error::Startup(format!("TCP {addr}: {e}")))?;
@@ -143,8 +150,15 @@ pub fn serve(config: Config, path: &std::path::Path) -> Result<(), Error> {
         let _runtime = runtime.enter();
         crate::zonemgr::ZoneManager::start(&config, api_zones, members, server.clone(), persisted)
     };
-    let udp_threads = udp::spawn(udp_sockets, server.clone(), stop.clone(), died_tx.clone(), udp_progress)
-        .map_err(|e| Error::Startup(format!("UDP workers: {e}")))?;
+    let udp_threads = udp::spawn(
+        udp_sockets,
+        server.clone(),
+        stop.clone(),
+        died_tx.clone(),
+        udp_progress,
+        config.dns.socket_affinity.then_some(workers),
+    )
+    .map_err(|e| Error::Startup(format!("UDP workers: {e}")))?;
 
     let result = runtime.block_on(async {
         let opts = TcpOptions {

@@ -139,12 +139,15 @@ def cmd_config(a):
     rate = {"limit": a.rrl_rate, "high": high, "exempt": high,
             "off": 0}[a.variant]
     exempt = a.variant == "exempt"
+    # bench-edge.sh --affinity: CPU-local UDP steering in all three
+    affinity = os.environ.get("BENCH_SOCKET_AFFINITY") == "1"
     out = []
     if a.server == "pharos":
         out += ["# pharos, rate limiting %s (scripts/bench-edge.sh)" % a.variant,
                 "[node]", 'id = "bench"', 'data-dir = "%s/pharos-var"' % d, "",
                 "[dns]", 'listen = ["127.0.0.1:%d"]' % port,
-                'cookie-secret = "%s"' % COOKIE_SECRET, "",
+                'cookie-secret = "%s"' % COOKIE_SECRET,
+                "socket-affinity = %s" % ("true" if affinity else "false"), "",
                 "[dns.rrl]", "responses-per-second = %d" % rate,
                 "slip = %d" % a.slip, "ipv4-prefix = 24", "ipv6-prefix = 56",
                 "exempt = [%s]" % ('"%s"' % FLOOD_NET if exempt else "")]
@@ -157,6 +160,7 @@ def cmd_config(a):
                 "server:", "    identity: bench", "    rundir: %s/run" % d,
                 "    pidfile: %s/run/knot.pid" % d,
                 "    listen: 127.0.0.1@%d" % port,
+                "    socket-affinity: %s" % ("on" if affinity else "off"),
                 "database:", "    storage: %s/db" % d,
                 "control:", "    listen: %s/run/knot.sock" % d,
                 "log:", "  - target: %s/knot.log" % d, "    any: info",
@@ -177,6 +181,7 @@ def cmd_config(a):
                 "server:", "    ip-address: 127.0.0.1@%d" % port,
                 "    port: %d" % port, "    do-ip6: no",
                 "    server-count: %d" % os.cpu_count(),
+                "    reuseport: %s" % ("yes" if affinity else "no"),
                 '    username: ""', '    chroot: ""',
                 '    zonesdir: "%s"' % zdir, '    database: ""',
                 '    zonelistfile: "%s/zone.list"' % d,

@@ -133,6 +133,9 @@ pub struct DnsConfig {
     pub tcp_max_lifetime: Duration,
     /// UDP worker threads per listen address (0 = one per CPU).
     pub udp_workers: usize,
+    /// Steer each UDP datagram to the worker pinned to the CPU that
+    /// received it (`dns::affinity`), as Knot's `socket-affinity`.
+    pub socket_affinity: bool,
     /// `[dns.rrl]`: response rate limiting over UDP.
     pub rrl: RrlConfig,
     /// `cookie-secret` and `cookie-secret-previous` (RFC 7873/9018);

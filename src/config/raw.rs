@@ -87,6 +87,7 @@ pub(crate) struct RawDns {
     pub tcp_idle_timeout: Option<String>,
     pub tcp_max_lifetime: Option<String>,
     pub udp_workers: Option<i64>,
+    pub socket_affinity: Option<bool>,
     pub rrl: Option<RawRrl>,
     pub cookie_secret: Option<String>,
     pub cookie_secret_previous: Option<String>,

@@ -7,6 +7,8 @@
 //! socket read and the socket write happens in [`Server::handle`], a plain
 //! function of (request bytes, transport) that the fuzz target calls too.
 
+#[cfg(target_os = "linux")]
+pub mod affinity;
 pub mod answer;
 mod edge;
 pub mod message;

@@ -54,22 +54,39 @@ pub fn bind(addr: SocketAddr, count: usize) -> io::Result<Vec<UdpSocket>> {
 }
 
 /// Starts one worker thread per socket (`udp-{i}`), the i-th bumping
-/// `progress[i]` (a counter of its own if there is none).
+/// `progress[i]` (a counter of its own if there is none). With
+/// `pin_per_group = Some(n)` (`dns.socket-affinity`, listeners of `n`
+/// sockets each) the i-th is pinned to the CPUs of index `i % n`
+/// (`affinity::cpus_of`).
 pub fn spawn(
     sockets: Vec<UdpSocket>,
     server: Arc<Server>,
     stop: Arc<AtomicBool>,
     exited: UnboundedSender<String>,
     progress: Vec<Arc<AtomicU64>>,
+    pin_per_group: Option<usize>,
 ) -> io::Result<Vec<std::thread::JoinHandle<()>>> {
+    #[cfg(target_os = "linux")]
+    let allowed = match pin_per_group {
+        Some(_) => super::affinity::allowed_cpus()?,
+        None => Vec::new(),
+    };
     let mut handles = Vec::new();
     for (i, sock) in sockets.into_iter().enumerate() {
+        #[cfg(target_os = "linux")]
+        let cpus = pin_per_group
+            .map(|n| super::affinity::cpus_of(i % n.max(1), n, &allowed))
+            .unwrap_or_default();
         let progress = progress.get(i).cloned().unwrap_or_default();
         let server = server.clone();
         let stop = stop.clone();
         let exited = exited.clone();
         let local = sock.local_addr()?;
         let h = std::thread::Builder::new().name(format!("udp-{i}")).spawn(move || {
+            #[cfg(target_os = "linux")]
+            if let Err(e) = super::affinity::pin_current_thread(&cpus) {
+                tracing::warn!("dns.socket-affinity: UDP worker {i} not pinned to CPUs {cpus:?}: {e}");
+            }
             let result = worker(&sock, &server, &stop, &progress);
             if !stop.load(Ordering::Relaxed) {
                 let why = match result {

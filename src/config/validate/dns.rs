@@ -49,6 +49,7 @@ impl Check<'_> {
             tcp_idle_timeout,
             tcp_max_lifetime,
             udp_workers: self.int("dns.udp-workers", d.udp_workers, 0, 0..=1024),
+            socket_affinity: d.socket_affinity.unwrap_or(false),
             rrl: self.rrl(d.rrl.as_ref()),
             cookie_secrets: self.cookie_secrets(d),
         }
