@@ -21,6 +21,8 @@
 #   --measures LIST    subset of reflection,cost,overload          [all three]
 #   --duration N       seconds of each flood (measures 1 and 3)    [60]
 #   --cost-duration N  seconds of each dnsperf run of measure 2    [10]
+#   --cost-rate N      offered q/s of measure 2 (8 dnsperf, -Q N/8),
+#                      the same for every server; 0 = unthrottled  [100000]
 #   --cap-duration N   seconds of each capacity run (dnsperf)      [5]
 #   --rate N           flood rate in queries/s, instead of twice the
 #                      capacity measured (no capacity runs then)   [0 = 2x capacity]
@@ -55,6 +57,7 @@ servers=pharos,knot,nsd
 measures=reflection,cost,overload
 duration=60
 cost_duration=10
+cost_rate=100000
 cap_duration=5
 rate=0
 rrl_rate=200
@@ -79,6 +82,8 @@ while [ $# -gt 0 ]; do
         --duration=*) duration=${1#*=} ;;
         --cost-duration) cost_duration=${2:?}; shift ;;
         --cost-duration=*) cost_duration=${1#*=} ;;
+        --cost-rate) cost_rate=${2:?}; shift ;;
+        --cost-rate=*) cost_rate=${1#*=} ;;
         --cap-duration) cap_duration=${2:?}; shift ;;
         --cap-duration=*) cap_duration=${1#*=} ;;
         --rate) rate=${2:?}; shift ;;
@@ -104,7 +109,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-for v in duration cost_duration cap_duration rate rrl_rate slip legit_rate probe_rate port_base; do
+for v in duration cost_duration cost_rate cap_duration rate rrl_rate slip legit_rate probe_rate port_base; do
     is_uint "${!v}" || die "--${v//_/-} must be a non-negative integer, got '${!v}'"
 done
 [[ $nice_level =~ ^-?[0-9]+$ ]] || die "--nice must be an integer, got '$nice_level'"
@@ -247,6 +252,7 @@ helper() {  # args... -> the helper's exit status
     echo "measures=$(IFS=,; echo "${measure_list[*]}")"
     echo "duration_s=$duration"
     echo "cost_duration=$cost_duration"
+    echo "cost_rate=$cost_rate"
     echo "cap_duration=$cap_duration"
     echo "rate=$rate"
     echo "rrl_rate=$rrl_rate"
@@ -391,7 +397,7 @@ for m in "${measure_list[@]}"; do
                 cfg=high; [ "$variant" = rrl-off ] && cfg=off
                 if ! start_cfg "$s" "$cfg" "cost-$variant"; then fail "$m" "$s" fail:start "$variant"; continue; fi
                 mapfile -t args < <(common_args "$s")
-                helper "$edge" cost "${args[@]}" --duration "$cost_duration" --dnsperf "$DNSPERF" \
+                helper "$edge" cost "${args[@]}" --duration "$cost_duration" --rate "$cost_rate" --dnsperf "$DNSPERF" \
                     --queries "$work/queries/small.txt" --variant "$variant" || true
                 finish_server "$s"
                 sleep 1

@@ -539,10 +539,14 @@ def cmd_cost(a):
     rec = base(a, "cost")
     rec["variant"] = a.variant
     cmds = []
+    # The same offered load for every server (-Q per client): CPU per query
+    # depends on the rate (at low rates every query pays a wake-up), so
+    # servers are compared at one rate, not at whatever rate each reached.
+    per_client = ["-Q", str(max(1, int(a.rate / len(COST_SOURCES))))] if a.rate else []
     for src in COST_SOURCES:
         cmd = [a.dnsperf, "-s", "127.0.0.1", "-a", src, "-p", str(a.port),
-               "-d", a.queries, "-l", str(a.duration), "-c", "1", "-q", "13",
-               "-t", "2"]
+               "-d", a.queries, "-l", str(a.duration), "-c", "1", "-q", "64",
+               "-t", "2"] + per_client
         if a.variant == "valid-cookie":
             cookie = fetch_cookie(a.port, src)
             if not cookie:
@@ -555,6 +559,11 @@ def cmd_cost(a):
         else:
             cmd += ["-e"]
         cmds.append(cmd)
+    # Warm-up, not counted: the first seconds after a start (or after the
+    # previous measure's flood) cost more on every server.
+    subprocess.run([x if x != str(a.duration) else "2" for x in cmds[0]],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   preexec_fn=pdeathsig)
     cpu0, t0 = benchlib.tree_cpu_ticks(a.pid), time.time()
     procs = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True, preexec_fn=pdeathsig) for c in cmds]
@@ -726,6 +735,8 @@ def main():
     p.add_argument("--queries", required=True)
     p.add_argument("--variant", required=True,
                    choices=["rrl-on", "rrl-off", "valid-cookie"])
+    p.add_argument("--rate", type=float, default=0,
+                   help="offered q/s, all clients together (0: as fast as they go)")
     p.set_defaults(fn=cmd_cost)
     p = sub.add_parser("fail")
     p.add_argument("--out", required=True)
