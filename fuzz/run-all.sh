@@ -9,7 +9,9 @@
 #                the fuzzers run under `nice -n 19`, so a benchmark or a build
 #                started meanwhile takes the machine and the fuzzer simply
 #                runs longer. A fuzzer is stopped with SIGINT once its CPU
-#                time reaches N.
+#                time reaches N. Do not SIGSTOP a fuzzer to make room:
+#                libFuzzer's -timeout counts wall time, and the unit that
+#                was running when it stopped is then reported as a timeout.
 # --jobs         targets fuzzed at the same time (default 2).
 # Logs: fuzz/logs/<target>.log (git-ignored); one summary line per target is
 # printed: executions, exec/s (per CPU second), cov, ft, corpus before/after,
@@ -23,7 +25,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --cpu-seconds) cpu=$2; shift 2 ;;
         --jobs) jobs=$2; shift 2 ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h|--help) sed -n "2,20p" "$0"; exit 0 ;;
         -*) echo "run-all.sh: unknown option $1" >&2; exit 2 ;;
         *) break ;;
     esac
@@ -68,8 +70,11 @@ run_one() {
         -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
         -artifact_prefix="$here/artifacts/$t/" >"$log" 2>&1 &
     pid=$!
+    used=0
     while kill -0 "$pid" 2>/dev/null; do
-        if [ "$(cpu_of "$pid")" -ge "$cpu" ]; then
+        now=$(cpu_of "$pid")
+        [ "$now" -gt "$used" ] && used=$now
+        if [ "$used" -ge "$cpu" ]; then
             kill -INT "$pid" 2>/dev/null || true
             break
         fi
@@ -94,7 +99,7 @@ run_one() {
     execs=$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}' | tail -1)
     crashes=$(ls "$here/artifacts/$t" | wc -l)
     printf '%-12s cpu %ss  executions %s  last: %s  corpus %s -> %s (%s KB)  artifacts %s\n' \
-        "$t" "$cpu" "${execs:-?}" "$stats" "$before" "$after" "$size" "$crashes"
+        "$t" "$used" "${execs:-?}" "$stats" "$before" "$after" "$size" "$crashes"
 }
 
 running=0
