@@ -302,8 +302,12 @@ impl BgpPeer {
     }
 
     /// When BIRD's protocol for one session (`v4` or `v6`) last changed
-    /// state, to the millisecond: a session reset shows as a new time.
-    pub fn session_since(&self, session: &str) -> String {
+    /// state, in milliseconds since the epoch: a session reset shows as a
+    /// new time. Compare two with [`same_since`]: BIRD keeps the time on
+    /// its monotonic clock and converts it to wall-clock time at each
+    /// `show protocols`, so two reads of one unchanged value can differ by
+    /// a millisecond.
+    pub fn session_since(&self, session: &str) -> i64 {
         let out = self.sh(&["since", &self.name, session]);
         let since = String::from_utf8_lossy(&out.stdout).trim().to_string();
         assert!(
@@ -312,7 +316,7 @@ impl BgpPeer {
             self.name,
             String::from_utf8_lossy(&out.stderr)
         );
-        since
+        since_ms(&since).unwrap_or_else(|| panic!("peer.sh since {} {session}: not a time: {since:?}", self.name))
     }
 
     /// The daemon's log (BIRD: session events and received NOTIFICATIONs).
@@ -761,4 +765,29 @@ impl Drop for Node {
         }
         self.kill9();
     }
+}
+
+/// Two [`Peer::session_since`] times of one unchanged session: within
+/// 50 ms (a reset takes far longer: BIRD waits before it reconnects).
+pub fn same_since(a: i64, b: i64) -> bool {
+    (a - b).abs() <= 50
+}
+
+/// "YYYY-MM-DD HH:MM:SS.mmm" (BIRD's `timeformat protocol iso long ms`)
+/// in milliseconds since the epoch.
+pub fn since_ms(s: &str) -> Option<i64> {
+    let (date, time) = s.split_once(' ')?;
+    let mut d = date.split('-').map(|x| x.parse::<i64>());
+    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
+    let (hms, ms) = time.split_once('.').unwrap_or((time, "0"));
+    let mut t = hms.split(':').map(|x| x.parse::<i64>());
+    let (hh, mm, ss) = (t.next()?.ok()?, t.next()?.ok()?, t.next()?.ok()?);
+    // days from civil (proleptic Gregorian)
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1000) + ms.parse::<i64>().ok()?)
 }

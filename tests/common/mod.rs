@@ -71,7 +71,7 @@ mod zone;
 #[allow(unused_imports)]
 pub use bgp::{
     BgpPeer, NODE_AS, NODE_DNS_PORT, Node, NodeConfig, PEER_AS, PeerEntry, PeerOpts, Route, in_netns, node_dns,
-    scripted_peer_py,
+    same_since, scripted_peer_py, since_ms,
 };
 #[allow(unused_imports)]
 pub use edge::{
