@@ -94,8 +94,9 @@ run_one() {
         rm -rf "$min"
     fi
     after=$(ls "$corpus" | wc -l)
-    size=$(du -sk "$corpus" | cut -f1)
-    stats=$(grep -E '^#[0-9]+' "$log" | tail -1)
+    size=$(( $(cat "$corpus"/* 2>/dev/null | wc -c) / 1024 ))
+    # the fuzzer's last status line (the merge prints lines of its own)
+    stats=$(awk '/^#[0-9]+\t/ { last = $0 } /^stat::number_of_executed_units/ { print last; exit }' "$log")
     execs=$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}' | tail -1)
     crashes=$(ls "$here/artifacts/$t" | wc -l)
     printf '%-12s cpu %ss  executions %s  last: %s  corpus %s -> %s (%s KB)  artifacts %s\n' \
