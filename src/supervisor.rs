@@ -97,13 +97,6 @@ pub fn serve(config: Config, path: &std::path::Path) -> Result<(), Error> {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if config.dns.socket_affinity && workers > cpus {
-        warn!(
-            "dns.socket-affinity with {workers} UDP workers on {cpus} CPUs: a datagram goes to the worker of the CPU that received it, so {} workers get nothing; set dns.udp-workers to at most {cpus}",
-            workers - cpus
-        );
-    }
     let mut udp_sockets = Vec::new();
     let mut tcp_listeners = Vec::new();
     // Where each listener ended up (port 0 resolved): what health probes.

@@ -166,3 +166,23 @@ fn without_it_source_ports_spread_over_both_workers() {
         "{woke:?}"
     );
 }
+
+#[test]
+fn more_workers_than_cpus_is_said_at_start() {
+    if !pharos_only("socket_affinity") {
+        return;
+    }
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let zone = Zone::new("example.com", &repo_root().join("zones/example.com.zone"));
+    let mut opts = PharosOpts::with_zones(vec![zone]);
+    opts.ipv6 = false;
+    opts.dns_extra = format!("udp-workers = {}\nsocket-affinity = true\n", cpus + 1);
+    let p = Pharos::start(opts);
+    wait_until(&p, Duration::from_secs(5), "the socket-affinity warning", || {
+        p.log()
+            .contains(&format!("UDP worker {cpus} of each listener gets no datagrams"))
+    });
+    // It still serves, from the workers that get the datagrams.
+    let r = p.query("example.com", 6).expect("an answer");
+    assert_eq!(r.rcode, 0);
+}

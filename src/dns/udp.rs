@@ -74,9 +74,19 @@ pub fn spawn(
     let mut handles = Vec::new();
     for (i, sock) in sockets.into_iter().enumerate() {
         #[cfg(target_os = "linux")]
-        let cpus = pin_per_group
-            .map(|n| super::affinity::cpus_of(i % n.max(1), n, &allowed))
-            .unwrap_or_default();
+        let cpus = match pin_per_group {
+            Some(n) => {
+                let cpus = super::affinity::cpus_of(i % n.max(1), n, &allowed);
+                if cpus.is_empty() && i < n {
+                    tracing::warn!(
+                        "dns.socket-affinity: no CPU c with c % {n} == {} among the CPUs this process may use ({allowed:?}): UDP worker {i} of each listener gets no datagrams; set dns.udp-workers to at most the number of CPUs",
+                        i % n.max(1)
+                    );
+                }
+                cpus
+            }
+            None => Vec::new(),
+        };
         let progress = progress.get(i).cloned().unwrap_or_default();
         let server = server.clone();
         let stop = stop.clone();
