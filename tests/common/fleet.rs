@@ -108,7 +108,9 @@ impl Fleet {
         let ports: Vec<u16> = (0..o.nodes).map(|_| free_port(false)).collect();
         let notify: Vec<String> = ports.iter().map(|p| toml_str(&format!("127.0.0.1:{p}"))).collect();
         let first_zone = o.zones.first().map(|z| z.0.clone());
-        let mut hub_toml = String::new();
+        // Every node transfers from 127.0.0.1: the hub's cap per client
+        // (default 4) is raised so that it is not the whole fleet's.
+        let mut hub_toml = String::from("[transfer]\nmax-out-per-client = 32\n");
         for (name, primary) in &o.zones {
             hub_toml.push_str(&format!(
                 "[[zone]]\nname = {}\nprimaries = [{}]\nallow-transfer = [\"127.0.0.0/8\"]\n\
