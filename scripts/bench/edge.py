@@ -440,6 +440,22 @@ def cmd_capacity(a):
     return 0 if rec["status"] == "ok" else 1
 
 
+def flood_or_record(a, rec, queries, client, sampler):
+    """Runs the flooder with WORK/queries/QUERIES at a.rate for a.duration;
+    if it fails, stops CLIENT and SAMPLER, records the failure and returns
+    None."""
+    try:
+        return run_flooder(a, os.path.join(a.work, "queries", queries),
+                           a.rate, a.duration)
+    except RuntimeError as e:
+        print("  %s" % e, file=sys.stderr)
+        client.stop()
+        sampler.stop.set()
+        rec["status"] = "fail:flooder"
+        append(a.out, rec)
+        return None
+
+
 def cmd_reflection(a):
     rec = base(a, "reflection")
     rec.update(capacity=a.capacity or None, target_rate=a.rate,
@@ -452,14 +468,8 @@ def cmd_reflection(a):
     time.sleep(0.5)
     cpu0, w0 = benchlib.tree_cpu_ticks(a.pid), time.time()
     drops0 = udp_drops(a.port)
-    try:
-        fl = run_flooder(a, os.path.join(a.work, "queries", "flood.bin"),
-                         a.rate, a.duration)
-    except RuntimeError as e:
-        print("  %s" % e, file=sys.stderr)
-        legit.stop()
-        rec["status"] = "fail:flooder"
-        append(a.out, rec)
+    fl = flood_or_record(a, rec, "flood.bin", legit, sampler)
+    if fl is None:
         return 1
     cpu = (benchlib.tree_cpu_ticks(a.pid) - cpu0) / benchlib.CLK_TCK
     wall = time.time() - w0
@@ -625,14 +635,8 @@ def cmd_overload(a):
     sampler = Sampler(a.pid)
     sampler.start()
     drops0 = udp_drops(a.port)
-    try:
-        fl = run_flooder(a, os.path.join(a.work, "queries", "legit.bin"),
-                         a.rate, a.duration)
-    except RuntimeError as e:
-        print("  %s" % e, file=sys.stderr)
-        probe.stop()
-        rec["status"] = "fail:flooder"
-        append(a.out, rec)
+    fl = flood_or_record(a, rec, "legit.bin", probe, sampler)
+    if fl is None:
         return 1
     sampler.stop.set()
     drops1 = udp_drops(a.port)
