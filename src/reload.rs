@@ -307,7 +307,11 @@ async fn bgp(old: &Config, new: &Config, speaker: &mut Option<Speaker>, health: 
             info!("SIGHUP: BGP disabled; sessions closed");
         }
         (None, true) => {
-            *speaker = Some(Speaker::spawn(&new.bgp, health));
+            let listeners = crate::bgp::Listeners::bind(&new.bgp).unwrap_or_else(|e| {
+                error!("SIGHUP: {e}");
+                crate::bgp::Listeners::empty()
+            });
+            *speaker = Some(Speaker::spawn(&new.bgp, health, listeners));
             info!("SIGHUP: BGP enabled");
         }
         (None, false) => {}

@@ -115,6 +115,8 @@ pub fn serve(config: Config, path: &std::path::Path) -> Result<(), Error> {
         let l = tcp::bind(*addr).map_err(|e| Error::Startup(format!("TCP {addr}: {e}")))?;
         tcp_listeners.push((*addr, l));
     }
+    // BGP sessions of passive peers: their listening sockets.
+    let bgp_listeners = crate::bgp::Listeners::bind(&config.bgp).map_err(Error::Startup)?;
     // Management API and identity endpoints: bound now, served once running.
     let mgmt_listeners = crate::mgmt::bind(&config)?;
 
@@ -212,7 +214,7 @@ pub fn serve(config: Config, path: &std::path::Path) -> Result<(), Error> {
         let mut speaker = config
             .bgp
             .enabled
-            .then(|| crate::bgp::Speaker::spawn(&config.bgp, health.subscribe()));
+            .then(|| crate::bgp::Speaker::spawn(&config.bgp, health.subscribe(), bgp_listeners));
         let bgp_view = speaker.as_ref().map(|s| s.status() as Arc<dyn crate::mgmt::BgpView>);
         crate::mgmt::spawn(
             mgmt_listeners,

@@ -3,18 +3,27 @@
 //! sockets, timers and the health channel into [`Event`]s and carries out
 //! the [`Action`]s. That keeps every rule testable without a network.
 //!
-//! pharos only connects out (it never listens on port 179), so there is no
-//! connection collision and the Active state means "waiting to retry".
-//! After any failure the session goes to Idle and retries after a
-//! backoff; the backoff resets once a session has stayed Established for
-//! [`STABLE_AFTER`].
+//! An active session connects out and the Active state means "waiting to
+//! retry"; after any failure it goes to Idle and retries after a backoff,
+//! which resets once a session has stayed Established for
+//! [`STABLE_AFTER`]. A passive session (`passive = true`) never connects:
+//! it waits in Active for the driver to hand it the peer's connection, and
+//! a second connection while one is up is refused (the first one wins;
+//! there is no collision to resolve since only one side connects).
+//!
+//! With BFD, a path failure (`BfdDown`) ends the session at once with
+//! Cease / BFD Down (RFC 9384) and no new connection is made, or
+//! accepted, until BFD is up again (`BfdUp`). The peer's AdminDown is not
+//! a failure (RFC 5882 3.2): the driver does not report it as one.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+pub use super::backoff::{BACKOFF_MAX, BACKOFF_MIN, Backoff};
 use super::message::{
-    Capabilities, DecodeError, Inbound, Notification, Open, Outbound, Update, code, fsm_error, open_error, two_octet_as,
+    Capabilities, DecodeError, Inbound, Notification, Open, Outbound, Update, cease, code, fsm_error, open_error,
+    two_octet_as,
 };
 use super::routes::{Mode, PeerRoutes};
 use crate::config::{AddressFamily, BgpConfig, BgpPeer, Prefix};
@@ -25,9 +34,6 @@ use crate::health::Announce;
 pub const OPEN_HOLD_TIME: Duration = Duration::from_secs(240);
 /// A session Established this long resets the connect backoff.
 pub const STABLE_AFTER: Duration = Duration::from_secs(30);
-/// First and largest connect retry delay (before jitter).
-pub const BACKOFF_MIN: Duration = Duration::from_secs(1);
-pub const BACKOFF_MAX: Duration = Duration::from_secs(60);
 
 /// RFC 4271 session states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -101,6 +107,13 @@ pub enum Event {
     ConnectRetryTimerExpired,
     StableTimerExpired,
     HealthChanged(Announce),
+    /// BFD detected a path failure (`detail` says how): the session goes
+    /// down at once and stays down until [`Event::BfdUp`].
+    BfdDown {
+        detail: String,
+    },
+    /// BFD is up (again): connecting is allowed.
+    BfdUp,
     /// A reload changed what this peer gets (prefixes, communities, MED,
     /// prepend, next hop): withdraw what is gone, announce the rest again,
     /// without resetting the session.
@@ -155,40 +168,6 @@ pub struct Counters {
     pub established: u64,
 }
 
-/// Exponential connect backoff with jitter: the n-th delay is drawn from
-/// [d/2, d] with d = min(BACKOFF_MAX, BACKOFF_MIN * 2^n).
-#[derive(Debug, Clone)]
-pub struct Backoff {
-    attempt: u32,
-    rng: u64,
-}
-
-impl Backoff {
-    pub fn new(seed: u64) -> Backoff {
-        Backoff {
-            attempt: 0,
-            rng: seed | 1,
-        }
-    }
-
-    pub fn next_delay(&mut self) -> Duration {
-        let d = BACKOFF_MIN
-            .saturating_mul(1u32 << self.attempt.min(16))
-            .min(BACKOFF_MAX);
-        self.attempt = self.attempt.saturating_add(1);
-        // xorshift64: jitter only, not security.
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        let half = d.as_millis() as u64 / 2;
-        Duration::from_millis(half + self.rng % (half + 1))
-    }
-
-    pub fn reset(&mut self) {
-        self.attempt = 0;
-    }
-}
-
 /// One configured peer's session.
 #[derive(Debug)]
 pub struct Session {
@@ -208,6 +187,13 @@ pub struct Session {
     advertised: [Option<Mode>; 2],
     counters: Counters,
     last_error: Option<String>,
+    /// Wait for the peer to connect instead of connecting.
+    passive: bool,
+    /// BFD reported the path down: no connection until it is up again.
+    bfd_blocked: bool,
+    /// The last NOTIFICATION each way.
+    last_sent: Option<Notification>,
+    last_received: Option<Notification>,
 }
 
 fn idx(f: AddressFamily) -> usize {
@@ -253,7 +239,27 @@ impl Session {
             advertised: [None; 2],
             counters: Counters::default(),
             last_error: None,
+            passive: peer.passive,
+            bfd_blocked: false,
+            last_sent: None,
+            last_received: None,
         }
+    }
+
+    /// The last NOTIFICATION sent to the peer and received from it.
+    pub fn last_notifications(&self) -> (Option<&Notification>, Option<&Notification>) {
+        (self.last_sent.as_ref(), self.last_received.as_ref())
+    }
+
+    /// True when a connection the peer opened would be taken now (a
+    /// passive session waiting in Active); otherwise the driver closes it.
+    pub fn accepts_connection(&self) -> bool {
+        self.passive && self.state == State::Active && !self.stopped && !self.bfd_blocked
+    }
+
+    /// True while a BFD failure keeps the session down.
+    pub fn waiting_for_bfd(&self) -> bool {
+        self.bfd_blocked
     }
 
     pub fn state(&self) -> State {
@@ -302,7 +308,8 @@ impl Session {
             }
             Event::Stop { reason } => self.stop(&mut out, &reason),
             Event::TcpConnected { local, remote } => {
-                if self.state == State::Connect && !self.stopped {
+                let expected = if self.passive { State::Active } else { State::Connect };
+                if self.state == expected && !self.stopped && !self.bfd_blocked {
                     self.local = Some(local);
                     out.log(Level::Debug, format!("TCP connected {local} -> {remote}"));
                     let open = self.our_open();
@@ -357,8 +364,35 @@ impl Session {
                 }
             }
             Event::ConnectRetryTimerExpired => {
-                if matches!(self.state, State::Idle | State::Active) && !self.stopped {
+                if matches!(self.state, State::Idle | State::Active) && !self.stopped && !self.bfd_blocked {
                     self.connect(&mut out);
+                }
+            }
+            Event::BfdDown { detail } => {
+                if !self.bfd_blocked {
+                    self.bfd_blocked = true;
+                    out.push(Action::StopTimer(Timer::ConnectRetry));
+                    if self.state.connected() {
+                        let n = Notification::new(code::CEASE, cease::BFD_DOWN, Vec::new());
+                        self.notify(&mut out, n, format!("BFD: {detail}"));
+                    } else {
+                        if self.state == State::Connect {
+                            out.push(Action::Close);
+                        }
+                        self.last_error = Some(format!("BFD: {detail}"));
+                        self.set_state(&mut out, State::Idle);
+                        out.log(Level::Warn, format!("BFD: {detail}; not connecting until BFD is up"));
+                    }
+                }
+            }
+            Event::BfdUp => {
+                if self.bfd_blocked {
+                    self.bfd_blocked = false;
+                    out.log(Level::Info, "BFD up: the session may connect again");
+                    if self.state == State::Idle && !self.stopped {
+                        self.backoff.reset();
+                        self.connect(&mut out);
+                    }
                 }
             }
             Event::StableTimerExpired => {
@@ -414,12 +448,19 @@ impl Session {
 
     fn send(&mut self, out: &mut Out, msg: Outbound) {
         self.counters.messages_out += 1;
+        if let Outbound::Notification(n) = &msg {
+            self.last_sent = Some(n.clone());
+        }
         out.push(Action::Send(msg));
     }
 
     fn connect(&mut self, out: &mut Out) {
-        self.set_state(out, State::Connect);
-        out.push(Action::Connect);
+        if self.passive {
+            self.set_state(out, State::Active);
+        } else {
+            self.set_state(out, State::Connect);
+            out.push(Action::Connect);
+        }
     }
 
     fn our_open(&self) -> Open {
@@ -472,6 +513,11 @@ impl Session {
         self.set_state(out, State::Idle);
         if self.stopped {
             out.log(Level::Warn, reason);
+        } else if self.bfd_blocked {
+            out.log(Level::Warn, format!("{reason}; not reconnecting until BFD is up"));
+        } else if self.passive {
+            out.log(Level::Warn, format!("{reason}; waiting for the peer to connect"));
+            self.set_state(out, State::Active);
         } else {
             let delay = self.backoff.next_delay();
             out.log(
@@ -527,6 +573,7 @@ impl Session {
 
     fn receive(&mut self, out: &mut Out, msg: Inbound) {
         if let Inbound::Notification(n) = &msg {
+            self.last_received = Some(n.clone());
             // Never answered with a NOTIFICATION (RFC 4271 6.4).
             self.fail(out, format!("NOTIFICATION from the peer in {}: {n}", self.state));
             return;
@@ -743,3 +790,6 @@ impl Session {
 #[cfg(test)]
 #[path = "fsm_tests.rs"]
 pub(crate) mod tests;
+#[cfg(test)]
+#[path = "fsm_tests_peer.rs"]
+mod tests_peer;

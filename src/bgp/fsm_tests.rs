@@ -20,6 +20,11 @@ fn bgp(asn: u32) -> BgpConfig {
     }
 }
 
+/// The test `[bgp]` (for the per-peer tests).
+pub(crate) fn bgp_config() -> BgpConfig {
+    bgp(65001)
+}
+
 /// The test peer (also used by the route tests).
 pub(crate) fn peer() -> BgpPeer {
     BgpPeer {
@@ -35,10 +40,17 @@ pub(crate) fn peer() -> BgpPeer {
         ipv6_next_hop: Some("fd00::2".parse().unwrap()),
         prepend: 1,
         med: Some(10),
+        announce: None,
+        communities: None,
+        large_communities: None,
+        bfd: None,
+        ttl_security: false,
+        passive: false,
+        listen_port: 179,
     }
 }
 
-fn peer_open(asn: u32, hold: u16) -> Open {
+pub(crate) fn peer_open(asn: u32, hold: u16) -> Open {
     Open {
         my_as: crate::bgp::message::two_octet_as(asn),
         hold_time: hold,
@@ -53,14 +65,14 @@ fn peer_open(asn: u32, hold: u16) -> Open {
     }
 }
 
-fn connected() -> Event {
+pub(crate) fn connected() -> Event {
     Event::TcpConnected {
         local: "10.255.0.2:40000".parse().unwrap(),
         remote: "10.255.0.1:179".parse().unwrap(),
     }
 }
 
-fn rx(m: Inbound) -> Event {
+pub(crate) fn rx(m: Inbound) -> Event {
     Event::MessageReceived(m)
 }
 

@@ -106,6 +106,8 @@ pub mod fsm_error {
 pub mod cease {
     pub const ADMINISTRATIVE_SHUTDOWN: u8 = 2;
     pub const ADMINISTRATIVE_RESET: u8 = 4;
+    /// RFC 9384.
+    pub const BFD_DOWN: u8 = 10;
 }
 
 impl Notification {

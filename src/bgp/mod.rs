@@ -13,7 +13,8 @@
 //! - [`fsm`]: the RFC 4271 session state machine, sans IO;
 //! - `session`: the task that drives one state machine (socket, timers,
 //!   health channel);
-//! - [`md5`]: TCP-MD5 (RFC 2385), the one `unsafe` module;
+//! - [`sockopt`]: TCP-MD5 (RFC 2385) and GTSM (RFC 5082), the one `unsafe`
+//!   module;
 //! - [`status`]: the shared per-peer status snapshot;
 //! - [`replay`]: a session driven from a byte stream, for the fuzz target
 //!   and its regression inputs.
@@ -23,13 +24,15 @@
 //! its prefixes withdrawn and a Cease / Administrative Shutdown with the
 //! given message (RFC 9003).
 
+mod backoff;
 pub mod codec;
 pub mod fsm;
-pub mod md5;
+pub mod listen;
 pub mod message;
 pub mod replay;
 pub mod routes;
 mod session;
+pub mod sockopt;
 pub mod status;
 
 use std::hash::BuildHasher;
@@ -38,8 +41,9 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
+pub use listen::Listeners;
 pub use status::{BgpStatus, PeerStatus};
 
 use crate::config::BgpConfig;
@@ -54,6 +58,7 @@ pub struct Speaker {
     config: BgpConfig,
     peers: Vec<PeerTask>,
     status: Arc<BgpStatus>,
+    listeners: Listeners,
 }
 
 /// One running session and the config it was started with.
@@ -65,17 +70,19 @@ struct PeerTask {
 }
 
 impl Speaker {
-    /// Starts one session task per peer; each connects at once and follows
+    /// Starts one session task per peer; each connects at once (or, when
+    /// passive, waits on `listeners`, bound at start-up) and follows
     /// `health`. Must be called inside a tokio runtime.
-    pub fn spawn(cfg: &BgpConfig, health: HealthRx) -> Speaker {
-        let status = Arc::new(BgpStatus::new(&cfg.peers));
+    pub fn spawn(cfg: &BgpConfig, health: HealthRx, listeners: Listeners) -> Speaker {
+        let status = Arc::new(BgpStatus::new(&cfg.peers, listeners.refused_counter()));
         if cfg.peers.is_empty() {
             warn!("BGP is enabled but no [[bgp.peer]] is configured");
         }
+        listeners.start();
         let mut peers = Vec::new();
         for i in 0..cfg.peers.len() {
             let Some(cell) = status.cell(i) else { continue };
-            if let Some(t) = start_peer(cfg, i, &health, cell) {
+            if let Some(t) = start_peer(cfg, i, &health, cell, &listeners) {
                 peers.push(t);
             }
         }
@@ -83,7 +90,13 @@ impl Speaker {
             config: cfg.clone(),
             peers,
             status,
+            listeners,
         }
+    }
+
+    /// Connections refused by the passive listeners.
+    pub fn listeners(&self) -> Listeners {
+        self.listeners.clone()
     }
 
     /// The per-peer status, shared with the session tasks.
@@ -103,7 +116,7 @@ impl Speaker {
         // its address, and two sessions to one address at once collide.
         let (mut kept, gone): (Vec<PeerTask>, Vec<PeerTask>) = std::mem::take(&mut self.peers)
             .into_iter()
-            .partition(|t| global_same && new.peers.contains(&t.peer));
+            .partition(|t| global_same && new.peers.iter().any(|p| p.same_session(&t.peer)));
         if !gone.is_empty() {
             let why = if global_same {
                 "peer removed or changed in the configuration"
@@ -114,16 +127,17 @@ impl Speaker {
         }
         let mut cells = Vec::with_capacity(new.peers.len());
         for (i, peer) in new.peers.iter().enumerate() {
-            match kept.iter().position(|t| t.peer == *peer) {
+            match kept.iter().position(|t| t.peer.same_session(peer)) {
                 Some(pos) => {
-                    let t = kept.swap_remove(pos);
+                    let mut t = kept.swap_remove(pos);
+                    t.peer = peer.clone();
                     let routes = routes::PeerRoutes::new(new, peer);
                     if t.tx.send(Command::Routes(Box::new(routes))).await.is_err() {
                         warn!(peer = %peer.address, "BGP session task is gone; restarting it");
                         t.task.abort();
                         let cell = BgpStatus::fresh_cell(peer);
                         cells.push(cell.clone());
-                        self.peers.extend(start_peer(new, i, &health, cell));
+                        self.peers.extend(start_peer(new, i, &health, cell, &self.listeners));
                         continue;
                     }
                     cells.push(t.cell.clone());
@@ -132,7 +146,7 @@ impl Speaker {
                 None => {
                     let cell = BgpStatus::fresh_cell(peer);
                     cells.push(cell.clone());
-                    self.peers.extend(start_peer(new, i, &health, cell));
+                    self.peers.extend(start_peer(new, i, &health, cell, &self.listeners));
                 }
             }
         }
@@ -148,16 +162,36 @@ impl Speaker {
     }
 }
 
-fn start_peer(cfg: &BgpConfig, i: usize, health: &HealthRx, cell: status::Cell) -> Option<PeerTask> {
+fn start_peer(
+    cfg: &BgpConfig,
+    i: usize,
+    health: &HealthRx,
+    cell: status::Cell,
+    listeners: &Listeners,
+) -> Option<PeerTask> {
     let peer = cfg.peers.get(i)?;
     let (tx, rx) = mpsc::channel(1);
-    let driver = Driver::new(cfg, i, health.clone(), cell.clone(), rx, seed(i, peer))?;
+    let passive = if peer.passive {
+        match listeners.register(cfg, peer) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                error!(peer = %peer.address, "{e}; the session cannot start");
+                status::update_cell(&cell, |s| s.last_error = Some(e));
+                return None;
+            }
+        }
+    } else {
+        None
+    };
+    let driver = Driver::new(cfg, i, health.clone(), cell.clone(), rx, passive, seed(i, peer))?;
     info!(
         peer = %peer.address,
         asn = peer.asn,
         families = ?peer.families.iter().map(|f| f.name()).collect::<Vec<_>>(),
         md5 = peer.password.is_some(),
         ttl = peer.multihop,
+        ttl_security = peer.ttl_security,
+        passive = peer.passive,
         "starting BGP session"
     );
     Some(PeerTask {

@@ -58,6 +58,13 @@ fn config(selector: u8) -> (BgpConfig, BgpPeer) {
         ipv6_next_hop: "fd00::2".parse().ok(),
         prepend: (selector >> 4) & 3,
         med: (selector & 64 != 0).then_some(10),
+        announce: None,
+        communities: None,
+        large_communities: None,
+        bfd: None,
+        ttl_security: false,
+        passive: false,
+        listen_port: 179,
     };
     (bgp, peer)
 }

@@ -30,13 +30,19 @@ pub struct PeerRoutes {
 }
 
 impl PeerRoutes {
+    /// The peer's own policy where it has one (`announce`, communities,
+    /// `prepend`, `med`), else `[bgp]`'s.
     pub fn new(bgp: &BgpConfig, peer: &BgpPeer) -> PeerRoutes {
-        let (v4, v6): (Vec<Prefix>, Vec<Prefix>) = bgp.announce.iter().partition(|p| p.is_ipv4());
+        let announce = peer.announce.as_deref().unwrap_or(&bgp.announce);
+        let (v4, v6): (Vec<Prefix>, Vec<Prefix>) = announce.iter().partition(|p| p.is_ipv4());
         let normal = RouteAttrs {
             as_path: vec![bgp.asn; 1 + usize::from(peer.prepend)],
             med: peer.med,
-            communities: bgp.communities.clone(),
-            large_communities: bgp.large_communities.clone(),
+            communities: peer.communities.clone().unwrap_or_else(|| bgp.communities.clone()),
+            large_communities: peer
+                .large_communities
+                .clone()
+                .unwrap_or_else(|| bgp.large_communities.clone()),
         };
         let mut graceful = normal.clone();
         if !graceful.communities.contains(&GRACEFUL_SHUTDOWN) {
@@ -197,6 +203,34 @@ mod tests {
         let v6: IpAddr = "fd00::9".parse().unwrap();
         assert_eq!(r.next_hop(AddressFamily::Ipv6, Some(v6)), Some(v6));
         assert_eq!(r.next_hop(AddressFamily::Ipv4, Some(v6)), None);
+    }
+
+    #[test]
+    fn a_peer_policy_overrides_bgp() {
+        let (bgp, mut peer) = config(&["192.0.2.0/24", "198.51.100.0/24", "2001:db8:1::/48"]);
+        peer.announce = Some(vec![Prefix::parse("198.51.100.0/24").unwrap()]);
+        peer.communities = Some(vec![Community(65001, 200)]);
+        peer.large_communities = Some(Vec::new());
+        let r = PeerRoutes::new(&bgp, &peer);
+        assert_eq!(
+            r.prefixes(AddressFamily::Ipv4),
+            &[Prefix::parse("198.51.100.0/24").unwrap()]
+        );
+        assert!(r.prefixes(AddressFamily::Ipv6).is_empty());
+        assert_eq!(r.attrs(Mode::Normal).communities, vec![Community(65001, 200)]);
+        assert!(r.attrs(Mode::Normal).large_communities.is_empty());
+        assert_eq!(
+            r.attrs(Mode::GracefulShutdown).communities,
+            vec![Community(65001, 200), GRACEFUL_SHUTDOWN]
+        );
+        // No policy of its own: everything of [bgp].
+        let (bgp, peer) = config(&["192.0.2.0/24", "2001:db8:1::/48"]);
+        let r = PeerRoutes::new(&bgp, &peer);
+        assert_eq!(r.prefixes(AddressFamily::Ipv6).len(), 1);
+        assert_eq!(
+            r.attrs(Mode::Normal).large_communities,
+            vec![LargeCommunity(65001, 1, 2)]
+        );
     }
 
     #[test]

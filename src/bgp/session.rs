@@ -3,11 +3,13 @@
 //! for the state machine (`fsm`) and carries out its actions. All protocol
 //! decisions are the state machine's; this module only does IO.
 //!
-//! Sockets: active connect only (pharos never listens on port 179), bound
-//! to `local-address` when set, TTL from `multihop` (1 for single-hop
-//! eBGP), TCP-MD5 when a password is set. Closing a connection sends a FIN
-//! and keeps reading briefly, so that a NOTIFICATION just written reaches
-//! the peer before the socket goes away.
+//! Sockets: an active session connects, bound to `local-address` when
+//! set; a passive one takes the connections `listen` hands it. TTL from
+//! `multihop` (1 for single-hop eBGP), or 255 with `ttl-security` and the
+//! kernel dropping whatever arrives below 256 - `multihop` (GTSM);
+//! TCP-MD5 when a password is set. Closing a connection sends a FIN and
+//! keeps reading briefly, so that a NOTIFICATION just written reaches the
+//! peer before the socket goes away.
 
 use std::future::Future;
 use std::io;
@@ -25,7 +27,7 @@ use tracing::{debug, error, info, warn};
 
 use super::codec::{self, Decoder};
 use super::fsm::{Action, Event, Level, Session, Timer};
-use super::md5;
+use super::sockopt;
 use super::status::{Cell, update_cell};
 use crate::config::{BgpConfig, BgpPeer};
 use crate::health::{Announce, HealthRx};
@@ -53,6 +55,8 @@ type Connecting = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>>;
 enum Wake {
     Command(Option<Command>),
     Connected(io::Result<TcpStream>),
+    /// The peer connected to a passive session.
+    Accepted(TcpStream),
     Read(io::Result<usize>),
     Timer,
     Health(bool),
@@ -68,6 +72,8 @@ pub(super) struct Driver {
     health: HealthRx,
     health_open: bool,
     commands: mpsc::Receiver<Command>,
+    /// A passive session's connections from `listen`.
+    passive: Option<super::listen::Registration>,
     connecting: Option<Connecting>,
     read: Option<OwnedReadHalf>,
     write: Option<OwnedWriteHalf>,
@@ -106,6 +112,7 @@ impl Driver {
         mut health: HealthRx,
         cell: Cell,
         commands: mpsc::Receiver<Command>,
+        passive: Option<super::listen::Registration>,
         seed: u64,
     ) -> Option<Driver> {
         let peer = bgp.peers.get(index)?.clone();
@@ -119,6 +126,7 @@ impl Driver {
             health,
             health_open: true,
             commands,
+            passive,
             connecting: None,
             read: None,
             write: None,
@@ -133,6 +141,7 @@ impl Driver {
             let next_timer = self.timers.iter().flatten().min().copied();
             let wake = {
                 let commands = &mut self.commands;
+                let incoming = self.passive.as_mut().map(|r| &mut r.incoming);
                 let connecting = self.connecting.as_mut();
                 let read = self.read.as_mut();
                 let rbuf = &mut self.rbuf;
@@ -142,6 +151,12 @@ impl Driver {
                     biased;
                     c = commands.recv() => Wake::Command(c),
                     r = maybe(connecting) => Wake::Connected(r),
+                    Some(s) = async {
+                        match incoming {
+                            Some(rx) => rx.recv().await,
+                            None => std::future::pending().await,
+                        }
+                    } => Wake::Accepted(s),
                     n = async {
                         match read {
                             Some(r) => r.read_buf(rbuf).await,
@@ -187,6 +202,7 @@ impl Driver {
                     };
                     self.event(ev).await;
                 }
+                Wake::Accepted(stream) => self.accepted(stream).await,
                 Wake::Read(Ok(0)) => {
                     self.drop_connection();
                     let error = "the peer closed the connection".to_string();
@@ -219,6 +235,33 @@ impl Driver {
                 }
             }
         }
+    }
+
+    /// A connection from the peer (passive session): taken when the state
+    /// machine waits for one, else closed.
+    async fn accepted(&mut self, stream: TcpStream) {
+        let from = stream.peer_addr().ok();
+        if !self.fsm.accepts_connection() {
+            debug!(peer = %self.remote, from = ?from, state = %self.fsm.state(), "connection from the peer closed: the session is not waiting for one");
+            return;
+        }
+        let ev = match prepare_accepted(&self.peer, &stream)
+            .and_then(|()| Ok((stream.local_addr()?, stream.peer_addr()?)))
+        {
+            Ok((local, remote)) => {
+                let (r, w) = stream.into_split();
+                self.read = Some(r);
+                self.write = Some(w);
+                self.rbuf.clear();
+                self.decoder = Decoder::new();
+                Event::TcpConnected { local, remote }
+            }
+            Err(e) => {
+                warn!(peer = %self.remote, "connection from the peer unusable: {e}");
+                return;
+            }
+        };
+        self.event(ev).await;
     }
 
     /// Decodes every whole message in the read buffer and feeds it to the
@@ -346,6 +389,9 @@ impl Driver {
         let counters = self.fsm.counters();
         let negotiated = self.fsm.negotiated().cloned();
         let last_error = self.fsm.last_error().map(str::to_owned);
+        let (sent, received) = self.fsm.last_notifications();
+        let (sent, received) = (sent.map(ToString::to_string), received.map(ToString::to_string));
+        let waiting_for_bfd = self.fsm.waiting_for_bfd();
         let state = self.fsm.state();
         update_cell(&self.cell, |s| {
             s.announced = announced;
@@ -357,6 +403,9 @@ impl Driver {
             s.hold_time = negotiated.as_ref().map(|n| n.hold_time);
             s.families = negotiated.map(|n| n.families).unwrap_or_default();
             s.last_error = last_error;
+            s.last_notification_sent = sent;
+            s.last_notification_received = received;
+            s.waiting_for_bfd = waiting_for_bfd;
             s.state = state;
         });
     }
@@ -385,15 +434,10 @@ async fn connect(peer: BgpPeer, remote: SocketAddr) -> io::Result<TcpStream> {
     socket.set_nonblocking(true)?;
     socket.set_tcp_nodelay(true)?;
     if let Some(pw) = &peer.password {
-        md5::set_key(&socket, peer.address, pw.as_bytes())
+        sockopt::set_key(&socket, peer.address, pw.as_bytes())
             .map_err(|e| io::Error::new(e.kind(), format!("setting the TCP-MD5 password: {e}")))?;
     }
-    let ttl = u32::from(peer.multihop.max(1));
-    if remote.is_ipv4() {
-        socket.set_ttl_v4(ttl)?;
-    } else {
-        socket.set_unicast_hops_v6(ttl)?;
-    }
+    set_ttl(&socket, &peer, remote.is_ipv6())?;
     if let Some(local) = peer.local_address {
         socket
             .bind(&SocketAddr::new(local, 0).into())
@@ -404,6 +448,46 @@ async fn connect(peer: BgpPeer, remote: SocketAddr) -> io::Result<TcpStream> {
         Ok(r) => r,
         Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "no answer")),
     }
+}
+
+/// The TTL the session sends with, and under GTSM the lowest it takes.
+fn set_ttl(socket: &Socket, peer: &BgpPeer, ipv6: bool) -> io::Result<()> {
+    let ttl = if peer.ttl_security {
+        255
+    } else {
+        u32::from(peer.multihop.max(1))
+    };
+    if ipv6 {
+        socket.set_unicast_hops_v6(ttl)?;
+    } else {
+        socket.set_ttl_v4(ttl)?;
+    }
+    if peer.ttl_security {
+        sockopt::set_min_ttl(socket, ipv6, peer.min_ttl())
+            .map_err(|e| io::Error::new(e.kind(), format!("setting the GTSM minimum TTL: {e}")))?;
+    }
+    Ok(())
+}
+
+/// An accepted connection gets the options an active one has.
+fn prepare_accepted(peer: &BgpPeer, stream: &TcpStream) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    let sock = socket2::SockRef::from(stream);
+    let ipv6 = stream.local_addr()?.is_ipv6();
+    let ttl = if peer.ttl_security {
+        255
+    } else {
+        u32::from(peer.multihop.max(1))
+    };
+    if ipv6 {
+        sock.set_unicast_hops_v6(ttl)?;
+    } else {
+        sock.set_ttl_v4(ttl)?;
+    }
+    if peer.ttl_security {
+        sockopt::set_min_ttl(stream, ipv6, peer.min_ttl())?;
+    }
+    Ok(())
 }
 
 /// The log text for a failed connect, with the likely cause.
@@ -444,6 +528,13 @@ mod tests {
             ipv6_next_hop: None,
             prepend: 0,
             med: None,
+            announce: None,
+            communities: None,
+            large_communities: None,
+            bfd: None,
+            ttl_security: false,
+            passive: false,
+            listen_port: 179,
         };
         let remote = SocketAddr::new(peer.address, 179);
         let e = io::Error::new(io::ErrorKind::TimedOut, "no answer");

@@ -78,6 +78,13 @@ fn config(port: u16) -> BgpConfig {
             ipv6_next_hop: None,
             prepend: 0,
             med: None,
+            announce: None,
+            communities: None,
+            large_communities: None,
+            bfd: None,
+            ttl_security: false,
+            passive: false,
+            listen_port: 179,
         }],
     }
 }
@@ -87,7 +94,7 @@ async fn announces_follows_health_and_ceases_on_shutdown() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let (tx, rx) = tokio::sync::watch::channel(Health::new(HealthState::Healthy, "test"));
-    let speaker = Speaker::spawn(&config(port), rx);
+    let speaker = Speaker::spawn(&config(port), rx, Listeners::empty());
     let status = speaker.status();
 
     let (stream, _) = tokio::time::timeout(Duration::from_secs(5), listener.accept())
@@ -171,7 +178,7 @@ async fn refused_connections_are_retried_and_reported() {
         l.local_addr().unwrap().port()
     };
     let (_tx, rx) = tokio::sync::watch::channel(Health::new(HealthState::Healthy, "test"));
-    let speaker = Speaker::spawn(&config(port), rx);
+    let speaker = Speaker::spawn(&config(port), rx, Listeners::empty());
     let status = speaker.status();
     let mut seen = None;
     for _ in 0..100 {
@@ -186,4 +193,56 @@ async fn refused_connections_are_retried_and_reported() {
     assert!(s.last_error.unwrap().contains("refused"));
     assert!(matches!(s.state, State::Active | State::Connect));
     speaker.shutdown("bye").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passive_takes_the_peer_and_refuses_other_sources() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut cfg = config(1);
+    cfg.peers[0].passive = true;
+    cfg.peers[0].listen_port = port;
+    cfg.peers[0].local_address = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let listeners = Listeners::bind(&cfg).unwrap();
+    // Bound at start-up: a second bind of the same port fails.
+    assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_err());
+    let (_tx, rx) = tokio::sync::watch::channel(Health::new(HealthState::Healthy, "test"));
+    let speaker = Speaker::spawn(&cfg, rx, listeners);
+    let status = speaker.status();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(status.peers()[0].state, State::Active);
+    assert!(status.peers()[0].passive);
+
+    // From another address (127.0.0.2): closed at once, counted.
+    let other = tokio::net::TcpSocket::new_v4().unwrap();
+    other.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut s = other.connect(([127, 0, 0, 1], port).into()).await.unwrap();
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf))
+        .await
+        .expect("closed at once");
+    assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+    assert_eq!(speaker.listeners().refused(), 1);
+
+    // From the peer's address: an OPEN comes.
+    let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut peer = TestPeer {
+        stream,
+        buf: Vec::new(),
+        decoder: Decoder::new(),
+    };
+    let Some(Inbound::Open(open)) = peer.next().await else {
+        panic!("no OPEN")
+    };
+    assert_eq!(open.asn(), 65001);
+    assert_eq!(status.peers()[0].state, State::OpenSent);
+    // A second connection while one is up: closed.
+    let mut second = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(2), second.read(&mut buf))
+        .await
+        .expect("closed");
+    assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+    speaker.shutdown("test over").await;
 }

@@ -3,6 +3,7 @@
 //! snapshot at any time without talking to the session tasks.
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Instant, SystemTime};
 
@@ -30,6 +31,14 @@ pub struct PeerStatus {
     pub families: Vec<AddressFamily>,
     /// The last reason the session failed or could not connect.
     pub last_error: Option<String>,
+    /// The last NOTIFICATION sent to the peer and received from it, as
+    /// "Cease / Administrative Shutdown (6/2): \"text\"".
+    pub last_notification_sent: Option<String>,
+    pub last_notification_received: Option<String>,
+    /// The session waits for the peer to connect.
+    pub passive: bool,
+    /// BFD reported the path down; the session waits for BFD to come up.
+    pub waiting_for_bfd: bool,
     pub messages_in: u64,
     pub messages_out: u64,
     /// UPDATEs received (read and discarded: pharos takes no routes).
@@ -52,6 +61,10 @@ impl PeerStatus {
             hold_time: None,
             families: Vec::new(),
             last_error: None,
+            last_notification_sent: None,
+            last_notification_received: None,
+            passive: peer.passive,
+            waiting_for_bfd: false,
             messages_in: 0,
             messages_out: 0,
             updates_received: 0,
@@ -67,16 +80,26 @@ pub struct BgpStatus {
     /// writes its own cell. A reload replaces the list, keeping the cells
     /// of sessions it keeps.
     peers: RwLock<Vec<Arc<Mutex<PeerStatus>>>>,
+    /// Connections the passive listeners refused (`listen`).
+    refused: Arc<AtomicU64>,
 }
 
 /// One peer's status cell.
 pub(super) type Cell = Arc<Mutex<PeerStatus>>;
 
 impl BgpStatus {
-    pub(super) fn new(peers: &[BgpPeer]) -> BgpStatus {
+    pub(super) fn new(peers: &[BgpPeer], refused: Arc<AtomicU64>) -> BgpStatus {
         BgpStatus {
             peers: RwLock::new(peers.iter().map(Self::fresh_cell).collect()),
+            refused,
         }
+    }
+
+    /// Connections the passive listeners closed at once (not from a
+    /// passive peer of that address, or a second one while the session had
+    /// one).
+    pub fn connections_refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
     }
 
     pub(super) fn fresh_cell(peer: &BgpPeer) -> Cell {

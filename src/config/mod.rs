@@ -26,6 +26,8 @@ mod values;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_bgp;
+#[cfg(test)]
 mod tests_catalog;
 #[cfg(test)]
 mod tests_out;
@@ -531,10 +533,48 @@ pub struct BgpPeer {
     pub ipv4_next_hop: Option<Ipv4Addr>,
     /// Next hop for IPv6 routes over an IPv4 session (required then).
     pub ipv6_next_hop: Option<Ipv6Addr>,
-    /// Extra copies of our ASN in the AS path, 0..=16.
+    /// Extra copies of our ASN in the AS path, 0..=16 (the peer's own
+    /// `prepend`, else `bgp.prepend`).
     pub prepend: u8,
-    /// MULTI_EXIT_DISC to send; `None` sends none.
+    /// MULTI_EXIT_DISC to send (the peer's own `med`, else `bgp.med`);
+    /// `None` sends none.
     pub med: Option<u32>,
+    /// The peer's own `announce`: a subset of `bgp.announce`, in its
+    /// order. `None`: all of `bgp.announce`.
+    pub announce: Option<Vec<Prefix>>,
+    /// The peer's own `communities`; `None`: `bgp.communities`.
+    pub communities: Option<Vec<Community>>,
+    /// The peer's own `large-communities`; `None`: `bgp.large-communities`.
+    pub large_communities: Option<Vec<LargeCommunity>>,
+    /// BFD (RFC 5880) watches the path to the peer; `None`: off.
+    pub bfd: Option<BfdSettings>,
+    /// GTSM (RFC 5082): send with TTL 255 and accept only session packets
+    /// that crossed at most `multihop` hops (minimum TTL 256 - multihop).
+    pub ttl_security: bool,
+    /// Wait for the peer to connect, on `listen_port`, instead of
+    /// connecting.
+    pub passive: bool,
+    /// Where a passive session listens (default 179).
+    pub listen_port: u16,
+}
+
+/// `bfd = true` on a peer: the asynchronous-mode timers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BfdSettings {
+    /// Desired minimum transmit and required minimum receive interval
+    /// (default 300 ms; 10 ms..=60 s).
+    pub interval: Duration,
+    /// Detection multiplier (default 3; 1..=255).
+    pub multiplier: u8,
+}
+
+impl Default for BfdSettings {
+    fn default() -> Self {
+        BfdSettings {
+            interval: Duration::from_millis(300),
+            multiplier: 3,
+        }
+    }
 }
 
 impl fmt::Debug for BgpPeer {
@@ -552,6 +592,13 @@ impl fmt::Debug for BgpPeer {
             .field("ipv6_next_hop", &self.ipv6_next_hop)
             .field("prepend", &self.prepend)
             .field("med", &self.med)
+            .field("announce", &self.announce)
+            .field("communities", &self.communities)
+            .field("large_communities", &self.large_communities)
+            .field("bfd", &self.bfd)
+            .field("ttl_security", &self.ttl_security)
+            .field("passive", &self.passive)
+            .field("listen_port", &self.listen_port)
             .finish()
     }
 }
@@ -559,6 +606,30 @@ impl fmt::Debug for BgpPeer {
 impl BgpPeer {
     pub fn carries(&self, family: AddressFamily) -> bool {
         self.families.contains(&family)
+    }
+
+    /// True when `other` describes the same session: only the export
+    /// policy (prefixes, attributes, next hops) may differ, which a reload
+    /// applies to the running session without resetting it.
+    pub fn same_session(&self, other: &BgpPeer) -> bool {
+        self.address == other.address
+            && self.port == other.port
+            && self.asn == other.asn
+            && self.local_address == other.local_address
+            && self.password == other.password
+            && self.multihop == other.multihop
+            && self.hold_time == other.hold_time
+            && self.families == other.families
+            && self.bfd == other.bfd
+            && self.ttl_security == other.ttl_security
+            && self.passive == other.passive
+            && self.listen_port == other.listen_port
+    }
+
+    /// The lowest TTL a session packet may arrive with under
+    /// `ttl-security` (RFC 5082): 255 for a directly connected peer.
+    pub fn min_ttl(&self) -> u8 {
+        255u8.saturating_sub(self.multihop.saturating_sub(1))
     }
 }
 

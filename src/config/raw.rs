@@ -200,6 +200,8 @@ pub(crate) struct RawBgp {
     pub announce: Option<Vec<String>>,
     pub communities: Option<Vec<String>>,
     pub large_communities: Option<Vec<String>>,
+    pub prepend: Option<i64>,
+    pub med: Option<i64>,
     #[serde(default)]
     pub peer: Vec<RawPeer>,
 }
@@ -219,6 +221,15 @@ pub(crate) struct RawPeer {
     pub ipv6_next_hop: Option<String>,
     pub prepend: Option<i64>,
     pub med: Option<i64>,
+    pub announce: Option<Vec<String>>,
+    pub communities: Option<Vec<String>>,
+    pub large_communities: Option<Vec<String>>,
+    pub bfd: Option<bool>,
+    pub bfd_interval: Option<String>,
+    pub bfd_multiplier: Option<i64>,
+    pub ttl_security: Option<bool>,
+    pub passive: Option<bool>,
+    pub listen_port: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -235,6 +235,72 @@ fn segment(s: &str) -> String {
 
 // ---------------------------------------------------------------- commands
 
+/// One BGP peer of `pharos status`: the session line as a router engineer
+/// reads it (state, for how long, prefixes sent, messages each way), then
+/// BFD, the last NOTIFICATION each way and the last error, when there are.
+fn render_peer(p: &serde_json::Value) -> String {
+    let announced = p["announced"].as_array().map_or(0, Vec::len);
+    let mut o = format!(
+        "  {:<39} AS{:<10} {:<12} {:>8} {} pfx sent, msgs {}/{} in/out{}\n",
+        text(&p["address"]),
+        text(&p["asn"]),
+        text(&p["state"]),
+        duration_text(p["since-secs"].as_u64().unwrap_or(0)),
+        announced,
+        text(&p["messages-in"]),
+        text(&p["messages-out"]),
+        if p["passive"].as_bool() == Some(true) {
+            ", passive"
+        } else {
+            ""
+        },
+    );
+    if let Some(b) = p["bfd"].as_object() {
+        let detect = b
+            .get("detection-ms")
+            .and_then(serde_json::Value::as_u64)
+            .map(|ms| format!(", detection {ms} ms"))
+            .unwrap_or_default();
+        o.push_str(&format!(
+            "      bfd {} (remote {}){detect}, up {} times{}\n",
+            b.get("state").and_then(serde_json::Value::as_str).unwrap_or("?"),
+            b.get("remote-state").and_then(serde_json::Value::as_str).unwrap_or("?"),
+            b.get("up-transitions").and_then(serde_json::Value::as_u64).unwrap_or(0),
+            b.get("last-down")
+                .and_then(serde_json::Value::as_str)
+                .map(|d| format!("; last down: {d}"))
+                .unwrap_or_default(),
+        ));
+    }
+    if p["waiting-for-bfd"].as_bool() == Some(true) {
+        o.push_str("      waiting for BFD to come up before connecting\n");
+    }
+    for (key, label) in [
+        ("last-notification-sent", "notification sent"),
+        ("last-notification-received", "notification received"),
+        ("last-error", "last error"),
+    ] {
+        if let Some(t) = p[key].as_str() {
+            o.push_str(&format!("      {label}: {t}\n"));
+        }
+    }
+    o
+}
+
+/// `1d02h`, `3h04m`, `5m07s`, `42s`: a session's age, the way routers show it.
+fn duration_text(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    if d > 0 {
+        format!("{d}d{h:02}h")
+    } else if h > 0 {
+        format!("{h}h{m:02}m")
+    } else if m > 0 {
+        format!("{m}m{s:02}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
 /// `pharos status`: one screen with health, BGP sessions and zones.
 pub fn status(target: &Target, json: bool) -> Result<(), Error> {
     let status = call(target, "GET", "/status", None, "status")?;
@@ -442,19 +508,7 @@ fn render_status(s: &Value, zones: &Value, now: u64) -> String {
         o.push_str(&format!("bgp       {} peer(s)\n", peers.len()));
     }
     for p in &peers {
-        let announced = p["announced"].as_array().map_or(0, Vec::len);
-        o.push_str(&format!(
-            "  {:<39} AS{:<10} {:<12} for {} s, {} prefix(es) announced{}\n",
-            text(&p["address"]),
-            text(&p["asn"]),
-            text(&p["state"]),
-            text(&p["since-secs"]),
-            announced,
-            p["last-error"]
-                .as_str()
-                .map(|e| format!("; last error: {e}"))
-                .unwrap_or_default()
-        ));
+        o.push_str(&render_peer(p));
     }
     let z = &s["zones"];
     o.push_str(&format!(
@@ -574,5 +628,40 @@ mod tests {
         assert!(t.contains("10 s ago"));
         assert!(t.contains("timeout"));
         assert!(render_zones(&v, 100, 1).contains("1 more"));
+    }
+
+    #[test]
+    fn a_peer_as_a_router_engineer_reads_it() {
+        let p = serde_json::json!({
+            "address": "10.255.0.1", "asn": 65000, "state": "Established", "since-secs": 3725,
+            "announced": ["192.0.2.0/24", "2001:db8::/48"], "messages-in": 12, "messages-out": 15,
+            "passive": true,
+            "bfd": {"state": "up", "remote-state": "up", "detection-ms": 900, "up-transitions": 2,
+                    "last-down": "detection time expired"},
+            "last-notification-sent": "Cease / BFD Down (6/10)",
+            "last-notification-received": "Cease / Administrative Shutdown (6/2): \"maintenance\"",
+            "last-error": "BFD: detection time expired",
+        });
+        let t = render_peer(&p);
+        for needle in [
+            "Established",
+            "1h02m",
+            "2 pfx sent",
+            "msgs 12/15 in/out",
+            "passive",
+            "bfd up (remote up), detection 900 ms, up 2 times; last down: detection time expired",
+            "notification sent: Cease / BFD Down (6/10)",
+            "notification received: Cease / Administrative Shutdown (6/2)",
+            "last error: BFD: detection time expired",
+        ] {
+            assert!(t.contains(needle), "{needle:?} missing:\n{t}");
+        }
+        let quiet = render_peer(&serde_json::json!({"address": "10.255.0.1", "state": "Active", "since-secs": 5}));
+        assert_eq!(quiet.lines().count(), 1, "{quiet}");
+        assert!(!quiet.contains("passive") && !quiet.contains("bfd"));
+        assert_eq!(
+            [duration_text(42), duration_text(307), duration_text(90_061)],
+            ["42s", "5m07s", "1d01h"]
+        );
     }
 }

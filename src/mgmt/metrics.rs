@@ -24,6 +24,9 @@ use super::api::AppState;
 use crate::axfr::stats::Kind;
 use crate::health::{HealthRx, State};
 
+#[path = "metrics_bgp.rs"]
+mod bgp;
+
 type Labels = Vec<(&'static str, String)>;
 
 /// Content type of the Prometheus text format.
@@ -750,49 +753,7 @@ impl Collector for NodeCollector {
             workers.iter().map(|w| (worker(w), w.progress)),
         )?;
 
-        // ---- BGP
-        let peers = ctx.bgp.as_ref().map(|b| b.peers()).unwrap_or_default();
-        let peer = |p: &super::PeerView| -> Labels { vec![("peer", p.address.clone()), ("asn", p.asn.to_string())] };
-        gauges(
-            &mut enc,
-            "bgp_session_up",
-            "1 while the BGP session with the peer is Established",
-            peers.iter().map(|p| (peer(p), u64::from(p.is_established()))),
-        )?;
-        gauges(
-            &mut enc,
-            "bgp_session_state",
-            "The BGP session state as a label; value 1",
-            peers.iter().map(|p| {
-                let mut l = peer(p);
-                l.push(("state", p.state.clone()));
-                (l, 1u64)
-            }),
-        )?;
-        gauges(
-            &mut enc,
-            "bgp_session_state_seconds",
-            "Seconds the BGP session has been in its state",
-            peers.iter().map(|p| (peer(p), p.since_secs)),
-        )?;
-        gauges(
-            &mut enc,
-            "bgp_announced_prefixes",
-            "Prefixes the peer holds from this node",
-            peers.iter().map(|p| (peer(p), p.announced.len() as u64)),
-        )?;
-        gauges(
-            &mut enc,
-            "bgp_announced",
-            "Each prefix the peer holds from this node; value 1",
-            peers.iter().flat_map(|p| {
-                p.announced.iter().map(move |pfx| {
-                    let mut l = peer(p);
-                    l.push(("prefix", pfx.clone()));
-                    (l, 1u64)
-                })
-            }),
-        )?;
+        bgp::encode(&mut enc, ctx)?;
         Ok(())
     }
 }

@@ -72,6 +72,10 @@ pub use crate::zonemgr::{Origin, ZoneError, ZoneManager, ZoneView};
 pub trait BgpView: Send + Sync {
     /// Every configured peer, in config order.
     fn peers(&self) -> Vec<PeerView>;
+    /// Connections the passive listeners closed at once.
+    fn connections_refused(&self) -> u64 {
+        0
+    }
 }
 
 /// The speaker's shared status, as the API shows it.
@@ -79,20 +83,38 @@ impl BgpView for crate::bgp::status::BgpStatus {
     fn peers(&self) -> Vec<PeerView> {
         crate::bgp::status::BgpStatus::peers(self)
             .into_iter()
-            .map(|p| PeerView {
-                address: p.address.to_string(),
-                asn: p.asn,
-                state: format!("{:?}", p.state),
-                since_secs: p.since_instant.elapsed().as_secs(),
-                announced: p.announced.iter().map(|x| x.to_string()).collect(),
-                last_error: p.last_error,
+            .map(|p| {
+                let since_secs = p.since_instant.elapsed().as_secs();
+                let established = p.state == crate::bgp::fsm::State::Established;
+                PeerView {
+                    address: p.address.to_string(),
+                    asn: p.asn,
+                    state: format!("{:?}", p.state),
+                    since_secs,
+                    uptime_secs: established.then_some(since_secs),
+                    passive: p.passive,
+                    announced: p.announced.iter().map(|x| x.to_string()).collect(),
+                    last_error: p.last_error,
+                    last_notification_sent: p.last_notification_sent,
+                    last_notification_received: p.last_notification_received,
+                    messages_in: p.messages_in,
+                    messages_out: p.messages_out,
+                    updates_received: p.updates_received,
+                    established_count: p.established_count,
+                    hold_time: p.hold_time,
+                    waiting_for_bfd: p.waiting_for_bfd,
+                }
             })
             .collect()
+    }
+
+    fn connections_refused(&self) -> u64 {
+        crate::bgp::status::BgpStatus::connections_refused(self)
     }
 }
 
 /// One BGP peer as the status API, the page and the metrics show it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct PeerView {
     /// The peer's address (`10.255.0.1`, `2001:db8::1`).
@@ -103,10 +125,28 @@ pub struct PeerView {
     pub state: String,
     /// Seconds in that state.
     pub since_secs: u64,
+    /// Seconds Established (absent while the session is down).
+    pub uptime_secs: Option<u64>,
+    /// The session waits for the peer to connect.
+    pub passive: bool,
     /// Prefixes the peer holds from us now (`193.47.147.0/24`).
     pub announced: Vec<String>,
     /// Why the session last failed or could not connect.
     pub last_error: Option<String>,
+    /// The last NOTIFICATION sent, and received, with code, subcode and
+    /// shutdown communication.
+    pub last_notification_sent: Option<String>,
+    pub last_notification_received: Option<String>,
+    /// Messages each way, UPDATEs received (read and discarded), and how
+    /// often the session reached Established, since the node started.
+    pub messages_in: u64,
+    pub messages_out: u64,
+    pub updates_received: u64,
+    pub established_count: u64,
+    /// Negotiated hold time while up.
+    pub hold_time: Option<u16>,
+    /// A BFD failure keeps the session down until BFD is up again.
+    pub waiting_for_bfd: bool,
 }
 
 impl PeerView {

@@ -415,6 +415,7 @@ mod tests {
             since_secs: 10,
             announced: vec!["192.0.2.0/24".into()],
             last_error: Some("peer said \"<no>\"".into()),
+            ..PeerView::default()
         }];
         let html = render(&status(peers), &[zone("a.example")], (&[], &[], 0), &[1, 2, 3], 110);
         assert!(html.contains("lon-&lt;b&gt;"));

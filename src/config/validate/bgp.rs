@@ -2,16 +2,29 @@
 //! `[[bgp.peer]]`.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
 
 use super::super::raw::{RawBgp, RawPeer};
 use super::super::values::{Community, LargeCommunity, Prefix};
-use super::super::{AddressFamily, BgpConfig, BgpPeer};
+use super::super::{AddressFamily, BfdSettings, BgpConfig, BgpPeer};
 use super::Check;
 
 /// Limits that keep one UPDATE (every attribute plus at least one prefix)
 /// within 4096 octets.
 const MAX_COMMUNITIES: usize = 256;
 const MAX_LARGE_COMMUNITIES: usize = 128;
+
+/// BFD intervals pharos accepts (BIRD and FRR take 10 ms upward).
+const BFD_MIN_INTERVAL: Duration = Duration::from_millis(10);
+const BFD_MAX_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The `[bgp]` values a peer is checked against or takes unless it sets
+/// its own.
+struct Defaults<'a> {
+    announce: &'a [Prefix],
+    prepend: u8,
+    med: Option<u32>,
+}
 
 impl Check<'_> {
     pub(super) fn bgp(&mut self, b: &RawBgp) -> BgpConfig {
@@ -77,29 +90,17 @@ impl Check<'_> {
             }
             announce.push(pfx);
         }
-        let communities = self.each("bgp.communities", &b.communities, Community::parse);
-        let large_communities = self.each("bgp.large-communities", &b.large_communities, LargeCommunity::parse);
-        // Every UPDATE carries all of them: they must leave room for the
-        // prefixes in a 4096-octet message.
-        if communities.len() > MAX_COMMUNITIES {
-            self.err(
-                "bgp.communities",
-                format!("{} communities; at most {MAX_COMMUNITIES}", communities.len()),
-            );
-        }
-        if large_communities.len() > MAX_LARGE_COMMUNITIES {
-            self.err(
-                "bgp.large-communities",
-                format!(
-                    "{} large communities; at most {MAX_LARGE_COMMUNITIES}",
-                    large_communities.len()
-                ),
-            );
-        }
+        let communities = self.communities("bgp", &b.communities);
+        let large_communities = self.large_communities("bgp", &b.large_communities);
+        let defaults = Defaults {
+            announce: &announce,
+            prepend: self.int("bgp.prepend", b.prepend, 0, 0..=16),
+            med: b.med.map(|v| self.int("bgp.med", Some(v), 0, 0..=i64::from(u32::MAX))),
+        };
         let mut peers: Vec<BgpPeer> = Vec::new();
         for (i, raw) in b.peer.iter().enumerate() {
             let p = format!("bgp.peer[{i}]");
-            if let Some(peer) = self.peer(&p, raw) {
+            if let Some(peer) = self.peer(&p, raw, &defaults) {
                 if let Some(j) = peers
                     .iter()
                     .position(|q| q.address == peer.address && q.port == peer.port)
@@ -118,6 +119,7 @@ impl Check<'_> {
                 peers.push(peer);
             }
         }
+        self.passive_listeners(&peers);
         BgpConfig {
             enabled,
             asn,
@@ -141,7 +143,88 @@ impl Check<'_> {
         u32::try_from(v).unwrap_or(0)
     }
 
-    fn peer(&mut self, p: &str, r: &RawPeer) -> Option<BgpPeer> {
+    /// `communities` of `[bgp]` or a peer (`at`), within what one UPDATE
+    /// can carry beside its prefixes (4096 octets).
+    fn communities(&mut self, at: &str, raw: &Option<Vec<String>>) -> Vec<Community> {
+        let key = format!("{at}.communities");
+        let list = self.each(&key, raw, Community::parse);
+        if list.len() > MAX_COMMUNITIES {
+            self.err(key, format!("{} communities; at most {MAX_COMMUNITIES}", list.len()));
+        }
+        list
+    }
+
+    fn large_communities(&mut self, at: &str, raw: &Option<Vec<String>>) -> Vec<LargeCommunity> {
+        let key = format!("{at}.large-communities");
+        let list = self.each(&key, raw, LargeCommunity::parse);
+        if list.len() > MAX_LARGE_COMMUNITIES {
+            self.err(
+                key,
+                format!("{} large communities; at most {MAX_LARGE_COMMUNITIES}", list.len()),
+            );
+        }
+        list
+    }
+
+    /// A peer's `announce`: a subset of `bgp.announce`, kept in that order.
+    fn peer_announce(&mut self, p: &str, raw: &[String], all: &[Prefix]) -> Vec<Prefix> {
+        let mut chosen: Vec<Prefix> = Vec::new();
+        for (i, s) in raw.iter().enumerate() {
+            let key = format!("{p}.announce[{i}]");
+            match Prefix::parse(s) {
+                Err(e) => self.err(key, e),
+                Ok(pfx) if !all.contains(&pfx) => self.err(
+                    key,
+                    format!("{pfx} is not in bgp.announce (a peer announces a subset of it)"),
+                ),
+                Ok(pfx) if chosen.contains(&pfx) => self.err(key, format!("{pfx} is listed twice")),
+                Ok(pfx) => chosen.push(pfx),
+            }
+        }
+        all.iter().filter(|a| chosen.contains(a)).copied().collect()
+    }
+
+    fn bfd(&mut self, p: &str, r: &RawPeer) -> Option<BfdSettings> {
+        let d = BfdSettings::default();
+        let interval = self.duration(&format!("{p}.bfd-interval"), &r.bfd_interval, d.interval);
+        if !(BFD_MIN_INTERVAL..=BFD_MAX_INTERVAL).contains(&interval) {
+            self.err(
+                format!("{p}.bfd-interval"),
+                format!(
+                    "{} is out of range (10ms..=60s)",
+                    crate::config::format_duration(interval)
+                ),
+            );
+        }
+        let multiplier = self.int(&format!("{p}.bfd-multiplier"), r.bfd_multiplier, d.multiplier, 1..=255);
+        r.bfd.unwrap_or(false).then_some(BfdSettings { interval, multiplier })
+    }
+
+    /// Passive peers share one listening socket per local address and
+    /// port; a wildcard and a specific address of one family on the same
+    /// port cannot both listen.
+    fn passive_listeners(&mut self, peers: &[BgpPeer]) {
+        let passive: Vec<(usize, &BgpPeer)> = peers.iter().enumerate().filter(|(_, q)| q.passive).collect();
+        for (n, &(i, a)) in passive.iter().enumerate() {
+            for &(j, b) in &passive[..n] {
+                let clash = a.listen_port == b.listen_port
+                    && a.address.is_ipv4() == b.address.is_ipv4()
+                    && a.local_address.is_some() != b.local_address.is_some();
+                if clash {
+                    self.err(
+                        format!("bgp.peer[{i}].local-address"),
+                        format!(
+                            "passive peers on listen-port {} must all set local-address or none \
+                             (bgp.peer[{j}] differs): a wildcard and a specific address cannot both listen",
+                            a.listen_port
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    fn peer(&mut self, p: &str, r: &RawPeer, defaults: &Defaults<'_>) -> Option<BgpPeer> {
         let address = match r.address.as_deref() {
             None => {
                 self.err(format!("{p}.address"), "required");
@@ -214,6 +297,17 @@ impl Check<'_> {
         let med = r
             .med
             .map(|v| self.int(&format!("{p}.med"), Some(v), 0, 0..=i64::from(u32::MAX)));
+        let announce = r
+            .announce
+            .as_ref()
+            .map(|list| self.peer_announce(p, list, defaults.announce));
+        let communities = r.communities.is_some().then(|| self.communities(p, &r.communities));
+        let large_communities = r
+            .large_communities
+            .is_some()
+            .then(|| self.large_communities(p, &r.large_communities));
+        let passive = r.passive.unwrap_or(false);
+        let listen_port = self.int(&format!("{p}.listen-port"), r.listen_port, 179, 1..=65535);
         Some(BgpPeer {
             address: address?,
             port: self.int(&format!("{p}.port"), r.port, 179, 1..=65535),
@@ -225,8 +319,18 @@ impl Check<'_> {
             families,
             ipv4_next_hop,
             ipv6_next_hop,
-            prepend: self.int(&format!("{p}.prepend"), r.prepend, 0, 0..=16),
-            med,
+            prepend: match r.prepend {
+                Some(_) => self.int(&format!("{p}.prepend"), r.prepend, 0, 0..=16),
+                None => defaults.prepend,
+            },
+            med: med.or(defaults.med),
+            announce,
+            communities,
+            large_communities,
+            bfd: self.bfd(p, r),
+            ttl_security: r.ttl_security.unwrap_or(false),
+            passive,
+            listen_port,
         })
     }
 

@@ -1,7 +1,13 @@
-//! TCP-MD5 signatures (RFC 2385) on a socket, through the Linux
-//! `TCP_MD5SIG` socket option. No crate offers it, so this is the one
-//! `unsafe` module of the BGP speaker: a `#[repr(C)]` copy of the kernel's
-//! `struct tcp_md5sig` and one `setsockopt` call.
+//! The session socket options no crate offers, so this is the one
+//! `unsafe` module of the BGP speaker:
+//!
+//! - TCP-MD5 signatures (RFC 2385) through the Linux `TCP_MD5SIG` option:
+//!   a `#[repr(C)]` copy of the kernel's `struct tcp_md5sig` and one
+//!   `setsockopt` call ([`set_key`]);
+//! - the minimum TTL of GTSM (RFC 5082), `IP_MINTTL` and
+//!   `IPV6_MINHOPCOUNT` ([`set_min_ttl`]): the kernel drops every segment
+//!   of the connection that arrives with a lower TTL or hop limit,
+//!   the SYN-ACK of a connect included.
 //!
 //! The key is bound to the peer's address: every segment to or from that
 //! address is signed and checked. A segment with a wrong or missing
@@ -84,6 +90,43 @@ pub fn set_key(_socket: &impl AsRawFd, _peer: IpAddr, _key: &[u8]) -> io::Result
     ))
 }
 
+/// GTSM: segments arriving with a TTL (hop limit) below `min` are
+/// dropped by the kernel. Set before `connect` (or on a listener, for the
+/// connections it accepts).
+#[cfg(target_os = "linux")]
+pub fn set_min_ttl(socket: &impl AsRawFd, ipv6: bool, min: u8) -> io::Result<()> {
+    let (level, name) = if ipv6 {
+        (libc::IPPROTO_IPV6, libc::IPV6_MINHOPCOUNT)
+    } else {
+        (libc::IPPROTO_IP, libc::IP_MINTTL)
+    };
+    let value = libc::c_int::from(min);
+    // SAFETY: the fd is open (borrowed for the call); the value is a live
+    // c_int of the size passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            level,
+            name,
+            (&value as *const libc::c_int).cast::<libc::c_void>(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn set_min_ttl(_socket: &impl AsRawFd, _ipv6: bool, _min: u8) -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "TTL security (GTSM) is only implemented on Linux",
+    ))
+}
+
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
@@ -146,5 +189,25 @@ mod tests {
         assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
         // An IPv4 key on an IPv6 socket is refused by the kernel.
         assert!(set_key(&s, IpAddr::V4(Ipv4Addr::LOCALHOST), b"k").is_err());
+    }
+
+    #[test]
+    fn min_ttl_drops_what_arrives_lower() {
+        // On loopback a segment arrives with the TTL it was sent with.
+        let l = listener(None);
+        let addr = l.local_addr().unwrap();
+        let send_with = |ttl: u32, min: u8| -> io::Result<()> {
+            let s = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+            s.set_ttl_v4(ttl)?;
+            set_min_ttl(&s, false, min)?;
+            s.connect_timeout(&addr.into(), Duration::from_millis(700))
+        };
+        // Our SYN goes out with TTL 64; the listener's SYN-ACK comes back
+        // with the default TTL (64), below 255: dropped, the connect times out.
+        let e = send_with(255, 255).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
+        send_with(255, 64).unwrap();
+        let s6 = Socket::new(Domain::IPV6, Type::STREAM, None).unwrap();
+        set_min_ttl(&s6, true, 255).unwrap();
     }
 }
