@@ -49,6 +49,12 @@ usage:
                               poll (0.1 s) until the condition holds; exit 1 on
                               timeout. Prints the elapsed seconds on success.
   peer.sh exec NAME CMD...    run CMD in the node netns (speaker under test)
+  peer.sh link NAME down|up   drop every packet on the veth, both ways (nftables
+                              ingress drop on both ends: nothing is closed)
+  peer.sh alias NAME ADDR     add ADDR on the peer's veth, routed from the node
+  peer.sh bfd NAME            bird/frr: "ADDRESS STATE" per BFD session
+                              (state: up, down, init, admindown)
+  peer.sh exported NAME       bird: routes exported to the node (FULL_TABLE)
   peer.sh peer-exec NAME CMD  run CMD in the peer netns (debugging)
   peer.sh env NAME            print shell variables describing the instance
   peer.sh log NAME            print the daemon log(s)
@@ -71,6 +77,16 @@ start options (environment variables):
   MULTIHOP=N           eBGP multihop TTL N (default: single-hop/direct)
   PASSIVE=1            1: only accept the node's connection (default);
                        0: also connect actively to the node
+  BFD=1                BFD on the session(s) (bird: protocol bfd + bfd on;
+                       frr: bfdd + neighbor X bfd profile bgpt)
+  BFD_INTERVAL=300     BFD min rx/tx interval, ms;  BFD_MULT=3 detect multiplier
+  TTL_SECURITY=1       GTSM (RFC 5082): frr ttl-security hops MULTIHOP|1,
+                       bird ttl security on
+  ROUTER=1             node ns -- router ns -- peer ns: one routed hop
+                       (MULTIHOP defaults to 2; see peer-ext.sh for addresses)
+  JOIN_NS=NS           attach to the existing node netns NS (a second
+                       upstream of one node); stop leaves NS alone
+  FULL_TABLE=N         bird: send N IPv4 /24 routes (1.0.0.0/24 upward) to the node
   BGP_DEBUG=1          verbose daemon logging (bird: debug all; frr: debug
                        bgp updates/neighbor-events; gobgp: -l debug)
   BGPT_RUN_DIR=/run/bgpt  where configs, logs, pids and sockets live
@@ -148,6 +164,9 @@ write_env() {
     printf 'SESSIONS=%q\nFAMILIES=%q\n' "$SESSIONS" "$FAMILIES"
     printf 'HOLD=%q\nKEEPALIVE=%q\n' "$HOLD" "$KEEPALIVE"
     printf 'MD5=%q\nMULTIHOP=%q\nPASSIVE=%q\n' "$MD5" "$MULTIHOP" "$PASSIVE"
+    printf 'BFD=%q\nBFD_INTERVAL=%q\nBFD_MULT=%q\n' "$BFD" "$BFD_INTERVAL" "$BFD_MULT"
+    printf 'TTL_SECURITY=%q\nROUTER=%q\nRTR_NS=%q\n' "$TTL_SECURITY" "$ROUTER" "$RTR_NS"
+    printf 'JOIN_NS=%q\nFULL_TABLE=%q\n' "$JOIN_NS" "$FULL_TABLE"
     printf 'PIDS=%q\n' "${PIDS:-}"
     printf 'RUN_DIR=%q\n' "$D"
   } >"$D/env.tmp"
@@ -167,6 +186,8 @@ session_list() {
 # ----------------------------------------------------------------- network
 setup_netns() {
   local ns
+  if [ "$ROUTER" = 1 ]; then setup_router; return; fi
+  if [ -n "$JOIN_NS" ]; then setup_joined; return; fi
   for ns in "$PEER_NS" "$NODE_NS"; do
     ip netns add "$ns"
     ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 \
@@ -196,7 +217,10 @@ link_ready() {
 
 teardown_netns() {
   local ns pids
-  for ns in "$NODE_NS" "$PEER_NS"; do
+  for ns in "$NODE_NS" "${RTR_NS:-}" "$PEER_NS"; do
+    [ -n "$ns" ] || continue
+    # a joined instance's node ns belongs to the instance it joined
+    [ "$ns" = "$NODE_NS" ] && [ -n "${JOIN_NS:-}" ] && continue
     netns_exists "$ns" || continue
     pids=$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ' || true)
     if [ -n "${pids// /}" ]; then
@@ -237,6 +261,13 @@ bird_conf() {
   echo "protocol device { }"
   # connected routes: needed for recursive next hops with multihop
   echo "protocol direct { ipv4; ipv6; interface \"$PEER_IF\"; }"
+  if [ "$ROUTER" = 1 ]; then
+    # the node's subnet through the router: resolves the routes' next hop
+    echo "protocol static { ipv4; route 10.255.$NET_ID.0/30 via 10.254.$NET_ID.2; }"
+    echo "protocol static { ipv6; route fd00:255:$NET_ID::/64 via fd00:254:$NET_ID::2; }"
+  fi
+  bird_bfd_conf
+  [ "$FULL_TABLE" -gt 0 ] && echo "include \"$D/fulltable.conf\";"
   session_list | while read -r label nb la fams; do
     proto=node$label
     echo "protocol bgp $proto {"
@@ -251,14 +282,23 @@ bird_conf() {
     echo "  error wait time 1, 10;"
     [ -n "$MD5" ] && echo "  password \"$MD5\";"
     if [ -n "$MULTIHOP" ]; then echo "  multihop $MULTIHOP;"; else echo "  direct;"; fi
+    bool_on "$BFD" && echo "  bfd on;"
+    bool_on "$TTL_SECURITY" && echo "  ttl security on;"
     for f in $fams; do
-      echo "  $f { import all; export none; import keep filtered on; };"
+      if [ "$f" = ipv4 ] && [ "$FULL_TABLE" -gt 0 ]; then
+        echo "  $f { import all; export where proto = \"fulltable\"; import keep filtered on; };"
+      else
+        echo "  $f { import all; export none; import keep filtered on; };"
+      fi
     done
     echo "}"
   done
 }
 
 bird_start() {
+  if [ "$FULL_TABLE" -gt 0 ]; then
+    bird_fulltable_conf >"$D/fulltable.conf" || { warn "cannot write $D/fulltable.conf"; return 1; }
+  fi
   bird_conf >"$D/bird.conf"
   timeout "$CLI_TIMEOUT" bird -p -c "$D/bird.conf" 2>"$D/bird.check" ||
     { cat "$D/bird.check" >&2; die "bird config check failed ($D/bird.conf)"; }
@@ -284,9 +324,12 @@ bird_states() {
 
 # ONLY_SESSION (a label): that session's routes only
 bird_routes() {
-  local t
+  local t label
+  # per protocol: a FULL_TABLE's million static routes are never listed
   for t in master4 master6; do
-    birdc_ show route table "$t" all 2>/dev/null || true
+    for label in $(session_list | awk '{ print $1 }'); do
+      birdc_ show route table "$t" all protocol "node$label" 2>/dev/null || true
+    done
   done | awk -v sessions="$(session_list | awk -v only="${ONLY_SESSION:-}" \
       'only == "" || $1 == only { printf "node%s ", $1 }')" '
     function flush() {
@@ -355,7 +398,13 @@ frr_conf() {
     echo " neighbor $nb timers connect 5"
     bool_on "$PASSIVE" && echo " neighbor $nb passive"
     [ -n "$MD5" ] && echo " neighbor $nb password $MD5"
-    [ -n "$MULTIHOP" ] && echo " neighbor $nb ebgp-multihop $MULTIHOP"
+    # ttl-security and ebgp-multihop exclude each other in FRR
+    if bool_on "$TTL_SECURITY"; then
+      echo " neighbor $nb ttl-security hops ${MULTIHOP:-1}"
+    elif [ -n "$MULTIHOP" ]; then
+      echo " neighbor $nb ebgp-multihop $MULTIHOP"
+    fi
+    bool_on "$BFD" && echo " neighbor $nb bfd profile bgpt"
     :
   done
   for f in ipv4 ipv6; do
@@ -374,7 +423,7 @@ frr_conf() {
 }
 
 frr_start() {
-  local pz pb d=/usr/lib/frr F=$D/frr
+  local pz pb pf d=/usr/lib/frr F=$D/frr
   # FRR daemons drop privileges to user frr (zebra insists that its user is
   # in the frrvty group, so it cannot simply stay root): give them a private,
   # frr-owned directory for config, pid files, logs and vty/zserv sockets.
@@ -396,6 +445,15 @@ frr_start() {
   PIDS="$pz $pb"
   check_started "$pb" bgpd "$D/daemon.log" || return 1
   wait_until 10 test -S "$F/bgpd.vty" || { warn "bgpd vty socket did not appear"; return 1; }
+  if bool_on "$BFD"; then
+    frr_bfdd_conf >"$F/bfdd.conf"
+    chown frr:frr "$F/bfdd.conf"
+    pf=$(spawn "$D/daemon.log" "$d/bfdd" -u frr -g frr -P 0 -f "$F/bfdd.conf" -i "$F/bfdd.pid" \
+          -z "$F/zserv.api" --vty_socket "$F" --log "file:$F/bfdd.log")
+    PIDS="$pz $pb $pf"
+    check_started "$pf" bfdd "$D/daemon.log" || return 1
+    wait_until 10 test -S "$F/bfdd.vty" || { warn "bfdd vty socket did not appear"; return 1; }
+  fi
 }
 
 vtysh_() { timeout "$CLI_TIMEOUT" vtysh --vty_socket "$D/frr" "$@" 2>/dev/null; }
@@ -681,8 +739,20 @@ cmd_start() {
   NET_ID=${NET_ID:-$(derive_net_id "$NAME")}
   is_uint "$NET_ID" || die "NET_ID must be 1..254"
   [ "$NET_ID" -ge 1 ] && [ "$NET_ID" -le 254 ] || die "NET_ID must be 1..254"
-  PEER_IP4=10.255.$NET_ID.1; NODE_IP4=10.255.$NET_ID.2
-  PEER_IP6=fd00:255:$NET_ID::1; NODE_IP6=fd00:255:$NET_ID::2
+  BFD=${BFD:-0}; BFD_INTERVAL=${BFD_INTERVAL:-300}; BFD_MULT=${BFD_MULT:-3}
+  TTL_SECURITY=${TTL_SECURITY:-0}; ROUTER=${ROUTER:-0}; JOIN_NS=${JOIN_NS:-}
+  FULL_TABLE=${FULL_TABLE:-0}
+  is_uint "$BFD_INTERVAL" && [ "$BFD_INTERVAL" -ge 10 ] || die "BFD_INTERVAL: milliseconds, at least 10"
+  is_uint "$BFD_MULT" && [ "$BFD_MULT" -ge 1 ] && [ "$BFD_MULT" -le 255 ] || die "BFD_MULT must be 1..255"
+  case $ROUTER in 0|1) ;; *) die "ROUTER must be 0 or 1" ;; esac
+  is_uint "$FULL_TABLE" || die "FULL_TABLE must be a number of routes"
+  [ "$FULL_TABLE" = 0 ] || [ "$KIND" = bird ] || die "FULL_TABLE: bird only"
+  [ "$FULL_TABLE" -le 3000000 ] || die "FULL_TABLE: at most 3000000"
+  if bool_on "$BFD"; then case $KIND in bird|frr) ;; *) die "BFD: bird and frr only" ;; esac; fi
+  if bool_on "$TTL_SECURITY"; then case $KIND in bird|frr) ;; *) die "TTL_SECURITY: bird and frr only" ;; esac; fi
+  [ "$ROUTER" = 0 ] || [ -n "${MULTIHOP:-}" ] || MULTIHOP=2
+  RTR_NS=
+  plan_addresses
   PEER_AS=${PEER_AS:-65000}; NODE_AS=${NODE_AS:-65001}
   SESSIONS=${SESSIONS:-v4}
   case $SESSIONS in v4|v6|dual|both) ;; *) die "SESSIONS must be v4, v6, dual or both" ;; esac
@@ -966,6 +1036,9 @@ cmd_deps() {
   echo "deps ok: $(bird --version 2>&1 | head -1); frr $(/usr/lib/frr/bgpd -v 2>/dev/null | head -1 | awk '{print $NF}'); $(gobgpd --version 2>&1); exabgp $(exabgp --version 2>/dev/null | awk '/ExaBGP/ {print $3}')"
 }
 
+# shellcheck source=tests/bgp-peer/peer-ext.sh
+. "$(dirname "${BASH_SOURCE[0]}")/peer-ext.sh"
+
 [ $# -ge 1 ] || { usage >&2; exit 2; }
 cmd=$1; shift
 [ "$(id -u)" -eq 0 ] || case $cmd in help|-h|--help) ;; *) die "must run as root (netns)";; esac
@@ -978,6 +1051,10 @@ case $cmd in
   since) cmd_since "$@" ;;
   wait) cmd_wait "$@" ;;
   exec) cmd_exec "$@" ;;
+  link) cmd_link "$@" ;;
+  alias) cmd_alias "$@" ;;
+  bfd) cmd_bfd "$@" ;;
+  exported) cmd_exported "$@" ;;
   peer-exec) cmd_peer_exec "$@" ;;
   env) cmd_env "$@" ;;
   log|logs) cmd_log "$@" ;;
