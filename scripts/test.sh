@@ -19,7 +19,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # Keep in sync with .ci/run.
-PACKAGES=(knot knot-dnsutils nsd dnsutils bind9 dnsperf python3-pip iproute2 bird2 gobgpd jq chromium fonts-liberation libc6-dev)
+PACKAGES=(knot knot-dnsutils nsd dnsutils bind9 dnsperf python3-pip iproute2 bird2 gobgpd frr exabgp nftables jq chromium fonts-liberation libc6-dev)
 
 current_step="start"
 say()  { printf '\n==> %s\n' "$*"; }
@@ -80,7 +80,7 @@ else
     apt_install || fail "apt-get install failed twice"
     [ -z "$(missing_packages)" ] || fail "still missing after install: $(missing_packages)"
 fi
-for prog in knotd kdig dig nsd dnsperf bird birdc gobgpd gobgp jq chromium; do
+for prog in knotd kdig dig nsd dnsperf bird birdc gobgpd gobgp vtysh exabgp nft jq chromium; do
     command -v "$prog" >/dev/null 2>&1 || [ -x "/usr/sbin/$prog" ] \
         || [ "${PHAROS_SKIP_INSTALL:-0}" = 1 ] || fail "$prog not found after installing packages"
 done

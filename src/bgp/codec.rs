@@ -9,6 +9,12 @@
 //! are read field by field from the checked frame: the library refuses
 //! subcodes it does not know (such as Cease/0), and a NOTIFICATION must
 //! never be answered with another.
+//!
+//! Inbound UPDATEs never reach the library: pharos takes no routes, so an
+//! UPDATE is only checked for consistent framing (RFC 4271 4.3, RFC 7606)
+//! and summarised (prefix counts, End-of-RIB) by walking its bytes, with
+//! no allocation per prefix. A peer sending a full table costs a pass over
+//! the bytes and nothing kept.
 
 use std::net::IpAddr;
 
@@ -71,11 +77,15 @@ impl Decoder {
         let Some(len) = check_header(buf)? else {
             return Ok(None);
         };
-        let frame: Vec<u8> = buf.drain(..len).collect();
-        self.decode_frame(&frame).map(Some)
+        let msg = self.decode_frame(&buf[..len]);
+        buf.drain(..len);
+        msg.map(Some)
     }
 
     fn decode_frame(&self, frame: &[u8]) -> Result<Inbound, DecodeError> {
+        if frame[18] == UPDATE {
+            return update_summary(frame).map(Inbound::Update);
+        }
         if frame[18] == NOTIFICATION {
             return Ok(Inbound::Notification(Notification::new(
                 frame[19],
@@ -168,7 +178,8 @@ fn address_type(f: AddressFamily) -> AddressType {
 fn inbound(msg: BgpMessage) -> Inbound {
     match msg {
         BgpMessage::Open(open) => Inbound::Open(open_from(&open)),
-        BgpMessage::Update(update) => Inbound::Update(summary(&update)),
+        // Not reached: decode_frame summarises UPDATEs itself.
+        BgpMessage::Update(_) => Inbound::Update(UpdateSummary::default()),
         BgpMessage::KeepAlive => Inbound::Keepalive,
         BgpMessage::RouteRefresh(rr) => Inbound::RouteRefresh(family_of(rr.address_type())),
         BgpMessage::Notification(n) => Inbound::Notification(
@@ -205,22 +216,199 @@ fn open_from(open: &BgpOpenMessage) -> Open {
     }
 }
 
-fn summary(update: &BgpUpdateMessage) -> UpdateSummary {
-    let mut s = UpdateSummary {
-        announced: update.nlri().len(),
-        withdrawn: update.withdraw_routes().len(),
-        end_of_rib: update.end_of_rib().and_then(family_of),
+/// UPDATE Message Error subcodes used on the inbound path (RFC 4271 6.3).
+mod update_error {
+    pub const MALFORMED_ATTRIBUTE_LIST: u8 = 1;
+    pub const OPTIONAL_ATTRIBUTE_ERROR: u8 = 9;
+    pub const INVALID_NETWORK_FIELD: u8 = 10;
+}
+
+/// Path attribute type codes the walker looks at (RFC 4760).
+const MP_REACH_NLRI: u8 = 14;
+const MP_UNREACH_NLRI: u8 = 15;
+/// The Extended Length attribute flag (RFC 4271 4.3).
+const EXTENDED_LENGTH: u8 = 0x10;
+
+fn update_error(subcode: u8, data: Vec<u8>, detail: String) -> DecodeError {
+    DecodeError {
+        notification: Notification::new(code::UPDATE, subcode, data),
+        detail,
+    }
+}
+
+fn be16(b: &[u8]) -> usize {
+    usize::from(u16::from_be_bytes([b[0], b[1]]))
+}
+
+/// Summarises the UPDATE `frame` (header included, its length checked by
+/// [`check_header`]: at least 23 octets) by walking its bytes: the two
+/// length fields must fit the message and each other, every attribute
+/// must fit the attribute list, and every prefix its field. Prefixes are
+/// counted, never stored.
+pub(crate) fn update_summary(frame: &[u8]) -> Result<UpdateSummary, DecodeError> {
+    let malformed = |detail: String| update_error(update_error::MALFORMED_ATTRIBUTE_LIST, Vec::new(), detail);
+    let body = &frame[HEADER_LEN..];
+    let withdrawn_len = be16(body);
+    let rest = &body[2..];
+    // The withdrawn routes and the 2-octet attribute length must both fit.
+    if withdrawn_len + 2 > rest.len() {
+        return Err(malformed(format!(
+            "UPDATE withdrawn routes length {withdrawn_len} leaves no room for the path attribute length \
+             ({} octets after it)",
+            rest.len()
+        )));
+    }
+    let (withdrawn, rest) = rest.split_at(withdrawn_len);
+    let attrs_len = be16(rest);
+    let rest = &rest[2..];
+    if attrs_len > rest.len() {
+        return Err(malformed(format!(
+            "UPDATE total path attribute length {attrs_len} runs past the message ({} octets left)",
+            rest.len()
+        )));
+    }
+    let (attrs, nlri) = rest.split_at(attrs_len);
+    let network = |what: &str, e: String| {
+        update_error(
+            update_error::INVALID_NETWORK_FIELD,
+            Vec::new(),
+            format!("UPDATE {what}: {e}"),
+        )
     };
-    for attr in update.path_attributes() {
-        match attr.value() {
-            PathAttributeValue::MpReach(MpReach::Ipv4Unicast { nlri, .. }) => s.announced += nlri.len(),
-            PathAttributeValue::MpReach(MpReach::Ipv6Unicast { nlri, .. }) => s.announced += nlri.len(),
-            PathAttributeValue::MpUnreach(MpUnreach::Ipv4Unicast { nlri }) => s.withdrawn += nlri.len(),
-            PathAttributeValue::MpUnreach(MpUnreach::Ipv6Unicast { nlri }) => s.withdrawn += nlri.len(),
+    let mut s = UpdateSummary {
+        withdrawn: count_prefixes(withdrawn, 32).map_err(|e| network("withdrawn routes", e))?,
+        announced: count_prefixes(nlri, 32).map_err(|e| network("NLRI", e))?,
+        end_of_rib: None,
+    };
+    let mut pos = 0;
+    let mut count = 0;
+    let (mut reach_seen, mut unreach_seen) = (false, false);
+    let mut empty_unreach = None;
+    while pos < attrs.len() {
+        let left = &attrs[pos..];
+        let extended = left[0] & EXTENDED_LENGTH != 0;
+        let head = if extended { 4 } else { 3 };
+        if left.len() < head {
+            return Err(malformed(format!(
+                "UPDATE path attribute at offset {pos}: {} octets left, its header needs {head}",
+                left.len()
+            )));
+        }
+        let kind = left[1];
+        let len = if extended {
+            be16(&left[2..])
+        } else {
+            usize::from(left[2])
+        };
+        if head + len > left.len() {
+            return Err(malformed(format!(
+                "UPDATE path attribute type {kind} at offset {pos}: length {len} runs past the attribute list \
+                 ({} octets left)",
+                left.len() - head
+            )));
+        }
+        let whole = &left[..head + len];
+        let value = &whole[head..];
+        let optional = |detail: String| update_error(update_error::OPTIONAL_ATTRIBUTE_ERROR, whole.to_vec(), detail);
+        match kind {
+            MP_REACH_NLRI | MP_UNREACH_NLRI => {
+                let seen = if kind == MP_REACH_NLRI {
+                    &mut reach_seen
+                } else {
+                    &mut unreach_seen
+                };
+                // RFC 7606 3 (g)
+                if std::mem::replace(seen, true) {
+                    return Err(malformed(format!("UPDATE carries path attribute type {kind} twice")));
+                }
+                let (family, prefixes) = mp_nlri(kind, value).map_err(|e| optional(format!("UPDATE {e}")))?;
+                if let Some((family, max)) = family {
+                    let name = if kind == MP_REACH_NLRI {
+                        "MP_REACH_NLRI"
+                    } else {
+                        "MP_UNREACH_NLRI"
+                    };
+                    let n = count_prefixes(prefixes, max).map_err(|e| network(&format!("{name} {family}"), e))?;
+                    if kind == MP_REACH_NLRI {
+                        s.announced += n;
+                    } else {
+                        s.withdrawn += n;
+                        empty_unreach = (n == 0).then_some(family);
+                    }
+                }
+            }
             _ => {}
         }
+        count += 1;
+        pos += head + len;
     }
-    s
+    // End-of-RIB (RFC 4724 2): IPv4, the empty UPDATE; another family, an
+    // UPDATE with nothing but an empty MP_UNREACH_NLRI.
+    if withdrawn.is_empty() && nlri.is_empty() {
+        s.end_of_rib = match count {
+            0 => Some(AddressFamily::Ipv4),
+            1 => empty_unreach,
+            _ => None,
+        };
+    }
+    Ok(s)
+}
+
+/// A family pharos knows and its longest prefix, in bits.
+type KnownFamily = (AddressFamily, u8);
+
+/// The family (and its longest prefix) and the NLRI octets of an
+/// MP_REACH_NLRI or MP_UNREACH_NLRI value; no family for one pharos does
+/// not know (its prefixes are not counted).
+fn mp_nlri(kind: u8, value: &[u8]) -> Result<(Option<KnownFamily>, &[u8]), String> {
+    if value.len() < 3 {
+        return Err(format!(
+            "path attribute type {kind}: {} octets, shorter than AFI + SAFI",
+            value.len()
+        ));
+    }
+    let family = match (be16(value), value[2]) {
+        (1, 1) => Some((AddressFamily::Ipv4, 32)),
+        (2, 1) => Some((AddressFamily::Ipv6, 128)),
+        _ => None,
+    };
+    if kind == MP_UNREACH_NLRI {
+        return Ok((family, &value[3..]));
+    }
+    // AFI, SAFI, next hop length, next hop, reserved octet, NLRI.
+    let nh_len = value.get(3).map(|&l| usize::from(l));
+    match nh_len {
+        Some(nh) if value.len() >= 5 + nh => Ok((family, &value[5 + nh..])),
+        _ => Err(format!(
+            "MP_REACH_NLRI: {} octets cannot hold its next hop (length {}) and reserved octet",
+            value.len(),
+            nh_len.map_or_else(|| "missing".to_string(), |l| l.to_string())
+        )),
+    }
+}
+
+/// Counts the prefixes (length octet, then that many bits rounded up to
+/// octets) that make up `field` exactly; an error names the first that
+/// does not fit or is longer than `max` bits.
+fn count_prefixes(field: &[u8], max: u8) -> Result<usize, String> {
+    let mut pos = 0;
+    let mut n = 0;
+    while pos < field.len() {
+        let bits = field[pos];
+        if bits > max {
+            return Err(format!("prefix {n} at offset {pos} has length {bits}, more than {max}"));
+        }
+        let next = pos + 1 + usize::from(bits).div_ceil(8);
+        if next > field.len() {
+            return Err(format!(
+                "prefix {n} at offset {pos} (length {bits}) runs past its field of {} octets",
+                field.len()
+            ));
+        }
+        pos = next;
+        n += 1;
+    }
+    Ok(n)
 }
 
 /// Our NOTIFICATION from the library's: written out by the library, the

@@ -346,3 +346,186 @@ fn every_notification_we_send_encodes() {
     }
     assert!(encode(&Outbound::Notification(Notification::new(42, 1, vec![])), true).is_err());
 }
+
+/// An UPDATE from its three fields, the lengths written as given.
+fn update_bytes(withdrawn: &[u8], attrs: &[u8], nlri: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&(withdrawn.len() as u16).to_be_bytes());
+    body.extend_from_slice(withdrawn);
+    body.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
+    body.extend_from_slice(attrs);
+    body.extend_from_slice(nlri);
+    let mut m = header((19 + body.len()) as u16, 2);
+    m.extend_from_slice(&body);
+    m
+}
+
+fn summary_of(bytes: &[u8]) -> UpdateSummary {
+    match decode_all(bytes) {
+        Ok(Some(Inbound::Update(s))) => s,
+        other => panic!("not an UPDATE summary: {other:?}"),
+    }
+}
+
+fn update_error_of(bytes: &[u8]) -> (u8, u8) {
+    let e = decode_all(bytes).unwrap_err();
+    (e.notification.code, e.notification.subcode)
+}
+
+/// `n` IPv4 /24s (4 octets each), `n` IPv6 /48s (7 octets each).
+fn v4_24s(n: usize) -> Vec<u8> {
+    (0..n).flat_map(|i| [24, 10, (i >> 8) as u8, i as u8]).collect()
+}
+fn v6_48s(n: usize) -> Vec<u8> {
+    (0..n)
+        .flat_map(|i| [48, 0x20, 0x01, 0x0d, 0xb8, (i >> 8) as u8, i as u8])
+        .collect()
+}
+
+fn mp_reach_v6(nlri: &[u8]) -> Vec<u8> {
+    let mut v = vec![0, 2, 1, 16];
+    v.extend_from_slice(&"2001:db8::1".parse::<std::net::Ipv6Addr>().unwrap().octets());
+    v.push(0);
+    v.extend_from_slice(nlri);
+    let mut a = vec![0x90, 14];
+    a.extend_from_slice(&(v.len() as u16).to_be_bytes());
+    a.extend_from_slice(&v);
+    a
+}
+
+fn mp_unreach(afi: u8, nlri: &[u8]) -> Vec<u8> {
+    let mut a = vec![0x80, 15, (3 + nlri.len()) as u8, 0, afi, 1];
+    a.extend_from_slice(nlri);
+    a
+}
+
+/// ORIGIN IGP, AS_PATH 65000 (4-octet), NEXT_HOP 10.255.0.1.
+const BASIC_ATTRS: [u8; 20] = [
+    0x40, 1, 1, 0, 0x40, 2, 6, 2, 1, 0, 0, 0xfd, 0xe8, 0x40, 3, 4, 10, 255, 0, 1,
+];
+
+#[test]
+fn update_walker_counts_every_prefix_without_the_library() {
+    // Classic NLRI and withdrawn routes, the most one UPDATE holds.
+    let s = summary_of(&update_bytes(&v4_24s(10), &BASIC_ATTRS, &v4_24s(1000)));
+    assert_eq!((s.announced, s.withdrawn, s.end_of_rib), (1000, 10, None));
+    // Odd prefix lengths: /0, /1, /9, /17, /25, /32.
+    let nlri = [
+        0, 1, 128, 9, 10, 128, 17, 10, 0, 128, 25, 10, 0, 0, 128, 32, 10, 0, 0, 1,
+    ];
+    assert_eq!(summary_of(&update_bytes(&[], &BASIC_ATTRS, &nlri)).announced, 6);
+    // MP_REACH_NLRI (extended length) and MP_UNREACH_NLRI for IPv6.
+    let mut attrs = BASIC_ATTRS[..13].to_vec();
+    attrs.extend(mp_reach_v6(&v6_48s(300)));
+    let s = summary_of(&update_bytes(&[], &attrs, &[]));
+    assert_eq!((s.announced, s.withdrawn, s.end_of_rib), (300, 0, None));
+    let s = summary_of(&update_bytes(&[], &mp_unreach(2, &v6_48s(20)), &[]));
+    assert_eq!((s.announced, s.withdrawn, s.end_of_rib), (0, 20, None));
+    // A family pharos does not know (AFI 1 SAFI 2): not counted, no error.
+    let mut other = mp_unreach(1, &v4_24s(2));
+    other[5] = 2;
+    assert_eq!(summary_of(&update_bytes(&[], &other, &[])), UpdateSummary::default());
+    // Unknown and odd attributes are skipped, not judged.
+    let mut attrs = BASIC_ATTRS.to_vec();
+    attrs.extend_from_slice(&[0xc0, 99, 2, 0xde, 0xad, 0x40, 1, 1, 7]);
+    assert_eq!(summary_of(&update_bytes(&[], &attrs, &v4_24s(1))).announced, 1);
+}
+
+#[test]
+fn update_walker_finds_end_of_rib() {
+    assert_eq!(
+        summary_of(&update_bytes(&[], &[], &[])).end_of_rib,
+        Some(AddressFamily::Ipv4)
+    );
+    assert_eq!(
+        summary_of(&update_bytes(&[], &mp_unreach(2, &[]), &[])).end_of_rib,
+        Some(AddressFamily::Ipv6)
+    );
+    assert_eq!(
+        summary_of(&update_bytes(&[], &mp_unreach(1, &[]), &[])).end_of_rib,
+        Some(AddressFamily::Ipv4)
+    );
+    // Not End-of-RIB: an empty MP_UNREACH beside another attribute, or
+    // with withdrawn routes.
+    let mut attrs = BASIC_ATTRS[..4].to_vec();
+    attrs.extend(mp_unreach(2, &[]));
+    assert_eq!(summary_of(&update_bytes(&[], &attrs, &[])).end_of_rib, None);
+    assert_eq!(
+        summary_of(&update_bytes(&v4_24s(1), &mp_unreach(2, &[]), &[])).end_of_rib,
+        None
+    );
+}
+
+#[test]
+fn update_walker_refuses_inconsistent_lengths() {
+    let good = update_bytes(&v4_24s(2), &BASIC_ATTRS, &v4_24s(3));
+    assert_eq!(summary_of(&good).announced, 3);
+    // Withdrawn routes length past the message, or leaving no room for
+    // the attribute length: Malformed Attribute List.
+    let mut m = good.clone();
+    m[19..21].copy_from_slice(&5000u16.to_be_bytes());
+    assert_eq!(update_error_of(&m), (3, 1));
+    let mut m = update_bytes(&[], &[], &[]);
+    m[19..21].copy_from_slice(&1u16.to_be_bytes());
+    assert_eq!(update_error_of(&m), (3, 1));
+    // Total path attribute length past the message.
+    let mut m = good.clone();
+    let at = 21 + 8;
+    m[at..at + 2].copy_from_slice(&(BASIC_ATTRS.len() as u16 + 13).to_be_bytes());
+    assert_eq!(update_error_of(&m), (3, 1));
+    // An attribute longer than the list, or its header cut off.
+    let mut attrs = BASIC_ATTRS.to_vec();
+    attrs[2] = 200;
+    assert_eq!(update_error_of(&update_bytes(&[], &attrs, &[])), (3, 1));
+    assert_eq!(update_error_of(&update_bytes(&[], &[0x40, 1], &[])), (3, 1));
+    assert_eq!(update_error_of(&update_bytes(&[], &[0x50, 1, 0], &[])), (3, 1));
+    // MP_REACH_NLRI twice (RFC 7606 3 g).
+    let mut attrs = mp_reach_v6(&v6_48s(1));
+    attrs.extend(mp_reach_v6(&v6_48s(1)));
+    assert_eq!(update_error_of(&update_bytes(&[], &attrs, &[])), (3, 1));
+    // Prefixes that do not fit their field, or are too long: Invalid
+    // Network Field.
+    assert_eq!(update_error_of(&update_bytes(&[], &BASIC_ATTRS, &[24, 10, 0])), (3, 10));
+    assert_eq!(update_error_of(&update_bytes(&[24, 10], &[], &[])), (3, 10));
+    assert_eq!(
+        update_error_of(&update_bytes(&[], &BASIC_ATTRS, &[33, 1, 2, 3, 4, 5])),
+        (3, 10)
+    );
+    assert_eq!(
+        update_error_of(&update_bytes(&[], &mp_unreach(2, &[129; 17]), &[])),
+        (3, 10)
+    );
+    // An MP_REACH_NLRI whose next hop runs past it: Optional Attribute
+    // Error with the attribute as data.
+    let bad = [0x80, 14, 5, 0, 2, 1, 16, 0];
+    let e = decode_all(&update_bytes(&[], &bad, &[])).unwrap_err();
+    assert_eq!((e.notification.code, e.notification.subcode), (3, 9));
+    assert_eq!(e.notification.data, bad.to_vec());
+}
+
+#[test]
+fn update_walker_reads_what_the_encoder_writes() {
+    // Every UPDATE pharos itself sends summarises as the library saw it.
+    for u in [
+        update_v6(),
+        Update::Withdraw {
+            family: AddressFamily::Ipv4,
+            prefixes: vec![p("192.0.2.0/24"), p("198.51.100.0/23")],
+        },
+    ] {
+        let bytes = encode(&Outbound::Update(u.clone()), true).unwrap();
+        let BgpMessage::Update(ng) = parse(&bytes, true) else {
+            panic!("not an UPDATE")
+        };
+        let mut want = ng.nlri().len() + ng.withdraw_routes().len();
+        for a in ng.path_attributes() {
+            match a.value() {
+                PathAttributeValue::MpReach(MpReach::Ipv6Unicast { nlri, .. }) => want += nlri.len(),
+                PathAttributeValue::MpUnreach(MpUnreach::Ipv6Unicast { nlri }) => want += nlri.len(),
+                _ => {}
+            }
+        }
+        let s = summary_of(&bytes);
+        assert_eq!(s.announced + s.withdrawn, want, "{u:?}");
+    }
+}

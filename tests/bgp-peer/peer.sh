@@ -12,7 +12,9 @@
 #   see "peer.sh help" and README.md for everything else.
 #
 # pharos keeps its own copy (tests/bgp-peer/): it adds KIND script, a
-# scripted peer for misbehaviour tests (see scripted_peer.py).
+# scripted peer for misbehaviour tests (see scripted_peer.py). Sourced
+# parts: peer-kinds.sh (the GoBGP and ExaBGP kinds), peer-ext.sh (router
+# and joined topologies, link down/up, alias, BFD, full table).
 #
 # Topology for NAME (N = NET_ID, derived from NAME unless given):
 #   netns bgpt-NAME-peer  dev bgpt-peer  10.255.N.1/30  fd00:255:N::1/64  AS 65000
@@ -49,6 +51,12 @@ usage:
                               poll (0.1 s) until the condition holds; exit 1 on
                               timeout. Prints the elapsed seconds on success.
   peer.sh exec NAME CMD...    run CMD in the node netns (speaker under test)
+  peer.sh link NAME down|up   drop every packet on the veth, both ways (nftables
+                              ingress drop on both ends: nothing is closed)
+  peer.sh alias NAME ADDR     add ADDR on the peer's veth, routed from the node
+  peer.sh bfd NAME            bird/frr: "ADDRESS STATE" per BFD session
+                              (state: up, down, init, admindown)
+  peer.sh exported NAME       bird: routes exported to the node (FULL_TABLE)
   peer.sh peer-exec NAME CMD  run CMD in the peer netns (debugging)
   peer.sh env NAME            print shell variables describing the instance
   peer.sh log NAME            print the daemon log(s)
@@ -71,6 +79,16 @@ start options (environment variables):
   MULTIHOP=N           eBGP multihop TTL N (default: single-hop/direct)
   PASSIVE=1            1: only accept the node's connection (default);
                        0: also connect actively to the node
+  BFD=1                BFD on the session(s) (bird: protocol bfd + bfd on;
+                       frr: bfdd + neighbor X bfd profile bgpt)
+  BFD_INTERVAL=300     BFD min rx/tx interval, ms;  BFD_MULT=3 detect multiplier
+  TTL_SECURITY=1       GTSM (RFC 5082): frr ttl-security hops MULTIHOP|1,
+                       bird ttl security on
+  ROUTER=1             node ns -- router ns -- peer ns: one routed hop
+                       (MULTIHOP defaults to 2; see peer-ext.sh for addresses)
+  JOIN_NS=NS           attach to the existing node netns NS (a second
+                       upstream of one node); stop leaves NS alone
+  FULL_TABLE=N         bird: send N IPv4 /24 routes (1.0.0.0/24 upward) to the node
   BGP_DEBUG=1          verbose daemon logging (bird: debug all; frr: debug
                        bgp updates/neighbor-events; gobgp: -l debug)
   BGPT_RUN_DIR=/run/bgpt  where configs, logs, pids and sockets live
@@ -148,6 +166,9 @@ write_env() {
     printf 'SESSIONS=%q\nFAMILIES=%q\n' "$SESSIONS" "$FAMILIES"
     printf 'HOLD=%q\nKEEPALIVE=%q\n' "$HOLD" "$KEEPALIVE"
     printf 'MD5=%q\nMULTIHOP=%q\nPASSIVE=%q\n' "$MD5" "$MULTIHOP" "$PASSIVE"
+    printf 'BFD=%q\nBFD_INTERVAL=%q\nBFD_MULT=%q\n' "$BFD" "$BFD_INTERVAL" "$BFD_MULT"
+    printf 'TTL_SECURITY=%q\nROUTER=%q\nRTR_NS=%q\n' "$TTL_SECURITY" "$ROUTER" "$RTR_NS"
+    printf 'JOIN_NS=%q\nFULL_TABLE=%q\n' "$JOIN_NS" "$FULL_TABLE"
     printf 'PIDS=%q\n' "${PIDS:-}"
     printf 'RUN_DIR=%q\n' "$D"
   } >"$D/env.tmp"
@@ -167,6 +188,8 @@ session_list() {
 # ----------------------------------------------------------------- network
 setup_netns() {
   local ns
+  if [ "$ROUTER" = 1 ]; then setup_router; return; fi
+  if [ -n "$JOIN_NS" ]; then setup_joined; return; fi
   for ns in "$PEER_NS" "$NODE_NS"; do
     ip netns add "$ns"
     ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 \
@@ -196,7 +219,10 @@ link_ready() {
 
 teardown_netns() {
   local ns pids
-  for ns in "$NODE_NS" "$PEER_NS"; do
+  for ns in "$NODE_NS" "${RTR_NS:-}" "$PEER_NS"; do
+    [ -n "$ns" ] || continue
+    # a joined instance's node ns belongs to the instance it joined
+    [ "$ns" = "$NODE_NS" ] && [ -n "${JOIN_NS:-}" ] && continue
     netns_exists "$ns" || continue
     pids=$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ' || true)
     if [ -n "${pids// /}" ]; then
@@ -237,6 +263,13 @@ bird_conf() {
   echo "protocol device { }"
   # connected routes: needed for recursive next hops with multihop
   echo "protocol direct { ipv4; ipv6; interface \"$PEER_IF\"; }"
+  if [ "$ROUTER" = 1 ]; then
+    # the node's subnet through the router: resolves the routes' next hop
+    echo "protocol static { ipv4; route 10.255.$NET_ID.0/30 via 10.254.$NET_ID.2; }"
+    echo "protocol static { ipv6; route fd00:255:$NET_ID::/64 via fd00:254:$NET_ID::2; }"
+  fi
+  bird_bfd_conf
+  [ "$FULL_TABLE" -gt 0 ] && echo "include \"$D/fulltable.conf\";"
   session_list | while read -r label nb la fams; do
     proto=node$label
     echo "protocol bgp $proto {"
@@ -251,14 +284,23 @@ bird_conf() {
     echo "  error wait time 1, 10;"
     [ -n "$MD5" ] && echo "  password \"$MD5\";"
     if [ -n "$MULTIHOP" ]; then echo "  multihop $MULTIHOP;"; else echo "  direct;"; fi
+    bool_on "$BFD" && echo "  bfd on;"
+    bool_on "$TTL_SECURITY" && echo "  ttl security on;"
     for f in $fams; do
-      echo "  $f { import all; export none; import keep filtered on; };"
+      if [ "$f" = ipv4 ] && [ "$FULL_TABLE" -gt 0 ]; then
+        echo "  $f { import all; export where proto = \"fulltable\"; import keep filtered on; };"
+      else
+        echo "  $f { import all; export none; import keep filtered on; };"
+      fi
     done
     echo "}"
   done
 }
 
 bird_start() {
+  if [ "$FULL_TABLE" -gt 0 ]; then
+    bird_fulltable_conf >"$D/fulltable.conf" || { warn "cannot write $D/fulltable.conf"; return 1; }
+  fi
   bird_conf >"$D/bird.conf"
   timeout "$CLI_TIMEOUT" bird -p -c "$D/bird.conf" 2>"$D/bird.check" ||
     { cat "$D/bird.check" >&2; die "bird config check failed ($D/bird.conf)"; }
@@ -284,9 +326,12 @@ bird_states() {
 
 # ONLY_SESSION (a label): that session's routes only
 bird_routes() {
-  local t
+  local t label
+  # per protocol: a FULL_TABLE's million static routes are never listed
   for t in master4 master6; do
-    birdc_ show route table "$t" all 2>/dev/null || true
+    for label in $(session_list | awk '{ print $1 }'); do
+      birdc_ show route table "$t" all protocol "node$label" 2>/dev/null || true
+    done
   done | awk -v sessions="$(session_list | awk -v only="${ONLY_SESSION:-}" \
       'only == "" || $1 == only { printf "node%s ", $1 }')" '
     function flush() {
@@ -355,7 +400,13 @@ frr_conf() {
     echo " neighbor $nb timers connect 5"
     bool_on "$PASSIVE" && echo " neighbor $nb passive"
     [ -n "$MD5" ] && echo " neighbor $nb password $MD5"
-    [ -n "$MULTIHOP" ] && echo " neighbor $nb ebgp-multihop $MULTIHOP"
+    # ttl-security and ebgp-multihop exclude each other in FRR
+    if bool_on "$TTL_SECURITY"; then
+      echo " neighbor $nb ttl-security hops ${MULTIHOP:-1}"
+    elif [ -n "$MULTIHOP" ]; then
+      echo " neighbor $nb ebgp-multihop $MULTIHOP"
+    fi
+    bool_on "$BFD" && echo " neighbor $nb bfd profile bgpt"
     :
   done
   for f in ipv4 ipv6; do
@@ -374,7 +425,7 @@ frr_conf() {
 }
 
 frr_start() {
-  local pz pb d=/usr/lib/frr F=$D/frr
+  local pz pb pf d=/usr/lib/frr F=$D/frr
   # FRR daemons drop privileges to user frr (zebra insists that its user is
   # in the frrvty group, so it cannot simply stay root): give them a private,
   # frr-owned directory for config, pid files, logs and vty/zserv sockets.
@@ -396,6 +447,15 @@ frr_start() {
   PIDS="$pz $pb"
   check_started "$pb" bgpd "$D/daemon.log" || return 1
   wait_until 10 test -S "$F/bgpd.vty" || { warn "bgpd vty socket did not appear"; return 1; }
+  if bool_on "$BFD"; then
+    frr_bfdd_conf >"$F/bfdd.conf"
+    chown frr:frr "$F/bfdd.conf"
+    pf=$(spawn "$D/daemon.log" "$d/bfdd" -u frr -g frr -P 0 -f "$F/bfdd.conf" -i "$F/bfdd.pid" \
+          -z "$F/zserv.api" --vty_socket "$F" --log "file:$F/bfdd.log")
+    PIDS="$pz $pb $pf"
+    check_started "$pf" bfdd "$D/daemon.log" || return 1
+    wait_until 10 test -S "$F/bfdd.vty" || { warn "bfdd vty socket did not appear"; return 1; }
+  fi
 }
 
 vtysh_() { timeout "$CLI_TIMEOUT" vtysh --vty_socket "$D/frr" "$@" 2>/dev/null; }
@@ -440,194 +500,6 @@ frr_routes() {
     " med=\((.metric // .med) | if . == null then "-" else tostring end)" +
     " origin=\((.origin // "-") | ascii_downcase)" +
     " large=\(( (.largeCommunity.list // []) | join(" ")) | orempty)"
-  ' | sed 's/[[:space:]]*$//' | sort -V
-}
-
-# ---- GoBGP
-gobgp_conf() {
-  local label nb la fams f
-  cat <<EOF
-# generated by peer.sh for $NAME
-[global.config]
-  as = $PEER_AS
-  router-id = "$PEER_IP4"
-  port = 179
-  local-address-list = ["$PEER_IP4", "$PEER_IP6"]
-[global.apply-policy.config]
-  default-import-policy = "accept-route"
-  default-export-policy = "reject-route"
-EOF
-  session_list | while read -r label nb la fams; do
-    cat <<EOF
-
-[[neighbors]]
-  [neighbors.config]
-    neighbor-address = "$nb"
-    peer-as = $NODE_AS
-    description = "node-$label"
-EOF
-    [ -n "$MD5" ] && echo "    auth-password = \"$MD5\""
-    cat <<EOF
-  [neighbors.timers.config]
-    hold-time = $HOLD
-    keepalive-interval = $KEEPALIVE
-    connect-retry = 5
-  [neighbors.transport.config]
-    local-address = "$la"
-EOF
-    bool_on "$PASSIVE" && echo "    passive-mode = true"
-    if [ -n "$MULTIHOP" ]; then
-      printf '  [neighbors.ebgp-multihop.config]\n    enabled = true\n    multihop-ttl = %s\n' "$MULTIHOP"
-    fi
-    for f in $fams; do
-      printf '  [[neighbors.afi-safis]]\n    [neighbors.afi-safis.config]\n      afi-safi-name = "%s-unicast"\n' "$f"
-    done
-  done
-}
-
-gobgp_start() {
-  local pid lvl=info
-  bool_on "${BGP_DEBUG:-}" && lvl=debug
-  gobgp_conf >"$D/gobgpd.toml"
-  timeout "$CLI_TIMEOUT" gobgpd -d -f "$D/gobgpd.toml" -t toml >"$D/gobgpd.check" 2>&1 ||
-    { cat "$D/gobgpd.check" >&2; die "gobgpd config check failed ($D/gobgpd.toml)"; }
-  # gRPC API on the peer netns' own loopback (each netns has its own lo)
-  pid=$(spawn "$D/daemon.log" gobgpd -f "$D/gobgpd.toml" -t toml -l "$lvl" -p \
-        --pprof-disable --api-hosts 127.0.0.1:50051)
-  PIDS=$pid
-  check_started "$pid" gobgpd "$D/daemon.log" || return 1
-  wait_until 10 in_peer gobgp neighbor >/dev/null 2>&1 || { warn "gobgpd API not answering"; return 1; }
-}
-
-gobgp_() { in_peer gobgp -u 127.0.0.1 -p 50051 "$@"; }
-
-gobgp_states() {
-  local label nb la fams js
-  js=$(gobgp_ neighbor -j 2>/dev/null || echo '[]')
-  session_list | while read -r label nb la fams; do
-    printf '%s %s\n' "$label" "$(printf '%s' "$js" | jq -r --arg n "$nb" '
-      [ .[] | select(.conf.neighbor_address == $n) ][0].state.session_state as $s |
-      if $s == null then "Unknown"
-      else ({"0":"Unknown","1":"Idle","2":"Connect","3":"Active","4":"OpenSent","5":"OpenConfirm","6":"Established",
-             "idle":"Idle","connect":"Connect","active":"Active","opensent":"OpenSent","openconfirm":"OpenConfirm",
-             "established":"Established"}[($s|tostring|ascii_downcase)] // ($s|tostring)) end')"
-  done
-}
-
-gobgp_routes() {
-  local f
-  for f in ipv4 ipv6; do
-    gobgp_ global rib -a "$f" -j 2>/dev/null || echo '{}'
-  done | jq -r "$JQ_COMM"'
-    def attr($t): [ .attrs[]? | select(.type == $t) ][0];
-    def origin_s: {"0":"igp","1":"egp","2":"incomplete"}[tostring] // tostring;
-    to_entries[] | .key as $pfx | .value[] |
-    ( attr(3).nexthop // attr(14).nexthop // "-" ) as $nh |
-    ( [ attr(2).as_paths[]? | .asns[]? | tostring ] | join(" ") ) as $asp |
-    ( [ attr(8).communities[]? | u32comm ] | join(" ") ) as $comm |
-    ( [ attr(32).value[]? | "\(.ASN // .global_admin):\(.LocalData1 // .local_data1):\(.LocalData2 // .local_data2)" ] | join(" ") ) as $lc |
-    "\($pfx) nexthop=\($nh) aspath=\($asp | orempty) communities=\($comm | orempty)" +
-    " med=\(attr(4).metric // "-")" +
-    " origin=\(attr(1).value // "-" | if . == "-" then . else origin_s end)" +
-    " large=\($lc | orempty)"
-  ' | sed 's/[[:space:]]*$//' | sort -V
-}
-
-# ---- ExaBGP (passive receiver; an API process logs every message as JSON)
-exabgp_conf() {
-  local label nb la fams f
-  echo "# generated by peer.sh for $NAME"
-  echo "process bgpt-recv {"
-  echo "  run $D/exabgp-recv.sh;"
-  echo "  encoder json;"
-  echo "}"
-  session_list | while read -r label nb la fams; do
-    echo "neighbor $nb {"
-    echo "  description \"node-$label\";"
-    echo "  router-id $PEER_IP4;"
-    echo "  local-address $la;"
-    echo "  local-as $PEER_AS;"
-    echo "  peer-as $NODE_AS;"
-    echo "  hold-time $HOLD;"
-    if bool_on "$PASSIVE"; then echo "  passive true;"; else echo "  passive false;"; fi
-    echo "  listen 179;"
-    [ -n "$MD5" ] && echo "  md5-password \"$MD5\";"
-    [ -n "$MULTIHOP" ] && echo "  outgoing-ttl $MULTIHOP;"
-    echo "  family {"
-    for f in $fams; do echo "    $f unicast;"; done
-    echo "  }"
-    echo "  api {"
-    echo "    processes [ bgpt-recv ];"
-    echo "    neighbor-changes;"
-    echo "    receive { parsed; update; notification; }"
-    echo "  }"
-    echo "}"
-  done
-}
-
-exabgp_start() {
-  local pid
-  exabgp_conf >"$D/exabgp.conf"
-  # The API process must keep its stdout (a pipe back to exabgp) open: exabgp
-  # takes EOF on it for a dead helper ("Too many death"), so no `exec cat >>f`.
-  printf '#!/bin/sh\n# ExaBGP API process: append every JSON message to a log\ncat >>%s\n' \
-    "$D/exabgp-msgs.jsonl" >"$D/exabgp-recv.sh"
-  chmod 755 "$D/exabgp-recv.sh"
-  : >"$D/exabgp-msgs.jsonl"
-  pid=$(spawn "$D/daemon.log" env \
-    exabgp.daemon.user=root exabgp.daemon.drop=false exabgp.daemon.daemonize=false \
-    exabgp.log.destination=stdout exabgp.api.cli=false exabgp.tcp.bind= \
-    exabgp.log.level="$(bool_on "${BGP_DEBUG:-}" && echo DEBUG || echo INFO)" \
-    exabgp.log.packets="$(bool_on "${BGP_DEBUG:-}" && echo true || echo false)" \
-    exabgp "$D/exabgp.conf")
-  PIDS=$pid
-  check_started "$pid" exabgp "$D/daemon.log" || return 1
-}
-
-# complete lines only (the API process may be mid-write)
-exabgp_msgs() {
-  local f=$D/exabgp-msgs.jsonl n
-  [ -f "$f" ] || return 0
-  n=$(wc -l <"$f")
-  [ "$n" -gt 0 ] || return 0
-  head -n "$n" "$f"
-}
-
-JQ_EXA_RIB='
-reduce inputs as $m ({rib: {}, state: {}};
-  ($m.neighbor.address.peer // "?") as $peer |
-  if $m.type == "state" then
-    .state[$peer] = $m.neighbor.state |
-    if ($m.neighbor.state == "down" or $m.neighbor.state == "connected") then
-      .rib |= with_entries(select(.value.peer != $peer))
-    else . end
-  elif $m.type == "update" then
-    ($m.neighbor.message.update // {}) as $u |
-    reduce (($u.withdraw // {}) | to_entries[] | .value[]? | .nlri) as $p (.; del(.rib[$peer + " " + $p])) |
-    reduce (($u.announce // {}) | to_entries[] | .value | to_entries[] | .key as $nh |
-            .value[]? | {nlri, nh: $nh}) as $a
-      (.; .rib[$peer + " " + $a.nlri] = {peer: $peer, prefix: $a.nlri, nh: $a.nh, attr: ($u.attribute // {})})
-  else . end)
-'
-
-exabgp_states() {
-  local label nb la fams js
-  js=$(exabgp_msgs | jq -n "$JQ_EXA_RIB"'| .state' 2>/dev/null || echo '{}')
-  session_list | while read -r label nb la fams; do
-    printf '%s %s\n' "$label" "$(printf '%s' "$js" | jq -r --arg n "$nb" '
-      {"up":"Established","connected":"OpenSent","down":"Active"}[.[$n] // "down"] // (.[$n] // "Active")')"
-  done
-}
-
-exabgp_routes() {
-  exabgp_msgs | jq -rn "$JQ_COMM$JQ_EXA_RIB"' |
-    .rib[] | .attr as $a |
-    "\(.prefix) nexthop=\(.nh)" +
-    " aspath=\(([ ($a["as-path"] // [])[] | tostring ] | join(" ")) | orempty)" +
-    " communities=\(([ ($a.community // [])[] | "\(.[0]):\(.[1])" ] | join(" ")) | orempty)" +
-    " med=\($a.med // "-")" +
-    " origin=\($a.origin // "-")" +
-    " large=\(([ ($a["large-community"] // [])[] | map(tostring) | join(":") ] | join(" ")) | orempty)"
   ' | sed 's/[[:space:]]*$//' | sort -V
 }
 
@@ -681,8 +553,20 @@ cmd_start() {
   NET_ID=${NET_ID:-$(derive_net_id "$NAME")}
   is_uint "$NET_ID" || die "NET_ID must be 1..254"
   [ "$NET_ID" -ge 1 ] && [ "$NET_ID" -le 254 ] || die "NET_ID must be 1..254"
-  PEER_IP4=10.255.$NET_ID.1; NODE_IP4=10.255.$NET_ID.2
-  PEER_IP6=fd00:255:$NET_ID::1; NODE_IP6=fd00:255:$NET_ID::2
+  BFD=${BFD:-0}; BFD_INTERVAL=${BFD_INTERVAL:-300}; BFD_MULT=${BFD_MULT:-3}
+  TTL_SECURITY=${TTL_SECURITY:-0}; ROUTER=${ROUTER:-0}; JOIN_NS=${JOIN_NS:-}
+  FULL_TABLE=${FULL_TABLE:-0}
+  is_uint "$BFD_INTERVAL" && [ "$BFD_INTERVAL" -ge 10 ] || die "BFD_INTERVAL: milliseconds, at least 10"
+  is_uint "$BFD_MULT" && [ "$BFD_MULT" -ge 1 ] && [ "$BFD_MULT" -le 255 ] || die "BFD_MULT must be 1..255"
+  case $ROUTER in 0|1) ;; *) die "ROUTER must be 0 or 1" ;; esac
+  is_uint "$FULL_TABLE" || die "FULL_TABLE must be a number of routes"
+  [ "$FULL_TABLE" = 0 ] || [ "$KIND" = bird ] || die "FULL_TABLE: bird only"
+  [ "$FULL_TABLE" -le 3000000 ] || die "FULL_TABLE: at most 3000000"
+  if bool_on "$BFD"; then case $KIND in bird|frr) ;; *) die "BFD: bird and frr only" ;; esac; fi
+  if bool_on "$TTL_SECURITY"; then case $KIND in bird|frr) ;; *) die "TTL_SECURITY: bird and frr only" ;; esac; fi
+  [ "$ROUTER" = 0 ] || [ -n "${MULTIHOP:-}" ] || MULTIHOP=2
+  RTR_NS=
+  plan_addresses
   PEER_AS=${PEER_AS:-65000}; NODE_AS=${NODE_AS:-65001}
   SESSIONS=${SESSIONS:-v4}
   case $SESSIONS in v4|v6|dual|both) ;; *) die "SESSIONS must be v4, v6, dual or both" ;; esac
@@ -966,6 +850,11 @@ cmd_deps() {
   echo "deps ok: $(bird --version 2>&1 | head -1); frr $(/usr/lib/frr/bgpd -v 2>/dev/null | head -1 | awk '{print $NF}'); $(gobgpd --version 2>&1); exabgp $(exabgp --version 2>/dev/null | awk '/ExaBGP/ {print $3}')"
 }
 
+# shellcheck source=tests/bgp-peer/peer-kinds.sh
+. "$(dirname "${BASH_SOURCE[0]}")/peer-kinds.sh"
+# shellcheck source=tests/bgp-peer/peer-ext.sh
+. "$(dirname "${BASH_SOURCE[0]}")/peer-ext.sh"
+
 [ $# -ge 1 ] || { usage >&2; exit 2; }
 cmd=$1; shift
 [ "$(id -u)" -eq 0 ] || case $cmd in help|-h|--help) ;; *) die "must run as root (netns)";; esac
@@ -978,6 +867,10 @@ case $cmd in
   since) cmd_since "$@" ;;
   wait) cmd_wait "$@" ;;
   exec) cmd_exec "$@" ;;
+  link) cmd_link "$@" ;;
+  alias) cmd_alias "$@" ;;
+  bfd) cmd_bfd "$@" ;;
+  exported) cmd_exported "$@" ;;
   peer-exec) cmd_peer_exec "$@" ;;
   env) cmd_env "$@" ;;
   log|logs) cmd_log "$@" ;;

@@ -8,7 +8,15 @@
 //!   only the daemon PIDs it started and deletes only its two namespaces.
 //! * [`BgpPeer::routes`] lists what the peer received, with attributes
 //!   ([`Route`]); `wait_*` poll for established / a prefix / withdrawn.
-//! * [`Node::start`] writes a pharos config ([`NodeConfig`], with peer
+//! * Beyond one veth pair ([`PeerOpts`]): a router namespace between node
+//!   and peer (`router`), BFD and TTL security on the peer (`bfd`,
+//!   `ttl_security`; [`BgpPeer::bfd_sessions`], [`BgpPeer::wait_bfd`]), a
+//!   full table sent to the node (`full_table`), a peer that connects
+//!   itself (`peer_connects`), a second upstream of the same node
+//!   ([`BgpPeer::start_joined`]), a link that drops everything
+//!   ([`BgpPeer::link`]) and a second address on the peer's side
+//!   ([`BgpPeer::add_peer_address`]).
+//! * [`Node::start`] (in `bgp_node`) writes a pharos config ([`NodeConfig`], with peer
 //!   entries from [`BgpPeer::peer_v4`] and friends) and runs
 //!   `ip netns exec NODE_NS pharos serve`. DNS listens on the node
 //!   namespace's loopback. Dropping it kills the process (by PID).
@@ -19,16 +27,15 @@
 //! Needs root (network namespaces) and the Debian packages bird2, gobgpd,
 //! jq (scripts/test.sh installs them).
 
-use std::fmt::Write as _;
 use std::fs;
 use std::os::fd::AsRawFd as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use super::server::{read_lossy, tail};
-use super::wire;
+use super::bgp_node::{PeerEntry, since_ms};
+use super::server::tail;
 use super::zone::repo_root;
 
 /// The node's AS in every test (peer.sh's default NODE_AS).
@@ -171,6 +178,19 @@ pub struct PeerOpts {
     pub node_as: u32,
     /// For KIND `script`: the command run in the peer netns.
     pub command: Option<String>,
+    /// BFD on the peer's session(s) (bird, frr): (interval ms, multiplier).
+    pub bfd: Option<(u32, u8)>,
+    /// GTSM on the peer (bird, frr): it accepts only TTL 255 (- multihop + 1).
+    pub ttl_security: bool,
+    /// A router namespace between node and peer: one routed hop. The peer
+    /// then runs multihop 2 unless `multihop` says otherwise; the node
+    /// needs `multihop = 2` too.
+    pub router: bool,
+    /// The peer (bird) sends this many IPv4 /24 routes to the node.
+    pub full_table: u32,
+    /// The peer connects to the node itself too (peer.sh PASSIVE=0);
+    /// default: it only accepts.
+    pub peer_connects: bool,
 }
 
 impl Default for PeerOpts {
@@ -182,6 +202,11 @@ impl Default for PeerOpts {
             multihop: None,
             node_as: NODE_AS,
             command: None,
+            bfd: None,
+            ttl_security: false,
+            router: false,
+            full_table: 0,
+            peer_connects: false,
         }
     }
 }
@@ -199,11 +224,26 @@ pub struct BgpPeer {
     pub node_ip4: String,
     pub peer_ip6: String,
     pub node_ip6: String,
+    /// Started with a router namespace between node and peer.
+    pub router: bool,
 }
 
 impl BgpPeer {
     /// Starts a peer of `kind` (bird, gobgp, frr, exabgp, script).
     pub fn start(kind: &str, opts: &PeerOpts) -> BgpPeer {
+        Self::start_in(kind, opts, None)
+    }
+
+    /// Starts a second (third...) upstream of `first`'s node: its own peer
+    /// namespace, joined by a new veth pair (another subnet) to `first`'s
+    /// node namespace. Drop it before `first` (declare it after): dropping
+    /// it deletes its own peer namespace only.
+    pub fn start_joined(kind: &str, opts: &PeerOpts, first: &BgpPeer) -> BgpPeer {
+        assert!(!opts.router && !first.router, "a joined peer has no router namespace");
+        Self::start_in(kind, opts, Some(&first.node_ns))
+    }
+
+    fn start_in(kind: &str, opts: &PeerOpts, join: Option<&str>) -> BgpPeer {
         require_bgp_tools(kind);
         let name = format!(
             "px{}-{}",
@@ -232,6 +272,25 @@ impl BgpPeer {
         if let Some(c) = &opts.command {
             cmd.env("PEER_CMD", c);
         }
+        if let Some((interval, mult)) = opts.bfd {
+            cmd.env("BFD", "1")
+                .env("BFD_INTERVAL", interval.to_string())
+                .env("BFD_MULT", mult.to_string());
+        }
+        for (on, var) in [(opts.ttl_security, "TTL_SECURITY"), (opts.router, "ROUTER")] {
+            if on {
+                cmd.env(var, "1");
+            }
+        }
+        if opts.full_table > 0 {
+            cmd.env("FULL_TABLE", opts.full_table.to_string());
+        }
+        if opts.peer_connects {
+            cmd.env("PASSIVE", "0");
+        }
+        if let Some(ns) = join {
+            cmd.env("JOIN_NS", ns);
+        }
         let out = cmd.output().expect("cannot run peer.sh");
         assert!(
             out.status.success(),
@@ -254,9 +313,71 @@ impl BgpPeer {
             node_ip4: get("NODE_IP4"),
             peer_ip6: get("PEER_IP6"),
             node_ip6: get("NODE_IP6"),
+            router: opts.router,
             name,
             run_dir,
         }
+    }
+
+    /// One `(address, state)` per BFD session the peer has (bird, frr);
+    /// state `up`, `down`, `init` or `admindown`.
+    pub fn bfd_sessions(&self) -> Vec<(String, String)> {
+        let out = self.sh(&["bfd", &self.name]);
+        assert!(
+            out.status.success(),
+            "peer.sh bfd {}: {}",
+            self.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .map(|(a, s)| (a.to_string(), s.trim().to_string()))
+            .collect()
+    }
+
+    /// Waits until the peer's BFD session with `addr` is in `state`.
+    pub fn wait_bfd(&self, addr: &str, state: &str, timeout: Duration) -> Duration {
+        self.wait(&format!("BFD session {addr} {state}"), timeout, |p| {
+            p.bfd_sessions().iter().any(|(a, s)| a == addr && s == state)
+        })
+    }
+
+    /// `up = false`: every packet on the node-peer path is dropped, both
+    /// ways (nftables ingress drop on both veth ends): nothing is closed,
+    /// nothing is told. `up = true` restores it.
+    pub fn link(&self, up: bool) {
+        let out = self.sh(&["link", &self.name, if up { "up" } else { "down" }]);
+        assert!(
+            out.status.success(),
+            "peer.sh link {} {}: {}",
+            self.name,
+            if up { "up" } else { "down" },
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Adds `addr` (IPv4 or IPv6) to the peer's side of the veth, routed
+    /// from the node, so the peer can open a connection from it.
+    pub fn add_peer_address(&self, addr: &str) {
+        let out = self.sh(&["alias", &self.name, addr]);
+        assert!(
+            out.status.success(),
+            "peer.sh alias {} {addr}: {}",
+            self.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Runs `f` in the peer namespace (see [`in_netns`]).
+    pub fn in_peer_ns<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        in_netns(&self.peer_ns, f)
+    }
+
+    /// BIRD: the routes it has exported to the node (a FULL_TABLE's count).
+    pub fn exported(&self) -> u64 {
+        let out = self.sh(&["exported", &self.name]);
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0)
     }
 
     fn sh(&self, args: &[&str]) -> std::process::Output {
@@ -388,6 +509,8 @@ impl BgpPeer {
             local_address: Some(self.node_ip4.clone()),
             families: vec!["ipv4", "ipv6"],
             ipv6_next_hop: Some(self.node_ip6.clone()),
+            // through the router: one hop more
+            multihop: self.router.then_some(2),
             ..PeerEntry::default()
         }
     }
@@ -449,345 +572,4 @@ fn run_sh(run_dir: &Path, args: &[&str]) -> std::process::Output {
         .stdin(Stdio::null())
         .output()
         .expect("cannot run peer.sh")
-}
-
-/// One `[[bgp.peer]]` table.
-#[derive(Debug, Clone)]
-pub struct PeerEntry {
-    pub address: String,
-    pub asn: u32,
-    pub port: Option<u16>,
-    pub local_address: Option<String>,
-    pub password: Option<String>,
-    pub multihop: Option<u8>,
-    pub hold_time: u16,
-    pub families: Vec<&'static str>,
-    pub ipv4_next_hop: Option<String>,
-    pub ipv6_next_hop: Option<String>,
-    pub prepend: u8,
-    pub med: Option<u32>,
-}
-
-impl Default for PeerEntry {
-    fn default() -> Self {
-        PeerEntry {
-            address: String::new(),
-            asn: PEER_AS,
-            port: None,
-            local_address: None,
-            password: None,
-            multihop: None,
-            hold_time: 9,
-            families: vec!["ipv4", "ipv6"],
-            ipv4_next_hop: None,
-            ipv6_next_hop: None,
-            prepend: 2,
-            med: Some(10),
-        }
-    }
-}
-
-/// What [`Node::start`] writes into the config.
-#[derive(Debug, Clone)]
-pub struct NodeConfig {
-    pub asn: u32,
-    pub announce: Vec<&'static str>,
-    pub communities: Vec<&'static str>,
-    pub large_communities: Vec<&'static str>,
-    pub peers: Vec<PeerEntry>,
-    /// `health.drain`.
-    pub drain: &'static str,
-    /// Appended verbatim (more `[health]` keys go here as `health_extra`).
-    pub extra_toml: String,
-    /// Lines added inside `[health]`.
-    pub health_extra: String,
-    /// Lines added inside `[dns]` (`udp-workers = 2`).
-    pub dns_extra: String,
-}
-
-impl Default for NodeConfig {
-    fn default() -> Self {
-        NodeConfig {
-            asn: NODE_AS,
-            announce: vec!["192.0.2.0/24", "2001:db8:1::/48"],
-            communities: vec!["65001:100", "65001:666"],
-            large_communities: vec!["65001:1:2"],
-            peers: Vec::new(),
-            drain: "1s",
-            extra_toml: String::new(),
-            health_extra: String::new(),
-            dns_extra: String::new(),
-        }
-    }
-}
-
-fn q(s: &str) -> String {
-    super::pharos::toml_str(s)
-}
-
-fn list(items: &[&str]) -> String {
-    format!("[{}]", items.iter().map(|s| q(s)).collect::<Vec<_>>().join(", "))
-}
-
-impl NodeConfig {
-    pub fn with_peers(peers: Vec<PeerEntry>) -> NodeConfig {
-        NodeConfig {
-            peers,
-            ..NodeConfig::default()
-        }
-    }
-
-    fn toml(&self, id: &str, data_dir: &Path, router_id: &str) -> String {
-        let mut c = String::new();
-        let _ = writeln!(
-            c,
-            "[node]\nid = {}\ndata-dir = {}\n",
-            q(id),
-            q(&data_dir.to_string_lossy())
-        );
-        let _ = writeln!(
-            c,
-            "[dns]\nlisten = [{}]\n{}\n",
-            q(&node_dns().to_string()),
-            self.dns_extra
-        );
-        let zone = repo_root().join("zones/example.com.zone");
-        let _ = writeln!(
-            c,
-            "[[zone]]\nname = \"example.com\"\nfile = {}\n",
-            q(&zone.to_string_lossy())
-        );
-        let _ = writeln!(
-            c,
-            "[bgp]\nenabled = true\nasn = {}\nrouter-id = {}\nannounce = {}\ncommunities = {}\nlarge-communities = {}\n",
-            self.asn,
-            q(router_id),
-            list(&self.announce),
-            list(&self.communities),
-            list(&self.large_communities)
-        );
-        for p in &self.peers {
-            let _ = writeln!(c, "[[bgp.peer]]\naddress = {}\nasn = {}", q(&p.address), p.asn);
-            let opt = |c: &mut String, k: &str, v: &Option<String>| {
-                if let Some(v) = v {
-                    let _ = writeln!(c, "{k} = {}", q(v));
-                }
-            };
-            opt(&mut c, "local-address", &p.local_address);
-            opt(&mut c, "password", &p.password);
-            opt(&mut c, "ipv4-next-hop", &p.ipv4_next_hop);
-            opt(&mut c, "ipv6-next-hop", &p.ipv6_next_hop);
-            if let Some(port) = p.port {
-                let _ = writeln!(c, "port = {port}");
-            }
-            if let Some(m) = p.multihop {
-                let _ = writeln!(c, "multihop = {m}");
-            }
-            if let Some(m) = p.med {
-                let _ = writeln!(c, "med = {m}");
-            }
-            let _ = writeln!(
-                c,
-                "hold-time = {}\nfamilies = {}\nprepend = {}\n",
-                p.hold_time,
-                list(&p.families),
-                p.prepend
-            );
-        }
-        let _ = writeln!(c, "[health]\ndrain = {}\n{}", q(self.drain), self.health_extra);
-        c.push_str(&self.extra_toml);
-        c
-    }
-}
-
-/// `pharos serve` running in a peer's node namespace. Killed on drop.
-pub struct Node {
-    child: Option<Child>,
-    pub dir: tempfile::TempDir,
-    pub config: PathBuf,
-    pub log_path: PathBuf,
-    pub ns: String,
-}
-
-impl Node {
-    /// Writes the config and starts pharos in `peer`'s node namespace;
-    /// returns once it logs that it serves DNS.
-    pub fn start(peer: &BgpPeer, cfg: &NodeConfig) -> Node {
-        let dir = tempfile::Builder::new()
-            .prefix("pharos-bgp.")
-            .tempdir()
-            .expect("temp dir");
-        let config = dir.path().join("pharos.toml");
-        fs::write(&config, cfg.toml(&peer.name, &dir.path().join("var"), &peer.node_ip4)).expect("write config");
-        let log_path = dir.path().join("pharos.log");
-        let log = fs::File::create(&log_path).expect("log file");
-        // `ip netns exec` execs pharos: the child's PID is pharos's own.
-        let child = Command::new("ip")
-            .args(["netns", "exec", &peer.node_ns])
-            .arg(env!("CARGO_BIN_EXE_pharos"))
-            .arg("serve")
-            .arg("--config")
-            .arg(&config)
-            .current_dir(dir.path())
-            .env("PHAROS_LOG", "info,pharos::bgp=debug")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log file"))
-            .stderr(log)
-            .spawn()
-            .expect("cannot spawn ip netns exec pharos");
-        let mut node = Node {
-            child: Some(child),
-            dir,
-            config,
-            log_path,
-            ns: peer.node_ns.clone(),
-        };
-        node.wait_log("serving", Duration::from_secs(10));
-        node
-    }
-
-    pub fn log(&self) -> String {
-        read_lossy(&self.log_path)
-    }
-
-    /// Waits until the log contains `text`; panics with the log if the
-    /// process exits or time runs out.
-    pub fn wait_log(&mut self, text: &str, timeout: Duration) -> Duration {
-        self.wait_log_count(text, 1, timeout)
-    }
-
-    /// Waits until the log contains `text` at least `n` times (the `n`th
-    /// SIGHUP applied, say); as [`Node::wait_log`].
-    pub fn wait_log_count(&mut self, text: &str, n: usize, timeout: Duration) -> Duration {
-        let start = Instant::now();
-        loop {
-            if self.log().matches(text).count() >= n {
-                return start.elapsed();
-            }
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                panic!(
-                    "pharos exited ({status}) before logging {text:?} {n} times:\n{}",
-                    tail(&self.log(), 40)
-                );
-            }
-            assert!(
-                start.elapsed() < timeout,
-                "pharos did not log {text:?} {n} times within {timeout:?}:\n{}",
-                tail(&self.log(), 40)
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
-    }
-
-    pub fn is_running(&mut self) -> bool {
-        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
-    }
-
-    /// Sends a signal by PID (`kill -s SIG PID`).
-    /// Rewrites the config from `cfg` and sends SIGHUP (a reload).
-    pub fn reload(&self, peer: &BgpPeer, cfg: &NodeConfig) {
-        fs::write(
-            &self.config,
-            cfg.toml(&peer.name, &self.dir.path().join("var"), &peer.node_ip4),
-        )
-        .expect("write config");
-        self.signal("HUP");
-    }
-
-    pub fn signal(&self, sig: &str) {
-        let pid = self.pid().expect("pharos is not running").to_string();
-        let ok = Command::new("kill")
-            .args(["-s", sig, &pid])
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "kill -s {sig} {pid} failed");
-    }
-
-    /// `kill -9` and reap.
-    pub fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    /// Waits for the process to exit; its status.
-    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
-        let start = Instant::now();
-        loop {
-            let c = self.child.as_mut().expect("pharos is not running");
-            if let Ok(Some(status)) = c.try_wait() {
-                self.child = None;
-                return status;
-            }
-            assert!(
-                start.elapsed() < timeout,
-                "pharos did not exit within {timeout:?}:\n{}",
-                tail(&self.log(), 40)
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// `[health] maintenance-file` default path (`<data-dir>/maintenance`).
-    pub fn maintenance_file(&self) -> PathBuf {
-        self.dir.path().join("var/maintenance")
-    }
-
-    /// Asks pharos `name` `qtype` over UDP on its listener in the node
-    /// namespace ([`node_dns`]).
-    pub fn query(&self, name: &str, qtype: u16) -> std::io::Result<wire::Reply> {
-        in_netns(&self.ns, || {
-            wire::udp_query(node_dns(), name, qtype, wire::CLASS_IN, Duration::from_millis(500))
-        })
-    }
-
-    /// Runs `f` in the node namespace (see [`in_netns`]).
-    pub fn in_ns<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
-        in_netns(&self.ns, f)
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!(
-                "---- pharos in {} (pid {:?}), config {}, log tail:\n{}\n----",
-                self.ns,
-                self.pid(),
-                self.config.display(),
-                tail(&self.log(), 40)
-            );
-        }
-        self.kill9();
-    }
-}
-
-/// Two [`Peer::session_since`] times of one unchanged session: within
-/// 50 ms (a reset takes far longer: BIRD waits before it reconnects).
-pub fn same_since(a: i64, b: i64) -> bool {
-    (a - b).abs() <= 50
-}
-
-/// "YYYY-MM-DD HH:MM:SS.mmm" (BIRD's `timeformat protocol iso long ms`)
-/// in milliseconds since the epoch.
-pub fn since_ms(s: &str) -> Option<i64> {
-    let (date, time) = s.split_once(' ')?;
-    let mut d = date.split('-').map(|x| x.parse::<i64>());
-    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
-    let (hms, ms) = time.split_once('.').unwrap_or((time, "0"));
-    let mut t = hms.split(':').map(|x| x.parse::<i64>());
-    let (hh, mm, ss) = (t.next()?.ok()?, t.next()?.ok()?, t.next()?.ok()?);
-    // days from civil (proleptic Gregorian)
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1000) + ms.parse::<i64>().ok()?)
 }

@@ -36,8 +36,8 @@
 //!   their transfer kinds from their logs, and the canonical record
 //!   comparison of two servers ([`canonical_axfr`], [`assert_same_records`]);
 //! * [`wire`]: the DNS encoder/parser and TCP framing (used as `common::wire`);
-//! * `bgp`: real BGP peers in network namespaces ([`BgpPeer`]) and pharos
-//!   in the node namespace ([`Node`]).
+//! * `bgp`: real BGP peers in network namespaces ([`BgpPeer`]); `bgp_node`:
+//!   pharos in the node namespace ([`Node`], [`NodeConfig`]).
 //! * `edge`: Knot and NSD with response rate limiting ([`RateLimitedRef`]),
 //!   a paced UDP [`flood`] that records every reply, queries with a DNS
 //!   COOKIE option;
@@ -55,6 +55,7 @@
 #![allow(dead_code)]
 
 mod bgp;
+mod bgp_node;
 mod edge;
 mod fleet;
 mod knot;
@@ -69,10 +70,9 @@ pub mod wire;
 mod zone;
 
 #[allow(unused_imports)]
-pub use bgp::{
-    BgpPeer, NODE_AS, NODE_DNS_PORT, Node, NodeConfig, PEER_AS, PeerEntry, PeerOpts, Route, in_netns, node_dns,
-    same_since, scripted_peer_py, since_ms,
-};
+pub use bgp::{BgpPeer, NODE_AS, NODE_DNS_PORT, PEER_AS, PeerOpts, Route, in_netns, node_dns, scripted_peer_py};
+#[allow(unused_imports)]
+pub use bgp_node::{Node, NodeConfig, PeerEntry, same_since, since_ms};
 #[allow(unused_imports)]
 pub use edge::{
     FloodReply, FloodResult, RateLimitedRef, RefKind, exchange, extended_rcode, flood, query_with_cookie, reply_cookie,
