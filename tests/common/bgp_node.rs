@@ -30,6 +30,8 @@ pub struct PeerEntry {
     pub ipv6_next_hop: Option<String>,
     pub prepend: u8,
     pub med: Option<u32>,
+    /// Lines added verbatim to this `[[bgp.peer]]` (`passive = true`).
+    pub extra: String,
 }
 
 impl Default for PeerEntry {
@@ -47,9 +49,16 @@ impl Default for PeerEntry {
             ipv6_next_hop: None,
             prepend: 2,
             med: Some(10),
+            extra: String::new(),
         }
     }
 }
+
+/// The management port in the node namespace (each namespace has its own
+/// loopback, so every node may use it).
+pub const MGMT_PORT: u16 = 8053;
+/// `extra_toml` that turns the management API on for [`Node::status`].
+pub const MGMT_TOML: &str = "[mgmt]\nlisten = \"127.0.0.1:8053\"\n";
 
 /// What [`Node::start`] writes into the config.
 #[derive(Debug, Clone)]
@@ -152,10 +161,11 @@ impl NodeConfig {
             }
             let _ = writeln!(
                 c,
-                "hold-time = {}\nfamilies = {}\nprepend = {}\n",
+                "hold-time = {}\nfamilies = {}\nprepend = {}\n{}\n",
                 p.hold_time,
                 list(&p.families),
-                p.prepend
+                p.prepend,
+                p.extra
             );
         }
         let _ = writeln!(c, "[health]\ndrain = {}\n{}", q(self.drain), self.health_extra);
@@ -334,6 +344,23 @@ impl Node {
         in_netns(&self.ns, || {
             wire::udp_query(node_dns(), name, qtype, wire::CLASS_IN, Duration::from_millis(500))
         })
+    }
+
+    /// `GET /status` of the node's management API, which must listen on
+    /// `127.0.0.1:MGMT_PORT` in the node namespace (`extra_toml` =
+    /// [`MGMT_TOML`]).
+    pub fn status(&self) -> serde_json::Value {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], MGMT_PORT));
+        in_netns(&self.ns, || super::mgmt::http(addr, "GET", "/status", &[], None)).json()
+    }
+
+    /// The node's `/status` entry of the peer at `address`.
+    pub fn peer_status(&self, address: &str) -> serde_json::Value {
+        let s = self.status();
+        s["bgp"]["peers"]
+            .as_array()
+            .and_then(|a| a.iter().find(|p| p["address"] == address).cloned())
+            .unwrap_or_else(|| panic!("no peer {address} in /status: {s}"))
     }
 
     /// Runs `f` in the node namespace (see [`in_netns`]).

@@ -72,7 +72,7 @@ mod zone;
 #[allow(unused_imports)]
 pub use bgp::{BgpPeer, NODE_AS, NODE_DNS_PORT, PEER_AS, PeerOpts, Route, in_netns, node_dns, scripted_peer_py};
 #[allow(unused_imports)]
-pub use bgp_node::{Node, NodeConfig, PeerEntry, same_since, since_ms};
+pub use bgp_node::{MGMT_TOML, Node, NodeConfig, PeerEntry, same_since, since_ms};
 #[allow(unused_imports)]
 pub use edge::{
     FloodReply, FloodResult, RateLimitedRef, RefKind, exchange, extended_rcode, flood, query_with_cookie, reply_cookie,
