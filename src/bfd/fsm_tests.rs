@@ -182,7 +182,7 @@ fn poll_is_answered_by_final_at_once() {
     let t0 = Instant::now();
     for state in [State::Down, State::Init, State::Up] {
         let mut s = session_in(state, t0);
-        let mut p = peer_packet(if state == State::Down { State::Up } else { State::Up }, 77, 1);
+        let mut p = peer_packet(State::Up, 77, 1);
         if state == State::Down {
             p.state = State::Down;
             p.your_discr = 0;

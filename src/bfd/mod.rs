@@ -12,4 +12,10 @@
 //! pharos module.
 
 pub mod fsm;
+pub mod io;
 pub mod packet;
+mod sock;
+
+pub use fsm::DownCause;
+pub use io::{Bfd, BfdError, BfdStatus, DropCounters, Ports, SessionConfig, SessionHandle};
+pub use packet::{Diag, State};
