@@ -19,3 +19,4 @@ mod sock;
 pub use fsm::DownCause;
 pub use io::{Bfd, BfdError, BfdStatus, DropCounters, Ports, SessionConfig, SessionHandle};
 pub use packet::{Diag, State};
+pub mod replay;
