@@ -416,13 +416,13 @@ impl Session {
             self.cfg.desired_min_tx.max(SLOW_TX)
         };
         let rx = self.cfg.required_min_rx;
-        if (tx, rx) == (self.adv_tx, self.adv_rx) {
-            return;
-        }
         if self.state != State::Up {
+            // also ends a Poll cut short: its interim values go too
             self.polling = false;
             self.repoll = false;
             (self.adv_tx, self.adv_rx, self.eff_tx, self.eff_rx) = (tx, rx, tx, rx);
+        } else if (tx, rx) == (self.adv_tx, self.adv_rx) {
+            // nothing to change
         } else if self.polling {
             self.repoll = true;
         } else {

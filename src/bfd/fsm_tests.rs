@@ -303,6 +303,29 @@ fn parameter_change_while_up_polls() {
     assert_eq!(s.detection_time(), Some(900 * MS));
 }
 
+/// Found by the fuzzer: Down in the middle of a Poll towards slower
+/// timers kept the Poll's interim (faster) transmit interval.
+#[test]
+fn down_during_a_poll_goes_back_to_the_slow_rate() {
+    let t0 = Instant::now();
+    let mut s = session_in(State::Up, t0);
+    let mut f = peer_packet(State::Up, 77, 1);
+    f.final_ = true;
+    s.handle(t0 + MS, Event::Received(f));
+    let slow = Config {
+        desired_min_tx: 1000 * MS,
+        required_min_rx: 1000 * MS,
+        detect_mult: 3,
+    };
+    s.handle(t0 + 2 * MS, Event::SetParams(slow));
+    assert!(s.polling());
+    assert_eq!(s.tx_interval(), Some(300 * MS));
+    s.handle(t0 + 3 * MS, Event::Received(peer_packet(State::Down, 77, 1)));
+    assert_eq!(s.state(), State::Down);
+    assert!(!s.polling());
+    assert_eq!(s.tx_interval(), Some(1000 * MS));
+}
+
 /// Two sessions wired to each other with a simulated clock.
 struct Node {
     s: Session,
