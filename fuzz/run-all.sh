@@ -30,12 +30,13 @@ while [ $# -gt 0 ]; do
         *) break ;;
     esac
 done
-targets=${*:-"query xfr_request transfer bgp catalog snapshot zonefile config api_zone query_parse"}
+targets=${*:-"query xfr_request transfer bgp catalog snapshot zonefile config api_zone query_parse bfd"}
 
 max_len() {
     case "$1" in
         catalog) echo 2048 ;;
         api_zone) echo 1024 ;;
+        bfd) echo 512 ;;
         transfer|zonefile|config) echo 8192 ;;
         *) echo 4096 ;;
     esac

@@ -17,6 +17,9 @@
 //!   soacheck            `pharos soa-check`: a zone's serial on many servers
 //!   bgp                 eBGP speaker: announces the configured prefixes while
 //!                       health says so (session FSM, UPDATEs, TCP-MD5)
+//!   bfd                 BFD (RFC 5880/5881/5883) sessions for BGP peers: the
+//!                       sans-IO session FSM, the UDP sockets with TTL checks
+//!                       (a leaf: tokio, socket2, libc only)
 //!   mgmt                HTTP management API, /metrics, status page, identity
 //!                       JSON, the API client
 //!   zonemgr             the one owner of runtime zone changes (ZoneManager):
@@ -52,6 +55,7 @@
 //! `zone::Store` publishes a new `ZoneSet` atomically whenever a zone changes.
 
 pub mod axfr;
+pub mod bfd;
 pub mod bgp;
 pub mod catalog;
 pub mod cli;
