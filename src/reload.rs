@@ -307,11 +307,11 @@ async fn bgp(old: &Config, new: &Config, speaker: &mut Option<Speaker>, health: 
             info!("SIGHUP: BGP disabled; sessions closed");
         }
         (None, true) => {
-            let listeners = crate::bgp::Listeners::bind(&new.bgp).unwrap_or_else(|e| {
+            let sockets = crate::bgp::Sockets::bind(&new.bgp).unwrap_or_else(|e| {
                 error!("SIGHUP: {e}");
-                crate::bgp::Listeners::empty()
+                crate::bgp::Sockets::empty()
             });
-            *speaker = Some(Speaker::spawn(&new.bgp, health, listeners));
+            *speaker = Some(Speaker::spawn(&new.bgp, health, sockets));
             info!("SIGHUP: BGP enabled");
         }
         (None, false) => {}

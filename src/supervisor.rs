@@ -115,8 +115,6 @@ pub fn serve(config: Config, path: &std::path::Path) -> Result<(), Error> {
         let l = tcp::bind(*addr).map_err(|e| Error::Startup(format!("TCP {addr}: {e}")))?;
         tcp_listeners.push((*addr, l));
     }
-    // BGP sessions of passive peers: their listening sockets.
-    let bgp_listeners = crate::bgp::Listeners::bind(&config.bgp).map_err(Error::Startup)?;
     // Management API and identity endpoints: bound now, served once running.
     let mgmt_listeners = crate::mgmt::bind(&config)?;
 
@@ -151,6 +149,11 @@ pub fn serve(config: Config, path: &std::path::Path) -> Result<(), Error> {
     let zones = {
         let _runtime = runtime.enter();
         crate::zonemgr::ZoneManager::start(&config, api_zones, members, server.clone(), persisted)
+    };
+    // BGP: the passive peers' listening sockets and BFD's (UDP 3784/4784).
+    let bgp_sockets = {
+        let _runtime = runtime.enter();
+        crate::bgp::Sockets::bind(&config.bgp).map_err(Error::Startup)?
     };
     let udp_threads = udp::spawn(
         udp_sockets,
@@ -214,7 +217,7 @@ pub fn serve(config: Config, path: &std::path::Path) -> Result<(), Error> {
         let mut speaker = config
             .bgp
             .enabled
-            .then(|| crate::bgp::Speaker::spawn(&config.bgp, health.subscribe(), bgp_listeners));
+            .then(|| crate::bgp::Speaker::spawn(&config.bgp, health.subscribe(), bgp_sockets));
         let bgp_view = speaker.as_ref().map(|s| s.status() as Arc<dyn crate::mgmt::BgpView>);
         crate::mgmt::spawn(
             mgmt_listeners,

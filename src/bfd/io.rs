@@ -285,6 +285,12 @@ pub struct Bfd {
     inner: Arc<Inner>,
 }
 
+impl std::fmt::Debug for Bfd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bfd").field("sessions", &self.sessions()).finish()
+    }
+}
+
 /// A running session; dropping it ends the session (AdminDown).
 pub struct SessionHandle {
     status: watch::Receiver<BfdStatus>,

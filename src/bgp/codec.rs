@@ -464,6 +464,8 @@ fn to_netgauze(n: &Notification) -> Option<BgpNotificationMessage> {
         (6, 6) => N::CeaseError(CeaseError::OtherConfigurationChange { value }),
         (6, 7) => N::CeaseError(CeaseError::ConnectionCollisionResolution { value }),
         (6, 8) => N::CeaseError(CeaseError::OutOfResources { value }),
+        (6, 9) => N::CeaseError(CeaseError::HardReset { value }),
+        (6, 10) => N::CeaseError(CeaseError::BfdDown { value }),
         (7, 1) => N::RouteRefreshError(RouteRefreshError::InvalidMessageLength { value }),
         _ => return None,
     })

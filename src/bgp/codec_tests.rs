@@ -336,7 +336,7 @@ fn every_notification_we_send_encodes() {
         (4, 0),
     ]
     .into_iter()
-    .chain([(5, 1), (5, 2), (5, 3), (6, 2), (6, 4)])
+    .chain([(5, 1), (5, 2), (5, 3), (6, 2), (6, 4), (6, 10)])
     {
         let n = Notification::new(c, s, vec![1, 2]);
         assert_eq!(

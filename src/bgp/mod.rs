@@ -43,6 +43,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
+use crate::bfd::{Bfd, Ports, SessionConfig, SessionHandle};
+use crate::config::BgpPeer;
 pub use listen::Listeners;
 pub use status::{BgpStatus, PeerStatus};
 
@@ -58,7 +60,84 @@ pub struct Speaker {
     config: BgpConfig,
     peers: Vec<PeerTask>,
     status: Arc<BgpStatus>,
-    listeners: Listeners,
+    sockets: Sockets,
+}
+
+/// What the speaker listens on, bound at start-up: the passive peers'
+/// TCP sockets and the BFD service (when a peer has `bfd = true`).
+pub struct Sockets {
+    pub listeners: Listeners,
+    pub bfd: Option<Bfd>,
+    /// BFD's UDP ports (3784 and 4784; tests use others).
+    pub bfd_ports: Ports,
+}
+
+impl Sockets {
+    /// Binds what `cfg` needs. Inside the runtime (BFD starts its receive
+    /// tasks), before the speaker is spawned.
+    pub fn bind(cfg: &BgpConfig) -> Result<Sockets, String> {
+        Sockets::bind_with(cfg, Ports::default())
+    }
+
+    /// [`Sockets::bind`] with BFD on other ports.
+    pub fn bind_with(cfg: &BgpConfig, bfd_ports: Ports) -> Result<Sockets, String> {
+        let listeners = Listeners::bind(cfg)?;
+        let sessions: Vec<SessionConfig> = if cfg.enabled {
+            cfg.peers.iter().filter_map(bfd_session).collect()
+        } else {
+            Vec::new()
+        };
+        let bfd = if sessions.is_empty() {
+            None
+        } else {
+            Some(Bfd::bind(&sessions, bfd_ports).map_err(|e| e.to_string())?)
+        };
+        Ok(Sockets {
+            listeners,
+            bfd,
+            bfd_ports,
+        })
+    }
+
+    /// Nothing bound yet: each passive peer or BFD session binds what it
+    /// needs when it starts (a reload that turns BGP on).
+    pub fn empty() -> Sockets {
+        Sockets {
+            listeners: Listeners::empty(),
+            bfd: None,
+            bfd_ports: Ports::default(),
+        }
+    }
+
+    /// A BFD session for `peer`, starting the service if it is the first.
+    fn bfd_for(&mut self, peer: &BgpPeer) -> Result<Option<SessionHandle>, String> {
+        let Some(cfg) = bfd_session(peer) else {
+            return Ok(None);
+        };
+        if self.bfd.is_none() {
+            self.bfd = Some(Bfd::bind(&[], self.bfd_ports).map_err(|e| e.to_string())?);
+        }
+        match &self.bfd {
+            Some(b) => b.add(cfg).map(Some).map_err(|e| e.to_string()),
+            None => Ok(None),
+        }
+    }
+}
+
+/// The BFD session a peer's `bfd` settings ask for: single-hop (TTL 255
+/// both ways) unless `multihop` > 1, then multihop accepting what crossed
+/// at most `multihop` hops.
+pub fn bfd_session(peer: &BgpPeer) -> Option<SessionConfig> {
+    let b = peer.bfd?;
+    let multihop = peer.multihop > 1;
+    Some(SessionConfig {
+        remote: peer.address,
+        local: peer.local_address,
+        multihop,
+        min_ttl: if multihop { peer.min_ttl() } else { 255 },
+        interval: b.interval,
+        multiplier: b.multiplier,
+    })
 }
 
 /// One running session and the config it was started with.
@@ -73,30 +152,36 @@ impl Speaker {
     /// Starts one session task per peer; each connects at once (or, when
     /// passive, waits on `listeners`, bound at start-up) and follows
     /// `health`. Must be called inside a tokio runtime.
-    pub fn spawn(cfg: &BgpConfig, health: HealthRx, listeners: Listeners) -> Speaker {
-        let status = Arc::new(BgpStatus::new(&cfg.peers, listeners.refused_counter()));
+    pub fn spawn(cfg: &BgpConfig, health: HealthRx, mut sockets: Sockets) -> Speaker {
+        let status = Arc::new(BgpStatus::new(&cfg.peers, sockets.listeners.refused_counter()));
         if cfg.peers.is_empty() {
             warn!("BGP is enabled but no [[bgp.peer]] is configured");
         }
-        listeners.start();
+        sockets.listeners.start();
         let mut peers = Vec::new();
         for i in 0..cfg.peers.len() {
             let Some(cell) = status.cell(i) else { continue };
-            if let Some(t) = start_peer(cfg, i, &health, cell, &listeners) {
+            if let Some(t) = start_peer(cfg, i, &health, cell, &mut sockets) {
                 peers.push(t);
             }
         }
+        status.set_bfd(sockets.bfd.clone());
         Speaker {
             config: cfg.clone(),
             peers,
             status,
-            listeners,
+            sockets,
         }
     }
 
     /// Connections refused by the passive listeners.
     pub fn listeners(&self) -> Listeners {
-        self.listeners.clone()
+        self.sockets.listeners.clone()
+    }
+
+    /// The BFD service's drop counters (none without BFD).
+    pub fn bfd(&self) -> Option<Bfd> {
+        self.sockets.bfd.clone()
     }
 
     /// The per-peer status, shared with the session tasks.
@@ -137,7 +222,7 @@ impl Speaker {
                         t.task.abort();
                         let cell = BgpStatus::fresh_cell(peer);
                         cells.push(cell.clone());
-                        self.peers.extend(start_peer(new, i, &health, cell, &self.listeners));
+                        self.peers.extend(start_peer(new, i, &health, cell, &mut self.sockets));
                         continue;
                     }
                     cells.push(t.cell.clone());
@@ -146,11 +231,12 @@ impl Speaker {
                 None => {
                     let cell = BgpStatus::fresh_cell(peer);
                     cells.push(cell.clone());
-                    self.peers.extend(start_peer(new, i, &health, cell, &self.listeners));
+                    self.peers.extend(start_peer(new, i, &health, cell, &mut self.sockets));
                 }
             }
         }
         self.status.replace(cells);
+        self.status.set_bfd(self.sockets.bfd.clone());
         self.config = new.clone();
     }
 
@@ -167,12 +253,20 @@ fn start_peer(
     i: usize,
     health: &HealthRx,
     cell: status::Cell,
-    listeners: &Listeners,
+    sockets: &mut Sockets,
 ) -> Option<PeerTask> {
     let peer = cfg.peers.get(i)?;
     let (tx, rx) = mpsc::channel(1);
+    let bfd = match sockets.bfd_for(peer) {
+        Ok(b) => b,
+        Err(e) => {
+            error!(peer = %peer.address, "{e}; the session cannot start");
+            status::update_cell(&cell, |s| s.last_error = Some(e));
+            return None;
+        }
+    };
     let passive = if peer.passive {
-        match listeners.register(cfg, peer) {
+        match sockets.listeners.register(cfg, peer) {
             Ok(r) => Some(r),
             Err(e) => {
                 error!(peer = %peer.address, "{e}; the session cannot start");
@@ -183,7 +277,8 @@ fn start_peer(
     } else {
         None
     };
-    let driver = Driver::new(cfg, i, health.clone(), cell.clone(), rx, passive, seed(i, peer))?;
+    let links = session::Links { passive, bfd };
+    let driver = Driver::new(cfg, i, health.clone(), cell.clone(), rx, links, seed(i, peer))?;
     info!(
         peer = %peer.address,
         asn = peer.asn,
@@ -192,6 +287,7 @@ fn start_peer(
         ttl = peer.multihop,
         ttl_security = peer.ttl_security,
         passive = peer.passive,
+        bfd = ?peer.bfd.map(|b| (b.interval, b.multiplier)),
         "starting BGP session"
     );
     Some(PeerTask {

@@ -15,20 +15,22 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, timeout};
 use tracing::{debug, error, info, warn};
 
 use super::codec::{self, Decoder};
 use super::fsm::{Action, Event, Level, Session, Timer};
 use super::sockopt;
-use super::status::{Cell, update_cell};
+use super::status::{BfdLink, Cell, update_cell};
+use crate::bfd::{BfdStatus, SessionHandle};
 use crate::config::{BgpConfig, BgpPeer};
 use crate::health::{Announce, HealthRx};
 
@@ -51,12 +53,22 @@ pub(super) enum Command {
 
 type Connecting = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>>;
 
+/// What a session is tied to besides its TCP connection.
+pub(super) struct Links {
+    /// A passive session's registration with the listeners.
+    pub passive: Option<super::listen::Registration>,
+    /// The peer's BFD session (`bfd = true`).
+    pub bfd: Option<SessionHandle>,
+}
+
 /// What woke the task up.
 enum Wake {
     Command(Option<Command>),
     Connected(io::Result<TcpStream>),
     /// The peer connected to a passive session.
     Accepted(TcpStream),
+    /// The BFD session changed (false: its task is gone).
+    Bfd(bool),
     Read(io::Result<usize>),
     Timer,
     Health(bool),
@@ -74,6 +86,10 @@ pub(super) struct Driver {
     commands: mpsc::Receiver<Command>,
     /// A passive session's connections from `listen`.
     passive: Option<super::listen::Registration>,
+    /// The peer's BFD session, its changes, and whether it was last Up.
+    bfd: Option<BfdLink>,
+    bfd_rx: Option<watch::Receiver<BfdStatus>>,
+    bfd_up: bool,
     connecting: Option<Connecting>,
     read: Option<OwnedReadHalf>,
     write: Option<OwnedWriteHalf>,
@@ -112,10 +128,13 @@ impl Driver {
         mut health: HealthRx,
         cell: Cell,
         commands: mpsc::Receiver<Command>,
-        passive: Option<super::listen::Registration>,
+        links: Links,
         seed: u64,
     ) -> Option<Driver> {
         let peer = bgp.peers.get(index)?.clone();
+        let bfd = links.bfd.map(|h| BfdLink(Arc::new(h)));
+        let bfd_rx = bfd.as_ref().map(|l| l.0.watch());
+        update_cell(&cell, |s| s.bfd = bfd.clone());
         let initial = health.borrow_and_update().announce();
         Some(Driver {
             remote: SocketAddr::new(peer.address, peer.port),
@@ -126,7 +145,10 @@ impl Driver {
             health,
             health_open: true,
             commands,
-            passive,
+            passive: links.passive,
+            bfd,
+            bfd_rx,
+            bfd_up: false,
             connecting: None,
             read: None,
             write: None,
@@ -142,6 +164,7 @@ impl Driver {
             let wake = {
                 let commands = &mut self.commands;
                 let incoming = self.passive.as_mut().map(|r| &mut r.incoming);
+                let bfd_rx = self.bfd_rx.as_mut();
                 let connecting = self.connecting.as_mut();
                 let read = self.read.as_mut();
                 let rbuf = &mut self.rbuf;
@@ -170,6 +193,12 @@ impl Driver {
                         }
                     } => Wake::Timer,
                     r = health.changed(), if health_open => Wake::Health(r.is_ok()),
+                    r = async {
+                        match bfd_rx {
+                            Some(rx) => rx.changed().await,
+                            None => std::future::pending().await,
+                        }
+                    } => Wake::Bfd(r.is_ok()),
                 }
             };
             match wake {
@@ -203,6 +232,7 @@ impl Driver {
                     self.event(ev).await;
                 }
                 Wake::Accepted(stream) => self.accepted(stream).await,
+                Wake::Bfd(alive) => self.bfd_changed(alive).await,
                 Wake::Read(Ok(0)) => {
                     self.drop_connection();
                     let error = "the peer closed the connection".to_string();
@@ -262,6 +292,38 @@ impl Driver {
             }
         };
         self.event(ev).await;
+    }
+
+    /// BFD moved: Up lets the session connect again; Down after Up, when
+    /// the path failed (detection time, the peer saw it fail), takes the
+    /// session down at once. The peer's AdminDown is not a failure (RFC
+    /// 5882 3.2): the session stays as it is.
+    async fn bfd_changed(&mut self, alive: bool) {
+        let Some(rx) = self.bfd_rx.as_mut() else { return };
+        if !alive {
+            error!(peer = %self.remote, "the BFD session's task is gone; BGP goes on without BFD");
+            self.bfd_rx = None;
+            return;
+        }
+        let st = rx.borrow_and_update().clone();
+        match st.state {
+            crate::bfd::State::Up if !self.bfd_up => {
+                self.bfd_up = true;
+                info!(peer = %self.remote, detection = ?st.detection_time, "BFD up");
+                self.event(Event::BfdUp).await;
+            }
+            crate::bfd::State::Down | crate::bfd::State::AdminDown if self.bfd_up => {
+                self.bfd_up = false;
+                let detail = format!("{} ({})", st.down_cause.name(), st.local_diag);
+                if st.down_cause.is_path_failure() {
+                    warn!(peer = %self.remote, "BFD down: {detail}");
+                    self.event(Event::BfdDown { detail }).await;
+                } else {
+                    info!(peer = %self.remote, "BFD down: {detail}; not a path failure, the BGP session stays");
+                }
+            }
+            _ => self.publish(),
+        }
     }
 
     /// Decodes every whole message in the read buffer and feeds it to the
@@ -381,6 +443,10 @@ impl Driver {
         let _ = self.apply(actions, true).await;
         self.drop_connection();
         self.publish();
+        // The BFD session ends with this one (AdminDown to the peer).
+        update_cell(&self.cell, |s| s.bfd = None);
+        self.bfd_rx = None;
+        self.bfd = None;
     }
 
     /// Copies the state machine's view into the shared status.

@@ -94,7 +94,7 @@ async fn announces_follows_health_and_ceases_on_shutdown() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let (tx, rx) = tokio::sync::watch::channel(Health::new(HealthState::Healthy, "test"));
-    let speaker = Speaker::spawn(&config(port), rx, Listeners::empty());
+    let speaker = Speaker::spawn(&config(port), rx, Sockets::empty());
     let status = speaker.status();
 
     let (stream, _) = tokio::time::timeout(Duration::from_secs(5), listener.accept())
@@ -178,7 +178,7 @@ async fn refused_connections_are_retried_and_reported() {
         l.local_addr().unwrap().port()
     };
     let (_tx, rx) = tokio::sync::watch::channel(Health::new(HealthState::Healthy, "test"));
-    let speaker = Speaker::spawn(&config(port), rx, Listeners::empty());
+    let speaker = Speaker::spawn(&config(port), rx, Sockets::empty());
     let status = speaker.status();
     let mut seen = None;
     for _ in 0..100 {
@@ -205,11 +205,11 @@ async fn passive_takes_the_peer_and_refuses_other_sources() {
     cfg.peers[0].passive = true;
     cfg.peers[0].listen_port = port;
     cfg.peers[0].local_address = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
-    let listeners = Listeners::bind(&cfg).unwrap();
+    let sockets = Sockets::bind(&cfg).unwrap();
     // Bound at start-up: a second bind of the same port fails.
     assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_err());
     let (_tx, rx) = tokio::sync::watch::channel(Health::new(HealthState::Healthy, "test"));
-    let speaker = Speaker::spawn(&cfg, rx, listeners);
+    let speaker = Speaker::spawn(&cfg, rx, sockets);
     let status = speaker.status();
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(status.peers()[0].state, State::Active);
@@ -244,5 +244,163 @@ async fn passive_takes_the_peer_and_refuses_other_sources() {
         .await
         .expect("closed");
     assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+    speaker.shutdown("test over").await;
+}
+
+/// A free UDP port on 127.0.0.1 (bound, then let go).
+fn udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Established with the test peer: OPEN both ways, KEEPALIVE, the
+/// announcement and End-of-RIB read.
+async fn establish(listener: &TcpListener) -> TestPeer {
+    let (stream, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept())
+        .await
+        .expect("pharos connects")
+        .unwrap();
+    let mut peer = TestPeer {
+        stream,
+        buf: Vec::new(),
+        decoder: Decoder::new(),
+    };
+    let Some(Inbound::Open(_)) = peer.next().await else {
+        panic!("no OPEN")
+    };
+    peer.send(Outbound::Open(Open {
+        my_as: 65000,
+        hold_time: 90,
+        router_id: Ipv4Addr::new(10, 9, 9, 9),
+        capabilities: Capabilities {
+            four_octet_as: Some(65000),
+            families: vec![AddressFamily::Ipv4],
+            ..Capabilities::default()
+        },
+    }))
+    .await;
+    peer.decoder.set_asn4(true);
+    peer.send(Outbound::Keepalive).await;
+    let Some(Inbound::Update(u)) = peer.next_non_keepalive().await else {
+        panic!("no announcement")
+    };
+    assert_eq!(u.announced, 1);
+    peer
+}
+
+/// BFD drives the session: the peer's BFD dies silently (its host is
+/// gone, the hold time of 90 s far off): pharos sends Cease / BFD Down
+/// within the detection time, stays down while BFD is down, and connects
+/// again once BFD is up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bfd_down_ends_the_session_and_bfd_up_brings_it_back() {
+    use crate::bfd::{Bfd, Ports, SessionConfig, State as BfdState};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (ours, theirs) = ((udp_port(), udp_port()), (udp_port(), udp_port()));
+    let our_ports = Ports {
+        single_hop: ours.0,
+        multihop: ours.1,
+        peer_single_hop: theirs.0,
+        peer_multihop: theirs.1,
+    };
+    let peer_ports = Ports {
+        single_hop: theirs.0,
+        multihop: theirs.1,
+        peer_single_hop: ours.0,
+        peer_multihop: ours.1,
+    };
+    let mut cfg = config(port);
+    cfg.peers[0].hold_time = 90;
+    cfg.peers[0].bfd = Some(crate::config::BfdSettings {
+        interval: Duration::from_millis(100),
+        multiplier: 3,
+    });
+    let peer_session = |service: &Bfd| {
+        service
+            .add(SessionConfig {
+                interval: Duration::from_millis(100),
+                ..SessionConfig::single_hop(IpAddr::V4(Ipv4Addr::LOCALHOST))
+            })
+            .unwrap()
+    };
+    let peer_bfd = Bfd::bind(&[], peer_ports).unwrap();
+    let their_bfd = peer_session(&peer_bfd);
+    let (_tx, rx) = tokio::sync::watch::channel(Health::new(HealthState::Healthy, "test"));
+    let speaker = Speaker::spawn(&cfg, rx, Sockets::bind_with(&cfg, our_ports).unwrap());
+    let status = speaker.status();
+    let mut peer = establish(&listener).await;
+    let up = |s: &crate::bgp::PeerStatus| s.bfd.as_ref().is_some_and(|b| b.status().state == BfdState::Up);
+    let t0 = std::time::Instant::now();
+    while !up(&status.peers()[0]) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "BFD not up: {:?}",
+            status.peers()[0].bfd
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The detection time settles at 3 x 100 ms once the Poll is done.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = status.peers()[0].bfd.as_ref().map(|b| b.status());
+    assert_eq!(before.and_then(|b| b.detection_time), Some(Duration::from_millis(300)));
+
+    their_bfd.kill();
+    let killed = std::time::Instant::now();
+    let n = loop {
+        match peer.next_non_keepalive().await {
+            Some(Inbound::Notification(n)) => break n,
+            Some(_) => continue,
+            None => panic!("closed without a NOTIFICATION: {:#?}", status.peers()[0]),
+        }
+    };
+    let took = killed.elapsed();
+    assert_eq!((n.code, n.subcode), (6, 10), "Cease / BFD Down: {n}");
+    assert!(
+        took < Duration::from_millis(1500),
+        "BFD Down took {took:?} (detection 300 ms)"
+    );
+    let s = status.peers()[0].clone();
+    assert!(s.waiting_for_bfd, "{s:?}");
+    assert!(
+        s.last_notification_sent
+            .as_deref()
+            .is_some_and(|t| t.contains("BFD Down")),
+        "{s:?}"
+    );
+    // No new connection while BFD is down.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1500), listener.accept())
+            .await
+            .is_err(),
+        "pharos reconnected while BFD was down"
+    );
+    // BFD back (the peer's host again: a new service on the same ports):
+    // the session comes back.
+    drop(peer_bfd);
+    let t0 = std::time::Instant::now();
+    let again = SessionConfig {
+        interval: Duration::from_millis(100),
+        ..SessionConfig::single_hop(IpAddr::V4(Ipv4Addr::LOCALHOST))
+    };
+    let (_peer_bfd, _again) = loop {
+        // The old service's sockets close as its aborted tasks are dropped.
+        match Bfd::bind(std::slice::from_ref(&again), peer_ports) {
+            Ok(b) => {
+                let h = b.add(again.clone()).unwrap();
+                break (b, h);
+            }
+            Err(e) if t0.elapsed() < Duration::from_secs(3) => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("the peer's ports stay taken: {e}"),
+        }
+    };
+    let _peer = establish(&listener).await;
+    assert!(!status.peers()[0].waiting_for_bfd);
     speaker.shutdown("test over").await;
 }

@@ -39,6 +39,8 @@ pub struct PeerStatus {
     pub passive: bool,
     /// BFD reported the path down; the session waits for BFD to come up.
     pub waiting_for_bfd: bool,
+    /// The peer's BFD session, while there is one.
+    pub bfd: Option<BfdLink>,
     pub messages_in: u64,
     pub messages_out: u64,
     /// UPDATEs received (read and discarded: pharos takes no routes).
@@ -65,11 +67,38 @@ impl PeerStatus {
             last_notification_received: None,
             passive: peer.passive,
             waiting_for_bfd: false,
+            bfd: None,
             messages_in: 0,
             messages_out: 0,
             updates_received: 0,
             established_count: 0,
         }
+    }
+}
+
+/// A peer's BFD session as the status sees it: read live (state and packet
+/// counters) whenever the status is read. Equal when it is the same session.
+#[derive(Clone)]
+pub struct BfdLink(pub Arc<crate::bfd::SessionHandle>);
+
+impl BfdLink {
+    pub fn status(&self) -> crate::bfd::BfdStatus {
+        self.0.status()
+    }
+}
+
+impl PartialEq for BfdLink {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for BfdLink {}
+
+impl std::fmt::Debug for BfdLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = self.status();
+        write!(f, "BfdLink({} {})", s.remote, s.state)
     }
 }
 
@@ -82,6 +111,8 @@ pub struct BgpStatus {
     peers: RwLock<Vec<Arc<Mutex<PeerStatus>>>>,
     /// Connections the passive listeners refused (`listen`).
     refused: Arc<AtomicU64>,
+    /// The BFD service, for its drop counters (once a peer uses BFD).
+    bfd: Mutex<Option<crate::bfd::Bfd>>,
 }
 
 /// One peer's status cell.
@@ -92,7 +123,21 @@ impl BgpStatus {
         BgpStatus {
             peers: RwLock::new(peers.iter().map(Self::fresh_cell).collect()),
             refused,
+            bfd: Mutex::new(None),
         }
+    }
+
+    pub(super) fn set_bfd(&self, bfd: Option<crate::bfd::Bfd>) {
+        *self.bfd.lock().unwrap_or_else(|e| e.into_inner()) = bfd;
+    }
+
+    /// BFD packets the service dropped before any session saw them.
+    pub fn bfd_drops(&self) -> Option<crate::bfd::DropCounters> {
+        self.bfd
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|b| b.drops())
     }
 
     /// Connections the passive listeners closed at once (not from a

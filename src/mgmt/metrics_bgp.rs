@@ -81,6 +81,65 @@ pub(super) fn encode(enc: &mut DescriptorEncoder, ctx: &Context) -> fmt::Result 
         "1 while a BFD failure keeps the session down, else 0",
         peers.iter().map(|p| (peer(p), u64::from(p.waiting_for_bfd))),
     )?;
+    // ---- BFD, per peer with bfd = true
+    let bfd: Vec<(&PeerView, &crate::mgmt::BfdView)> =
+        peers.iter().filter_map(|p| p.bfd.as_ref().map(|b| (p, b))).collect();
+    gauges(
+        enc,
+        "bfd_session_up",
+        "1 while the BFD session with the peer is Up",
+        bfd.iter().map(|(p, b)| (peer(p), u64::from(b.state == "up"))),
+    )?;
+    gauges(
+        enc,
+        "bfd_session_state",
+        "The BFD session state as a label (up, down, init, admindown); value 1",
+        bfd.iter().map(|(p, b)| {
+            let mut l = peer(p);
+            l.push(("state", b.state.clone()));
+            (l, 1u64)
+        }),
+    )?;
+    gauges(
+        enc,
+        "bfd_detection_time_seconds",
+        "The BFD detection time in force (Init or Up)",
+        bfd.iter()
+            .filter_map(|(p, b)| b.detection_ms.map(|ms| (peer(p), ms as f64 / 1000.0))),
+    )?;
+    counters(
+        enc,
+        "bfd_up_transitions",
+        "Times the BFD session came Up",
+        bfd.iter().map(|(p, b)| (peer(p), b.up_transitions)),
+    )?;
+    counters(
+        enc,
+        "bfd_packets_received",
+        "BFD Control packets received from the peer",
+        bfd.iter().map(|(p, b)| (peer(p), b.packets_in)),
+    )?;
+    counters(
+        enc,
+        "bfd_packets_sent",
+        "BFD Control packets sent to the peer",
+        bfd.iter().map(|(p, b)| (peer(p), b.packets_out)),
+    )?;
+    counters(
+        enc,
+        "bfd_packets_dropped",
+        "BFD packets of this session dropped (bad TTL, queue full, refused by the state machine)",
+        bfd.iter().map(|(p, b)| (peer(p), b.packets_dropped)),
+    )?;
+    let drops = ctx.bgp.as_ref().map(|b| b.bfd_drops()).unwrap_or_default();
+    counters(
+        enc,
+        "bfd_packets_refused",
+        "BFD packets dropped before reaching a session, by reason",
+        drops
+            .into_iter()
+            .map(|(reason, n)| (vec![("reason", reason.to_string())], n)),
+    )?;
     counters(
         enc,
         "bgp_connections_refused",

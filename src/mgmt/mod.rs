@@ -76,6 +76,11 @@ pub trait BgpView: Send + Sync {
     fn connections_refused(&self) -> u64 {
         0
     }
+    /// BFD packets dropped before reaching a session, by reason (none
+    /// while no peer uses BFD).
+    fn bfd_drops(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
+    }
 }
 
 /// The speaker's shared status, as the API shows it.
@@ -103,6 +108,7 @@ impl BgpView for crate::bgp::status::BgpStatus {
                     established_count: p.established_count,
                     hold_time: p.hold_time,
                     waiting_for_bfd: p.waiting_for_bfd,
+                    bfd: p.bfd.as_ref().map(|l| BfdView::from(&l.status())),
                 }
             })
             .collect()
@@ -110,6 +116,62 @@ impl BgpView for crate::bgp::status::BgpStatus {
 
     fn connections_refused(&self) -> u64 {
         crate::bgp::status::BgpStatus::connections_refused(self)
+    }
+
+    fn bfd_drops(&self) -> Vec<(&'static str, u64)> {
+        match crate::bgp::status::BgpStatus::bfd_drops(self) {
+            Some(d) => vec![
+                ("unknown-session", d.unknown_session),
+                ("bad-ttl", d.bad_ttl),
+                ("malformed", d.malformed),
+                ("authentication", d.auth),
+                ("queue-full", d.queue_full),
+            ],
+            None => Vec::new(),
+        }
+    }
+}
+
+/// A peer's BFD session as the status API, `pharos status` and the
+/// metrics show it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct BfdView {
+    /// `up`, `down`, `init`, `admindown`; the peer's as it last said.
+    pub state: String,
+    pub remote_state: String,
+    pub multihop: bool,
+    /// Detection time in force (ms), while Init or Up.
+    pub detection_ms: Option<u64>,
+    /// Periodic transmit interval before jitter (ms).
+    pub tx_interval_ms: Option<u64>,
+    pub up_transitions: u64,
+    /// Why it last went down (`detection time expired`, `peer signalled
+    /// down`, `peer admin down`), absent before the first Up.
+    pub last_down: Option<String>,
+    /// Seconds in the state.
+    pub since_secs: u64,
+    pub packets_in: u64,
+    pub packets_out: u64,
+    pub packets_dropped: u64,
+}
+
+impl From<&crate::bfd::BfdStatus> for BfdView {
+    fn from(s: &crate::bfd::BfdStatus) -> BfdView {
+        let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        BfdView {
+            state: s.state.name().to_ascii_lowercase(),
+            remote_state: s.remote_state.name().to_ascii_lowercase(),
+            multihop: s.multihop,
+            detection_ms: s.detection_time.map(ms),
+            tx_interval_ms: s.tx_interval.map(ms),
+            up_transitions: s.up_transitions,
+            last_down: (s.down_cause != crate::bfd::DownCause::NotYetUp).then(|| s.down_cause.name().to_string()),
+            since_secs: s.since_instant.elapsed().as_secs(),
+            packets_in: s.packets_in,
+            packets_out: s.packets_out,
+            packets_dropped: s.packets_dropped,
+        }
     }
 }
 
@@ -147,6 +209,8 @@ pub struct PeerView {
     pub hold_time: Option<u16>,
     /// A BFD failure keeps the session down until BFD is up again.
     pub waiting_for_bfd: bool,
+    /// The peer's BFD session (`bfd = true`).
+    pub bfd: Option<BfdView>,
 }
 
 impl PeerView {
