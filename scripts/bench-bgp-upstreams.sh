@@ -13,7 +13,8 @@
 #   - link-fail:  the link dropped (peer.sh link down: every packet, both
 #                 ways, nothing closed) until the peer (BIRD, FRR) has
 #                 withdrawn the node's routes: hold-timer detection without
-#                 BFD (hold 9, keepalive 3: expect 6..9 s).
+#                 BFD (hold 9, keepalive 3: expect 6..9 s), and with BFD on
+#                 both sides (300 ms x 3, the defaults; target < 1.2 s).
 #
 # usage: scripts/bench-bgp-upstreams.sh [options]
 #   --routes N      routes in the full table                      [1000000]
@@ -113,9 +114,10 @@ start_peer() {
     peers+=("$name")
 }
 
-# start_pharos NAME: pharos in NAME's node netns, one peer, hold 9
+# start_pharos NAME [PEER_LINE]: pharos in NAME's node netns, one peer,
+# hold 9, PEER_LINE added to its [[bgp.peer]]
 start_pharos() {
-    local name=$1 dir=$work/node-$1
+    local name=$1 extra=${2:-} dir=$work/node-$1
     eval "$("$peer_sh" env "$name")"
     mkdir -p "$dir"
     cat >"$dir/pharos.toml" <<EOF
@@ -143,6 +145,7 @@ local-address = "$NODE_IP4"
 ipv6-next-hop = "$NODE_IP6"
 hold-time = 9
 families = ["ipv4", "ipv6"]
+$extra
 
 [health]
 drain = "1s"
@@ -209,17 +212,31 @@ full_table() {
 }
 
 # ------------------------------------------------------------- link failure
+# link_fail KIND RUN hold|bfd
 link_fail() {
-    local kind=$1 run=$2 name=bu$$l$1$2 t0 t1
-    start_peer "$kind" "$name" || return 1
-    start_pharos "$name"
+    local kind=$1 run=$2 mode=$3 name=bu$$l$1$2$3 t0 t1
+    if [ "$mode" = bfd ]; then
+        start_peer "$kind" "$name" BFD=1 BFD_INTERVAL=300 BFD_MULT=3 || return 1
+        start_pharos "$name" "bfd = true"
+    else
+        start_peer "$kind" "$name" || return 1
+        start_pharos "$name"
+    fi
     "$peer_sh" wait "$name" count 2 30 >/dev/null || { say "link-fail $kind: no routes"; return 1; }
-    sleep 1
+    if [ "$mode" = bfd ]; then
+        eval "$("$peer_sh" env "$name")"
+        t0=$(now_ms)
+        until "$peer_sh" bfd "$name" | grep -q "^$NODE_IP4 up$"; do
+            [ $(( $(now_ms) - t0 )) -lt 30000 ] || { say "link-fail $kind: BFD not up"; return 1; }
+            sleep 0.1
+        done
+    fi
+    sleep 2
     t0=$(now_ms)
     "$peer_sh" link "$name" down
     "$peer_sh" wait "$name" count 0 30 >/dev/null || { say "link-fail $kind: routes stayed"; return 1; }
     t1=$(now_ms)
-    record link-fail "$kind" "$run" "$(secs "$t0" "$t1")" s
+    record "link-fail-$mode" "$kind" "$run" "$(secs "$t0" "$t1")" s
     stop_pharos
     "$peer_sh" stop "$name" >/dev/null
 }
@@ -228,10 +245,16 @@ status=0
 full_table || status=1
 for kind in $kinds; do
     for run in $(seq 1 "$runs"); do
-        link_fail "$kind" "$run" || status=1
+        link_fail "$kind" "$run" hold || status=1
+        link_fail "$kind" "$run" bfd || status=1
     done
 done
 
 echo
 column -t -s "$(printf '\t')" "$results"
+echo
+echo "target (issue 14): link failure to routes gone with BFD defaults < 1.2 s"
+awk -F'\t' '$1 == "link-fail-bfd" { n++; if ($4 > m) m = $4; s += $4 }
+    END { if (n) printf "  with BFD: worst %.2f s, mean %.2f s over %d runs: %s\n", m, s / n, n, (m < 1.2 ? "met" : "NOT met") }' "$results"
+awk -F'\t' '$1 == "link-fail-hold" { n++; s += $4 } END { if (n) printf "  without BFD (hold 9): mean %.2f s over %d runs\n", s / n, n }' "$results"
 exit $status

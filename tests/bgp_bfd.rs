@@ -30,12 +30,15 @@ fn bfd_node(peer: &BgpPeer) -> Node {
     Node::start(peer, &cfg)
 }
 
-fn link_failure_is_detected_by_bfd(kind: &str) {
+/// `router`: a router namespace between node and peer (multihop 2 on
+/// both sides: multihop BFD, RFC 5883, UDP 4784).
+fn link_failure_is_detected_by_bfd(kind: &str, router: bool) {
     let peer = BgpPeer::start(
         kind,
         &PeerOpts {
             bfd: Some((300, 3)),
             hold: 90,
+            router,
             ..PeerOpts::default()
         },
     );
@@ -53,6 +56,7 @@ fn link_failure_is_detected_by_bfd(kind: &str) {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert_eq!(st["state"], "Established", "{st}");
+    assert_eq!(st["bfd"]["multihop"], router, "{st}");
 
     peer.link(false);
     let cut = Instant::now();
@@ -102,10 +106,18 @@ fn link_failure_is_detected_by_bfd(kind: &str) {
 
 #[test]
 fn bird_bfd_link_failure() {
-    link_failure_is_detected_by_bfd("bird");
+    link_failure_is_detected_by_bfd("bird", false);
 }
 
 #[test]
 fn frr_bfd_link_failure() {
-    link_failure_is_detected_by_bfd("frr");
+    link_failure_is_detected_by_bfd("frr", false);
+}
+
+/// Multihop BFD (one routed hop): BIRD and FRR.
+#[test]
+fn multihop_bfd_link_failure() {
+    for kind in ["bird", "frr"] {
+        link_failure_is_detected_by_bfd(kind, true);
+    }
 }

@@ -125,16 +125,24 @@ impl Sockets {
 }
 
 /// The BFD session a peer's `bfd` settings ask for: single-hop (TTL 255
-/// both ways) unless `multihop` > 1, then multihop accepting what crossed
-/// at most `multihop` hops.
+/// both ways, RFC 5881) unless `multihop` > 1. Multihop (RFC 5883): the
+/// received TTL is checked only under `ttl-security` (then: crossed at most
+/// `multihop` hops), since senders differ (BIRD sends multihop BFD with
+/// the system's default TTL, FRR with 255) and RFC 5883 5 rules out the
+/// TTL 255 check there.
 pub fn bfd_session(peer: &BgpPeer) -> Option<SessionConfig> {
     let b = peer.bfd?;
     let multihop = peer.multihop > 1;
+    let min_ttl = match (multihop, peer.ttl_security) {
+        (false, _) => 255,
+        (true, true) => peer.min_ttl(),
+        (true, false) => 1,
+    };
     Some(SessionConfig {
         remote: peer.address,
         local: peer.local_address,
         multihop,
-        min_ttl: if multihop { peer.min_ttl() } else { 255 },
+        min_ttl,
         interval: b.interval,
         multiplier: b.multiplier,
     })
