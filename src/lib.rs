@@ -16,7 +16,9 @@
 //!   reload              SIGHUP: re-reads the config, applies zone and BGP changes
 //!   soacheck            `pharos soa-check`: a zone's serial on many servers
 //!   bgp                 eBGP speaker: announces the configured prefixes while
-//!                       health says so (session FSM, UPDATEs, TCP-MD5)
+//!                       health says so (session FSM, UPDATEs, per-peer policy,
+//!                       TCP-MD5, GTSM, passive listeners); BFD down takes a
+//!                       session down (uses bfd)
 //!   bfd                 BFD (RFC 5880/5881/5883) sessions for BGP peers: the
 //!                       sans-IO session FSM, the UDP sockets with TTL checks
 //!                       (a leaf: tokio, socket2, libc only)

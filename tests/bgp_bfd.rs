@@ -20,8 +20,8 @@ const UP: Duration = Duration::from_secs(20);
 /// 300 ms x 3, the defaults on both sides.
 const DETECTION: Duration = Duration::from_millis(900);
 
-fn bfd_node(peer: &BgpPeer) -> Node {
-    let mut p = peer.peer_v4();
+fn bfd_node(peer: &BgpPeer, v6: bool) -> Node {
+    let mut p = if v6 { peer.peer_v6() } else { peer.peer_v4() };
     // hold time 90: only BFD can take the session down quickly.
     p.hold_time = 90;
     p.extra = "bfd = true".into();
@@ -31,24 +31,31 @@ fn bfd_node(peer: &BgpPeer) -> Node {
 }
 
 /// `router`: a router namespace between node and peer (multihop 2 on
-/// both sides: multihop BFD, RFC 5883, UDP 4784).
-fn link_failure_is_detected_by_bfd(kind: &str, router: bool) {
+/// both sides: multihop BFD, RFC 5883, UDP 4784). `v6`: the session and
+/// BFD over IPv6.
+fn link_failure_is_detected_by_bfd(kind: &str, router: bool, v6: bool) {
     let peer = BgpPeer::start(
         kind,
         &PeerOpts {
             bfd: Some((300, 3)),
             hold: 90,
             router,
+            sessions: if v6 { "v6" } else { "v4" },
             ..PeerOpts::default()
         },
     );
-    let node = bfd_node(&peer);
+    let node = bfd_node(&peer, v6);
+    let (node_ip, peer_ip) = if v6 {
+        (peer.node_ip6.clone(), peer.peer_ip6.clone())
+    } else {
+        (peer.node_ip4.clone(), peer.peer_ip4.clone())
+    };
     peer.wait_established(UP);
     peer.wait_route_count(2, UP);
-    peer.wait_bfd(&peer.node_ip4, "up", UP);
+    peer.wait_bfd(&node_ip, "up", UP);
     let t0 = Instant::now();
     let st = loop {
-        let st = node.peer_status(&peer.peer_ip4);
+        let st = node.peer_status(&peer_ip);
         if st["bfd"]["state"] == "up" && st["bfd"]["detection-ms"] == 900 {
             break st;
         }
@@ -68,7 +75,7 @@ fn link_failure_is_detected_by_bfd(kind: &str, router: bool) {
     );
     // pharos's side: down with Cease / BFD Down, and it stays down.
     let st = loop {
-        let st = node.peer_status(&peer.peer_ip4);
+        let st = node.peer_status(&peer_ip);
         if st["waiting-for-bfd"] == true {
             break st;
         }
@@ -87,7 +94,7 @@ fn link_failure_is_detected_by_bfd(kind: &str, router: bool) {
         "{st}"
     );
     std::thread::sleep(Duration::from_secs(2));
-    let st = node.peer_status(&peer.peer_ip4);
+    let st = node.peer_status(&peer_ip);
     assert_eq!(st["waiting-for-bfd"], true, "{st}");
     assert!(
         matches!(st["state"].as_str(), Some("Idle")),
@@ -95,29 +102,37 @@ fn link_failure_is_detected_by_bfd(kind: &str, router: bool) {
     );
 
     peer.link(true);
-    let back = peer.wait_bfd(&peer.node_ip4, "up", UP);
+    let back = peer.wait_bfd(&node_ip, "up", UP);
     peer.wait_established(UP);
     let routes = peer.wait_route_count(2, UP);
     eprintln!("{kind}: link up -> BFD up after {back:?}, routes back after {routes:?}");
-    let st = node.peer_status(&peer.peer_ip4);
+    let st = node.peer_status(&peer_ip);
     assert_eq!(st["bfd"]["up-transitions"], 2, "{st}");
     assert_eq!(st["established-count"], 2, "{st}");
 }
 
 #[test]
 fn bird_bfd_link_failure() {
-    link_failure_is_detected_by_bfd("bird", false);
+    link_failure_is_detected_by_bfd("bird", false, false);
 }
 
 #[test]
 fn frr_bfd_link_failure() {
-    link_failure_is_detected_by_bfd("frr", false);
+    link_failure_is_detected_by_bfd("frr", false, false);
 }
 
 /// Multihop BFD (one routed hop): BIRD and FRR.
 #[test]
 fn multihop_bfd_link_failure() {
     for kind in ["bird", "frr"] {
-        link_failure_is_detected_by_bfd(kind, true);
+        link_failure_is_detected_by_bfd(kind, true, false);
+    }
+}
+
+/// BFD over IPv6 (an IPv6 session carrying both families): BIRD and FRR.
+#[test]
+fn ipv6_bfd_link_failure() {
+    for kind in ["bird", "frr"] {
+        link_failure_is_detected_by_bfd(kind, false, true);
     }
 }
