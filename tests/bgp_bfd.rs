@@ -64,6 +64,16 @@ fn link_failure_is_detected_by_bfd(kind: &str, router: bool, v6: bool) {
     };
     assert_eq!(st["state"], "Established", "{st}");
     assert_eq!(st["bfd"]["multihop"], router, "{st}");
+    let m = node.metrics();
+    let labels = format!("{{peer=\"{peer_ip}\",asn=\"65000\"}}");
+    for series in [
+        format!("pharos_bfd_session_up{labels} 1"),
+        format!("pharos_bfd_session_state{{peer=\"{peer_ip}\",asn=\"65000\",state=\"up\"}} 1"),
+        format!("pharos_bfd_detection_time_seconds{labels} 0.9"),
+        format!("pharos_bfd_up_transitions_total{labels} 1"),
+    ] {
+        assert!(m.contains(&series), "{series} not in /metrics:\n{m}");
+    }
 
     peer.link(false);
     let cut = Instant::now();

@@ -146,6 +146,8 @@ fn passive_session_takes_frr_and_refuses_other_sources() {
         "the refusal names the source:\n{}",
         node.log()
     );
+    let m = node.metrics();
+    assert!(m.contains("pharos_bgp_connections_refused_total 1"), "{m}");
     assert_eq!(node.peer_status(&frr.peer_ip4)["state"], "Established");
     assert_eq!(node.peer_status(&frr.peer_ip4)["established-count"], 1);
 }

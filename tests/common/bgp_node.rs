@@ -354,6 +354,12 @@ impl Node {
         in_netns(&self.ns, || super::mgmt::http(addr, "GET", "/status", &[], None)).json()
     }
 
+    /// `GET /metrics` of the node's management API (see [`Node::status`]).
+    pub fn metrics(&self) -> String {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], MGMT_PORT));
+        in_netns(&self.ns, || super::mgmt::http(addr, "GET", "/metrics", &[], None)).body
+    }
+
     /// The node's `/status` entry of the peer at `address`.
     pub fn peer_status(&self, address: &str) -> serde_json::Value {
         let s = self.status();
