@@ -129,12 +129,19 @@ fn ixfr_and_axfr_versions_kept_across_restarts() {
         knot.add_record(&format!("h{i}"), 300, "A", &format!("192.0.2.{}", 100 + i));
         wait_serial(&p, i + 1, Duration::from_secs(10));
     }
-    let ixfrs = p
-        .log()
-        .lines()
-        .filter(|l| l.contains("new version served") && l.contains("kind=\"ixfr\""))
-        .count();
-    assert_eq!(ixfrs, 20, "20 IXFRs\n{}", p.log_tail(30));
+    // The log writer is non-blocking: the last line may land a moment
+    // after the serial is served.
+    let ixfr_lines = |p: &Pharos| {
+        p.log()
+            .lines()
+            .filter(|l| l.contains("new version served") && l.contains("kind=\"ixfr\""))
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while ixfr_lines(&p) < 20 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(ixfr_lines(&p), 20, "20 IXFRs\n{}", p.log_tail(30));
 
     // One AXFR: Knot rebuilt from a new file without its journal answers
     // IXFR with the whole zone. `old` removed, `new` added, `www` changed.
