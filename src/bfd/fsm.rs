@@ -320,7 +320,10 @@ impl Session {
             self.counters.dropped_admin_down += 1;
             return;
         }
-        if p.your_discr != 0 && p.your_discr != self.local_discr {
+        // A packet that names our own discriminator as its sender's is our
+        // own, looped back (a session to a local address): taking it would
+        // bring the session Up with itself.
+        if (p.your_discr != 0 && p.your_discr != self.local_discr) || p.my_discr == self.local_discr {
             self.counters.dropped_discr_mismatch += 1;
             return;
         }

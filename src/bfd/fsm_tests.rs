@@ -203,6 +203,19 @@ fn discriminator_mismatch_and_stale_timers_are_ignored() {
     assert!(a.is_empty());
     assert_eq!(s.state(), State::Up);
     assert_eq!(s.counters().dropped_discr_mismatch, 1);
+    // Our own packet looped back (a session to a local address): dropped,
+    // the session does not come up with itself.
+    let mut s = session_in(State::Down, t0);
+    let own = s.handle(t0, Event::TxTimer);
+    assert!(!sends(&own).is_empty(), "{own:?}");
+    for p in sends(&own) {
+        assert!(s.handle(t0 + MS, Event::Received(p)).is_empty());
+    }
+    assert_eq!(s.state(), State::Down);
+    assert_eq!(
+        s.counters().dropped_discr_mismatch,
+        u64::try_from(sends(&own).len()).unwrap()
+    );
     let mut s = session_in(State::Down, t0);
     assert!(s.handle(t0 + MS, Event::DetectTimer).is_empty());
     let mut s = Session::new(Config::default(), 1, 1);
