@@ -791,5 +791,5 @@ impl Session {
 #[path = "fsm_tests.rs"]
 pub(crate) mod tests;
 #[cfg(test)]
-#[path = "fsm_tests_peer.rs"]
+#[path = "fsm_peer_tests.rs"]
 mod tests_peer;

@@ -538,21 +538,8 @@ fn set_ttl(socket: &Socket, peer: &BgpPeer, ipv6: bool) -> io::Result<()> {
 /// An accepted connection gets the options an active one has.
 fn prepare_accepted(peer: &BgpPeer, stream: &TcpStream) -> io::Result<()> {
     stream.set_nodelay(true)?;
-    let sock = socket2::SockRef::from(stream);
     let ipv6 = stream.local_addr()?.is_ipv6();
-    let ttl = if peer.ttl_security {
-        255
-    } else {
-        u32::from(peer.multihop.max(1))
-    };
-    if ipv6 {
-        sock.set_unicast_hops_v6(ttl)?;
-    } else {
-        sock.set_ttl_v4(ttl)?;
-    }
-    if peer.ttl_security {
-        sockopt::set_min_ttl(stream, ipv6, peer.min_ttl())?;
-    }
+    set_ttl(&socket2::SockRef::from(stream), peer, ipv6)?;
     Ok(())
 }
 
