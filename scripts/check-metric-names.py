@@ -12,6 +12,11 @@ it), 2 on a usage or read error, 0 when all are present.
     scripts/check-metric-names.py --metrics hub.txt --metrics node.txt \
         dist/prometheus/pharos-rules.yml dist/grafana/pharos.json
 
+With --series-of FILE (a `promtool test rules` file), the series its
+tests feed in must look like the real ones too: every `series:` names a
+metric present in the /metrics texts, with label names that metric has
+there (`job` and `instance` come from the scrape and are not checked).
+
 A name is present when some sample line of a /metrics text has it; with
 --allow-declared a `# TYPE` line is enough (a family pharos declares but
 that has no series under the config the text came from: BGP without
@@ -142,20 +147,93 @@ def exposition_names(text, allow_declared):
     return names
 
 
+def exposition_labels(text):
+    """For each sample name of a /metrics text, the label names it has."""
+    labels = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        m = NAME.match(line)
+        if not m:
+            continue
+        names = labels.setdefault(m.group(0), set())
+        rest = line[m.end():]
+        if rest.startswith("{"):
+            body = rest[1:rest.find("}")] if "}" in rest else ""
+            body = re.sub(r'"(?:[^"\\]|\\.)*"', '""', body)
+            names.update(re.findall(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*=", body))
+    return labels
+
+
+def test_series(text):
+    """(line, name, label names) of each `series:` of a promtool test file."""
+    out = []
+    for i, line in enumerate(text.splitlines(), 1):
+        m = re.match(r"""^\s*-?\s*series:\s*['"]?(.*?)['"]?\s*$""", line)
+        if not m:
+            continue
+        series = m.group(1)
+        n = NAME.match(series)
+        if not n:
+            out.append((i, series, None))
+            continue
+        rest = series[n.end():]
+        body = rest[1:rest.rfind("}")] if rest.startswith("{") else ""
+        body = re.sub(r'"(?:[^"\\]|\\.)*"', '""', body)
+        out.append((i, n.group(0), set(re.findall(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*=", body))))
+    return out
+
+
+def check_series(path, labels):
+    """Problems with the input series of a promtool test file."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            series = test_series(f.read())
+    except OSError as e:
+        return [f"{path}: {e}"], 0
+    problems = []
+    for line, name, names in series:
+        if names is None:
+            problems.append(f"{path}:{line}: cannot read the series {name!r}")
+            continue
+        if name in SCRAPE_SERIES:
+            continue
+        if name not in labels:
+            problems.append(f"{path}:{line}: {name} is not in the /metrics text")
+            continue
+        extra = names - {"job", "instance"} - labels[name]
+        if extra:
+            have = ", ".join(sorted(labels[name])) or "none"
+            problems.append(f"{path}:{line}: {name} has no label {', '.join(sorted(extra))} "
+                            f"in the /metrics text (it has: {have})")
+    return problems, len(series)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--metrics", action="append", required=True,
                     help="a /metrics text of a running node (repeat for several)")
     ap.add_argument("--allow-declared", action="store_true",
                     help="a # TYPE line is enough, no sample needed")
+    ap.add_argument("--declared-ok", action="append", default=[], metavar="NAME",
+                    help="for this name a # TYPE line is enough (a series that needs a live peer)")
+    ap.add_argument("--series-of", action="append", default=[], metavar="FILE",
+                    help="a promtool test file whose input series must match /metrics")
     ap.add_argument("files", nargs="+", help="rule files (.yml/.yaml) and dashboards (.json)")
     args = ap.parse_args()
 
     present = set()
+    labels = {}
     for path in args.metrics:
         try:
             with open(path, encoding="utf-8") as f:
-                present |= exposition_names(f.read(), args.allow_declared)
+                text = f.read()
+                present |= exposition_names(text, args.allow_declared)
+                declared = exposition_names(text, True)
+                present |= {n for n in args.declared_ok if n in declared}
+                for name, names in exposition_labels(text).items():
+                    labels.setdefault(name, set()).update(names)
         except OSError as e:
             print(f"{path}: {e}", file=sys.stderr)
             return 2
@@ -188,13 +266,24 @@ def main():
 
     missing = sorted(n for n in used if n not in present and n not in SCRAPE_SERIES)
     checked = len([n for n in used if n not in SCRAPE_SERIES])
+    rc = 0
     if missing:
         print(f"{len(missing)} of {checked} metric names used are not in the /metrics text:")
         for n in missing:
             print(f"  {n}  (used in {', '.join(sorted(used[n]))})")
-        return 1
-    print(f"ok: all {checked} metric names used are in the /metrics text")
-    return 0
+        rc = 1
+    else:
+        print(f"ok: all {checked} metric names used are in the /metrics text")
+    for path in args.series_of:
+        problems, count = check_series(path, labels)
+        if problems:
+            print(f"{len(problems)} input series of {path} do not match the /metrics text:")
+            for p in problems:
+                print(f"  {p}")
+            rc = 1
+        else:
+            print(f"ok: all {count} input series of {path} match the /metrics text")
+    return rc
 
 
 if __name__ == "__main__":
