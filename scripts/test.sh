@@ -19,7 +19,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # Keep in sync with .ci/run.
-PACKAGES=(knot knot-dnsutils nsd dnsutils bind9 dnsperf python3-pip iproute2 bird2 gobgpd frr exabgp nftables jq chromium fonts-liberation libc6-dev)
+PACKAGES=(knot knot-dnsutils nsd dnsutils bind9 dnsperf python3-pip iproute2 bird2 gobgpd frr exabgp nftables jq chromium fonts-liberation libc6-dev prometheus lintian systemd man-db adduser)
 
 current_step="start"
 say()  { printf '\n==> %s\n' "$*"; }
