@@ -90,9 +90,9 @@ A built-in eBGP speaker announces the node's anycast prefixes while its \
 DNS is healthy (it checks itself with queries to its own listeners), and \
 withdraws them when it is not, when it is drained, and before it stops.
 
-The node is configured by one TOML file, see pharos.toml(5); `pharos \
-serve` runs it, `pharos check-config` checks a file without running it, \
-and the other commands talk to a running node through its management API.";
+The node is configured by one TOML file, see pharos.toml(5): pharos serve \
+runs it, pharos check-config checks a file without running it, and the \
+other commands talk to a running node through its management API.";
 
 /// The shells `pharos completions` writes a script for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -164,6 +164,7 @@ enum ZoneAction {
     /// Remove a zone added through the API; several names (or --file) are
     /// removed in one call, all or none.
     Remove {
+        /// The zone's name; more names: removed together.
         #[arg(required_unless_present = "file")]
         names: Vec<String>,
         /// A file with one zone name per line (`#` starts a comment).
@@ -182,6 +183,7 @@ enum ZoneAction {
     },
     /// Ask a secondary zone's primaries for a new version now.
     Refresh {
+        /// The zone.
         name: String,
         #[command(flatten)]
         api: ApiArgs,

@@ -44,6 +44,16 @@ pub struct Section {
     pub commented: bool,
     pub doc: Vec<Para>,
     pub keys: Vec<Key>,
+    /// The paragraphs of `doc` and the keys, in the order the file first
+    /// has them.
+    pub order: Vec<Entry>,
+}
+
+/// A paragraph or a key of a [`Section`], by index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    Para(usize),
+    Key(usize),
 }
 
 /// A key of a table.
@@ -303,7 +313,7 @@ impl Parser {
                         self.out.sections.len() - 1
                     }
                 };
-                merge(&mut self.out.sections[index].doc, doc);
+                self.out.sections[index].add_paragraphs(doc);
                 self.section = Some(index);
             }
             Line::Key {
@@ -336,6 +346,7 @@ impl Parser {
                             commented,
                             doc: Vec::new(),
                         });
+                        section.order.push(Entry::Key(section.keys.len() - 1));
                         section.keys.len() - 1
                     }
                 };
@@ -368,8 +379,20 @@ impl Parser {
     /// Paragraphs of the current table, or the description before any.
     fn add_paragraphs(&mut self, paras: Vec<Para>) {
         match self.section {
-            Some(s) => merge(&mut self.out.sections[s].doc, paras),
+            Some(s) => self.out.sections[s].add_paragraphs(paras),
             None => self.out.description.extend(paras),
+        }
+    }
+}
+
+impl Section {
+    /// Adds the paragraphs it does not have yet, in order.
+    fn add_paragraphs(&mut self, paras: Vec<Para>) {
+        for p in paras {
+            if !self.doc.contains(&p) {
+                self.doc.push(p);
+                self.order.push(Entry::Para(self.doc.len() - 1));
+            }
         }
     }
 }

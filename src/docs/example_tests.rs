@@ -112,6 +112,8 @@ fn loose_paragraphs_belong_to_the_current_table() {
     let e = parsed(text);
     let a = e.section("a").unwrap();
     assert_eq!(a.doc, vec![p(&["Loose one."]), p(&["Loose two."])]);
+    // In the file's order: x, the first loose paragraph, y, the second.
+    assert_eq!(a.order, [Entry::Key(0), Entry::Para(0), Entry::Key(1), Entry::Para(1)]);
     assert_eq!(a.key("y").unwrap().doc, vec![p(&["Of y."])]);
     assert!(e.section("b").unwrap().doc.is_empty());
 }

@@ -3,7 +3,7 @@
 //! is the DESCRIPTION, then a section per table with the table's text and
 //! each key with its example value and doc.
 
-use super::example::{Example, Key, Para, Section};
+use super::example::{Entry, Example, Key, Para, Section};
 use super::roff::{Page, Span};
 
 /// The page's roff source.
@@ -16,6 +16,8 @@ pub(crate) fn render(example: &Example, version: &str, date: &str) -> String {
         &format!("pharos {version}"),
         "File Formats Manual",
     );
+    // No hyphenation: a key broken at a line's end would read as another.
+    page.control("nh");
     page.section("NAME")
         .text("pharos.toml - configuration file of pharos, the anycast authoritative DNS node");
     page.section("SYNOPSIS")
@@ -39,26 +41,65 @@ pub(crate) fn render(example: &Example, version: &str, date: &str) -> String {
 
 fn render_section(page: &mut Page, section: &Section) {
     page.section(&section.header());
-    page.paragraphs(&section.doc, true);
-    for key in &section.keys {
-        render_key(page, section, key);
+    // Keys in a row that share their first paragraph (a run under one
+    // comment) are shown together, their shared text once.
+    let mut group: Vec<&Key> = Vec::new();
+    for entry in &section.order {
+        match *entry {
+            Entry::Para(i) => {
+                render_keys(page, section, &std::mem::take(&mut group));
+                if let Some(para) = section.doc.get(i) {
+                    page.paragraphs(std::slice::from_ref(para), true);
+                }
+            }
+            Entry::Key(k) => {
+                let Some(key) = section.keys.get(k) else { continue };
+                let joins = group
+                    .last()
+                    .is_some_and(|last| !key.doc.is_empty() && last.doc.first() == key.doc.first());
+                if !joins {
+                    render_keys(page, section, &std::mem::take(&mut group));
+                }
+                group.push(key);
+            }
+        }
     }
+    render_keys(page, section, &group);
 }
 
-fn render_key(page: &mut Page, section: &Section, key: &Key) {
-    page.control("PP").spans(&[
-        Span::Bold(key.name.clone()),
-        Span::Roman(format!(" = {}", key.value)),
-    ]);
-    page.indent(4);
-    if key.doc.is_empty() {
-        if section.name == "template" {
-            page.text("As in `[[zone]]`.");
+/// Keys shown together: each `key = value`, the paragraphs they share,
+/// then what each has of its own.
+fn render_keys(page: &mut Page, section: &Section, keys: &[&Key]) {
+    let Some(first) = keys.first() else { return };
+    page.control("PP");
+    for (i, key) in keys.iter().enumerate() {
+        if i > 0 {
+            page.control("br");
         }
-    } else {
-        let doc: Vec<Para> = key.doc.iter().map(sentence).collect();
-        page.paragraphs(&doc, false);
+        page.spans(&[Span::Bold(key.name.clone()), Span::Roman(format!(" = {}", key.value))]);
     }
+    page.indent(4);
+    let shared = (0..first.doc.len())
+        .take_while(|&n| keys.iter().all(|k| k.doc.get(n) == first.doc.get(n)))
+        .count();
+    let mut paras: Vec<Para> = first.doc[..shared].iter().map(sentence).collect();
+    if first.doc.is_empty() && section.name == "template" {
+        paras.push(vec!["As in `[[zone]]`.".to_string()]);
+    }
+    let mut own: Vec<Para> = Vec::new();
+    for key in keys {
+        for para in &key.doc[shared..] {
+            let mut para = sentence(para);
+            if keys.len() > 1 {
+                if let Some(line) = para.first_mut() {
+                    *line = format!("`{}`: {line}", key.name);
+                }
+            }
+            own.push(para);
+        }
+    }
+    paras.extend(own);
+    page.paragraphs(&paras, false);
     page.control("RE");
 }
 

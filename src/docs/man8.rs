@@ -28,12 +28,17 @@ pub(crate) fn render(version: &str, date: &str) -> String {
         clap_mangen::Man::render_options_section,
     ];
     let mut out = String::from(PREAMBLE);
-    for part in parts {
+    for (i, part) in parts.into_iter().enumerate() {
         head.clear();
         // Writing into a Vec cannot fail.
         let _ = part(&man, &mut head);
         let text = String::from_utf8_lossy(&head);
         out.push_str(text.strip_prefix(PREAMBLE).unwrap_or(&text));
+        if i == 0 {
+            // No hyphenation: a word broken at a line's end would read as
+            // an option or key with a hyphen in it.
+            out.push_str(".nh\n");
+        }
     }
 
     let mut page = Page::default();
@@ -61,7 +66,7 @@ fn render_command(page: &mut Page, cmd: &Command) {
     page.control("PP").spans(&[Span::Bold(name.clone()), Span::Roman(rest)]);
     if let Some(about) = cmd.get_long_about().or_else(|| cmd.get_about()) {
         for para in about.to_string().split("\n\n") {
-            page.control("PP").text(&para.replace('\n', " "));
+            page.control("PP").text(&sentence(&para.replace('\n', " ")));
         }
     }
     for arg in cmd
@@ -104,7 +109,7 @@ fn render_arg(page: &mut Page, arg: &Arg) {
     let mut help = arg
         .get_long_help()
         .or_else(|| arg.get_help())
-        .map(|h| h.to_string().replace("\n\n", " ").replace('\n', " "))
+        .map(|h| sentence(&h.to_string().replace("\n\n", " ").replace('\n', " ")))
         .unwrap_or_default();
     let possible: Vec<String> = arg.get_possible_values().iter().map(|v| v.get_name().to_string()).collect();
     if !possible.is_empty() {
@@ -115,7 +120,8 @@ fn render_arg(page: &mut Page, arg: &Arg) {
         .iter()
         .map(|v| v.to_string_lossy().into_owned())
         .collect();
-    if !defaults.is_empty() {
+    // A flag's default ("false") says nothing.
+    if !defaults.is_empty() && arg.get_num_args().is_some_and(|r| r.takes_values()) {
         help.push_str(&format!(" Default: {}.", defaults.join(", ")));
     }
     if let Some(aliases) = arg.get_visible_aliases() {
@@ -124,6 +130,17 @@ fn render_arg(page: &mut Page, arg: &Arg) {
         }
     }
     page.spans(&backticks(help.trim()));
+}
+
+/// clap drops the full stop of a one-sentence doc comment; the page
+/// puts it back.
+fn sentence(text: &str) -> String {
+    let text = text.trim();
+    if text.is_empty() || text.ends_with(['.', ':', '!', '?']) {
+        text.to_string()
+    } else {
+        format!("{text}.")
+    }
 }
 
 /// EXIT STATUS (see `Error::exit_code`), SIGNALS, FILES, SEE ALSO.

@@ -13,7 +13,7 @@ mod man5;
 mod man8;
 mod roff;
 
-pub use example::{Example, Key, Para, ParseError, Section, parse};
+pub use example::{Entry, Example, Key, Para, ParseError, Section, parse};
 
 use crate::cli::Shell;
 
