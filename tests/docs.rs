@@ -65,7 +65,11 @@ fn every_config_key_is_documented() {
     ] {
         let example = pharos::docs::parse(&text).unwrap_or_else(|e| panic!("{what}: {e}"));
         let problems = pharos::docs::undocumented(&example);
-        assert!(problems.is_empty(), "{what}: every config key needs a doc:\n{}", problems.join("\n"));
+        assert!(
+            problems.is_empty(),
+            "{what}: every config key needs a doc:\n{}",
+            problems.join("\n")
+        );
     }
 }
 
@@ -112,7 +116,10 @@ fn man_pages_render_without_warnings() {
             .output()
             .unwrap_or_else(|e| panic!("running groff: {e}"));
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success() && stderr.trim().is_empty(), "groff -man -ww -z {page}:\n{stderr}");
+        assert!(
+            out.status.success() && stderr.trim().is_empty(),
+            "groff -man -ww -z {page}:\n{stderr}"
+        );
     }
 }
 
@@ -204,8 +211,16 @@ fn pharos_toml_5_shows_every_key_of_the_example() {
 #[test]
 fn bash_completion_is_valid_bash() {
     let path = root().join("dist/completions/pharos.bash");
-    let out = Command::new("bash").arg("-n").arg(&path).output().expect("running bash");
-    assert!(out.status.success(), "bash -n: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("bash")
+        .arg("-n")
+        .arg(&path)
+        .output()
+        .expect("running bash");
+    assert!(
+        out.status.success(),
+        "bash -n: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = read(&path);
     for word in ["check-config", "soa-check", "accept-removals", "--token-file"] {
         assert!(text.contains(word), "the bash completion lacks {word}");
@@ -232,7 +247,10 @@ fn completions_subcommand_prints_the_scripts() {
             .output()
             .expect("running pharos");
         assert!(out.status.success());
-        assert_eq!(String::from_utf8_lossy(&out.stdout), read(&root().join("dist/completions").join(file)));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            read(&root().join("dist/completions").join(file))
+        );
     }
     let out = Command::new(env!("CARGO_BIN_EXE_pharos"))
         .args(["completions", "fish"])
@@ -281,7 +299,10 @@ fn installed_config_passes_check_config() {
             "listen = \"127.0.0.1:8053\"",
         ]
     );
-    assert!(text.contains("id = \"node-1\"  # EDIT"), "node.id must say it is to be edited");
+    assert!(
+        text.contains("id = \"node-1\"  # EDIT"),
+        "node.id must say it is to be edited"
+    );
     // Every path is absolute.
     for line in text.lines() {
         for key in ["file = \"", "data-dir = \"", "maintenance-file = \"", "token-file = \""] {
@@ -315,10 +336,17 @@ fn installed_config_starts_a_node_that_serves_nothing() {
         .replace("listen = \"127.0.0.1:8053\"", &format!("listen = \"127.0.0.1:{mgmt}\""))
         .replace(
             "data-dir = \"/var/lib/pharos\"",
-            &format!("data-dir = {}", common::toml_str(&dir.path().join("data").to_string_lossy())),
+            &format!(
+                "data-dir = {}",
+                common::toml_str(&dir.path().join("data").to_string_lossy())
+            ),
         );
     assert_eq!(text.matches(&format!(":{dns}\"")).count(), 1, "dns.listen not replaced");
-    assert_eq!(text.matches(&format!(":{mgmt}\"")).count(), 1, "mgmt.listen not replaced");
+    assert_eq!(
+        text.matches(&format!(":{mgmt}\"")).count(),
+        1,
+        "mgmt.listen not replaced"
+    );
     let config = dir.path().join("pharos.toml");
     std::fs::write(&config, text).expect("writing the config");
     let log = std::fs::File::create(dir.path().join("pharos.log")).expect("log file");

@@ -46,12 +46,7 @@ pub(crate) fn render(example: &str) -> Result<String, String> {
     let skip = opening
         .iter()
         .position(|l| l.starts_with("#    "))
-        .map(|code| {
-            code + opening[code..]
-                .iter()
-                .take_while(|l| l.starts_with("#    "))
-                .count()
-        })
+        .map(|code| code + opening[code..].iter().take_while(|l| l.starts_with("#    ")).count())
         .unwrap_or(0);
     for _ in 0..skip {
         lines.next();
@@ -173,7 +168,10 @@ mod tests {
     #[test]
     fn paths_become_absolute() {
         let p = |k: &str, raw: &str| path_value(k, raw);
-        assert_eq!(p("data-dir", "data-dir = \"var/pharos\"").as_deref(), Some("\"/var/lib/pharos\""));
+        assert_eq!(
+            p("data-dir", "data-dir = \"var/pharos\"").as_deref(),
+            Some("\"/var/lib/pharos\"")
+        );
         assert_eq!(
             p("token-file", "token-file = \"var/pharos/token\"").as_deref(),
             Some("\"/var/lib/pharos/token\"")

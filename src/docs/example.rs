@@ -215,7 +215,9 @@ fn key_line(line: &str) -> Option<(String, String, Option<String>)> {
 
 fn is_kebab(name: &str) -> bool {
     name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 /// Splits a line at the first `#` outside a TOML string: the code, and

@@ -22,10 +22,19 @@ fn lines_are_classified() {
     assert_eq!(classify("#").unwrap(), Line::Break);
     assert_eq!(classify("# #").unwrap(), Line::Break);
     assert_eq!(classify("# Some text.").unwrap(), Line::Doc("Some text.".into()));
-    assert_eq!(classify("#   - a list item").unwrap(), Line::Doc("  - a list item".into()));
-    assert_eq!(classify("# # Second level.").unwrap(), Line::Doc("Second level.".into()));
+    assert_eq!(
+        classify("#   - a list item").unwrap(),
+        Line::Doc("  - a list item".into())
+    );
+    assert_eq!(
+        classify("# # Second level.").unwrap(),
+        Line::Doc("Second level.".into())
+    );
     assert_eq!(classify("# 0 = drop all").unwrap(), Line::Doc("0 = drop all".into()));
-    assert_eq!(classify("# [node.location] as JSON.").unwrap(), Line::Doc("[node.location] as JSON.".into()));
+    assert_eq!(
+        classify("# [node.location] as JSON.").unwrap(),
+        Line::Doc("[node.location] as JSON.".into())
+    );
     assert_eq!(classify("# a = not toml").unwrap(), Line::Doc("a = not toml".into()));
     assert_eq!(
         classify("[dns.rrl]").unwrap(),
@@ -43,7 +52,10 @@ fn lines_are_classified() {
             commented: true
         }
     );
-    assert_eq!(classify("udp-payload = 1232").unwrap(), key("udp-payload", "1232", None, false));
+    assert_eq!(
+        classify("udp-payload = 1232").unwrap(),
+        key("udp-payload", "1232", None, false)
+    );
     assert_eq!(
         classify("# max-out = 32      # transfers out # at once").unwrap(),
         key("max-out", "32", Some("transfers out # at once"), true)
@@ -149,14 +161,28 @@ fn the_real_example_parses() {
     let e = parsed(text);
     assert!(e.description.len() >= 3);
     let names: Vec<&str> = e.sections.iter().map(|s| s.name.as_str()).collect();
-    for want in ["node", "dns.rrl", "tsig-key", "zone", "template", "transfer", "bgp.peer", "identity"] {
+    for want in [
+        "node", "dns.rrl", "tsig-key", "zone", "template", "transfer", "bgp.peer", "identity",
+    ] {
         assert!(names.contains(&want), "{want} missing from {names:?}");
     }
     let peer = e.section("bgp.peer").unwrap();
     let prepend = &peer.key("prepend").unwrap().doc;
-    assert!(prepend.iter().flatten().any(|l| l.contains("0..=16; default bgp.prepend")), "{prepend:?}");
+    assert!(
+        prepend
+            .iter()
+            .flatten()
+            .any(|l| l.contains("0..=16; default bgp.prepend")),
+        "{prepend:?}"
+    );
     let algorithm = &e.section("tsig-key").unwrap().key("algorithm").unwrap().doc;
-    assert!(algorithm.iter().flatten().any(|l| l.contains("hmac-sha256, hmac-sha384")), "{algorithm:?}");
+    assert!(
+        algorithm
+            .iter()
+            .flatten()
+            .any(|l| l.contains("hmac-sha256, hmac-sha384")),
+        "{algorithm:?}"
+    );
     assert!(e.section("transfer").unwrap().commented);
     assert!(!e.section("zone").unwrap().commented);
 }

@@ -126,7 +126,10 @@ mod tests {
 
     #[test]
     fn trailing_comments_become_sentences() {
-        assert_eq!(sentence(&vec!["two letters, ISO 3166-1".into()]), ["Two letters, ISO 3166-1."]);
+        assert_eq!(
+            sentence(&vec!["two letters, ISO 3166-1".into()]),
+            ["Two letters, ISO 3166-1."]
+        );
         assert_eq!(sentence(&vec!["Default 9.".into()]), ["Default 9."]);
         assert_eq!(sentence(&vec!["... and more".into()]), ["... and more."]);
         let two: Para = vec!["a".into(), "b".into()];

@@ -54,7 +54,8 @@ pub(crate) fn render(version: &str, date: &str) -> String {
 
 /// The sub-commands of `cmd` a user types (not clap's `help`).
 fn commands(cmd: &Command) -> impl Iterator<Item = &Command> {
-    cmd.get_subcommands().filter(|c| !c.is_hide_set() && c.get_name() != "help")
+    cmd.get_subcommands()
+        .filter(|c| !c.is_hide_set() && c.get_name() != "help")
 }
 
 fn render_command(page: &mut Page, cmd: &Command) {
@@ -82,7 +83,9 @@ fn render_command(page: &mut Page, cmd: &Command) {
 
 fn render_arg(page: &mut Page, arg: &Arg) {
     let value_name = || {
-        let names = arg.get_value_names().map(|n| n.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let names = arg
+            .get_value_names()
+            .map(|n| n.iter().map(|s| s.to_string()).collect::<Vec<_>>());
         let name = names.map_or_else(|| arg.get_id().as_str().to_uppercase(), |n| n.join(" "));
         let many = arg.get_num_args().is_some_and(|r| r.max_values() > 1);
         if many { format!("{name}...") } else { name }
@@ -111,7 +114,11 @@ fn render_arg(page: &mut Page, arg: &Arg) {
         .or_else(|| arg.get_help())
         .map(|h| sentence(&h.to_string().replace("\n\n", " ").replace('\n', " ")))
         .unwrap_or_default();
-    let possible: Vec<String> = arg.get_possible_values().iter().map(|v| v.get_name().to_string()).collect();
+    let possible: Vec<String> = arg
+        .get_possible_values()
+        .iter()
+        .map(|v| v.get_name().to_string())
+        .collect();
     if !possible.is_empty() {
         help.push_str(&format!(" One of: {}.", possible.join(", ")));
     }
@@ -147,7 +154,10 @@ fn sentence(text: &str) -> String {
 fn tail(page: &mut Page) {
     page.section("EXIT STATUS");
     for (code, what) in [
-        ("0", "Success: the command did what it was asked; `serve` stopped on a signal."),
+        (
+            "0",
+            "Success: the command did what it was asked; `serve` stopped on a signal.",
+        ),
         (
             "1",
             "Invalid input: the config file is invalid (every error is listed, each with its key path \

@@ -85,7 +85,10 @@ pub fn undocumented(example: &Example) -> Vec<String> {
             match section.key(field) {
                 Some(key) if !key.doc.is_empty() => {}
                 Some(_) => problems.push(format!("key `{field}` of {} has no doc", section.header())),
-                None => problems.push(format!("key `{field}` of {} is not in config.example.toml", section.header())),
+                None => problems.push(format!(
+                    "key `{field}` of {} is not in config.example.toml",
+                    section.header()
+                )),
             }
         }
     }
@@ -96,7 +99,11 @@ pub fn undocumented(example: &Example) -> Vec<String> {
         };
         for key in &section.keys {
             if !fields.contains(&key.name.as_str()) {
-                problems.push(format!("key `{}` of {} is not a key of the config", key.name, section.header()));
+                problems.push(format!(
+                    "key `{}` of {} is not a key of the config",
+                    key.name,
+                    section.header()
+                ));
             }
         }
     }

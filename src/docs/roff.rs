@@ -33,7 +33,13 @@ fn arg(text: &str) -> String {
 impl Page {
     /// `.TH`, from the title to the manual's name.
     pub fn title(&mut self, title: &str, section: &str, date: &str, source: &str, manual: &str) -> &mut Self {
-        let args = [arg(title), section.to_string(), date.to_string(), arg(source), arg(manual)];
+        let args = [
+            arg(title),
+            section.to_string(),
+            date.to_string(),
+            arg(source),
+            arg(manual),
+        ];
         self.roff.control("TH", args.iter().map(String::as_str));
         self
     }
@@ -229,7 +235,8 @@ mod tests {
     #[test]
     fn hyphens_and_backticks_are_escaped() {
         let mut page = Page::default();
-        page.section("SEE ALSO").text("run `pharos check-config` -- it's 'fine'");
+        page.section("SEE ALSO")
+            .text("run `pharos check-config` -- it's 'fine'");
         let out = page.render();
         assert!(out.starts_with(PREAMBLE), "{out}");
         assert!(out.contains("\\fBpharos check\\-config\\fR \\-\\- it\\*(Aqs"), "{out}");
