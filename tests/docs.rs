@@ -28,20 +28,30 @@ fn outputs() -> Vec<pharos::docs::Output> {
     pharos::docs::outputs(&example_text()).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// The committed file `path` (from the repository root). With
+/// `PHAROS_BLESS=1`, every generated file is written first, once, before
+/// any test reads one.
+fn dist(path: &str) -> PathBuf {
+    static BLESS: std::sync::Once = std::sync::Once::new();
+    BLESS.call_once(|| {
+        if std::env::var_os("PHAROS_BLESS").is_some_and(|v| v == "1") {
+            for out in outputs() {
+                let path = root().join(out.path);
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+                }
+                std::fs::write(&path, &out.text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            }
+        }
+    });
+    root().join(path)
+}
+
 #[test]
 fn generated_files_are_up_to_date() {
-    let bless = std::env::var_os("PHAROS_BLESS").is_some_and(|v| v == "1");
     let mut stale = Vec::new();
     for out in outputs() {
-        let path = root().join(out.path);
-        if bless {
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-            }
-            std::fs::write(&path, &out.text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            continue;
-        }
-        if std::fs::read_to_string(&path).ok().as_deref() != Some(out.text.as_str()) {
+        if std::fs::read_to_string(dist(out.path)).ok().as_deref() != Some(out.text.as_str()) {
             stale.push(out.path);
         }
     }
@@ -61,7 +71,7 @@ fn generating_twice_gives_the_same_bytes() {
 fn every_config_key_is_documented() {
     for (what, text) in [
         ("config.example.toml", example_text()),
-        ("dist/pharos.toml", read(&root().join("dist/pharos.toml"))),
+        ("dist/pharos.toml", read(&dist("dist/pharos.toml"))),
     ] {
         let example = pharos::docs::parse(&text).unwrap_or_else(|e| panic!("{what}: {e}"));
         let problems = pharos::docs::undocumented(&example);
@@ -106,7 +116,7 @@ fn man(file: &Path) -> String {
 #[test]
 fn man_pages_render_without_warnings() {
     for page in ["dist/man/pharos.8", "dist/man/pharos.toml.5"] {
-        let path = root().join(page);
+        let path = dist(page);
         let text = man(&path);
         assert!(text.contains("NAME"), "{page}: {text}");
         // groff's own check, as lintian runs it.
@@ -125,7 +135,7 @@ fn man_pages_render_without_warnings() {
 
 #[test]
 fn pharos_8_documents_every_command() {
-    let text = man(&root().join("dist/man/pharos.8"));
+    let text = man(&dist("dist/man/pharos.8"));
     for want in [
         "pharos serve",
         "pharos check-config",
@@ -172,7 +182,7 @@ fn example_keys() -> BTreeSet<(String, String, String)> {
 
 #[test]
 fn pharos_toml_5_shows_every_key_of_the_example() {
-    let text = man(&root().join("dist/man/pharos.toml.5"));
+    let text = man(&dist("dist/man/pharos.toml.5"));
     let keys = example_keys();
     assert!(keys.len() > 100, "{keys:?}");
     // The page's text per table: from its heading to the next.
@@ -210,7 +220,7 @@ fn pharos_toml_5_shows_every_key_of_the_example() {
 
 #[test]
 fn bash_completion_is_valid_bash() {
-    let path = root().join("dist/completions/pharos.bash");
+    let path = dist("dist/completions/pharos.bash");
     let out = Command::new("bash")
         .arg("-n")
         .arg(&path)
@@ -229,7 +239,7 @@ fn bash_completion_is_valid_bash() {
 
 #[test]
 fn zsh_completion_is_valid_zsh() {
-    let path = root().join("dist/completions/_pharos");
+    let path = dist("dist/completions/_pharos");
     assert!(read(&path).starts_with("#compdef pharos"));
     if Command::new("zsh").arg("-c").arg("true").output().is_err() {
         eprintln!("zsh is not installed: its syntax check is skipped");
@@ -249,7 +259,7 @@ fn completions_subcommand_prints_the_scripts() {
         assert!(out.status.success());
         assert_eq!(
             String::from_utf8_lossy(&out.stdout),
-            read(&root().join("dist/completions").join(file))
+            read(&dist("dist/completions").join(file))
         );
     }
     let out = Command::new(env!("CARGO_BIN_EXE_pharos"))
@@ -266,7 +276,7 @@ fn completions_subcommand_prints_the_scripts() {
 
 #[test]
 fn installed_config_passes_check_config() {
-    let path = root().join("dist/pharos.toml");
+    let path = dist("dist/pharos.toml");
     let out = Command::new(env!("CARGO_BIN_EXE_pharos"))
         .arg("check-config")
         .arg(&path)
@@ -328,7 +338,7 @@ fn installed_config_starts_a_node_that_serves_nothing() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (dns, mgmt) = (common::free_port(false), common::free_port(false));
     // The installed file, on loopback ports and a data dir of the test's.
-    let text = read(&root().join("dist/pharos.toml"))
+    let text = read(&dist("dist/pharos.toml"))
         .replace(
             "listen = [\"0.0.0.0:53\", \"[::]:53\"]",
             &format!("listen = [\"127.0.0.1:{dns}\"]"),
