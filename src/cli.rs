@@ -1,15 +1,22 @@
-//! Command-line interface: one function per sub-command.
+//! Command-line interface: one function per sub-command; the clap
+//! definition ([`command`]) is also the source of pharos(8) and of the
+//! shell completions.
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::config::Config;
 use crate::error::Error;
 use crate::mgmt::client::{self, Target};
 
 #[derive(Parser, Debug)]
-#[command(name = "pharos", version, about = "Anycast authoritative DNS node")]
+#[command(
+    name = "pharos",
+    version,
+    about = "Anycast authoritative DNS node",
+    long_about = LONG_ABOUT
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -63,6 +70,55 @@ enum Command {
         #[command(subcommand)]
         action: ZoneAction,
     },
+    /// Print the completion script for SHELL on standard output, e.g.
+    /// `pharos completions bash > /etc/bash_completion.d/pharos`.
+    Completions {
+        /// The shell to complete for.
+        shell: Shell,
+    },
+}
+
+/// The description of pharos(8) and of `pharos --help`.
+const LONG_ABOUT: &str = "\
+pharos is an anycast authoritative DNS node. It answers DNS queries over \
+UDP and TCP from zones held in memory: zones loaded from files, and \
+secondary zones transferred (AXFR/IXFR) from their primaries and kept \
+fresh by SOA refresh and NOTIFY. It can itself serve transfers and send \
+NOTIFY, as the hub of a fleet or a hidden primary.
+
+A built-in eBGP speaker announces the node's anycast prefixes while its \
+DNS is healthy (it checks itself with queries to its own listeners), and \
+withdraws them when it is not, when it is drained, and before it stops.
+
+The node is configured by one TOML file, see pharos.toml(5): pharos serve \
+runs it, pharos check-config checks a file without running it, and the \
+other commands talk to a running node through its management API.";
+
+/// The shells `pharos completions` writes a script for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+/// The full clap definition of the `pharos` command (for pharos(8) and
+/// the completions).
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+/// The completion script of `pharos` for `shell`.
+pub fn completions(shell: Shell) -> Vec<u8> {
+    let generator = match shell {
+        Shell::Bash => clap_complete::Shell::Bash,
+        Shell::Zsh => clap_complete::Shell::Zsh,
+        Shell::Fish => clap_complete::Shell::Fish,
+    };
+    // Into memory: the generator panics on a failed write (a closed pipe).
+    let mut script = Vec::new();
+    clap_complete::generate(generator, &mut command(), "pharos", &mut script);
+    script
 }
 
 /// How to reach a node's management API.
@@ -108,6 +164,7 @@ enum ZoneAction {
     /// Remove a zone added through the API; several names (or --file) are
     /// removed in one call, all or none.
     Remove {
+        /// The zone's name; more names: removed together.
         #[arg(required_unless_present = "file")]
         names: Vec<String>,
         /// A file with one zone name per line (`#` starts a comment).
@@ -126,6 +183,7 @@ enum ZoneAction {
     },
     /// Ask a secondary zone's primaries for a new version now.
     Refresh {
+        /// The zone.
         name: String,
         #[command(flatten)]
         api: ApiArgs,
@@ -184,6 +242,13 @@ pub fn run() -> Result<(), Error> {
             crate::supervisor::serve(loaded, &config)
         }
         Command::CheckConfig { file } => check_config(&file),
+        Command::Completions { shell } => {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            out.write_all(&completions(shell))
+                .and_then(|()| out.flush())
+                .map_err(|e| Error::Check(format!("writing the completion script to standard output: {e}")))
+        }
         Command::SoaCheck {
             zone,
             servers,

@@ -3,7 +3,11 @@
 //! Module map (dependencies run top to bottom, never back up):
 //!
 //! ```text
-//! main.rs -> cli        argument parsing, one function per sub-command
+//! docs                  man pages, completions and the packaged config,
+//!                       written from cli's clap definition and the
+//!                       comments of config.example.toml (used by tests)
+//! main.rs -> cli        argument parsing, one function per sub-command;
+//!                       `pharos completions`
 //!            supervisor binds every socket, spawns the tasks, owns shutdown
 //!            rlimit     the open-file budget: soft RLIMIT_NOFILE raised to
 //!                       the hard limit, a refusal to start if the node's
@@ -65,6 +69,7 @@ pub mod config;
 pub mod conntable;
 pub mod cookie;
 pub mod dns;
+pub mod docs;
 pub mod error;
 pub mod files;
 pub mod fleet;

@@ -43,6 +43,7 @@ use std::time::Duration;
 pub use bgp::{AddressFamily, BfdSettings, BgpConfig, BgpPeer};
 pub use catalog::{CatalogConsumer, CatalogRole, MaxRemovals, producer_file};
 pub use duration::{format_duration, format_size, parse_duration, parse_size};
+pub use raw::schema;
 pub use values::{
     Community, LargeCommunity, Prefix, decode_base64, normalize_dns_name, parse_socket_addr, qtype_from_name,
 };

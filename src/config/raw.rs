@@ -608,6 +608,30 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
+/// Every table of the file with its keys (kebab-case, as serde reads
+/// them), from the serde structs themselves: the list the documentation
+/// is checked against (a key added to a struct is a key to document). A
+/// key that is a table of its own (`node.location`) is listed as a table.
+pub fn schema() -> Vec<(&'static str, &'static [&'static str])> {
+    vec![
+        ("node", struct_fields::<RawNode>()),
+        ("node.location", struct_fields::<RawLocation>()),
+        ("dns", struct_fields::<RawDns>()),
+        ("dns.rrl", struct_fields::<RawRrl>()),
+        ("tsig-key", struct_fields::<RawTsigKey>()),
+        ("zone", struct_fields::<RawZone>()),
+        ("template", struct_fields::<RawZone>()),
+        ("secondary", struct_fields::<RawTimerLimits>()),
+        ("transfer", struct_fields::<RawTransfer>()),
+        ("bgp", struct_fields::<RawBgp>()),
+        ("bgp.peer", struct_fields::<RawPeer>()),
+        ("health", struct_fields::<RawHealth>()),
+        ("mgmt", struct_fields::<RawMgmt>()),
+        ("identity", struct_fields::<RawIdentity>()),
+        ("fleet", struct_fields::<RawFleet>()),
+    ]
+}
+
 /// The field names serde derived for `T`, captured by a deserializer that
 /// only records what `deserialize_struct` is told.
 pub(super) fn struct_fields<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
@@ -652,6 +676,20 @@ mod tests {
         assert!(f.contains(&"tcp-idle-timeout"));
         assert!(f.contains(&"udp-workers"));
         assert_eq!(struct_fields::<RawConfig>(), TOP_LEVEL);
+    }
+
+    #[test]
+    fn schema_has_every_table() {
+        let schema = schema();
+        let tables: Vec<&str> = schema.iter().map(|(t, _)| *t).collect();
+        for top in TOP_LEVEL {
+            assert!(tables.contains(top), "[{top}] missing from schema()");
+        }
+        // Every key of a table that is a table itself is listed as one.
+        for (sub, parent) in [("location", "node"), ("rrl", "dns"), ("peer", "bgp")] {
+            assert!(tables.contains(&format!("{parent}.{sub}").as_str()));
+        }
+        assert_eq!(tables.len(), TOP_LEVEL.len() + 3, "{tables:?}");
     }
 
     #[test]
