@@ -15,8 +15,9 @@
 # (dist/pharos.toml: serves nothing until edited), /var/lib/pharos (owned
 # by the pharos system user the postinst makes), the man pages pharos(8)
 # and pharos.toml(5), bash and zsh completions, the Prometheus alert
-# rules and the Grafana dashboard under /usr/share/pharos, the fleet guide
-# and its configs under /usr/share/doc/pharos, the changelog and the
+# rules and the Grafana dashboard under /usr/share/pharos, the example
+# config, the fleet guide and its configs under /usr/share/doc/pharos,
+# the changelog and the
 # copyright. Maintainer scripts: dist/debian/.
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -98,6 +99,8 @@ put 0644 dist/grafana/pharos.json usr/share/pharos/grafana/pharos.json
 gz dist/debian/changelog usr/share/doc/pharos/changelog.gz
 put 0644 dist/debian/copyright usr/share/doc/pharos/copyright
 gz docs/fleet.md usr/share/doc/pharos/fleet.md.gz
+put 0644 config.example.toml usr/share/doc/pharos/examples/config.example.toml
+put 0644 zones/example.com.zone usr/share/doc/pharos/examples/zones/example.com.zone
 for f in docs/fleet/*.toml; do
     put 0644 "$f" "usr/share/doc/pharos/examples/fleet/$(basename "$f")"
 done

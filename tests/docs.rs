@@ -302,7 +302,7 @@ fn installed_config_passes_check_config() {
             "id = \"node-1\"",
             "data-dir = \"/var/lib/pharos\"",
             "[dns]",
-            "listen = [\"0.0.0.0:53\", \"[::]:53\"]",
+            "listen = [\"127.0.0.1:53\", \"[::1]:53\"]",
             "[bgp]",
             "enabled = false",
             "[mgmt]",
@@ -340,7 +340,7 @@ fn installed_config_starts_a_node_that_serves_nothing() {
     // The installed file, on loopback ports and a data dir of the test's.
     let text = read(&dist("dist/pharos.toml"))
         .replace(
-            "listen = [\"0.0.0.0:53\", \"[::]:53\"]",
+            "listen = [\"127.0.0.1:53\", \"[::1]:53\"]",
             &format!("listen = [\"127.0.0.1:{dns}\"]"),
         )
         .replace("listen = \"127.0.0.1:8053\"", &format!("listen = \"127.0.0.1:{mgmt}\""))

@@ -9,7 +9,7 @@ use super::example::{Line, classify};
 const ACTIVE: &[(&str, &str, &str)] = &[
     ("node", "id", "\"node-1\""),
     ("node", "data-dir", "\"/var/lib/pharos\""),
-    ("dns", "listen", "[\"0.0.0.0:53\", \"[::]:53\"]"),
+    ("dns", "listen", "[\"127.0.0.1:53\", \"[::1]:53\"]"),
     ("mgmt", "listen", "\"127.0.0.1:8053\""),
     ("bgp", "enabled", "false"),
 ];
@@ -19,17 +19,21 @@ const ACTIVE: &[(&str, &str, &str)] = &[
 const PATH_KEYS: &[&str] = &["file", "data-dir", "maintenance-file", "token-file"];
 
 /// Trailing comments added to active keys.
-const NOTES: &[(&str, &str, &str)] = &[("node", "id", "EDIT: this node's own name, unique in the fleet")];
+const NOTES: &[(&str, &str, &str)] = &[
+    ("node", "id", "EDIT: this node's own name, unique in the fleet"),
+    ("dns", "listen", "EDIT: the node's service (anycast) addresses"),
+];
 
 const HEADER: &str = "\
 # /etc/pharos/pharos.toml: the configuration of pharos as installed.
 #
 # Written from config.example.toml, with its comments: every key is
 # documented here, and in pharos.toml(5). As installed, the node starts and
-# serves nothing (no zones: every query is answered REFUSED; BGP off).
-# Every key is commented out but those it needs to start: node.id (edit
+# serves nothing (no zones: every query is answered REFUSED; BGP off),
+# on the loopback addresses only, as Knot's package does, so that
+# installing it takes port 53 from no other server. Every key is commented out but those it needs to start: node.id (edit
 # it), node.data-dir, dns.listen, mgmt.listen and bgp.enabled. To put the
-# node to use, set node.id, add zones ([[zone]] below), check the file and
+# node to use, set node.id and dns.listen, add zones ([[zone]] below), check the file and
 # reload:
 #
 #     pharos check-config /etc/pharos/pharos.toml
