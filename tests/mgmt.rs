@@ -533,6 +533,11 @@ fn transfers_and_notify_show_in_metrics() {
         f64::from(knot.serial())
     );
     assert!(sample(&m, "pharos_zone_last_refresh_timestamp_seconds", &[("zone", ZONE)]) > 1.6e9);
+    // The SOA timers it runs on (3600 600 86400 in zone_text, inside the
+    // default clamps), for the alert on a zone behind its primary.
+    assert_eq!(sample(&m, "pharos_zone_refresh_seconds", &[("zone", ZONE)]), 3600.0);
+    assert_eq!(sample(&m, "pharos_zone_retry_seconds", &[("zone", ZONE)]), 600.0);
+    assert_eq!(sample(&m, "pharos_zone_expire_seconds", &[("zone", ZONE)]), 86400.0);
     // A NOTIFY from elsewhere is refused and counted.
     let r = common::send_notify(
         "127.0.0.2".parse().unwrap(),

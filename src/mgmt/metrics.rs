@@ -694,6 +694,35 @@ impl Collector for NodeCollector {
                 .iter()
                 .filter_map(|z| z.last_success.map(|t| (vec![("zone", z.name.clone())], t))),
         )?;
+        // The SOA timers the zone runs on (after the config's clamps): an
+        // alert compares the age of the last confirmation with them.
+        for (name, help, pick) in [
+            (
+                "zone_refresh_seconds",
+                "SOA refresh of the version served, after the config's clamps",
+                0,
+            ),
+            (
+                "zone_retry_seconds",
+                "SOA retry of the version served, after the config's clamps",
+                1,
+            ),
+            (
+                "zone_expire_seconds",
+                "SOA expire of the version served, after the config's clamps",
+                2,
+            ),
+        ] {
+            gauges(
+                &mut enc,
+                name,
+                help,
+                zones.iter().filter_map(|z| {
+                    let t = z.timers?;
+                    Some((vec![("zone", z.name.clone())], [t.refresh, t.retry, t.expire][pick]))
+                }),
+            )?;
+        }
 
         // ---- health
         let health = ctx.health.as_ref().map(|rx| rx.borrow().clone());
