@@ -109,8 +109,15 @@ impl Budget {
     }
 }
 
+/// `RLIM_INFINITY` as the u64 the limits are handled in (`rlim_t` is u32
+/// on 32-bit ARM, u64 elsewhere).
+#[allow(clippy::useless_conversion)]
+fn infinity() -> u64 {
+    u64::from(libc::RLIM_INFINITY)
+}
+
 fn show(limit: u64) -> String {
-    if limit == libc::RLIM_INFINITY {
+    if limit == infinity() {
         "unlimited".to_string()
     } else {
         limit.to_string()
@@ -127,14 +134,16 @@ pub fn current() -> io::Result<(u64, u64)> {
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } != 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok((r.rlim_cur, r.rlim_max))
+    #[allow(clippy::useless_conversion)] // rlim_t is u32 on 32-bit ARM
+    let limits = (u64::from(r.rlim_cur), u64::from(r.rlim_max));
+    Ok(limits)
 }
 
 /// Raises the soft limit to the hard one (to `fs.nr_open` if the hard limit
 /// is unlimited); returns the limits then in force.
 pub fn raise() -> io::Result<(u64, u64)> {
     let (soft, hard) = current()?;
-    let target = if hard == libc::RLIM_INFINITY {
+    let target = if hard == infinity() {
         std::fs::read_to_string("/proc/sys/fs/nr_open")
             .ok()
             .and_then(|s| s.trim().parse::<u64>().ok())
@@ -145,9 +154,12 @@ pub fn raise() -> io::Result<(u64, u64)> {
     if soft >= target {
         return Ok((soft, hard));
     }
+    // Both fit in rlim_t: they are at most the hard limit, which came
+    // from one (or, when unlimited, fs.nr_open, at most 2^30).
+    let to_rlim = |v: u64| libc::rlim_t::try_from(v).unwrap_or(libc::RLIM_INFINITY);
     let r = libc::rlimit {
-        rlim_cur: target,
-        rlim_max: hard,
+        rlim_cur: to_rlim(target),
+        rlim_max: to_rlim(hard),
     };
     // SAFETY: setrlimit reads the struct we pass.
     if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) } != 0 {
