@@ -306,8 +306,13 @@ impl Driver {
             return;
         }
         let st = rx.borrow_and_update().clone();
+        // Up means both ends Up. In the three-way handshake (RFC 5880
+        // 6.2) we reach Up on the peer's Init, the peer only on our next
+        // packet (up to its slow 1 s interval later); a peer that gates
+        // BGP on its BFD (FRR) closes a session opened before then.
+        let both_up = st.state == crate::bfd::State::Up && st.remote_state == crate::bfd::State::Up;
         match st.state {
-            crate::bfd::State::Up if !self.bfd_up => {
+            crate::bfd::State::Up if both_up && !self.bfd_up => {
                 self.bfd_up = true;
                 info!(peer = %self.remote, detection = ?st.detection_time, "BFD up");
                 self.event(Event::BfdUp).await;
