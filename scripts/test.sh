@@ -128,7 +128,7 @@ step "cargo clippy --target armv7-unknown-linux-gnueabihf (32-bit ARM: the Raspb
 # there); needs no cross linker. Skipped, with a warning, only where the
 # target's standard library cannot be had (no rustup or no network).
 armv7=armv7-unknown-linux-gnueabihf
-if rustup target list --installed 2>/dev/null | grep -qx "$armv7" || rustup target add "$armv7"; then
+if rustup target list --installed 2>/dev/null | grep -qx "$armv7" || timeout 300 rustup target add "$armv7"; then
     cargo clippy --target "$armv7" --lib --bins -- -D warnings
 else
     echo "WARNING: cannot add the Rust target $armv7: the 32-bit build is not checked" >&2
