@@ -21,6 +21,7 @@ mod common;
 use std::fs;
 use std::os::unix::fs::MetadataExt as _;
 use std::os::unix::fs::PermissionsExt as _;
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -252,9 +253,13 @@ fn the_debian_package_installs_serves_and_removes_cleanly() {
     run_ok("chown", &["-R", "pharos:pharos", &example.display().to_string()]);
     fs::set_permissions(work.path(), fs::Permissions::from_mode(0o755)).unwrap();
     let t1 = Instant::now();
-    let child = Command::new("runuser")
-        .args(["-u", "pharos", "--", "/usr/bin/pharos", "serve", "--config"])
+    // Started as the service user directly (not through runuser, which
+    // would fork): the PID killed on drop is pharos's own.
+    let child = Command::new("/usr/bin/pharos")
+        .args(["serve", "--config"])
         .arg(example.join("pharos.toml"))
+        .uid(uid)
+        .gid(gid)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(fs::File::create(work.path().join("serve.log")).unwrap())
