@@ -147,6 +147,16 @@ def exposition_names(text, allow_declared):
     return names
 
 
+def label_names(series, start):
+    """The label names of the `{...}` of `series` that opens at `start`."""
+    if not series[start:].startswith("{"):
+        return set()
+    end = series.rfind("}")
+    body = series[start + 1:end] if end > start else ""
+    body = re.sub(r'"(?:[^"\\]|\\.)*"', '""', body)
+    return set(re.findall(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*=", body))
+
+
 def exposition_labels(text):
     """For each sample name of a /metrics text, the label names it has."""
     labels = {}
@@ -157,12 +167,7 @@ def exposition_labels(text):
         m = NAME.match(line)
         if not m:
             continue
-        names = labels.setdefault(m.group(0), set())
-        rest = line[m.end():]
-        if rest.startswith("{"):
-            body = rest[1:rest.find("}")] if "}" in rest else ""
-            body = re.sub(r'"(?:[^"\\]|\\.)*"', '""', body)
-            names.update(re.findall(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*=", body))
+        labels.setdefault(m.group(0), set()).update(label_names(line, m.end()))
     return labels
 
 
@@ -178,10 +183,7 @@ def test_series(text):
         if not n:
             out.append((i, series, None))
             continue
-        rest = series[n.end():]
-        body = rest[1:rest.rfind("}")] if rest.startswith("{") else ""
-        body = re.sub(r'"(?:[^"\\]|\\.)*"', '""', body)
-        out.append((i, n.group(0), set(re.findall(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*=", body))))
+        out.append((i, n.group(0), label_names(series, n.end())))
     return out
 
 

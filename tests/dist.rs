@@ -14,18 +14,10 @@ mod common;
 use std::fs;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, http, pharos_bin, repo_root, require_program};
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use common::{Spawned, free_port, http, output_text as text, pharos_bin, pharos_cmd, repo_root, require_program};
 
 fn promtool() -> PathBuf {
     require_program("promtool", "prometheus")
@@ -41,14 +33,14 @@ fn alert_rules_pass_promtool_check_and_their_unit_tests() {
         .output()
         .expect("run promtool check rules");
     assert!(check.status.success(), "promtool check rules:\n{}", text(&check));
-    // promtool counts the rules it read: the file is not silently empty.
+    // promtool counts the rules it read ("SUCCESS: 21 rules found"): the
+    // file is not silently empty.
     let rules = text(&check);
     let count: usize = rules
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .windows(2)
-        .find(|w| w[1] == "rules")
-        .and_then(|w| w[0].parse().ok())
+        .split("SUCCESS: ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
         .unwrap_or(0);
     assert!(count >= 15, "promtool found only {count} rules:\n{rules}");
 
@@ -61,35 +53,21 @@ fn alert_rules_pass_promtool_check_and_their_unit_tests() {
     assert!(text(&test).contains("SUCCESS"), "{}", text(&test));
 }
 
-/// A pharos process on a config the test wrote; killed (by PID) on drop.
-struct Running {
-    child: Child,
-    log: PathBuf,
+/// `pharos serve` on a config the test wrote, stderr into `log`.
+fn serve(config: &Path, log: &Path) -> Spawned {
+    let child = Command::new(pharos_bin())
+        .args(["serve", "--config"])
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(log).expect("create the log"))
+        .spawn()
+        .expect("spawn pharos");
+    Spawned(child)
 }
 
-impl Running {
-    fn start(config: &Path, log: PathBuf) -> Running {
-        let child = Command::new(pharos_bin())
-            .args(["serve", "--config"])
-            .arg(config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&log).expect("create the log"))
-            .spawn()
-            .expect("spawn pharos");
-        Running { child, log }
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn read_log(log: &Path) -> String {
+    fs::read_to_string(log).unwrap_or_default()
 }
 
 /// `dist/prometheus/metrics-NAME.toml` with its fixed ports and relative
@@ -136,8 +114,9 @@ fn every_metric_the_rules_and_dashboard_use_is_exported_by_a_running_node() {
     ];
     let hub_config = metrics_config("hub", &ports, dir.path());
     let node_config = metrics_config("node", &ports, dir.path());
-    let hub = Running::start(&hub_config, dir.path().join("hub.log"));
-    let node = Running::start(&node_config, dir.path().join("node.log"));
+    let (hub_log, node_log) = (dir.path().join("hub.log"), dir.path().join("node.log"));
+    let _hub = serve(&hub_config, &hub_log);
+    let _node = serve(&node_config, &node_log);
     let hub_at = SocketAddr::from(([127, 0, 0, 1], hub_mgmt));
     let node_at = SocketAddr::from(([127, 0, 0, 1], node_mgmt));
 
@@ -158,8 +137,8 @@ fn every_metric_the_rules_and_dashboard_use_is_exported_by_a_running_node() {
         assert!(
             Instant::now() < deadline,
             "hub and node not ready in 30 s\n--- hub\n{}\n--- node\n{}",
-            common::tail(&hub.log(), 20),
-            common::tail(&node.log(), 20)
+            common::tail(&read_log(&hub_log), 20),
+            common::tail(&read_log(&node_log), 20)
         );
         std::thread::sleep(Duration::from_millis(250));
     };
@@ -246,12 +225,7 @@ fn the_fleet_guides_configs_pass_check_config() {
         "docs/fleet.md does not walk through docs/fleet/node1.toml"
     );
     for path in &files {
-        let out = Command::new(pharos_bin())
-            .arg("check-config")
-            .arg(path)
-            .current_dir(&root)
-            .output()
-            .expect("run pharos check-config");
+        let out = pharos_cmd(&[std::ffi::OsStr::new("check-config"), path.as_os_str()]);
         assert!(out.status.success(), "check-config {}:\n{}", path.display(), text(&out));
         assert!(
             String::from_utf8_lossy(&out.stdout).contains(": ok ("),

@@ -252,41 +252,27 @@ fn zsh_completion_is_valid_zsh() {
 #[test]
 fn completions_subcommand_prints_the_scripts() {
     for (shell, file) in [("bash", "pharos.bash"), ("zsh", "_pharos")] {
-        let out = Command::new(env!("CARGO_BIN_EXE_pharos"))
-            .args(["completions", shell])
-            .output()
-            .expect("running pharos");
+        let out = common::pharos_cmd(&["completions", shell]);
         assert!(out.status.success());
         assert_eq!(
             String::from_utf8_lossy(&out.stdout),
             read(&dist("dist/completions").join(file))
         );
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_pharos"))
-        .args(["completions", "fish"])
-        .output()
-        .expect("running pharos");
+    let out = common::pharos_cmd(&["completions", "fish"]);
     assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("complete -c pharos"));
-    let out = Command::new(env!("CARGO_BIN_EXE_pharos"))
-        .args(["completions", "tcsh"])
-        .output()
-        .expect("running pharos");
+    let out = common::pharos_cmd(&["completions", "tcsh"]);
     assert!(!out.status.success());
 }
 
 #[test]
 fn installed_config_passes_check_config() {
     let path = dist("dist/pharos.toml");
-    let out = Command::new(env!("CARGO_BIN_EXE_pharos"))
-        .arg("check-config")
-        .arg(&path)
-        .output()
-        .expect("running pharos");
+    let out = common::pharos_cmd(&[std::ffi::OsStr::new("check-config"), path.as_os_str()]);
     assert!(
         out.status.success(),
-        "pharos check-config dist/pharos.toml:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        "pharos check-config dist/pharos.toml:\n{}",
+        common::output_text(&out)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("ok (0 zones)"));
     let text = read(&path);
@@ -323,16 +309,6 @@ fn installed_config_passes_check_config() {
     }
 }
 
-/// Kills the node it holds (by PID) when dropped.
-struct Node(std::process::Child);
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn installed_config_starts_a_node_that_serves_nothing() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -360,7 +336,7 @@ fn installed_config_starts_a_node_that_serves_nothing() {
     let config = dir.path().join("pharos.toml");
     std::fs::write(&config, text).expect("writing the config");
     let log = std::fs::File::create(dir.path().join("pharos.log")).expect("log file");
-    let child = Command::new(env!("CARGO_BIN_EXE_pharos"))
+    let child = Command::new(common::pharos_bin())
         .arg("serve")
         .arg("--config")
         .arg(&config)
@@ -369,14 +345,14 @@ fn installed_config_starts_a_node_that_serves_nothing() {
         .stderr(log)
         .spawn()
         .expect("starting pharos");
-    let mut node = Node(child);
+    let mut node = common::Spawned(child);
     let addr: std::net::SocketAddr = format!("127.0.0.1:{dns}").parse().expect("address");
     let start = Instant::now();
     let reply = loop {
         if let Ok(reply) = common::wire::udp_query(addr, "example.com", 6, 1, Duration::from_millis(200)) {
             break reply;
         }
-        let exited = node.0.try_wait().ok().flatten();
+        let exited = node.exited();
         assert!(
             exited.is_none() && start.elapsed() < common::START_TIMEOUT,
             "the node did not answer ({exited:?}):\n{}",
@@ -391,5 +367,5 @@ fn installed_config_starts_a_node_that_serves_nothing() {
     let zones = common::http(api, "GET", "/zones", &[], None);
     assert_eq!(zones.status, 200, "{}", zones.body);
     assert!(!zones.body.contains("example"), "{}", zones.body);
-    assert!(node.0.try_wait().ok().flatten().is_none(), "the node stopped");
+    assert!(node.exited().is_none(), "the node stopped");
 }

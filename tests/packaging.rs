@@ -23,18 +23,10 @@ use std::os::unix::fs::MetadataExt as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, repo_root, require_program, wire};
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use common::{Spawned, free_port, output_text as text, repo_root, require_program, wire};
 
 fn run(program: &str, args: &[&str]) -> Output {
     Command::new(program)
@@ -67,16 +59,6 @@ struct Purge;
 impl Drop for Purge {
     fn drop(&mut self) {
         let _ = run("dpkg", &["-P", "pharos"]);
-    }
-}
-
-/// The installed binary serving a config; killed (by PID) on drop.
-struct Serving(Child);
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 
@@ -265,7 +247,7 @@ fn the_debian_package_installs_serves_and_removes_cleanly() {
         .stderr(fs::File::create(work.path().join("serve.log")).unwrap())
         .spawn()
         .expect("start the installed pharos");
-    let serving = Serving(child);
+    let serving = Spawned(child);
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let answered = loop {
         if let Ok(r) = wire::udp_query(addr, "example.com", 6, 1, Duration::from_millis(200))

@@ -391,8 +391,7 @@ impl Section {
     /// Adds the paragraphs it does not have yet, in order.
     fn add_paragraphs(&mut self, paras: Vec<Para>) {
         for p in paras {
-            if !self.doc.contains(&p) {
-                self.doc.push(p);
+            if push_new(&mut self.doc, p) {
                 self.order.push(Entry::Para(self.doc.len() - 1));
             }
         }
@@ -402,10 +401,17 @@ impl Section {
 /// Adds the paragraphs of `new` that `doc` does not have yet.
 fn merge(doc: &mut Vec<Para>, new: Vec<Para>) {
     for p in new {
-        if !doc.contains(&p) {
-            doc.push(p);
-        }
+        push_new(doc, p);
     }
+}
+
+/// Appends `p` unless `doc` has it; whether it did.
+fn push_new(doc: &mut Vec<Para>, p: Para) -> bool {
+    let new = !doc.contains(&p);
+    if new {
+        doc.push(p);
+    }
+    new
 }
 
 #[cfg(test)]

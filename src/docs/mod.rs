@@ -115,13 +115,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_config_key_is_documented() {
-        let example = parse(include_str!("../../config.example.toml")).unwrap_or_else(|e| panic!("{e}"));
-        let problems = undocumented(&example);
-        assert!(problems.is_empty(), "config.example.toml:\n{}", problems.join("\n"));
-    }
-
-    #[test]
     fn a_missing_doc_is_found() {
         let mut example = parse(include_str!("../../config.example.toml")).unwrap_or_else(|e| panic!("{e}"));
         let dns = example.sections.iter_mut().find(|s| s.name == "dns").unwrap();

@@ -696,31 +696,32 @@ impl Collector for NodeCollector {
         )?;
         // The SOA timers the zone runs on (after the config's clamps): an
         // alert compares the age of the last confirmation with them.
-        for (name, help, pick) in [
+        type Timer = fn(&crate::zonemgr::Timers) -> u64;
+        let timers: [(&str, &str, Timer); 3] = [
             (
                 "zone_refresh_seconds",
                 "SOA refresh of the version served, after the config's clamps",
-                0,
+                |t| t.refresh,
             ),
             (
                 "zone_retry_seconds",
                 "SOA retry of the version served, after the config's clamps",
-                1,
+                |t| t.retry,
             ),
             (
                 "zone_expire_seconds",
                 "SOA expire of the version served, after the config's clamps",
-                2,
+                |t| t.expire,
             ),
-        ] {
+        ];
+        for (name, help, timer) in timers {
             gauges(
                 &mut enc,
                 name,
                 help,
-                zones.iter().filter_map(|z| {
-                    let t = z.timers?;
-                    Some((vec![("zone", z.name.clone())], [t.refresh, t.retry, t.expire][pick]))
-                }),
+                zones
+                    .iter()
+                    .filter_map(|z| z.timers.as_ref().map(|t| (vec![("zone", z.name.clone())], timer(t)))),
             )?;
         }
 

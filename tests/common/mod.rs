@@ -23,7 +23,7 @@
 //! * `tools`: external programs (`require_*`, [`kdig`], [`dig`]) and parsers
 //!   for their output;
 //! * `server`: what every spawned server needs (free ports, the readiness
-//!   probe, its log);
+//!   probe, its log), [`Spawned`] (any child killed on drop), [`output_text`];
 //! * `pharos`: [`Pharos`], [`PharosOpts`] and one-shot runs of the binary;
 //! * `knot`: [`Knot`], [`KnotOpts`];
 //! * `knot_catalog`: [`KnotCatalog`], Knot as a catalog producer (a
@@ -97,7 +97,7 @@ pub use secondaries::{
     canonical_record, kdig_key,
 };
 #[allow(unused_imports)]
-pub use server::{START_TIMEOUT, free_port, have_ipv6_loopback, tail};
+pub use server::{START_TIMEOUT, Spawned, free_port, have_ipv6_loopback, output_text, tail};
 #[allow(unused_imports)]
 pub use tools::{
     DigHeader, answer_section, authority_section, client_text, dig, kdig, parse_dig_header, require_dnspython,
